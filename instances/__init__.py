@@ -1,0 +1,1 @@
+"""Bundled instances (installed as ``model.instances``)."""

@@ -1,0 +1,116 @@
+"""The Python API: load, build, solve and tabulate in one call.
+
+The command line is a thin layer over these functions, so notebooks and
+scripts get the same numbers::
+
+    from model.api import solve_instance
+    run = solve_instance("instances/japan_2026.yaml", policy="crma65")
+    run.summary["expected_cost"], run.tables["allocation"]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import __version__
+from .data import ProblemData, problem_data
+from .formulation import BuiltModel, build_model
+from .instance import LoadedInstance, load_instance
+from .policies import resolve_policy
+from .results import (
+    Solution,
+    allocation_table,
+    balance_table,
+    cost_breakdown,
+    deliveries_table,
+    duals_table,
+    solution_arrays,
+    summary_metrics,
+)
+from .schema import Policy
+from .solve import SolveOptions, SolveResult, solve_model
+
+DEFAULT_INSTANCE = "example.yaml"
+
+
+def default_instance_path() -> Path:
+    """The bundled default instance (the Japan 2026-2032 case)."""
+    return Path(str(resources.files("model.instances") / DEFAULT_INSTANCE))
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced: the inputs, the status, the tables, the summary."""
+
+    loaded: LoadedInstance
+    data: ProblemData
+    built: BuiltModel
+    result: SolveResult
+    policy: str
+    summary: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    solution: Solution | None = None
+
+    @property
+    def optimal(self) -> bool:
+        return self.result.optimal
+
+
+def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: str = "none",
+                   risk_lambda: float | None = None, risk_alpha: float | None = None,
+                   options: SolveOptions | None = None,
+                   extra_rules: Policy | None = None) -> RunResult:
+    """Load (if needed), build and solve one instance under one policy."""
+    loaded = instance if isinstance(instance, LoadedInstance) else load_instance(
+        default_instance_path() if instance is None else instance)
+    data = problem_data(loaded, risk_lambda, risk_alpha)
+    resolved = resolve_policy(loaded.instance, data, policy, extra_rules)
+    built = build_model(data, resolved)
+    result = solve_model(built, options)
+    summary: dict[str, Any] = {
+        "status": result.status,
+        "message": result.message,
+        "objective": None, "expected_cost": None, "cvar": None,
+        "expected_shortage_t": None, "worst_shortage_t": None,
+        "max_single_country_share": None,
+        "bound": result.bound,
+        "solver": result.solver, "solver_version": result.solver_version,
+        "solve_seconds": round(result.solve_seconds, 6),
+        "build_seconds": round(built.build_seconds, 6),
+        "handoff_seconds": round(result.handoff_seconds, 6),
+        "n_variables": result.n_variables, "n_constraints": result.n_constraints,
+        "instance": loaded.name,
+        "instance_path": str(loaded.path) if loaded.path else None,
+        "instance_sha256": loaded.sha256,
+        "policy": policy,
+        "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha},
+        "currency": data.currency, "home": data.home,
+        "periods": [_plain(p) for p in data.periods],
+        "scenarios": len(data.scenarios),
+        "version": __version__,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "warnings": list(loaded.warnings),
+    }
+    run = RunResult(loaded, data, built, result, policy, summary)
+    if result.optimal:
+        sol = solution_arrays(built, result)
+        run.solution = sol
+        summary.update(summary_metrics(built, sol))
+        run.tables = {
+            "allocation": allocation_table(built, sol),
+            "deliveries": deliveries_table(built, sol),
+            "balance": balance_table(data, sol),
+            "scenarios": cost_breakdown(data, sol),
+            "duals": duals_table(built, result),
+        }
+    return run
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v

@@ -1,0 +1,230 @@
+"""The instance as dense arrays: every convention of DESIGN.md applied once.
+
+:func:`problem_data` turns a validated instance into a :class:`ProblemData`
+of numpy arrays indexed by supply arc ``k`` (a source offering an element),
+element ``e``, period ``t`` and scenario ``w``. The formulation, the results
+tables and the analysis all read these arrays, so a convention (a missing
+period means 0 capacity, shocks multiply, discounting by position) lives
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .instance import LoadedInstance, pkey
+from .schema import Instance, Selector, Source
+
+
+@dataclass
+class ProblemData:
+    """Dense arrays of one instance (units: t/period, currency/t, currency)."""
+
+    name: str
+    currency: str
+    home: str
+    elements: list[str]
+    periods: list[Any]
+    scenarios: list[str]
+    probability: np.ndarray          # (W,)
+    sources: pd.DataFrame            # one row per source: id, name, mined_in, ...
+    arc_source: np.ndarray           # (K,) source row of arc k
+    arc_element: np.ndarray          # (K,) element index of arc k
+    capacity_t: np.ndarray           # (K, T) after the availability window
+    price: np.ndarray                # (K, T) base price, currency/t
+    availability: np.ndarray         # (K, T, W) in [0, 1]
+    price_multiplier: np.ndarray     # (K, T, W)
+    base_demand_t: np.ndarray        # (E, T)
+    demand_t: np.ndarray             # (E, T, W) after demand shocks
+    shortage_penalty: np.ndarray     # (E,) currency/t
+    stock_initial_t: np.ndarray      # (E,)
+    stock_capacity_t: np.ndarray     # (E,) inf = unlimited
+    holding_cost: np.ndarray         # (E,) currency/t/period
+    discount: np.ndarray             # (T,) 1/(1+rate)^k
+    groups: dict[str, list[int]] = field(default_factory=dict)
+    risk_lambda: float = 0.0
+    risk_alpha: float = 0.95
+    period_days: float = 365.0
+
+    @property
+    def n_arcs(self) -> int:
+        return len(self.arc_source)
+
+    @property
+    def is_contract(self) -> np.ndarray:
+        """(K,) True where the arc's source is a contract source."""
+        return (self.sources["mode"].to_numpy() == "contract")[self.arc_source]
+
+    @property
+    def reservation_fee(self) -> np.ndarray:
+        """(K,) take-or-pay share of the base price per contracted tonne."""
+        return self.sources["reservation_fee"].to_numpy(float)[self.arc_source]
+
+    def arc_country(self, stage: str) -> np.ndarray:
+        """(K,) country of the arc's source at `stage` (mining or refining)."""
+        column = "mined_in" if stage == "mining" else "refined_in"
+        return self.sources[column].to_numpy()[self.arc_source]
+
+    @property
+    def arc_recycled(self) -> np.ndarray:
+        return self.sources["recycled"].to_numpy(bool)[self.arc_source]
+
+    def period_index(self, labels: list[Any] | None) -> list[int]:
+        """Positions of the given period labels (all periods when None)."""
+        if labels is None:
+            return list(range(len(self.periods)))
+        wanted = {pkey(p) for p in labels}
+        return [i for i, p in enumerate(self.periods) if pkey(p) in wanted]
+
+    def element_index(self, names: list[str] | None) -> list[int]:
+        """Positions of the given elements (all elements when None)."""
+        if names is None:
+            return list(range(len(self.elements)))
+        return [i for i, e in enumerate(self.elements) if e in set(names)]
+
+
+def _element_value(mapping: dict[str, Any], element: str, default: Any) -> Any:
+    if element in mapping:
+        return mapping[element]
+    return mapping.get("default", default)
+
+
+def _period_array(value: float | dict[Any, float], periods: list[Any]) -> np.ndarray:
+    """A number for every period, or a period map (a missing period means 0)."""
+    if isinstance(value, dict):
+        by_key = {pkey(k): v for k, v in value.items()}
+        return np.array([by_key.get(pkey(p), 0.0) for p in periods], dtype=float)
+    return np.full(len(periods), float(value))
+
+
+def selector_matches(sel: Selector, src: Source) -> bool:
+    """True when every key given in the selector matches the source."""
+    for key in ("id", "mined_in", "refined_in", "mode", "recycled"):
+        wanted = getattr(sel, key)
+        if wanted is None:
+            continue
+        have = getattr(src, key)
+        if isinstance(wanted, list):
+            if have not in wanted:
+                return False
+        elif have != wanted:
+            return False
+    return True
+
+
+def _window_mask(src: Source, periods: list[Any]) -> np.ndarray:
+    keys = [pkey(p) for p in periods]
+    lo, hi = 0, len(periods) - 1
+    if src.available is not None:
+        if src.available.from_ is not None:
+            lo = keys.index(pkey(src.available.from_))
+        if src.available.until is not None:
+            hi = keys.index(pkey(src.available.until))
+    mask = np.zeros(len(periods), dtype=bool)
+    mask[lo:hi + 1] = True
+    return mask
+
+
+def problem_data(loaded: LoadedInstance | Instance,
+                 risk_lambda: float | None = None,
+                 risk_alpha: float | None = None) -> ProblemData:
+    """Apply DESIGN.md's conventions and return the dense arrays of an instance."""
+    inst = loaded.instance if isinstance(loaded, LoadedInstance) else loaded
+    elements, periods = list(inst.elements), list(inst.periods)
+    E, T = len(elements), len(periods)
+    e_pos = {e: i for i, e in enumerate(elements)}
+    scen = inst.scenarios or []
+    names = [w.id for w in scen] or ["base"]
+    prob = np.array([w.probability for w in scen] or [1.0], dtype=float)
+    W = len(names)
+
+    sources = pd.DataFrame({
+        "id": [s.id for s in inst.sources],
+        "name": [s.name or s.id for s in inst.sources],
+        "mined_in": [s.mined_in for s in inst.sources],
+        "refined_in": [s.refined_in for s in inst.sources],
+        "mode": [s.mode for s in inst.sources],
+        "recycled": [bool(s.recycled) for s in inst.sources],
+        "reservation_fee": [float(s.reservation_fee) for s in inst.sources],
+    }, columns=["id", "name", "mined_in", "refined_in", "mode", "recycled",
+                "reservation_fee"])
+
+    arc_source, arc_element, cap_rows, price_rows = [], [], [], []
+    for si, src in enumerate(inst.sources):
+        window = _window_mask(src, periods)
+        offered = {e: sup for e, sup in src.supply.items() if e != "default"}
+        if "default" in src.supply:
+            for e in elements:
+                offered.setdefault(e, src.supply["default"])
+        for e in elements:  # arcs in element order within a source
+            if e not in offered:
+                continue
+            arc_source.append(si)
+            arc_element.append(e_pos[e])
+            cap_rows.append(_period_array(offered[e].capacity, periods) * window)
+            price_rows.append(_period_array(offered[e].price, periods))
+    K = len(arc_source)
+    arc_source_a = np.array(arc_source, dtype=int)
+    arc_element_a = np.array(arc_element, dtype=int)
+    capacity = np.array(cap_rows, dtype=float).reshape(K, T)
+    price = np.array(price_rows, dtype=float).reshape(K, T)
+
+    availability = np.ones((K, T, W))
+    price_mult = np.ones((K, T, W))
+    demand_mult = np.ones((E, T, W))
+    tpos = {pkey(p): i for i, p in enumerate(periods)}
+
+    def t_mask(labels: list[Any] | None) -> np.ndarray:
+        m = np.zeros(T, dtype=bool)
+        m[[tpos[pkey(p)] for p in labels] if labels is not None else slice(None)] = True
+        return m
+
+    def e_mask(names_: list[str] | None) -> np.ndarray:
+        m = np.zeros(E, dtype=bool)
+        m[[e_pos[e] for e in names_] if names_ is not None else slice(None)] = True
+        return m
+
+    def arc_mask(sel: Selector, elems: list[str] | None) -> np.ndarray:
+        src_ok = np.array([selector_matches(sel, s) for s in inst.sources], dtype=bool)
+        return (src_ok[arc_source_a] if K else np.zeros(0, bool)) & e_mask(elems)[arc_element_a]
+
+    for w, sc in enumerate(scen):
+        for rule in sc.disruptions:  # several matching rules multiply
+            k = arc_mask(rule.match, rule.elements)
+            availability[np.ix_(k, t_mask(rule.periods), [w])] *= rule.availability
+        for rule in sc.price_shocks:
+            k = arc_mask(rule.match, rule.elements)
+            price_mult[np.ix_(k, t_mask(rule.periods), [w])] *= rule.multiplier
+        for rule in sc.demand_shocks:
+            demand_mult[np.ix_(e_mask(rule.elements), t_mask(rule.periods), [w])] *= \
+                rule.multiplier
+
+    base_demand = np.array([_period_array(_element_value(inst.demand, e, 0.0), periods)
+                            for e in elements]).reshape(E, T)
+    stock_cap = np.array([_element_value(inst.stock.capacity, e, np.inf) for e in elements],
+                         dtype=float)
+    rate = float(inst.discount_rate)
+    return ProblemData(
+        name=inst.name, currency=inst.currency, home=inst.home,
+        elements=elements, periods=periods, scenarios=names, probability=prob,
+        sources=sources, arc_source=arc_source_a, arc_element=arc_element_a,
+        capacity_t=capacity, price=price, availability=availability,
+        price_multiplier=price_mult, base_demand_t=base_demand,
+        demand_t=base_demand[:, :, None] * demand_mult,
+        shortage_penalty=np.array([float(_element_value(inst.shortage_penalty, e, 0.0))
+                                   for e in elements]),
+        stock_initial_t=np.array([float(_element_value(inst.stock.initial, e, 0.0))
+                                  for e in elements]),
+        stock_capacity_t=stock_cap,
+        holding_cost=np.array([float(_element_value(inst.stock.holding_cost, e, 0.0))
+                               for e in elements]),
+        discount=1.0 / (1.0 + rate) ** np.arange(T),
+        groups={g: [e_pos[e] for e in members] for g, members in inst.groups.items()},
+        risk_lambda=float(inst.risk.lambda_ if risk_lambda is None else risk_lambda),
+        risk_alpha=float(inst.risk.alpha if risk_alpha is None else risk_alpha),
+        period_days=float(inst.period_days),
+    )

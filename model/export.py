@@ -1,0 +1,137 @@
+"""Writing run folders: whole or not at all.
+
+A run folder is first written under a hidden temporary name beside its final
+place and then renamed in one step, so a reader never sees half a folder; if
+anything fails (or the process is interrupted) the temporary folder is
+removed. An existing folder is replaced only with ``force``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from .errors import UsageError
+
+CSV_FLOAT_FORMAT = "%.10g"
+
+
+def default_run_dir(root: Path, instance: str, policy: str) -> Path:
+    """results/<instance>-<policy>-<UTC time>/ (a suffix keeps parallel runs apart)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{instance}-{policy}").strip("-")
+    return root / f"{slug}-{stamp}"
+
+
+def check_target(out: Path, force: bool) -> None:
+    """Refuse early to overwrite an existing folder without `force`."""
+    if out.exists() and not force:
+        raise UsageError(f"{out} already exists; use --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a folder")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if isinstance(v, Path):
+        return str(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def write_csv(path: Path, table: pd.DataFrame) -> None:
+    table.to_csv(path, index=False, float_format=CSV_FLOAT_FORMAT)
+
+
+def write_run_folder(out: Path, fill: Callable[[Path], None], force: bool = False,
+                     unique: bool = False) -> Path:
+    """Create folder `out` atomically: `fill(tmp)` writes the files, then a rename.
+
+    With `unique`, an existing `out` gets a numeric suffix instead of an error
+    (default run names, where two runs may start in the same second).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        fill(tmp)
+        return _publish(tmp, out, force, unique)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
+    candidate, n = out, 1
+    while True:
+        if candidate.exists():
+            if unique:
+                n += 1
+                candidate = out.with_name(f"{out.name}-{n}")
+                continue
+            if not force:
+                raise UsageError(f"{candidate} already exists; use --force to replace it")
+            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old",
+                                          dir=out.parent))
+            os.rename(candidate, trash / "old")
+            try:
+                os.rename(tmp, candidate)
+            except OSError:
+                os.rename(trash / "old", candidate)
+                raise
+            finally:
+                shutil.rmtree(trash, ignore_errors=True)
+            return candidate
+        try:
+            os.rename(tmp, candidate)  # fails if another run created it meanwhile
+            return candidate
+        except OSError:
+            if not candidate.exists():
+                raise
+
+
+RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "duals")
+
+
+def save_run(run: Any, out: Path | None = None, force: bool = False,
+             results_root: Path = Path("results")) -> Path:
+    """Write a solve's run folder (see docs/outputs.md) and return its path.
+
+    Always: ``summary.json`` and ``instance.yaml`` (the exact input). For an
+    optimal solve also the tables as CSV and ``allocation.xlsx``; for any other
+    status no table is written, so nothing can be mistaken for an optimum.
+    """
+    unique = out is None
+    target = default_run_dir(results_root, run.summary["instance"], run.policy) \
+        if out is None else Path(out)
+
+    def fill(tmp: Path) -> None:
+        write_json(tmp / "summary.json", run.summary)
+        if run.loaded.path is not None:
+            shutil.copyfile(run.loaded.path, tmp / "instance.yaml")
+        if not run.optimal:
+            return
+        for name in RUN_TABLES:
+            write_csv(tmp / f"{name}.csv", run.tables[name])
+        write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in RUN_TABLES})
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def write_excel(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """One sheet per table."""
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        for name, table in tables.items():
+            table.to_excel(xl, sheet_name=name[:31], index=False)

@@ -1,0 +1,131 @@
+"""Named policies resolved against the dense data: which arcs, elements, periods.
+
+A policy in the instance is a set of rules with filters. :func:`resolve_policy`
+turns it into plain dataclasses (arc masks, element units, period positions)
+that the formulation turns into constraint rows. ``none`` is always there and
+is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import ProblemData, selector_matches
+from .errors import UsageError
+from .schema import Instance, Policy, RuleFilter
+
+STAGES = ("mining", "refining")
+
+
+@dataclass
+class ArcSet:
+    """The arcs a share row sums over: one country at one stage, or home/recycled."""
+
+    country: str          # ISO code, or "" for recycled
+    stage: str            # mining | refining | "" (recycled)
+    arcs: np.ndarray      # (K,) bool
+
+
+@dataclass
+class ShareRule:
+    """A cap or floor on a share of demand: sum q (or x) <=/>= share * D."""
+
+    family: str           # max_single_country_share | min_domestic_share | min_recycled_share
+    label: str            # e.g. crma.max_single_country_share[0]
+    sense: str            # "<=" for caps, ">=" for floors
+    share: float
+    plan: bool            # applies to contracted volumes x against base demand
+    units: list[tuple[str, list[int]]]   # (element or group label, element positions)
+    periods: list[int]
+    arc_sets: list[ArcSet]
+
+
+@dataclass
+class StockRule:
+    """End-of-period stock at least `fraction` of demand (fraction = days / period_days)."""
+
+    label: str
+    fraction: float
+    units: list[tuple[str, list[int]]]
+    periods: list[int]
+
+
+@dataclass
+class ResolvedPolicy:
+    """A policy as index sets; `excluded_arcs` may not be used at all."""
+
+    name: str
+    excluded_arcs: np.ndarray
+    share_rules: list[ShareRule] = field(default_factory=list)
+    stock_rules: list[StockRule] = field(default_factory=list)
+    budgets: list[tuple[str, float]] = field(default_factory=list)
+
+
+def policy_names(inst: Instance) -> list[str]:
+    """All policies of an instance, `none` first."""
+    return ["none", *inst.policies]
+
+
+def _units(data: ProblemData, rule: RuleFilter) -> list[tuple[str, list[int]]]:
+    """Element units of a rule: each element, or each group (an ungrouped element alone)."""
+    chosen = data.element_index(rule.elements)
+    if rule.per == "element":
+        return [(data.elements[e], [e]) for e in chosen]
+    units, grouped = [], set()
+    for g, members in data.groups.items():
+        inside = [e for e in members if e in chosen]
+        grouped.update(members)
+        if inside:
+            units.append((g, inside))
+    units += [(data.elements[e], [e]) for e in chosen if e not in grouped]
+    return units
+
+
+def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
+                   extra: Policy | None = None) -> ResolvedPolicy:
+    """Resolve policy `name` (plus optional extra rules, as a sweep adds a cap)."""
+    if name != "none" and name not in inst.policies:
+        raise UsageError(f"unknown policy '{name}' (policies: {', '.join(policy_names(inst))})")
+    pol = inst.policies.get(name, Policy())
+    rules = {key: list(getattr(pol, key)) + (list(getattr(extra, key)) if extra else [])
+             for key in Policy.model_fields}
+    src_excluded = np.array([any(selector_matches(sel, s) for sel in rules["exclude"])
+                             for s in inst.sources], dtype=bool)
+    excluded = src_excluded[data.arc_source] if data.n_arcs else np.zeros(0, bool)
+    usable = ~excluded
+    out = ResolvedPolicy(name=name, excluded_arcs=excluded)
+
+    def label(key: str, i: int) -> str:
+        n_own = len(getattr(pol, key))
+        return f"{name}.{key}[{i}]" if i < n_own else f"{key}[{i - n_own}]"
+
+    for i, r in enumerate(rules["max_single_country_share"]):
+        arc_sets = []
+        for stage in r.stages:
+            country = data.arc_country(stage)
+            for c in sorted(set(country[usable]) - {data.home}):
+                arc_sets.append(ArcSet(c, stage, usable & (country == c)))
+        out.share_rules.append(ShareRule(
+            "max_single_country_share", label("max_single_country_share", i), "<=",
+            r.share, r.applies_to == "plan", _units(data, r),
+            data.period_index(r.periods), arc_sets))
+    for i, r in enumerate(rules["min_domestic_share"]):
+        arcs = usable & (data.arc_country(r.stage) == data.home)
+        out.share_rules.append(ShareRule(
+            "min_domestic_share", label("min_domestic_share", i), ">=", r.share,
+            r.applies_to == "plan", _units(data, r), data.period_index(r.periods),
+            [ArcSet(data.home, r.stage, arcs)]))
+    for i, r in enumerate(rules["min_recycled_share"]):
+        out.share_rules.append(ShareRule(
+            "min_recycled_share", label("min_recycled_share", i), ">=", r.share,
+            r.applies_to == "plan", _units(data, r), data.period_index(r.periods),
+            [ArcSet("", "", usable & data.arc_recycled)]))
+    for i, r in enumerate(rules["min_stock_days"]):
+        out.stock_rules.append(StockRule(label("min_stock_days", i),
+                                         r.days / data.period_days, _units(data, r),
+                                         data.period_index(r.periods)))
+    for i, r in enumerate(rules["budget"]):
+        out.budgets.append((label("budget", i), r.amount))
+    return out

@@ -1,0 +1,265 @@
+"""Results: dense solution arrays -> tidy tables and summary metrics.
+
+Everything here is computed from :class:`~model.data.ProblemData` and the
+solution arrays with numpy; nothing reads Pyomo objects. Units are in the
+column names (``_t`` tonnes per period; prices in currency per tonne; costs
+in currency, discounted as in the objective).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import ProblemData
+from .formulation import BuiltModel
+from .solve import SolveResult
+
+STAGE_COLUMN = {"mining": "mined_in", "refining": "refined_in"}
+
+
+@dataclass
+class Solution:
+    """An optimal solution as dense arrays in the data's (k, e, t, w) shapes."""
+
+    contracted_t: np.ndarray   # (K, T)
+    delivered_t: np.ndarray    # (K, T, W)
+    shortage_t: np.ndarray     # (E, T, W)
+    stock_t: np.ndarray        # (E, T, W) end of period
+    objective: float
+
+
+def solution_arrays(built: BuiltModel, result: SolveResult) -> Solution:
+    """Scatter the solver's values into dense arrays."""
+    d = built.data
+    E, T, W = d.demand_t.shape
+    x = np.zeros((d.n_arcs, T))
+    q = np.zeros((d.n_arcs, T, W))
+    if len(built.x_index):
+        x[tuple(built.x_index.T)] = result.values["x"]
+    if len(built.q_index):
+        q[tuple(built.q_index.T)] = result.values["q"]
+    # tiny negative round-off from the solver is not a delivery
+    return Solution(np.maximum(x, 0.0), np.maximum(q, 0.0),
+                    np.maximum(result.values["u"].reshape(E, T, W), 0.0),
+                    np.maximum(result.values["stock"].reshape(E, T, W), 0.0),
+                    float(result.objective or 0.0))
+
+
+# --------------------------------------------------------------------------- metrics
+def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
+    """Per-scenario discounted cost C_w = reservation + deliveries + shortage + holding."""
+    disc = d.discount
+    fee = (disc[None, :] * d.reservation_fee[:, None] * d.price * s.contracted_t).sum()
+    delivery = np.einsum("t,kt,ktw,ktw->w", disc, d.price, d.price_multiplier, s.delivered_t)
+    shortage = np.einsum("t,e,etw->w", disc, d.shortage_penalty, s.shortage_t)
+    holding = np.einsum("t,e,etw->w", disc, d.holding_cost, s.stock_t)
+    return pd.DataFrame({
+        "scenario": d.scenarios, "probability": d.probability,
+        "reservation_cost": fee, "delivery_cost": delivery, "shortage_cost": shortage,
+        "holding_cost": holding, "cost": fee + delivery + shortage + holding,
+        "shortage_t": s.shortage_t.sum(axis=(0, 1)),
+    })
+
+
+def cvar(costs: np.ndarray, probability: np.ndarray, alpha: float) -> float:
+    r"""CVaR_alpha of a discrete distribution: mean of the worst 1 - alpha mass.
+
+    Equal to :math:`\min_\eta \eta + E[(C-\eta)^+]/(1-\alpha)`.
+    """
+    order = np.argsort(-np.asarray(costs, dtype=float), kind="stable")
+    c, p = np.asarray(costs, float)[order], np.asarray(probability, float)[order]
+    tail = 1.0 - alpha
+    taken = np.minimum(p, np.maximum(tail - np.concatenate(([0.0], np.cumsum(p)[:-1])), 0.0))
+    return float((taken * c).sum() / tail)
+
+
+def country_shares(d: ProblemData, s: Solution, stage: str) -> pd.DataFrame:
+    """Delivered t from each country at `stage` over scenario demand, per e, t, w."""
+    country = d.arc_country(stage)
+    rows = []
+    for c in sorted(set(country)):
+        arcs = country == c
+        for e in range(len(d.elements)):
+            sel = arcs & (d.arc_element == e)
+            rows.append((c, e, s.delivered_t[sel].sum(axis=0)))  # (T, W)
+    out = []
+    for c, e, tw in rows:
+        dem = d.demand_t[e]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(dem > 0, tw / dem, np.nan)
+        for t in range(len(d.periods)):
+            for w in range(len(d.scenarios)):
+                out.append((c, d.elements[e], d.periods[t], d.scenarios[w],
+                            d.probability[w], tw[t, w], dem[t, w], share[t, w]))
+    return pd.DataFrame(out, columns=["country", "element", "period", "scenario",
+                                      "probability", "delivered_t", "demand_t", "share"])
+
+
+def max_single_country_share(d: ProblemData, s: Solution) -> dict[str, Any]:
+    """Largest third-country share per stage, over scenarios with positive probability."""
+    out: dict[str, Any] = {}
+    for stage in ("mining", "refining"):
+        tab = country_shares(d, s, stage)
+        tab = tab[(tab.country != d.home) & (tab.probability > 0) & tab.share.notna()]
+        if tab.empty or tab.share.max() <= 0:
+            out[stage] = {"share": 0.0, "country": None, "element": None, "period": None,
+                          "scenario": None}
+            continue
+        row = tab.loc[tab.share.idxmax()]
+        out[stage] = {"share": float(row.share), "country": row.country,
+                      "element": row.element, "period": _plain(row.period),
+                      "scenario": row.scenario}
+    return out
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+# --------------------------------------------------------------------------- tables
+def _arc_frame(d: ProblemData) -> pd.DataFrame:
+    src = d.sources.iloc[d.arc_source].reset_index(drop=True)
+    return pd.DataFrame({"source": src["id"], "mined_in": src["mined_in"],
+                         "refined_in": src["refined_in"], "mode": src["mode"],
+                         "element": np.array(d.elements, dtype=object)[d.arc_element]})
+
+
+def allocation_table(built: BuiltModel, s: Solution) -> pd.DataFrame:
+    """One row per source, element and period with capacity: the first-stage plan."""
+    d = built.data
+    K, T = d.capacity_t.shape
+    arcs = _arc_frame(d)
+    k, t = np.nonzero(d.capacity_t > 0)
+    base = d.base_demand_t[d.arc_element[k], t]
+    expected = np.einsum("ktw,w->kt", s.delivered_t, d.probability)[k, t]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(base > 0, s.contracted_t[k, t] / base, 0.0)
+    tab = arcs.iloc[k].reset_index(drop=True)
+    tab["period"] = np.array(d.periods, dtype=object)[t]
+    tab["capacity_t"] = d.capacity_t[k, t]
+    tab["contracted_t"] = s.contracted_t[k, t]
+    tab["price"] = d.price[k, t]
+    tab["share_of_demand"] = share
+    tab["expected_delivered_t"] = expected
+    tab["excluded"] = built.policy.excluded_arcs[k] if K else []
+    return tab[["source", "mined_in", "refined_in", "mode", "element", "period",
+                "contracted_t", "price", "share_of_demand", "capacity_t",
+                "expected_delivered_t", "excluded"]]
+
+
+def deliveries_table(built: BuiltModel, s: Solution) -> pd.DataFrame:
+    """One row per source, element, period and scenario with capacity available."""
+    d = built.data
+    arcs = _arc_frame(d)
+    avail = d.capacity_t[:, :, None] * d.availability
+    k, t, w = np.nonzero((avail > 0) | (s.delivered_t > 0))
+    tab = arcs.iloc[k].reset_index(drop=True)
+    tab.insert(0, "probability", d.probability[w])
+    tab.insert(0, "scenario", np.array(d.scenarios, dtype=object)[w])
+    tab["period"] = np.array(d.periods, dtype=object)[t]
+    tab["available_t"] = avail[k, t, w]
+    tab["contracted_t"] = s.contracted_t[k, t]
+    tab["delivered_t"] = s.delivered_t[k, t, w]
+    tab["price"] = d.price[k, t] * d.price_multiplier[k, t, w]
+    return tab
+
+
+def balance_table(d: ProblemData, s: Solution) -> pd.DataFrame:
+    """Per scenario, element and period: demand, deliveries, shortage and stock."""
+    E, T, W = d.demand_t.shape
+    e, t, w = (a.reshape(-1) for a in np.meshgrid(np.arange(E), np.arange(T), np.arange(W),
+                                                  indexing="ij"))
+    delivered = np.zeros((E, T, W))
+    np.add.at(delivered, d.arc_element, s.delivered_t)
+    start = np.concatenate([np.broadcast_to(d.stock_initial_t[:, None, None], (E, 1, W)),
+                            s.stock_t[:, :-1, :]], axis=1)
+    return pd.DataFrame({
+        "scenario": np.array(d.scenarios, dtype=object)[w], "probability": d.probability[w],
+        "element": np.array(d.elements, dtype=object)[e],
+        "period": np.array(d.periods, dtype=object)[t],
+        "demand_t": d.demand_t[e, t, w], "delivered_t": delivered[e, t, w],
+        "shortage_t": s.shortage_t[e, t, w], "stock_start_t": start[e, t, w],
+        "stock_t": s.stock_t[e, t, w],
+    })
+
+
+def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
+    """Marginal values in the words of the instance (sign convention in docs/).
+
+    * ``demand`` rows: the balance duals summed over scenarios, i.e. the change
+      in the objective per extra tonne of demand in every scenario (positive
+      when cost rises).
+    * policy rows (caps, floors, stock days, budget): the change in the
+      objective per unit of relaxation (one more tonne allowed under a cap, one
+      tonne less required by a floor); negative or zero.
+    * ``capacity`` rows: the change in the objective per extra tonne of a
+      source's capacity for an element and period (through the contract bound
+      and each scenario's delivery bound); negative or zero.
+    """
+    d = built.data
+    frames = []
+    bal = built.row_meta["balance"].copy()
+    bal["value"] = result.duals["balance"]
+    demand = bal.groupby(["element", "period"], sort=False, as_index=False)["value"].sum()
+    demand.insert(0, "constraint", "demand")
+    frames.append(demand.assign(rule="", country="", stage="", scenario="", source=""))
+    for name in ("max_single_country_share", "min_domestic_share", "min_recycled_share",
+                 "min_stock_days", "budget"):
+        meta = built.row_meta.get(name)
+        if meta is None or meta.empty:
+            continue
+        dual = result.duals[name]
+        relax = np.where(meta["sense"].to_numpy() == ">=", -dual, dual)
+        frames.append(meta.drop(columns=["sense", "rhs"]).assign(value=relax, source=""))
+    frames.append(_capacity_duals(built, result))
+    out = pd.concat(frames, ignore_index=True)
+    out["value"] = out["value"].where(out["value"].abs() > 1e-9, 0.0)
+    return out[["constraint", "rule", "source", "element", "period", "country", "stage",
+                "scenario", "value"]]
+
+
+def _capacity_duals(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
+    d = built.data
+    K, T = d.capacity_t.shape
+    value = np.zeros((K, T))
+    tol = 1e-7
+    if len(built.x_index):
+        k, t = built.x_index.T
+        xv, rc = result.values["x"], result.reduced_costs["x"]
+        at_ub = xv >= d.capacity_t[k, t] - tol * np.maximum(1.0, d.capacity_t[k, t])
+        np.add.at(value, (k, t), np.where(at_ub, np.minimum(rc, 0.0), 0.0))
+    if len(built.q_index):
+        k, t, w = built.q_index.T
+        a = d.availability[k, t, w]
+        ub = a * d.capacity_t[k, t]
+        qv, rc = result.values["q"], result.reduced_costs["q"]
+        at_ub = qv >= ub - tol * np.maximum(1.0, ub)
+        np.add.at(value, (k, t), np.where(at_ub, a * np.minimum(rc, 0.0), 0.0))
+    k, t = np.nonzero(d.capacity_t > 0)
+    arcs = _arc_frame(d).iloc[k].reset_index(drop=True)
+    return pd.DataFrame({
+        "constraint": "capacity", "rule": "", "source": arcs["source"],
+        "element": arcs["element"], "period": np.array(d.periods, dtype=object)[t],
+        "country": "", "stage": "", "scenario": "", "value": value[k, t]})
+
+
+def summary_metrics(built: BuiltModel, s: Solution) -> dict[str, Any]:
+    """The numbers of summary.json that follow from the solution (DESIGN.md)."""
+    d = built.data
+    costs = cost_breakdown(d, s)
+    positive = d.probability > 0
+    per_scenario_shortage = costs["shortage_t"].to_numpy()
+    return {
+        "objective": s.objective,
+        "expected_cost": float((costs["cost"] * costs["probability"]).sum()),
+        "cvar": cvar(costs["cost"].to_numpy(), d.probability, d.risk_alpha),
+        "expected_shortage_t": float((per_scenario_shortage * d.probability).sum()),
+        "worst_shortage_t": float(per_scenario_shortage[positive].max()) if positive.any()
+        else 0.0,
+        "max_single_country_share": max_single_country_share(d, s),
+        "scenario_costs": {w: float(c) for w, c in zip(d.scenarios, costs["cost"])},
+    }

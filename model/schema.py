@@ -1,0 +1,346 @@
+"""Instance schema 1: the validation model of the YAML instance format.
+
+Structure and value checks live in pydantic models (unknown keys are errors,
+with the closest allowed key suggested); cross-references (elements, periods,
+sources, scenarios, groups) are checked afterwards by the named ``check_*``
+functions of :mod:`model.instance`. No Pyomo here.
+
+Numbers are validated by hand rather than with pydantic's ``float`` so that
+``true``, ``"12"``, NaN and infinities are refused with one plain message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+Stage = Literal["mining", "refining"]
+Per = Literal["element", "group"]
+AppliesTo = Literal["every_scenario", "plan"]
+
+
+# --------------------------------------------------------------------------- scalars
+def _number(value: Any, *, lo: float = 0.0, hi: float | None = None,
+            lo_open: bool = False, hi_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("number", "must be a number, got {got}",
+                                  {"got": _show(value)})
+    v = float(value)
+    if not math.isfinite(v):
+        raise PydanticCustomError("number", "must be a finite number, got {got}",
+                                  {"got": _show(value)})
+    if v < lo or (lo_open and v == lo):
+        what = f"greater than {lo:g}" if lo_open else (
+            "non-negative" if lo == 0 else f"at least {lo:g}")
+        raise PydanticCustomError("number", "must be {what}, got {got}",
+                                  {"what": what, "got": _show(value)})
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        what = f"below {hi:g}" if hi_open else f"at most {hi:g}"
+        raise PydanticCustomError("number", "must be {what}, got {got}",
+                                  {"what": what, "got": _show(value)})
+    return v
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _nonneg(v: Any) -> float:
+    return _number(v)
+
+
+def _share(v: Any) -> float:
+    return _number(v, hi=1.0)
+
+
+def _alpha(v: Any) -> float:
+    return _number(v, hi=1.0, hi_open=True)
+
+
+def _positive(v: Any) -> float:
+    return _number(v, lo_open=True)
+
+
+def _label(value: Any) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise PydanticCustomError("label", "must be a name or an integer, got {got}",
+                                  {"got": _show(value)})
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("label", "must not be empty", {})
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("name", "must be a non-empty text, got {got}",
+                                  {"got": _show(value)})
+    return value
+
+
+def _country(value: Any) -> str:
+    if not (isinstance(value, str) and len(value) == 2 and value.isalpha()
+            and value.isupper()):
+        raise PydanticCustomError(
+            "country", "must be an ISO 3166-1 alpha-2 country code such as JP, got {got}",
+            {"got": _show(value)})
+    return value
+
+
+def _number_or_period_map(value: Any) -> float | dict[str | int, float]:
+    """A number for every period, or a map period -> number."""
+    if isinstance(value, dict):
+        out: dict[str | int, float] = {}
+        for key, v in value.items():
+            try:
+                out[_label(key)] = _number(v)
+            except PydanticCustomError as err:
+                raise PydanticCustomError(
+                    "period_map", "period {key}: {msg}",
+                    {"key": key, "msg": err.message()}) from None
+        return out
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number(value)
+    raise PydanticCustomError(
+        "period_map", "must be a number or a map period -> number, got {got}",
+        {"got": _show(value)})
+
+
+def _as_list(value: Any) -> Any:
+    """Let a rule (or selector) be written alone or as a list of them."""
+    return [value] if isinstance(value, dict) else value
+
+
+_NUMBER_SCHEMA = {"type": "number", "minimum": 0}
+Number = Annotated[float, BeforeValidator(_nonneg), WithJsonSchema(_NUMBER_SCHEMA)]
+Share = Annotated[float, BeforeValidator(_share),
+                  WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})]
+Positive = Annotated[float, BeforeValidator(_positive),
+                     WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
+Alpha = Annotated[float, BeforeValidator(_alpha),
+                  WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
+Label = Annotated[Union[str, int], BeforeValidator(_label),
+                  WithJsonSchema({"type": ["string", "integer"]})]
+Name = Annotated[str, BeforeValidator(_name), WithJsonSchema({"type": "string", "minLength": 1})]
+Country = Annotated[str, BeforeValidator(_country),
+                    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$"})]
+PeriodValue = Annotated[
+    Union[float, dict[Union[str, int], float]],
+    BeforeValidator(_number_or_period_map),
+    WithJsonSchema({"oneOf": [_NUMBER_SCHEMA, {"type": "object",
+                                              "additionalProperties": _NUMBER_SCHEMA}]}),
+]
+ElementNumberMap = dict[str, Number]
+
+
+# --------------------------------------------------------------------------- models
+class Strict(BaseModel):
+    """Base: unknown keys are refused with the closest allowed key suggested."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise PydanticCustomError("mapping", "must be a mapping of keys to values, got {got}",
+                                      {"got": _show(data)})
+        allowed = [f.alias or n for n, f in cls.model_fields.items()]
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                hint = (f" (did you mean '{close[0]}'?)" if close
+                        else f" (allowed: {', '.join(allowed)})")
+                raise PydanticCustomError("unknown_key", "unknown key '{key}'{hint}",
+                                          {"key": str(key), "hint": hint})
+        return data
+
+
+class Selector(Strict):
+    """Matches sources; a missing key matches all, a list matches any of its values."""
+
+    id: Union[Name, list[Name], None] = None
+    mined_in: Union[Country, list[Country], None] = None
+    refined_in: Union[Country, list[Country], None] = None
+    mode: Union[Literal["contract", "spot"], list[Literal["contract", "spot"]], None] = None
+    recycled: Union[bool, None] = None
+
+
+class Window(Strict):
+    """Periods in which a source can deliver (inclusive); outside it capacity is 0."""
+
+    from_: Label | None = Field(default=None, alias="from")
+    until: Label | None = None
+
+
+class Supply(Strict):
+    """One element offered by a source: t/period capacity and currency/t price."""
+
+    capacity: PeriodValue
+    price: PeriodValue
+
+
+class Source(Strict):
+    """A supplier (mine + refinery route) offering one or more elements."""
+
+    id: Name
+    name: str | None = None
+    mined_in: Country
+    refined_in: Country
+    mode: Literal["contract", "spot"] = "contract"
+    recycled: bool = False
+    reservation_fee: Share = 0.0
+    available: Window | None = None
+    supply: dict[str, Supply]
+
+
+class Disruption(Strict):
+    """Capacity multiplier (availability in [0, 1]) for matching sources."""
+
+    match: Selector = Field(default_factory=Selector)
+    elements: list[str] | None = None
+    periods: list[Label] | None = None
+    availability: Share
+
+
+class PriceShock(Strict):
+    """Price multiplier on deliveries from matching sources."""
+
+    match: Selector = Field(default_factory=Selector)
+    elements: list[str] | None = None
+    periods: list[Label] | None = None
+    multiplier: Number
+
+
+class DemandShock(Strict):
+    """Demand multiplier."""
+
+    elements: list[str] | None = None
+    periods: list[Label] | None = None
+    multiplier: Number
+
+
+class Scenario(Strict):
+    """One disruption scenario with its probability."""
+
+    id: Name
+    description: str | None = None
+    probability: Share
+    disruptions: list[Disruption] = Field(default_factory=list)
+    price_shocks: list[PriceShock] = Field(default_factory=list)
+    demand_shocks: list[DemandShock] = Field(default_factory=list)
+
+
+class RuleFilter(Strict):
+    """Filters shared by policy rules."""
+
+    elements: list[str] | None = None
+    periods: list[Label] | None = None
+    per: Per = "element"
+
+
+class CountryCapRule(RuleFilter):
+    """At most `share` of demand from any one third country at each stage."""
+
+    share: Share
+    stages: list[Stage] = Field(default_factory=lambda: ["mining", "refining"], min_length=1)
+    applies_to: AppliesTo = "every_scenario"
+
+
+class DomesticFloorRule(RuleFilter):
+    """At least `share` of demand from home-country sources at one stage."""
+
+    share: Share
+    stage: Stage = "mining"
+    applies_to: AppliesTo = "every_scenario"
+
+
+class RecycledFloorRule(RuleFilter):
+    """At least `share` of demand from recycled sources."""
+
+    share: Share
+    applies_to: AppliesTo = "every_scenario"
+
+
+class StockDaysRule(RuleFilter):
+    """End-of-period stock of at least days/period_days of demand, every scenario."""
+
+    days: Number
+    applies_to: Literal["every_scenario"] = "every_scenario"
+
+
+class BudgetRule(Strict):
+    """Expected (discounted) cost at most `amount`."""
+
+    amount: Number
+
+
+def _rules(model: type) -> Any:
+    return Annotated[list[model], BeforeValidator(_as_list)]  # type: ignore[valid-type]
+
+
+class Policy(Strict):
+    """A named combination of policy rules; every rule may be a list of rules."""
+
+    max_single_country_share: _rules(CountryCapRule) = Field(default_factory=list)
+    min_domestic_share: _rules(DomesticFloorRule) = Field(default_factory=list)
+    min_recycled_share: _rules(RecycledFloorRule) = Field(default_factory=list)
+    exclude: _rules(Selector) = Field(default_factory=list)
+    min_stock_days: _rules(StockDaysRule) = Field(default_factory=list)
+    budget: _rules(BudgetRule) = Field(default_factory=list)
+
+
+class Stock(Strict):
+    """Element maps (with `default`) for initial stock, capacity and holding cost."""
+
+    initial: ElementNumberMap = Field(default_factory=dict)
+    capacity: ElementNumberMap = Field(default_factory=dict)
+    holding_cost: ElementNumberMap = Field(default_factory=dict)
+
+
+class Risk(Strict):
+    """Objective (1 - lambda) E[C] + lambda CVaR_alpha(C)."""
+
+    lambda_: Share = Field(default=0.0, alias="lambda")
+    alpha: Alpha = 0.95
+
+
+class Instance(Strict):
+    """A sourcing instance, schema 1."""
+
+    schema_: Literal[1] = Field(alias="schema")
+    name: Name
+    description: str = ""
+    currency: str = "USD"
+    home: Country
+    periods: list[Label] = Field(min_length=1)
+    discount_rate: Number = 0.0
+    elements: list[Name] = Field(min_length=1)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    demand: dict[str, PeriodValue]
+    shortage_penalty: ElementNumberMap
+    stock: Stock = Field(default_factory=Stock)
+    sources: list[Source] = Field(default_factory=list)
+    scenarios: list[Scenario] | None = None
+    policies: dict[str, Policy] = Field(default_factory=dict)
+    risk: Risk = Field(default_factory=Risk)
+    period_days: Positive = 365.0
+
+
+def json_schema() -> dict[str, Any]:
+    """The instance format as JSON Schema (draft 2020-12), from the validation model."""
+    schema = Instance.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Rare-earth sourcing instance (schema 1)"
+    return schema

@@ -1,0 +1,212 @@
+"""Solving a built model with HiGHS and reading the answer back as arrays.
+
+The Pyomo model is compiled to matrix form with Pyomo's
+``LinearStandardFormCompiler`` (mixed form: each row keeps its sense) and
+handed to ``highspy`` in one call. The solver's status is mapped to the
+project's own status names *before* any value is read; values are returned
+only for an optimal solve, so a partial or stale answer is never presented as
+optimal.
+
+Dual convention (checked by tests that nudge a right-hand side): a row's dual
+is the change in the objective per unit increase of its right-hand side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import highspy
+import numpy as np
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from .formulation import BuiltModel
+
+VARIABLES = ("x", "q", "u", "stock", "eta", "excess")
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnbounded: "unbounded",
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
+    highspy.HighsModelStatus.kInterrupt: "interrupted",
+    highspy.HighsModelStatus.kHighsInterrupt: "interrupted",
+    highspy.HighsModelStatus.kMemoryLimit: "memory_limit",
+    highspy.HighsModelStatus.kModelEmpty: "optimal",
+}
+
+
+@dataclass
+class SolveOptions:
+    """What the user may set about a solve."""
+
+    time_limit_s: float | None = None
+    threads: int | None = None
+    verbose: bool = False
+
+
+@dataclass
+class SolveResult:
+    """Status, objective and (for an optimal solve) values and duals as arrays."""
+
+    status: str
+    message: str = ""
+    objective: float | None = None
+    bound: float | None = None           # best bound known at a limit (dual objective)
+    solver: str = "highs"
+    solver_version: str = ""
+    handoff_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    n_variables: int = 0
+    n_constraints: int = 0
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    reduced_costs: dict[str, np.ndarray] = field(default_factory=dict)
+    duals: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence the banner that HiGHS prints to file descriptor 1 on construction."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def highs_version() -> str:
+    """The HiGHS version string of the installed highspy."""
+    with _quiet_stdout():
+        h = highspy.Highs()
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+
+
+def _component_positions(built: BuiltModel) -> dict[int, tuple[str, int]]:
+    m = built.model
+    pos: dict[int, tuple[str, int]] = {}
+    for name in VARIABLES:
+        comp = m.component(name)
+        if comp is None:
+            continue
+        for i, v in enumerate(comp.values()):
+            pos[id(v)] = (name, i)
+    return pos
+
+
+def solve_model(built: BuiltModel, options: SolveOptions | None = None) -> SolveResult:
+    """Compile the model, solve it with HiGHS and map the outcome.
+
+    Returns a :class:`SolveResult`; values and duals are filled only when the
+    status is ``optimal``.
+    """
+    options = options or SolveOptions()
+    version = highs_version()
+    if built.trivially_infeasible:
+        return SolveResult("infeasible", "; ".join(built.trivially_infeasible),
+                           solver_version=version)
+    m = built.model
+    t0 = time.perf_counter()
+    info = LinearStandardFormCompiler().write(m, mixed_form=True)
+    columns = info.columns
+    n_col, n_row = len(columns), len(info.rows)
+    col_lower = np.array([-np.inf if v.lb is None else v.lb for v in columns], dtype=float)
+    col_upper = np.array([np.inf if v.ub is None else v.ub for v in columns], dtype=float)
+    rhs = np.asarray(info.rhs, dtype=float).reshape(-1)
+    sense = np.array([bt for _, bt in info.rows], dtype=int).reshape(-1)
+    row_lower = np.where(sense == 1, -np.inf, rhs)
+    row_upper = np.where(sense == -1, np.inf, rhs)
+    A = info.A.tocsc()
+    cost = info.c.toarray().reshape(-1) if info.c.shape[0] else np.zeros(n_col)
+
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_col, n_row
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lower, col_upper
+    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+    lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
+    with _quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(options.verbose))
+    if options.time_limit_s is not None:
+        h.setOptionValue("time_limit", float(options.time_limit_s))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    h.passModel(lp)
+    t1 = time.perf_counter()
+    run_status = h.run()
+    t2 = time.perf_counter()
+
+    model_status = h.getModelStatus()
+    status = _STATUS.get(model_status, "error")
+    if run_status == highspy.HighsStatus.kError and status == "optimal":
+        status = "error"
+    result = SolveResult(status, h.modelStatusToString(model_status),
+                         solver_version=version, handoff_seconds=t1 - t0,
+                         solve_seconds=t2 - t1, n_variables=n_col, n_constraints=n_row)
+    hinfo = h.getInfo()
+    if status != "optimal":
+        if status in {"time_limit", "iteration_limit", "interrupted"}:
+            result.bound = float(hinfo.objective_function_value) \
+                if hinfo.dual_solution_status == 2 else None
+        return result
+
+    sol = h.getSolution()
+    col_value = np.asarray(sol.col_value, dtype=float)
+    col_dual = np.asarray(sol.col_dual, dtype=float)
+    row_dual = np.asarray(sol.row_dual, dtype=float)
+    result.objective = float(hinfo.objective_function_value)
+
+    # values of every variable, in each component's own index order
+    pos = _component_positions(built)
+    sizes = {name: len(m.component(name)) for name in VARIABLES if m.component(name) is not None}
+    values = {name: np.zeros(n) for name, n in sizes.items()}
+    rcosts = {name: np.zeros(n) for name, n in sizes.items()}
+    present = {name: np.zeros(n, dtype=bool) for name, n in sizes.items()}
+    for j, v in enumerate(columns):
+        name, i = pos[id(v)]
+        values[name][i] = col_value[j]
+        rcosts[name][i] = col_dual[j]
+        present[name][i] = True
+    for name in sizes:  # variables the compiler dropped (fixed, or in no row)
+        missing = np.flatnonzero(~present[name])
+        all_vars = list(m.component(name).values()) if len(missing) else []
+        for i in missing:
+            v = all_vars[i]
+            values[name][i] = v.value if v.fixed and v.value is not None else max(
+                0.0, v.lb if v.lb is not None else 0.0)
+    result.values, result.reduced_costs = values, rcosts
+
+    # row duals, aligned with BuiltModel.row_meta
+    row_pos: dict[str, dict[object, int]] = {}
+    duals = {name: np.zeros(len(meta)) for name, meta in built.row_meta.items()}
+    for r, (con, _) in enumerate(info.rows):
+        comp = con.parent_component()
+        name = comp.local_name
+        if name not in row_pos:
+            row_pos[name] = {idx: i for i, idx in enumerate(comp.keys())}
+        if name in duals:
+            duals[name][row_pos[name][con.index()]] += row_dual[r]
+    result.duals = duals
+    return result
