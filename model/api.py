@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ import pandas as pd
 
 from . import __version__
 from .data import ProblemData, problem_data
-from .formulation import BuiltModel, build_model
-from .instance import LoadedInstance, load_instance
+from .formulation import BuiltModel, build_model, define_tail_tiebreak
+from .instance import LoadedInstance, default_instance_path, load_instance
 from .policies import resolve_policy
 from .results import (
     Solution,
@@ -35,14 +34,6 @@ from .results import (
 )
 from .schema import Policy
 from .solve import SolveOptions, SolveResult, solve_model
-
-DEFAULT_INSTANCE = "example.yaml"
-
-
-def default_instance_path() -> Path:
-    """The bundled default instance (the Japan 2026-2032 case)."""
-    return Path(str(resources.files("model.instances") / DEFAULT_INSTANCE))
-
 
 @dataclass
 class RunResult:
@@ -73,6 +64,14 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     resolved = resolve_policy(loaded.instance, data, policy, extra_rules)
     built = build_model(data, resolved)
     result = solve_model(built, options)
+    if result.optimal and data.risk_lambda >= 1.0:
+        # the pure-CVaR objective leaves non-tail scenarios arbitrary: phase 2
+        cvar_opt = float(result.objective)
+        define_tail_tiebreak(built.model, data, cvar_opt)
+        phase2 = solve_model(built, options)
+        phase2.solve_seconds += result.solve_seconds
+        phase2.objective = cvar_opt if phase2.optimal else None
+        result = phase2
     summary: dict[str, Any] = {
         "status": result.status,
         "message": result.message,

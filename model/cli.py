@@ -107,10 +107,8 @@ def solve(
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
-    from .api import default_instance_path, solve_instance
-    from .export import check_target, save_run
-    from .instance import load_instance
-    from .solve import SolveOptions
+    from .export import check_target
+    from .instance import default_instance_path, load_instance
 
     if risk_lambda is not None and not 0.0 <= risk_lambda <= 1.0:
         raise UsageError(f"--lambda must lie in [0, 1], got {risk_lambda}")
@@ -123,6 +121,10 @@ def solve(
     loaded = load_instance(instance or default_instance_path())
     for w in loaded.warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    from .api import solve_instance  # heavy imports only once the input is good
+    from .export import save_run
+    from .solve import SolveOptions
+
     with err_console.status(f"solving {loaded.name} under policy '{policy}'..."):
         run = solve_instance(loaded, policy, risk_lambda, risk_alpha,
                              SolveOptions(time_limit_s=time_limit, verbose=verbose))
@@ -152,6 +154,24 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
     table.add_row("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.2f} s")
     table.add_row("run folder", str(folder))
     out_console.print(table)
+
+
+@app.command()
+@_guard
+def verify(run_dir: Path = typer.Argument(..., help="A run folder written by solve.")) -> int:
+    """Independently recheck every constraint and reported number of a run folder."""
+    from .verify import verify_run
+
+    if not (run_dir / "summary.json").is_file():
+        raise UsageError(f"{run_dir} is not a run folder (no summary.json)")
+    problems = verify_run(run_dir)
+    for p in problems:
+        err_console.print(f"[red]violated:[/] {p}", highlight=False)
+    if problems:
+        return EXIT_ERROR
+    out_console.print(f"[green]ok[/] {run_dir}: every constraint and reported number checks out",
+                      highlight=False)
+    return EXIT_OK
 
 
 @app.command()

@@ -15,9 +15,10 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .errors import UsageError
 
@@ -132,6 +133,8 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
 
 def write_excel(path: Path, tables: dict[str, pd.DataFrame]) -> None:
     """One sheet per table."""
+    import pandas as pd
+
     with pd.ExcelWriter(path, engine="openpyxl") as xl:
         for name, table in tables.items():
             table.to_excel(xl, sheet_name=name[:31], index=False)

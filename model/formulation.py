@@ -371,6 +371,28 @@ def define_objective(m: pyo.ConcreteModel, d: ProblemData) -> None:
     m.objective = pyo.Objective(expr=obj, sense=pyo.minimize)
 
 
+def define_tail_tiebreak(m: pyo.ConcreteModel, d: ProblemData, cvar_bound: float) -> None:
+    r"""Second phase for :math:`\lambda = 1`: keep the optimal CVaR, then minimise E[C].
+
+    With :math:`\lambda = 1` the objective does not see scenarios outside the
+    tail, so their deliveries would be arbitrary. This keeps the CVaR at its
+    optimum (plus a relative 1e-9) and picks, among those plans, the one with
+    the least expected cost:
+
+    .. math:: \min E[C] \ \text{s.t.}\ \eta + \tfrac{1}{1-\alpha}\sum_w p_w z_w
+              \le CVaR^* (1 + 10^{-9})
+    """
+    alpha = d.risk_alpha
+    tail = m.eta + sum(float(p) / (1.0 - alpha) * m.excess[w]
+                       for w, p in enumerate(d.probability) if p)
+    m.cvar_bound = pyo.Constraint(expr=tail <= cvar_bound + 1e-9 * max(1.0, abs(cvar_bound)))
+    m.objective.deactivate()
+    m.expected_cost_objective = pyo.Objective(
+        expr=m.first_stage_cost + sum(float(p) * m.scenario_cost[w]
+                                      for w, p in enumerate(d.probability) if p),
+        sense=pyo.minimize)
+
+
 # --------------------------------------------------------------------------- recipe
 def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
     """Build the extensive form: the list of constraint families above."""

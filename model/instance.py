@@ -13,6 +13,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from .errors import InstanceError
 from .schema import Instance, Policy, Selector
 
+DEFAULT_INSTANCE = "example.yaml"
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_EXPANDED_NODES = 2_000_000
 PROBABILITY_TOLERANCE = 1e-9
@@ -42,6 +44,16 @@ _Loader.add_implicit_resolver(
                   |[-+]?\.(?:inf|Inf|INF)
                   |\.(?:nan|NaN|NAN))$""", re.X),
     list("-+0123456789."))
+
+
+def default_instance_path() -> Path:
+    """The bundled default instance that `sourcing solve` uses without an argument."""
+    return Path(str(resources.files("model.instances") / DEFAULT_INSTANCE))
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text as instance files are parsed (YAML 1.2 floats, no tags)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def pkey(label: Any) -> str:

@@ -1,0 +1,312 @@
+"""Independent check of a run folder against its instance.
+
+This module deliberately shares nothing with the model-building code: it
+re-derives capacities, availabilities, prices and demand from the validated
+instance with plain Python loops, reads the written tables (CSV) and the
+summary, and recomputes every constraint of the instance and every reported
+number. It is what `sourcing verify RUN_DIR` runs and what the tests run on
+every solved instance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .instance import load_instance
+from .schema import Instance, Policy, Selector, Source
+
+
+def _k(p: Any) -> str:
+    return str(p)
+
+
+def _matches(sel: Selector, src: Source) -> bool:
+    for key in ("id", "mined_in", "refined_in", "mode", "recycled"):
+        want = getattr(sel, key)
+        if want is None:
+            continue
+        have = getattr(src, key)
+        if (have not in want) if isinstance(want, list) else (have != want):
+            return False
+    return True
+
+
+def _by_period(value: Any, period: Any) -> float:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if _k(k) == _k(period):
+                return float(v)
+        return 0.0
+    return float(value)
+
+
+def _emap(mapping: dict[str, Any], e: str, default: float) -> float:
+    return float(mapping[e]) if e in mapping else float(mapping.get("default", default))
+
+
+class _Facts:
+    """The instance's numbers, recomputed independently of model.data."""
+
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        self.periods = [_k(p) for p in inst.periods]
+        self.scen = inst.scenarios or []
+        self.scen_ids = [w.id for w in self.scen] or ["base"]
+        self.prob = {w.id: w.probability for w in self.scen} or {"base": 1.0}
+        self.src = {s.id: s for s in inst.sources}
+
+    def supply(self, s: Source, e: str) -> Any:
+        if e in s.supply:
+            return s.supply[e]
+        return s.supply.get("default")
+
+    def capacity(self, sid: str, e: str, t: str) -> float:
+        s = self.src[sid]
+        sup = self.supply(s, e)
+        if sup is None:
+            return 0.0
+        i = self.periods.index(t)
+        if s.available is not None:
+            if s.available.from_ is not None and i < self.periods.index(_k(s.available.from_)):
+                return 0.0
+            if s.available.until is not None and i > self.periods.index(_k(s.available.until)):
+                return 0.0
+        return _by_period(sup.capacity, t)
+
+    def price(self, sid: str, e: str, t: str) -> float:
+        return _by_period(self.supply(self.src[sid], e).price, t)
+
+    def _scenario(self, w: str) -> Any:
+        return next((x for x in self.scen if x.id == w), None)
+
+    @staticmethod
+    def _hits(rule: Any, e: str, t: str) -> bool:
+        return (rule.elements is None or e in rule.elements) and \
+            (rule.periods is None or t in [_k(p) for p in rule.periods])
+
+    def availability(self, sid: str, e: str, t: str, w: str) -> float:
+        a, sc = 1.0, self._scenario(w)
+        for r in (sc.disruptions if sc else []):
+            if _matches(r.match, self.src[sid]) and self._hits(r, e, t):
+                a *= r.availability
+        return a
+
+    def price_multiplier(self, sid: str, e: str, t: str, w: str) -> float:
+        m, sc = 1.0, self._scenario(w)
+        for r in (sc.price_shocks if sc else []):
+            if _matches(r.match, self.src[sid]) and self._hits(r, e, t):
+                m *= r.multiplier
+        return m
+
+    def base_demand(self, e: str, t: str) -> float:
+        d = self.inst.demand
+        return _by_period(d[e] if e in d else d.get("default", 0.0), t)
+
+    def demand(self, e: str, t: str, w: str) -> float:
+        m, sc = 1.0, self._scenario(w)
+        for r in (sc.demand_shocks if sc else []):
+            if self._hits(r, e, t):
+                m *= r.multiplier
+        return self.base_demand(e, t) * m
+
+    def discount(self, t: str) -> float:
+        return 1.0 / (1.0 + self.inst.discount_rate) ** self.periods.index(t)
+
+
+def _close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-6) -> bool:
+    return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
+
+
+def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
+    """Every violated constraint or misreported number of a run folder (empty = all hold)."""
+    folder = Path(folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    if summary["status"] != "optimal":
+        return [] if not (folder / "allocation.csv").exists() else [
+            f"status {summary['status']} but allocation.csv was written"]
+    inst = load_instance(folder / "instance.yaml").instance
+    f = _Facts(inst)
+    read = {n: pd.read_csv(folder / f"{n}.csv", dtype={"period": str})
+            for n in ("allocation", "deliveries", "balance")}
+    problems: list[str] = []
+    lam = summary["risk"]["lambda"]
+    alpha = summary["risk"]["alpha"]
+    pol = inst.policies.get(summary["policy"], Policy())
+    excluded = {s.id for s in inst.sources if any(_matches(sel, s) for sel in pol.exclude)}
+
+    def bad(msg: str) -> None:
+        problems.append(msg)
+
+    def le(a: float, b: float) -> bool:
+        return a <= b + tol * max(1.0, abs(b))
+
+    # -- first stage: contracts
+    contract: dict[tuple[str, str, str], float] = defaultdict(float)
+    for r in read["allocation"].itertuples():
+        contract[r.source, r.element, r.period] = float(r.contracted_t)
+    for (sid, e, t), x in contract.items():
+        cap = f.capacity(sid, e, t)
+        if x < -tol or not le(x, cap):
+            bad(f"contract {sid} {e} {t}: {x} outside [0, {cap}]")
+        if x > tol and (f.src[sid].mode == "spot" or sid in excluded):
+            bad(f"contract {sid} {e} {t}: {x} t contracted from a spot or excluded source")
+
+    # -- second stage: deliveries
+    delivered: dict[tuple[str, str, str, str], float] = defaultdict(float)
+    for r in read["deliveries"].itertuples():
+        delivered[r.scenario, r.source, r.element, r.period] += float(r.delivered_t)
+    for (w, sid, e, t), q in delivered.items():
+        bound = f.availability(sid, e, t, w) * f.capacity(sid, e, t)
+        if q < -tol or not le(q, bound):
+            bad(f"delivery {sid} {e} {t} in {w}: {q} outside [0, {bound}]")
+        if f.src[sid].mode == "contract" and not le(q, contract.get((sid, e, t), 0.0)):
+            bad(f"delivery {sid} {e} {t} in {w}: {q} exceeds the contract "
+                f"{contract.get((sid, e, t), 0.0)}")
+        if sid in excluded and q > tol:
+            bad(f"delivery from excluded source {sid}: {q} t")
+
+    by_wt: dict[tuple[str | None, str], list[tuple[str, str, float]]] = defaultdict(list)
+    for (w, sid, e, t), q in delivered.items():
+        by_wt[w, t].append((sid, e, q))
+    for (sid, e, t), x in contract.items():
+        by_wt[None, t].append((sid, e, x))
+
+    # -- balance and stock
+    bal = {(r.scenario, r.element, r.period): r for r in read["balance"].itertuples()}
+    stock_cap = {e: _emap(inst.stock.capacity, e, math.inf) for e in inst.elements}
+    shortage_w: dict[str, float] = defaultdict(float)
+    for w in f.scen_ids:
+        for e in inst.elements:
+            prev = _emap(inst.stock.initial, e, 0.0)
+            for t in f.periods:
+                r = bal.get((w, e, t))
+                if r is None:
+                    bad(f"balance row missing for {e} {t} in {w}")
+                    continue
+                supply = sum(q for _, e2, q in by_wt[w, t] if e2 == e)
+                dem = f.demand(e, t, w)
+                lhs = prev + supply + r.shortage_t - r.stock_t
+                if not _close(lhs, dem, tol, tol * 10):
+                    bad(f"balance {e} {t} in {w}: {prev} + {supply} + {r.shortage_t} - "
+                        f"{r.stock_t} = {lhs}, demand {dem}")
+                if r.shortage_t < -tol or r.stock_t < -tol or not le(r.stock_t, stock_cap[e]):
+                    bad(f"stock or shortage out of bounds for {e} {t} in {w}")
+                shortage_w[w] += r.shortage_t
+                prev = r.stock_t
+
+    # -- policies
+    home = inst.home
+    groups = inst.groups
+
+    def units(rule: Any) -> list[tuple[str, list[str]]]:
+        chosen = [e for e in inst.elements if rule.elements is None or e in rule.elements]
+        if rule.per == "element":
+            return [(e, [e]) for e in chosen]
+        out, grouped = [], set()
+        for g, members in groups.items():
+            grouped.update(members)
+            inside = [e for e in members if e in chosen]
+            if inside:
+                out.append((g, inside))
+        return out + [(e, [e]) for e in chosen if e not in grouped]
+
+    def periods_of(rule: Any) -> list[str]:
+        return [t for t in f.periods if rule.periods is None or t in map(_k, rule.periods)]
+
+    def volume(pred: Any, unit: list[str], t: str, w: str | None) -> float:
+        return sum(v for sid, e, v in by_wt[w, t] if e in unit and pred(f.src[sid]))
+
+    def need(unit: list[str], t: str, w: str | None) -> float:
+        return sum(f.base_demand(e, t) if w is None else f.demand(e, t, w) for e in unit)
+
+    def country(s: Source, stage: str) -> str:
+        return s.mined_in if stage == "mining" else s.refined_in
+
+    for i, rule in enumerate(pol.max_single_country_share):
+        scen = [None] if rule.applies_to == "plan" else f.scen_ids
+        for stage in rule.stages:
+            for c in sorted({country(s, stage) for s in inst.sources} - {home}):
+                for label, unit in units(rule):
+                    for t in periods_of(rule):
+                        for w in scen:
+                            v = volume(lambda s: country(s, stage) == c, unit, t, w)
+                            cap = rule.share * need(unit, t, w)
+                            if not le(v, cap):
+                                bad(f"cap[{i}] {c} {stage} {label} {t} {w or 'plan'}: "
+                                    f"{v} > {cap}")
+    floors = [(r, lambda s, st=r.stage: country(s, st) == home, "domestic")
+              for r in pol.min_domestic_share] + \
+             [(r, lambda s: s.recycled, "recycled") for r in pol.min_recycled_share]
+    for rule, pred, what in floors:
+        scen = [None] if rule.applies_to == "plan" else f.scen_ids
+        for label, unit in units(rule):
+            for t in periods_of(rule):
+                for w in scen:
+                    v, req = volume(pred, unit, t, w), rule.share * need(unit, t, w)
+                    if not le(req, v):
+                        bad(f"{what} floor {label} {t} {w or 'plan'}: {v} < {req}")
+    for rule in pol.min_stock_days:
+        frac = rule.days / inst.period_days
+        for label, unit in units(rule):
+            for t in periods_of(rule):
+                for w in f.scen_ids:
+                    have = sum(bal[w, e, t].stock_t for e in unit)
+                    req = frac * need(unit, t, w)
+                    if not le(req, have):
+                        bad(f"stock days {label} {t} {w}: {have} < {req}")
+
+    # -- costs and reported numbers
+    fee = sum(f.discount(t) * f.src[sid].reservation_fee * f.price(sid, e, t) * x
+              for (sid, e, t), x in contract.items())
+    cost = {}
+    for w in f.scen_ids:
+        c = fee
+        c += sum(f.discount(t) * f.price(sid, e, t) * f.price_multiplier(sid, e, t, w) * q
+                 for (w2, sid, e, t), q in delivered.items() if w2 == w)
+        for (w2, e, t), r in bal.items():
+            if w2 == w:
+                c += f.discount(t) * (_emap(inst.shortage_penalty, e, 0.0) * r.shortage_t
+                                      + _emap(inst.stock.holding_cost, e, 0.0) * r.stock_t)
+        cost[w] = c
+    expected = sum(f.prob[w] * cost[w] for w in f.scen_ids)
+    ranked = sorted(f.scen_ids, key=lambda w: -cost[w])
+    tail, acc, tail_cost = 1.0 - alpha, 0.0, 0.0
+    for w in ranked:
+        take = min(f.prob[w], max(tail - acc, 0.0))
+        tail_cost += take * cost[w]
+        acc += f.prob[w]
+    cvar = tail_cost / tail
+    for pol_budget in pol.budget:
+        if not le(expected, pol_budget.amount):
+            bad(f"budget: expected cost {expected} > {pol_budget.amount}")
+    objective = (1 - lam) * expected + lam * cvar
+    checks = {"expected_cost": expected, "cvar": cvar, "objective": objective,
+              "expected_shortage_t": sum(f.prob[w] * shortage_w[w] for w in f.scen_ids),
+              "worst_shortage_t": max((shortage_w[w] for w in f.scen_ids if f.prob[w] > 0),
+                                      default=0.0)}
+    for key, value in checks.items():
+        if not _close(summary[key], value, 1e-6, 1e-4):
+            bad(f"summary {key} = {summary[key]}, recomputed {value}")
+    for stage in ("mining", "refining"):
+        best = 0.0
+        for w in f.scen_ids:
+            if f.prob[w] <= 0:
+                continue
+            for e in inst.elements:
+                for t in f.periods:
+                    dem = f.demand(e, t, w)
+                    if dem <= 0:
+                        continue
+                    for c in {country(s, stage) for s in inst.sources} - {home}:
+                        v = volume(lambda s: country(s, stage) == c, [e], t, w)
+                        best = max(best, v / dem)
+        rep = summary["max_single_country_share"][stage]["share"]
+        if not _close(rep, best, 1e-6, 1e-6):
+            bad(f"summary max_single_country_share.{stage} = {rep}, recomputed {best}")
+    return problems

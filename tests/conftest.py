@@ -1,0 +1,71 @@
+"""Shared helpers: tiny instances as dicts, solved through the public API.
+
+Every solve made with :func:`solve_dict` writes its run folder and runs the
+independent check (`model.verify.verify_run`) on it, so every solved test
+instance passes the feasibility check.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from model.api import RunResult, solve_instance
+from model.export import save_run
+from model.verify import verify_run
+
+
+def base_instance(**overrides: Any) -> dict[str, Any]:
+    """One element, one period, no sources: extend it in each test."""
+    inst: dict[str, Any] = {
+        "schema": 1, "name": "tiny", "home": "JP", "periods": [2026],
+        "elements": ["Nd"], "demand": {"Nd": 100}, "shortage_penalty": {"default": 1000},
+        "sources": [],
+    }
+    inst.update(copy.deepcopy(overrides))
+    return inst
+
+
+def spot(id_: str, country: str, supply: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    return {"id": id_, "mined_in": country, "refined_in": country, "mode": "spot",
+            "supply": supply, **kw}
+
+
+def contract(id_: str, country: str, supply: dict[str, Any], fee: float = 0.0,
+             **kw: Any) -> dict[str, Any]:
+    return {"id": id_, "mined_in": country, "refined_in": country, "mode": "contract",
+            "reservation_fee": fee, "supply": supply, **kw}
+
+
+def write_instance(tmp_path: Path, inst: dict[str, Any], name: str = "inst.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(inst, sort_keys=False))
+    return path
+
+
+_counter = [0]
+
+
+def solve_dict(tmp_path: Path, inst: dict[str, Any], policy: str = "none",
+               check: bool = True, **kw: Any) -> RunResult:
+    """Solve an instance dict, write its run folder and verify it independently."""
+    _counter[0] += 1
+    path = write_instance(tmp_path, inst, f"inst{_counter[0]}.yaml")
+    run = solve_instance(path, policy, **kw)
+    folder = save_run(run, tmp_path / f"run{_counter[0]}")
+    run.summary["_folder"] = str(folder)
+    if check and run.optimal:
+        problems = verify_run(folder)
+        assert problems == [], problems
+    return run
+
+
+@pytest.fixture
+def solve(tmp_path: Path):
+    def _solve(inst: dict[str, Any], policy: str = "none", **kw: Any) -> RunResult:
+        return solve_dict(tmp_path, inst, policy, **kw)
+    return _solve
