@@ -111,102 +111,143 @@ def _component_positions(built: BuiltModel) -> dict[int, tuple[str, int]]:
     return pos
 
 
+class HighsModel:
+    """A compiled model held in one HiGHS instance, for solves and re-solves.
+
+    Changing right-hand sides (:meth:`set_rhs`) keeps HiGHS's basis, so the
+    next :meth:`solve` warm-starts from the previous optimum. The mapping
+    between Pyomo components and matrix rows and columns is computed once.
+    """
+
+    def __init__(self, built: BuiltModel, options: SolveOptions | None = None) -> None:
+        self.built = built
+        self.options = options or SolveOptions()
+        self.version = highs_version()
+        m = built.model
+        t0 = time.perf_counter()
+        info = LinearStandardFormCompiler().write(m, mixed_form=True)
+        columns = info.columns
+        self.n_col, self.n_row = len(columns), len(info.rows)
+        col_lower = np.array([-np.inf if v.lb is None else v.lb for v in columns], dtype=float)
+        col_upper = np.array([np.inf if v.ub is None else v.ub for v in columns], dtype=float)
+        rhs = np.asarray(info.rhs, dtype=float).reshape(-1)
+        self.row_sense = np.array([bt for _, bt in info.rows], dtype=int).reshape(-1)
+        A = info.A.tocsc()
+        cost = info.c.toarray().reshape(-1) if info.c.shape[0] else np.zeros(self.n_col)
+
+        # columns -> (variable component, position in its index order)
+        pos = _component_positions(built)
+        self.sizes = {name: len(m.component(name)) for name in VARIABLES
+                      if m.component(name) is not None}
+        self.col_of = {name: np.full(n, -1, dtype=np.int64) for name, n in self.sizes.items()}
+        for j, v in enumerate(columns):
+            name, i = pos[id(v)]
+            self.col_of[name][i] = j
+        self.dropped_value: dict[str, np.ndarray] = {}
+        for name in self.sizes:  # variables the compiler dropped (fixed, or in no row)
+            missing = np.flatnonzero(self.col_of[name] < 0)
+            vals = np.zeros(len(missing))
+            if len(missing):
+                all_vars = list(m.component(name).values())
+                for n, i in enumerate(missing):
+                    v = all_vars[i]
+                    vals[n] = v.value if v.fixed and v.value is not None else max(
+                        0.0, v.lb if v.lb is not None else 0.0)
+            self.dropped_value[name] = vals
+        # rows -> (constraint component, position in its index order)
+        self.row_of: dict[str, np.ndarray] = {
+            name: np.full(len(meta), -1, dtype=np.int64) for name, meta in built.row_meta.items()}
+        positions: dict[str, dict[object, int]] = {}
+        for r, (con, _) in enumerate(info.rows):
+            comp = con.parent_component()
+            name = comp.local_name
+            if name not in self.row_of:
+                continue
+            if name not in positions:
+                positions[name] = {idx: i for i, idx in enumerate(comp.keys())}
+            self.row_of[name][positions[name][con.index()]] = r
+
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lower, col_upper
+        lp.row_lower_ = np.where(self.row_sense == 1, -np.inf, rhs)
+        lp.row_upper_ = np.where(self.row_sense == -1, np.inf, rhs)
+        lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(float)
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
+        with _quiet_stdout():
+            self.highs = highspy.Highs()
+        h = self.highs
+        h.setOptionValue("output_flag", bool(self.options.verbose))
+        if self.options.time_limit_s is not None:
+            h.setOptionValue("time_limit", float(self.options.time_limit_s))
+        if self.options.threads is not None:
+            h.setOptionValue("threads", int(self.options.threads))
+        h.passModel(lp)
+        self.handoff_seconds = time.perf_counter() - t0
+
+    def set_rhs(self, name: str, rhs: np.ndarray) -> None:
+        """New right-hand sides for the rows of constraint family `name` (meta order)."""
+        rows = self.row_of[name]
+        keep = rows >= 0
+        idx = rows[keep].astype(np.int32)
+        value = np.asarray(rhs, dtype=float)[keep]
+        sense = self.row_sense[idx]
+        lower = np.where(sense == 1, -np.inf, value)
+        upper = np.where(sense == -1, np.inf, value)
+        if len(idx):
+            self.highs.changeRowsBounds(len(idx), idx, lower, upper)
+
+    def solve(self) -> SolveResult:
+        """Run HiGHS (warm-started after a change) and map the outcome."""
+        h = self.highs
+        t1 = time.perf_counter()
+        run_status = h.run()
+        t2 = time.perf_counter()
+        model_status = h.getModelStatus()
+        status = _STATUS.get(model_status, "error")
+        if run_status == highspy.HighsStatus.kError and status == "optimal":
+            status = "error"
+        result = SolveResult(status, h.modelStatusToString(model_status),
+                             solver_version=self.version, handoff_seconds=self.handoff_seconds,
+                             solve_seconds=t2 - t1, n_variables=self.n_col,
+                             n_constraints=self.n_row)
+        hinfo = h.getInfo()
+        if status != "optimal":
+            if status in {"time_limit", "iteration_limit", "interrupted"}:
+                result.bound = float(hinfo.objective_function_value) \
+                    if hinfo.dual_solution_status == 2 else None
+            return result
+        sol = h.getSolution()
+        col_value = np.asarray(sol.col_value, dtype=float)
+        col_dual = np.asarray(sol.col_dual, dtype=float)
+        row_dual = np.asarray(sol.row_dual, dtype=float)
+        result.objective = float(hinfo.objective_function_value)
+        for name, cols in self.col_of.items():
+            present = cols >= 0
+            values = np.zeros(len(cols))
+            rcost = np.zeros(len(cols))
+            values[present] = col_value[cols[present]]
+            rcost[present] = col_dual[cols[present]]
+            values[~present] = self.dropped_value[name]
+            result.values[name], result.reduced_costs[name] = values, rcost
+        for name, rows in self.row_of.items():
+            dual = np.zeros(len(rows))
+            dual[rows >= 0] = row_dual[rows[rows >= 0]]
+            result.duals[name] = dual
+        return result
+
+
 def solve_model(built: BuiltModel, options: SolveOptions | None = None) -> SolveResult:
-    """Compile the model, solve it with HiGHS and map the outcome.
+    """Compile the model, solve it once with HiGHS and map the outcome.
 
     Returns a :class:`SolveResult`; values and duals are filled only when the
     status is ``optimal``.
     """
-    options = options or SolveOptions()
-    version = highs_version()
     if built.trivially_infeasible:
         return SolveResult("infeasible", "; ".join(built.trivially_infeasible),
-                           solver_version=version)
-    m = built.model
-    t0 = time.perf_counter()
-    info = LinearStandardFormCompiler().write(m, mixed_form=True)
-    columns = info.columns
-    n_col, n_row = len(columns), len(info.rows)
-    col_lower = np.array([-np.inf if v.lb is None else v.lb for v in columns], dtype=float)
-    col_upper = np.array([np.inf if v.ub is None else v.ub for v in columns], dtype=float)
-    rhs = np.asarray(info.rhs, dtype=float).reshape(-1)
-    sense = np.array([bt for _, bt in info.rows], dtype=int).reshape(-1)
-    row_lower = np.where(sense == 1, -np.inf, rhs)
-    row_upper = np.where(sense == -1, np.inf, rhs)
-    A = info.A.tocsc()
-    cost = info.c.toarray().reshape(-1) if info.c.shape[0] else np.zeros(n_col)
-
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_col, n_row
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lower, col_upper
-    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-    lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(float)
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
-    with _quiet_stdout():
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", bool(options.verbose))
-    if options.time_limit_s is not None:
-        h.setOptionValue("time_limit", float(options.time_limit_s))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
-    h.passModel(lp)
-    t1 = time.perf_counter()
-    run_status = h.run()
-    t2 = time.perf_counter()
-
-    model_status = h.getModelStatus()
-    status = _STATUS.get(model_status, "error")
-    if run_status == highspy.HighsStatus.kError and status == "optimal":
-        status = "error"
-    result = SolveResult(status, h.modelStatusToString(model_status),
-                         solver_version=version, handoff_seconds=t1 - t0,
-                         solve_seconds=t2 - t1, n_variables=n_col, n_constraints=n_row)
-    hinfo = h.getInfo()
-    if status != "optimal":
-        if status in {"time_limit", "iteration_limit", "interrupted"}:
-            result.bound = float(hinfo.objective_function_value) \
-                if hinfo.dual_solution_status == 2 else None
-        return result
-
-    sol = h.getSolution()
-    col_value = np.asarray(sol.col_value, dtype=float)
-    col_dual = np.asarray(sol.col_dual, dtype=float)
-    row_dual = np.asarray(sol.row_dual, dtype=float)
-    result.objective = float(hinfo.objective_function_value)
-
-    # values of every variable, in each component's own index order
-    pos = _component_positions(built)
-    sizes = {name: len(m.component(name)) for name in VARIABLES if m.component(name) is not None}
-    values = {name: np.zeros(n) for name, n in sizes.items()}
-    rcosts = {name: np.zeros(n) for name, n in sizes.items()}
-    present = {name: np.zeros(n, dtype=bool) for name, n in sizes.items()}
-    for j, v in enumerate(columns):
-        name, i = pos[id(v)]
-        values[name][i] = col_value[j]
-        rcosts[name][i] = col_dual[j]
-        present[name][i] = True
-    for name in sizes:  # variables the compiler dropped (fixed, or in no row)
-        missing = np.flatnonzero(~present[name])
-        all_vars = list(m.component(name).values()) if len(missing) else []
-        for i in missing:
-            v = all_vars[i]
-            values[name][i] = v.value if v.fixed and v.value is not None else max(
-                0.0, v.lb if v.lb is not None else 0.0)
-    result.values, result.reduced_costs = values, rcosts
-
-    # row duals, aligned with BuiltModel.row_meta
-    row_pos: dict[str, dict[object, int]] = {}
-    duals = {name: np.zeros(len(meta)) for name, meta in built.row_meta.items()}
-    for r, (con, _) in enumerate(info.rows):
-        comp = con.parent_component()
-        name = comp.local_name
-        if name not in row_pos:
-            row_pos[name] = {idx: i for i, idx in enumerate(comp.keys())}
-        if name in duals:
-            duals[name][row_pos[name][con.index()]] += row_dual[r]
-    result.duals = duals
-    return result
+                           solver_version=highs_version())
+    return HighsModel(built, options).solve()
