@@ -105,15 +105,14 @@ def solve(
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds for HiGHS."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the HiGHS log."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
+    metrics: bool = typer.Option(False, "--stochastic-metrics",
+                                 help="Also compute WS, EEV, EVPI and VSS (several more solves)."),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
     from .export import check_target
     from .instance import default_instance_path, load_instance
 
-    if risk_lambda is not None and not 0.0 <= risk_lambda <= 1.0:
-        raise UsageError(f"--lambda must lie in [0, 1], got {risk_lambda}")
-    if risk_alpha is not None and not 0.0 <= risk_alpha < 1.0:
-        raise UsageError(f"--alpha must lie in [0, 1), got {risk_alpha}")
+    _risk_checks(risk_lambda, risk_alpha)
     if time_limit is not None and time_limit <= 0:
         raise UsageError(f"--time-limit must be positive, got {time_limit}")
     if out is not None:
@@ -126,8 +125,14 @@ def solve(
     from .solve import SolveOptions
 
     with err_console.status(f"solving {loaded.name} under policy '{policy}'..."):
-        run = solve_instance(loaded, policy, risk_lambda, risk_alpha,
-                             SolveOptions(time_limit_s=time_limit, verbose=verbose))
+        options = SolveOptions(time_limit_s=time_limit, verbose=verbose)
+        run = solve_instance(loaded, policy, risk_lambda, risk_alpha, options)
+    if metrics and run.optimal:
+        from .analysis import stochastic_metrics
+
+        with err_console.status("stochastic metrics: wait-and-see and expected-value solves..."):
+            run.summary.update(stochastic_metrics(loaded, policy, risk_lambda, risk_alpha,
+                                                  options, rp=run.summary["objective"]))
     folder = save_run(run, out, force)
     if as_json:
         out_console.print_json(json.dumps(run.summary, default=str))
@@ -151,9 +156,122 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
             where = (f" ({v['country']}, {v['element']} {v['period']}, {v['scenario']})"
                      if v["country"] else "")
             table.add_row(f"max third-country share, {stage}", f"{v['share']:.1%}{where}")
+    for key, label in (("ws", "wait-and-see (WS)"), ("eev", "EEV"), ("evpi", "EVPI = RP - WS"),
+                       ("vss", "VSS = EEV - RP")):
+        if key in s:
+            table.add_row(label, _fmt(s[key], f" {cur}"))
     table.add_row("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.2f} s")
     table.add_row("run folder", str(folder))
     out_console.print(table)
+
+
+def _risk_checks(risk_lambda: Optional[float], risk_alpha: Optional[float]) -> None:
+    if risk_lambda is not None and not 0.0 <= risk_lambda <= 1.0:
+        raise UsageError(f"--lambda must lie in [0, 1], got {risk_lambda}")
+    if risk_alpha is not None and not 0.0 <= risk_alpha < 1.0:
+        raise UsageError(f"--alpha must lie in [0, 1), got {risk_alpha}")
+
+
+@app.command()
+@_guard
+def compare(
+    instance: Path = typer.Argument(..., help="Instance YAML file."),
+    policies: list[str] = typer.Option(..., "--policy", "-p",
+                                       help="Policy to compare (repeat; the first is the baseline)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Comparison folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda"),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha"),
+    metrics: bool = typer.Option(False, "--stochastic-metrics", help="Add WS, EEV, EVPI, VSS."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+) -> int:
+    """Solve under several policies: cost of resilience and the shortage it avoids."""
+    from .export import check_target
+    from .instance import load_instance
+    from .policies import policy_names
+
+    _risk_checks(risk_lambda, risk_alpha)
+    if out is not None:
+        check_target(out, force)
+    loaded = load_instance(instance)
+    known = policy_names(loaded.instance)
+    for p in policies:
+        if p not in known:
+            raise UsageError(f"unknown policy '{p}' (policies: {', '.join(known)})")
+    from rich.progress import Progress
+
+    from .analysis import compare_policies
+    from .export import markdown_table, save_comparison
+    from .solve import SolveOptions
+
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("comparing", total=len(policies))
+
+        def step(name: str) -> None:
+            bar.update(task, description=f"solving {name}")
+
+        table, runs = compare_policies(loaded, policies, risk_lambda, risk_alpha,
+                                       SolveOptions(time_limit_s=time_limit), metrics,
+                                       progress=lambda n: (step(n), bar.advance(task)))
+    folder = save_comparison(table, runs, loaded, out, force)
+    cols = [c for c in ("policy", "status", "expected_cost", "cvar", "expected_shortage_t",
+                        "worst_shortage_t", "max_share_refining", "china_share_refining",
+                        "delta_expected_cost_per_period", "avoided_expected_shortage_t")
+            if c in table.columns]
+    typer.echo(markdown_table(table[cols]))
+    out_console.print(f"comparison folder: {folder}", highlight=False)
+    return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+@app.command()
+@_guard
+def sweep(
+    instance: Path = typer.Argument(..., help="Instance YAML file."),
+    cap: str = typer.Option("1.0:0.3:0.05", "--cap",
+                            help="Cap values: start:stop:step (inclusive) or a,b,c."),
+    policy: str = typer.Option("none", "--policy", "-p", help="Policy the cap is added to."),
+    stage: str = typer.Option("both", "--stage", help="mining, refining or both."),
+    per: str = typer.Option("element", "--per", help="element or group."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda"),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per point."),
+) -> int:
+    """Frontier of cost and shortage against a single-country cap (warm-started re-solves)."""
+    from .analysis import parse_cap_range, stages_of
+    from .export import check_target
+    from .instance import load_instance
+    from .policies import policy_names
+
+    _risk_checks(risk_lambda, risk_alpha)
+    caps = parse_cap_range(cap)
+    stages_of(stage)
+    if per not in ("element", "group"):
+        raise UsageError(f"--per must be element or group; got '{per}'")
+    if out is not None:
+        check_target(out, force)
+    loaded = load_instance(instance)
+    if policy not in policy_names(loaded.instance):
+        raise UsageError(f"unknown policy '{policy}' "
+                         f"(policies: {', '.join(policy_names(loaded.instance))})")
+    from rich.progress import Progress
+
+    from .analysis import sweep_cap
+    from .export import markdown_table, save_sweep
+    from .solve import SolveOptions
+
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("sweeping the cap", total=len(caps))
+        frontier = sweep_cap(loaded, caps, policy, stage, per, risk_lambda, risk_alpha,
+                             SolveOptions(time_limit_s=time_limit),
+                             progress=lambda c: bar.advance(task))
+    folder = save_sweep(frontier, {"policy": policy, "stage": stage, "per": per,
+                                   "caps": caps}, loaded, out, force)
+    typer.echo(markdown_table(frontier[["cap", "status", "expected_cost",
+                                        "expected_shortage_t", "worst_shortage_t"]]))
+    out_console.print(f"sweep folder: {folder}", highlight=False)
+    return EXIT_OK
 
 
 @app.command()

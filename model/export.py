@@ -120,15 +120,86 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
 
     def fill(tmp: Path) -> None:
         write_json(tmp / "summary.json", run.summary)
-        if run.loaded.path is not None:
-            shutil.copyfile(run.loaded.path, tmp / "instance.yaml")
+        _instance_copy(run.loaded, tmp)
         if not run.optimal:
             return
         for name in RUN_TABLES:
             write_csv(tmp / f"{name}.csv", run.tables[name])
         write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in RUN_TABLES})
+        from . import charts
+
+        charts.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
+                                     tmp / "allocation_by_country.png",
+                                     f"{run.summary['instance']} / {run.policy}")
+        charts.cost_and_shortage_by_scenario(run.tables["scenarios"], tmp / "scenarios.png",
+                                             run.summary.get("currency", ""))
 
     return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def _instance_copy(loaded: Any, tmp: Path) -> None:
+    if loaded.path is not None:
+        shutil.copyfile(loaded.path, tmp / "instance.yaml")
+
+
+def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
+                    out: Path | None = None, force: bool = False,
+                    results_root: Path = Path("results")) -> Path:
+    """A comparison folder: comparison.csv/.md/.xlsx/.png, summary.json, one run folder each."""
+    unique = out is None
+    target = default_run_dir(results_root, loaded.name, "compare") if out is None else Path(out)
+    currency = loaded.instance.currency
+
+    def fill(tmp: Path) -> None:
+        from . import charts
+
+        write_csv(tmp / "comparison.csv", table)
+        (tmp / "comparison.md").write_text(markdown_table(table) + "\n")
+        write_excel(tmp / "comparison.xlsx", {"comparison": table})
+        if (table.status == "optimal").any():
+            charts.comparison(table, tmp / "comparison.png", currency)
+        write_json(tmp / "summary.json", {
+            "kind": "comparison", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "policies": list(runs), "statuses": {p: r.summary["status"] for p, r in runs.items()},
+            "version": _version()})
+        _instance_copy(loaded, tmp)
+        for name, run in runs.items():
+            save_run(run, tmp / "runs" / name)
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
+               out: Path | None = None, force: bool = False,
+               results_root: Path = Path("results")) -> Path:
+    """A sweep folder: frontier.csv, frontier.png, summary.json, instance.yaml."""
+    unique = out is None
+    target = default_run_dir(results_root, loaded.name, f"sweep-{settings['policy']}") \
+        if out is None else Path(out)
+
+    def fill(tmp: Path) -> None:
+        from . import charts
+
+        write_csv(tmp / "frontier.csv", frontier)
+        (tmp / "frontier.md").write_text(markdown_table(frontier) + "\n")
+        charts.frontier(frontier, tmp / "frontier.png", loaded.instance.currency)
+        write_json(tmp / "summary.json", {
+            "kind": "sweep", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            **settings, "statuses": frontier.status.tolist(), "version": _version()})
+        _instance_copy(loaded, tmp)
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def markdown_table(table: "pd.DataFrame") -> str:
+    """A GitHub-flavoured Markdown table (numbers to 6 significant digits)."""
+    return table.to_markdown(index=False, floatfmt=",.6g")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def write_excel(path: Path, tables: dict[str, pd.DataFrame]) -> None:

@@ -34,7 +34,7 @@ from .data import ProblemData
 from .policies import ResolvedPolicy, ShareRule
 
 META_COLUMNS = ["constraint", "rule", "element", "period", "country", "stage", "scenario",
-                "sense", "rhs"]
+                "sense", "rhs", "demand_t"]
 
 
 @dataclass
@@ -175,7 +175,7 @@ def _share_rows(m: pyo.ConcreteModel, d: ProblemData, rules: list[ShareRule],
                                "period": d.periods[t], "country": arcs_of.country,
                                "stage": arcs_of.stage,
                                "scenario": "" if w is None else d.scenarios[w],
-                               "sense": rule.sense, "rhs": rhs}
+                               "sense": rule.sense, "rhs": rhs, "demand_t": demand}
                         if not vars_:
                             if rule.sense == ">=" and rhs > 1e-9:
                                 where = "the plan" if w is None else f"scenario {d.scenarios[w]}"

@@ -214,7 +214,8 @@ def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
             continue
         dual = result.duals[name]
         relax = np.where(meta["sense"].to_numpy() == ">=", -dual, dual)
-        frames.append(meta.drop(columns=["sense", "rhs"]).assign(value=relax, source=""))
+        frames.append(meta.drop(columns=["sense", "rhs", "demand_t"]).assign(value=relax,
+                                                                         source=""))
     frames.append(_capacity_duals(built, result))
     out = pd.concat(frames, ignore_index=True)
     out["value"] = out["value"].where(out["value"].abs() > 1e-9, 0.0)

@@ -1,0 +1,281 @@
+"""Policy analysis on the solved model: compare, sweep, value of the stochastic solution.
+
+* :func:`compare_policies` solves one instance under several policies and
+  tabulates cost, risk, shortage, concentration and the deltas against the
+  first policy (the cost of resilience and the shortage it avoids).
+* :func:`sweep_cap` adds one ``max_single_country_share`` rule on top of a
+  policy and moves its share along a grid. It builds and hands over the model
+  once and changes only right-hand sides, so every point after the first is a
+  warm-started re-solve.
+* :func:`stochastic_metrics` computes WS, EEV, EVPI and VSS (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .api import RunResult, solve_instance
+from .data import ProblemData, problem_data
+from .errors import UsageError
+from .formulation import build_model
+from .instance import LoadedInstance
+from .policies import resolve_policy
+from .results import cost_breakdown, solution_arrays, summary_metrics
+from .schema import CountryCapRule, Policy
+from .solve import HighsModel, SolveOptions, solve_model
+
+STAGES = ("mining", "refining")
+
+
+# --------------------------------------------------------------------------- helpers
+def parse_cap_range(text: str) -> list[float]:
+    """``start:stop:step`` (inclusive, either direction) or a comma list -> shares."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(v) for v in text.split(":"))
+            if step <= 0:
+                raise ValueError
+            n = int(np.floor(abs(stop - start) / step + 1e-9)) + 1
+            sign = 1.0 if stop >= start else -1.0
+            values = [round(start + sign * i * step, 10) for i in range(n)]
+        else:
+            values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--cap must be start:stop:step (step > 0) or a list a,b,c; "
+                         f"got '{text}'") from None
+    bad = [v for v in values if not 0.0 <= v <= 1.0]
+    if not values or bad:
+        raise UsageError(f"--cap values must lie in [0, 1]; got {bad or text}")
+    return values
+
+
+def stages_of(stage: str) -> list[str]:
+    if stage == "both":
+        return list(STAGES)
+    if stage not in STAGES:
+        raise UsageError(f"--stage must be mining, refining or both; got '{stage}'")
+    return [stage]
+
+
+def expected_supply_by_country(d: ProblemData, delivered_t: np.ndarray, stage: str) -> pd.Series:
+    """Expected delivered tonnes (all elements, all periods) per country at `stage`."""
+    per_arc = np.einsum("ktw,w->k", delivered_t, d.probability)
+    return pd.Series(per_arc).groupby(d.arc_country(stage)).sum().sort_values(ascending=False)
+
+
+def binding_constraints(duals: pd.DataFrame, top: int = 3) -> str:
+    """The policy rows with the largest relaxation value, in words."""
+    pol = duals[~duals.constraint.isin(["demand", "capacity"]) & (duals.value != 0)]
+    if pol.empty:
+        return ""
+    keyed = pol.assign(key=pol.constraint + " " + pol.country.astype(str) + " "
+                       + pol.stage.astype(str) + " " + pol.element.astype(str))
+    agg = keyed.groupby("key")["value"].sum().sort_values().head(top)
+    return "; ".join(f"{k.split()[0]} {' '.join(k.split()[1:])}: {v:,.4g}/t"
+                     for k, v in agg.items())
+
+
+# --------------------------------------------------------------------------- compare
+def policy_row(run: RunResult) -> dict[str, Any]:
+    """One comparison row from a solved run."""
+    s = run.summary
+    row: dict[str, Any] = {"policy": run.policy, "status": s["status"]}
+    if not run.optimal:
+        row["message"] = s["message"]
+        return row
+    d, sol = run.data, run.solution
+    row.update({k: s[k] for k in ("objective", "expected_cost", "cvar", "expected_shortage_t",
+                                  "worst_shortage_t")})
+    for stage in STAGES:
+        m = s["max_single_country_share"][stage]
+        row[f"max_share_{stage}"] = m["share"]
+        row[f"max_share_{stage}_country"] = m["country"]
+        supply = expected_supply_by_country(d, sol.delivered_t, stage)
+        total = supply.sum()
+        share = supply / total if total > 0 else supply * 0
+        row[f"china_share_{stage}"] = float(share.get("CN", 0.0))
+        row[f"hhi_{stage}"] = float((share ** 2).sum())
+    costs = cost_breakdown(d, sol)
+    for w, short in zip(costs.scenario, costs.shortage_t):
+        row[f"shortage_t[{w}]"] = float(short)
+    row["binding"] = binding_constraints(run.tables["duals"])
+    for key in ("ws", "eev", "evpi", "vss"):
+        if key in s:
+            row[key] = s[key]
+    return row
+
+
+def compare_policies(loaded: LoadedInstance, policies: list[str],
+                     risk_lambda: float | None = None, risk_alpha: float | None = None,
+                     options: SolveOptions | None = None, with_metrics: bool = False,
+                     progress: Callable[[str], None] | None = None
+                     ) -> tuple[pd.DataFrame, dict[str, RunResult]]:
+    """Solve under each policy; a row per policy with deltas against the first."""
+    if not policies:
+        raise UsageError("compare needs at least one --policy")
+    runs: dict[str, RunResult] = {}
+    for name in policies:
+        if progress:
+            progress(name)
+        run = solve_instance(loaded, name, risk_lambda, risk_alpha, options)
+        if with_metrics and run.optimal:
+            run.summary.update(stochastic_metrics(loaded, name, risk_lambda, risk_alpha,
+                                                  options, rp=run.summary["objective"]))
+        runs[name] = run
+    table = pd.DataFrame([policy_row(r) for r in runs.values()])
+    first = table.iloc[0]
+    periods = len(runs[policies[0]].data.periods)
+    if first["status"] == "optimal":
+        ok = table["status"] == "optimal"
+        table.loc[ok, "delta_expected_cost"] = table.loc[ok, "expected_cost"] - \
+            first["expected_cost"]
+        table.loc[ok, "delta_expected_cost_per_period"] = \
+            table.loc[ok, "delta_expected_cost"] / periods
+        table.loc[ok, "delta_cvar"] = table.loc[ok, "cvar"] - first["cvar"]
+        table.loc[ok, "avoided_expected_shortage_t"] = first["expected_shortage_t"] - \
+            table.loc[ok, "expected_shortage_t"]
+        table.loc[ok, "avoided_worst_shortage_t"] = first["worst_shortage_t"] - \
+            table.loc[ok, "worst_shortage_t"]
+        for col in [c for c in table.columns if c.startswith("shortage_t[")]:
+            table.loc[ok, "avoided_" + col] = first[col] - table.loc[ok, col]
+    return table, runs
+
+
+# --------------------------------------------------------------------------- sweep
+@dataclass
+class SweepPoint:
+    cap: float
+    status: str
+    summary: dict[str, Any]
+    solve_seconds: float
+
+
+def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
+              stage: str = "both", per: str = "element",
+              risk_lambda: float | None = None, risk_alpha: float | None = None,
+              options: SolveOptions | None = None,
+              progress: Callable[[float], None] | None = None,
+              warm: bool = True) -> pd.DataFrame:
+    """The frontier of cost and shortage against a single-country cap.
+
+    One model is built with the extra cap rule and handed to HiGHS once; each
+    point only changes that rule's right-hand sides (share x demand) and
+    re-solves from the previous basis. With ``warm=False`` every point is a
+    cold build and solve (for checking and benchmarking).
+    """
+    if per not in ("element", "group"):
+        raise UsageError(f"--per must be element or group; got '{per}'")
+    stages = stages_of(stage)
+    rows = []
+    if not warm:
+        for cap in caps:
+            extra = Policy(max_single_country_share=[CountryCapRule(share=cap, stages=stages,
+                                                                    per=per)])
+            run = solve_instance(loaded, policy, risk_lambda, risk_alpha, options, extra)
+            rows.append(_frontier_row(cap, run.summary, run.result.solve_seconds))
+            if progress:
+                progress(cap)
+        return pd.DataFrame(rows)
+    inst = loaded.instance
+    data = problem_data(loaded, risk_lambda, risk_alpha)
+    extra = Policy(max_single_country_share=[CountryCapRule(share=caps[0], stages=stages,
+                                                            per=per)])
+    resolved = resolve_policy(inst, data, policy, extra)
+    label = "max_single_country_share[0]"  # extra rules are labelled without a policy
+    built = build_model(data, resolved)
+    if built.trivially_infeasible:
+        raise UsageError("the policy is infeasible before any cap: "
+                         + "; ".join(built.trivially_infeasible))
+    hm = HighsModel(built, options)
+    meta = built.row_meta["max_single_country_share"]
+    mine = (meta["rule"] == label).to_numpy()
+    rhs = meta["rhs"].to_numpy(dtype=float).copy()
+    for i, cap in enumerate(caps):
+        if i > 0:
+            rhs[mine] = cap * meta["demand_t"].to_numpy(dtype=float)[mine]
+            hm.set_rhs("max_single_country_share", rhs)
+        result = hm.solve()
+        summary: dict[str, Any] = {"status": result.status, "message": result.message}
+        if result.optimal:
+            summary.update(summary_metrics(built, solution_arrays(built, result)))
+        rows.append(_frontier_row(cap, summary, result.solve_seconds))
+        if progress:
+            progress(cap)
+    return pd.DataFrame(rows)
+
+
+def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, Any]:
+    ok = s["status"] == "optimal"
+    row = {"cap": cap, "status": s["status"]}
+    for key in ("objective", "expected_cost", "cvar", "expected_shortage_t",
+                "worst_shortage_t"):
+        row[key] = s.get(key) if ok else None
+    for stage in STAGES:
+        row[f"max_share_{stage}"] = s["max_single_country_share"][stage]["share"] if ok else None
+    row["solve_seconds"] = round(seconds, 6)
+    return row
+
+
+# --------------------------------------------------------------------------- VSS, EVPI
+def scenario_data(d: ProblemData, w: int) -> ProblemData:
+    """The data of scenario `w` alone, with probability 1."""
+    return replace(d, scenarios=[d.scenarios[w]], probability=np.ones(1),
+                   availability=d.availability[:, :, [w]],
+                   price_multiplier=d.price_multiplier[:, :, [w]],
+                   demand_t=d.demand_t[:, :, [w]])
+
+
+def expected_value_data(d: ProblemData) -> ProblemData:
+    """Every scenario-dependent parameter replaced by its probability-weighted mean."""
+    p = d.probability
+    return replace(d, scenarios=["expected-value"], probability=np.ones(1),
+                   availability=np.einsum("ktw,w->kt", d.availability, p)[:, :, None],
+                   price_multiplier=np.einsum("ktw,w->kt", d.price_multiplier, p)[:, :, None],
+                   demand_t=np.einsum("etw,w->et", d.demand_t, p)[:, :, None])
+
+
+def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",
+                       risk_lambda: float | None = None, risk_alpha: float | None = None,
+                       options: SolveOptions | None = None,
+                       rp: float | None = None) -> dict[str, Any]:
+    """WS, EEV, EVPI = RP - WS and VSS = EEV - RP, in objective units.
+
+    WS solves each scenario alone (with positive probability) and weights the
+    optima. The expected-value problem replaces availability, shocked prices
+    and demand by their means; EEV fixes its contracts and re-solves the second
+    stage over all scenarios. A part that is infeasible is reported as None.
+    """
+    inst = loaded.instance
+    data = problem_data(loaded, risk_lambda, risk_alpha)
+
+    def optimum(d: ProblemData, fix_x: np.ndarray | None = None) -> tuple[Any, Any]:
+        built = build_model(d, resolve_policy(inst, d, policy))
+        if fix_x is not None:
+            for (k, t), v in zip(built.x_index.tolist(), fix_x.tolist()):
+                built.model.x[k, t].fix(max(0.0, min(v, float(d.capacity_t[k, t]))))
+        res = solve_model(built, options)
+        return (res.objective if res.optimal else None), (built, res)
+
+    if rp is None:
+        rp, _ = optimum(data)
+    ws_parts = []
+    for w, p in enumerate(data.probability):
+        if p > 0:
+            value, _ = optimum(scenario_data(data, w))
+            ws_parts.append(None if value is None else p * value)
+    ws = None if any(v is None for v in ws_parts) else float(sum(ws_parts))
+    ev, (ev_built, ev_res) = optimum(expected_value_data(data))
+    eev = None
+    if ev is not None:
+        eev, _ = optimum(data, fix_x=ev_res.values["x"])
+    return {
+        "rp": rp, "ws": ws, "ev": ev, "eev": eev,
+        "evpi": None if rp is None or ws is None else rp - ws,
+        "vss": None if rp is None or eev is None else eev - rp,
+    }

@@ -1,0 +1,126 @@
+"""Charts (matplotlib, PNG) of runs, comparisons and sweeps.
+
+Each function takes plain tables and a path; none reads model objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen: render to files only
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def allocation_by_country(deliveries: pd.DataFrame, balance: pd.DataFrame, path: Path,
+                          title: str = "") -> Path:
+    """Expected supply by country as a share of expected demand, per element and stage.
+
+    The grey segment is expected shortage; bars may pass 1 where stock is built.
+    """
+    d = deliveries.assign(expected_t=deliveries.delivered_t * deliveries.probability)
+    b = balance.assign(demand=balance.demand_t * balance.probability,
+                       short=balance.shortage_t * balance.probability)
+    order = list(dict.fromkeys(balance.element))
+    demand = b.groupby("element")["demand"].sum().reindex(order)
+    short = b.groupby("element")["short"].sum().reindex(order)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    for ax, (stage, col) in zip(axes, (("mining", "mined_in"), ("refining", "refined_in"))):
+        tab = d.pivot_table(index="element", columns=col, values="expected_t", aggfunc="sum",
+                            fill_value=0.0).reindex(order).fillna(0.0)
+        share = tab.div(demand.replace(0, np.nan), axis=0).fillna(0.0)
+        share = share[share.sum().sort_values(ascending=False).index]
+        bottom = np.zeros(len(order))
+        for country in share.columns:
+            ax.bar(order, share[country], bottom=bottom, label=country)
+            bottom += share[country].to_numpy()
+        unmet = (short / demand.replace(0, np.nan)).fillna(0.0).to_numpy()
+        ax.bar(order, unmet, bottom=bottom, color="lightgrey", hatch="//", label="shortage")
+        ax.axhline(0.65, color="black", linestyle="--", linewidth=0.8)
+        ax.set_title(f"by {stage} country")
+        ax.set_ylabel("share of expected demand")
+        ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle((title + ": " if title else "") +
+                 "expected supply by country; dashed line: 65 % CRMA benchmark")
+    return _save(fig, path)
+
+
+def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
+                                  currency: str = "USD") -> Path:
+    """Discounted cost and total shortage of each scenario."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    labels = [f"{s}\n(p={p:.2g})" for s, p in zip(scenarios.scenario, scenarios.probability)]
+    parts = ["reservation_cost", "delivery_cost", "holding_cost", "shortage_cost"]
+    bottom = np.zeros(len(scenarios))
+    for part in parts:
+        ax1.bar(labels, scenarios[part] / 1e6, bottom=bottom, label=part.replace("_", " "))
+        bottom += scenarios[part].to_numpy() / 1e6
+    ax1.set_ylabel(f"cost, million {currency} (discounted)")
+    ax1.set_title("cost per scenario")
+    ax1.legend(fontsize=8)
+    ax2.bar(labels, scenarios.shortage_t, color="tab:red")
+    ax2.set_ylabel("shortage, t (all elements and periods)")
+    ax2.set_title("shortage per scenario")
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    return _save(fig, path)
+
+
+def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
+    """Expected cost and shortage against the single-country cap."""
+    ok = table[table.status == "optimal"]
+    fig, ax1 = plt.subplots(figsize=(8, 4.5))
+    ax1.plot(ok.cap, ok.expected_cost / 1e6, marker="o", color="tab:blue",
+             label="expected cost")
+    ax1.set_xlabel("max single-country share (cap)")
+    ax1.set_ylabel(f"expected cost, million {currency}", color="tab:blue")
+    ax1.invert_xaxis()
+    ax2 = ax1.twinx()
+    ax2.plot(ok.cap, ok.expected_shortage_t, marker="s", color="tab:red",
+             label="expected shortage")
+    ax2.plot(ok.cap, ok.worst_shortage_t, marker="^", linestyle=":", color="tab:red",
+             label="worst-scenario shortage")
+    ax2.set_ylabel("shortage, t", color="tab:red")
+    bad = table[table.status != "optimal"]
+    for cap in bad.cap:
+        ax1.axvline(cap, color="grey", linestyle=":", linewidth=1)
+    lines = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    names = ax1.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+    ax1.legend(lines, names, fontsize=8, loc="upper left")
+    ax1.set_title("Cost and shortage against the cap"
+                  + (" (grey: infeasible or not solved)" if len(bad) else ""))
+    return _save(fig, path)
+
+
+def comparison(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
+    """Expected cost, CVaR and expected shortage per policy."""
+    ok = table[table.status == "optimal"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    x = np.arange(len(ok))
+    ax1.bar(x - 0.2, ok.expected_cost / 1e6, width=0.4, label="expected cost")
+    ax1.bar(x + 0.2, ok.cvar / 1e6, width=0.4, label="CVaR")
+    ax1.set_xticks(x, ok.policy, rotation=30, fontsize=8)
+    ax1.set_ylabel(f"million {currency}")
+    ax1.legend(fontsize=8)
+    ax1.set_title("cost per policy")
+    ax2.bar(x - 0.2, ok.expected_shortage_t, width=0.4, color="tab:red",
+            label="expected shortage")
+    ax2.bar(x + 0.2, ok.worst_shortage_t, width=0.4, color="tab:orange",
+            label="worst-scenario shortage")
+    ax2.set_xticks(x, ok.policy, rotation=30, fontsize=8)
+    ax2.set_ylabel("t")
+    ax2.legend(fontsize=8)
+    ax2.set_title("shortage per policy")
+    return _save(fig, path)
