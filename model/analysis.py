@@ -213,8 +213,8 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
 def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, Any]:
     ok = s["status"] == "optimal"
     row = {"cap": cap, "status": s["status"]}
-    for key in ("objective", "expected_cost", "cvar", "expected_shortage_t",
-                "worst_shortage_t"):
+    for key in ("objective", "expected_cost", "expected_shortage_t", "worst_shortage_t",
+                "cvar"):
         row[key] = s.get(key) if ok else None
     for stage in STAGES:
         row[f"max_share_{stage}"] = s["max_single_country_share"][stage]["share"] if ok else None

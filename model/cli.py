@@ -294,6 +294,21 @@ def verify(run_dir: Path = typer.Argument(..., help="A run folder written by sol
 
 @app.command()
 @_guard
+def report(
+    folder: Path = typer.Argument(..., help="A run, comparison or sweep folder."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="HTML file to write (default FOLDER/report.html)."),
+) -> int:
+    """Render a self-contained HTML report (tables, charts, assumptions)."""
+    from .report import render_report
+
+    path = render_report(folder, out)
+    out_console.print(f"[green]wrote[/] {path}", highlight=False)
+    return EXIT_OK
+
+
+@app.command()
+@_guard
 def schema() -> int:
     """Print the instance format as JSON Schema (for editors)."""
     from .schema import json_schema

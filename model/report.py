@@ -1,0 +1,215 @@
+"""`sourcing report`: a self-contained HTML page of a run, comparison or sweep folder.
+
+The page embeds its charts as base64 PNG and its styles inline, so it opens
+from a file in any browser without a server. It shows the headline numbers,
+the tables, the charts and the instance's assumptions (sources, scenarios,
+the policy's rules), read from the folder alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .errors import UsageError
+from .instance import load_instance
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+.kv td:first-child{font-weight:600}.note{color:#666;font-size:.9em}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+pre{background:#f7f7f7;padding:.6em;font-size:.8em;overflow-x:auto}
+.bad{color:#b00;font-weight:600}
+"""
+
+
+def _esc(v: Any) -> str:
+    return html.escape(str(v))
+
+
+def _table(df: pd.DataFrame, table_id: str, max_rows: int = 400) -> str:
+    note = ""
+    if len(df) > max_rows:
+        note = f'<p class="note">first {max_rows} of {len(df):,} rows; the CSV has all.</p>'
+        df = df.head(max_rows)
+    body = df.to_html(index=False, border=0, float_format=lambda v: f"{v:,.6g}",
+                      na_rep="", table_id=table_id, escape=True)
+    return body + note
+
+
+def _kv(pairs: list[tuple[str, Any]], table_id: str) -> str:
+    rows = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in pairs)
+    return f'<table class="kv" id="{table_id}">{rows}</table>'
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (f'<img alt="{_esc(alt)}" data-chart="{_esc(path.name)}" '
+            f'onload="this.dataset.ok=1" src="data:image/png;base64,{data}">')
+
+
+def _num(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.6g}{unit}" if abs(v) < 1e6 else f"{v:,.0f}{unit}"
+    return f"{v}{unit}"
+
+
+def _assumptions(folder: Path, policy: str | None) -> str:
+    path = folder / "instance.yaml"
+    if not path.exists():
+        return '<p class="note">no instance.yaml in this folder</p>'
+    inst = load_instance(path).instance
+    src_rows = []
+    for s in inst.sources:
+        window = ""
+        if s.available is not None:
+            window = f"{s.available.from_ or ''}..{s.available.until or ''}"
+        for e, sup in s.supply.items():
+            cap = sup.capacity if not isinstance(sup.capacity, dict) else \
+                f"{min(sup.capacity.values()):,.6g}..{max(sup.capacity.values()):,.6g}"
+            price = sup.price if not isinstance(sup.price, dict) else \
+                f"{min(sup.price.values()):,.6g}..{max(sup.price.values()):,.6g}"
+            src_rows.append({"source": s.id, "name": s.name or "", "mined_in": s.mined_in,
+                             "refined_in": s.refined_in, "mode": s.mode,
+                             "recycled": s.recycled, "fee": s.reservation_fee,
+                             "window": window, "element": e, "capacity_t": cap,
+                             f"price ({inst.currency}/t)": price})
+    scen_rows = []
+    for w in inst.scenarios or []:
+        rules = []
+        for r in w.disruptions:
+            rules.append(f"availability x{r.availability:g} for "
+                         f"{_sel(r.match)} {r.elements or 'all elements'} {r.periods or ''}")
+        for r in w.price_shocks:
+            rules.append(f"price x{r.multiplier:g} for {_sel(r.match)} "
+                         f"{r.elements or 'all elements'} {r.periods or ''}")
+        for r in w.demand_shocks:
+            rules.append(f"demand x{r.multiplier:g} for {r.elements or 'all elements'} "
+                         f"{r.periods or ''}")
+        scen_rows.append({"scenario": w.id, "probability": w.probability,
+                          "description": w.description or "", "rules": "; ".join(rules)})
+    parts = [f"<h2>Assumptions: instance {_esc(inst.name)}</h2>",
+             f"<p>{_esc(inst.description)}</p>",
+             _kv([("home country", inst.home), ("currency", inst.currency),
+                  ("periods", ", ".join(map(str, inst.periods))),
+                  ("elements", ", ".join(inst.elements)),
+                  ("discount rate", inst.discount_rate),
+                  ("risk", f"lambda {inst.risk.lambda_:g}, alpha {inst.risk.alpha:g}")],
+                 "assumptions-general"),
+             "<h3>Sources</h3>", _table(pd.DataFrame(src_rows), "assumptions-sources")]
+    if scen_rows:
+        parts += ["<h3>Scenarios</h3>", _table(pd.DataFrame(scen_rows), "assumptions-scenarios")]
+    if policy and policy != "none" and policy in inst.policies:
+        rules = inst.policies[policy].model_dump(by_alias=True, exclude_defaults=True,
+                                                 exclude_none=True)
+        parts += [f"<h3>Policy {_esc(policy)}</h3>",
+                  f"<pre>{_esc(yaml.safe_dump(rules, sort_keys=False))}</pre>"]
+    return "\n".join(parts)
+
+
+def _sel(sel: Any) -> str:
+    d = sel.model_dump(exclude_none=True)
+    return ", ".join(f"{k}={v}" for k, v in d.items()) or "all sources"
+
+
+def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
+    cur = s.get("currency", "")
+    head = [("status", s["status"]), ("message", s.get("message", "")),
+            ("policy", s["policy"]), ("objective", _num(s["objective"], f" {cur}")),
+            ("expected cost", _num(s["expected_cost"], f" {cur}")),
+            (f"CVaR {s['risk']['alpha']:g}", _num(s["cvar"], f" {cur}")),
+            ("expected shortage", _num(s["expected_shortage_t"], " t")),
+            ("worst-scenario shortage", _num(s["worst_shortage_t"], " t"))]
+    for stage, v in (s.get("max_single_country_share") or {}).items():
+        head.append((f"max third-country share, {stage}",
+                     f"{v['share']:.1%} ({v['country']}, {v['element']} {v['period']}, "
+                     f"{v['scenario']})" if v["country"] else "0"))
+    for key in ("ws", "eev", "evpi", "vss"):
+        if key in s:
+            head.append((key.upper(), _num(s[key], f" {cur}")))
+    head += [("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.3f} s"),
+             ("instance sha256", s["instance_sha256"]), ("tool version", s["version"])]
+    parts = ["<h2>Summary</h2>", _kv(head, "summary")]
+    if s["status"] != "optimal":
+        parts.append(f'<p class="bad">No allocation: the model is {_esc(s["status"])}. '
+                     f'{_esc(s.get("message", ""))}</p>')
+        return parts
+    for png, title in (("allocation_by_country.png", "Supply by country"),
+                       ("scenarios.png", "Cost and shortage per scenario")):
+        if (folder / png).exists():
+            parts += [f"<h2>{title}</h2>", _img(folder / png, title)]
+    alloc = pd.read_csv(folder / "allocation.csv")
+    parts += ["<h2>Contracts (first stage)</h2>",
+              _table(alloc[alloc.contracted_t > 1e-9].drop(columns=["excluded"]), "allocation")]
+    parts += ["<h2>Scenarios</h2>", _table(pd.read_csv(folder / "scenarios.csv"), "scenarios")]
+    bal = pd.read_csv(folder / "balance.csv")
+    short = bal.pivot_table(index="element", columns="scenario", values="shortage_t",
+                            aggfunc="sum").reset_index()
+    short.columns.name = None
+    parts += ["<h2>Shortage by element and scenario (t)</h2>", _table(short, "shortage")]
+    duals = pd.read_csv(folder / "duals.csv", keep_default_na=False)
+    binding = duals[(duals.constraint != "demand") & (pd.to_numeric(duals.value) != 0)]
+    binding = binding.reindex(pd.to_numeric(binding.value).sort_values().index)
+    parts += ["<h2>What binds: marginal values</h2>",
+              '<p class="note">Change in the objective per tonne of relaxation (policy rows) '
+              "or per extra tonne of capacity; negative means relaxing saves money.</p>",
+              _table(binding.head(60), "binding"),
+              "<h3>Marginal cost of demand</h3>",
+              _table(duals[duals.constraint == "demand"][["element", "period", "value"]],
+                     "demand-duals")]
+    return parts
+
+
+def render_report(folder: str | Path, out: str | Path | None = None) -> Path:
+    """Write the HTML report of a folder (default: FOLDER/report.html)."""
+    folder = Path(folder)
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        raise UsageError(f"{folder} is not a run, comparison or sweep folder "
+                         "(no summary.json)")
+    s = json.loads(summary_path.read_text())
+    kind = s.get("kind", "run")
+    title = f"{s['instance']}: {kind}" + (f" / policy {s['policy']}" if kind == "run" else "")
+    parts = [f"<h1>{_esc(title)}</h1>",
+             f'<p class="note">Generated from {_esc(folder.resolve())}</p>']
+    if kind == "run":
+        parts += _run_body(folder, s)
+        policy = s["policy"]
+    elif kind == "comparison":
+        table = pd.read_csv(folder / "comparison.csv")
+        parts += ["<h2>Policies compared</h2>",
+                  '<p class="note">Deltas are against the first policy: the cost of '
+                  "resilience and the shortage it avoids.</p>", _table(table, "comparison")]
+        if (folder / "comparison.png").exists():
+            parts.append(_img(folder / "comparison.png", "comparison"))
+        policy = None
+    elif kind == "sweep":
+        table = pd.read_csv(folder / "frontier.csv")
+        parts += [f"<h2>Cap sweep on policy {_esc(s['policy'])} "
+                  f"(stage {_esc(s['stage'])}, per {_esc(s['per'])})</h2>",
+                  _table(table, "frontier"), _img(folder / "frontier.png", "frontier")]
+        policy = s["policy"]
+    else:
+        raise UsageError(f"{summary_path}: unknown kind '{kind}'")
+    parts.append(_assumptions(folder, policy))
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>"
+            + "\n".join(parts) + "</body></html>\n")
+    target = Path(out) if out else folder / "report.html"
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(page)
+    tmp.replace(target)
+    return target
