@@ -96,6 +96,14 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "warnings": list(loaded.warnings),
     }
+    if result.status == "infeasible":
+        from .diagnose import explain_infeasibility
+
+        why = list(built.trivially_infeasible)
+        why += explain_infeasibility(build_model(data, resolved), options)
+        summary["explanation"] = why
+        if why:
+            summary["message"] = "; ".join(why)
     run = RunResult(loaded, data, built, result, policy, summary)
     if result.optimal:
         sol = solution_arrays(built, result)

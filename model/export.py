@@ -107,7 +107,7 @@ RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "duals")
 
 
 def save_run(run: Any, out: Path | None = None, force: bool = False,
-             results_root: Path = Path("results")) -> Path:
+             results_root: Path = Path("results"), charts: bool = True) -> Path:
     """Write a solve's run folder (see docs/outputs.md) and return its path.
 
     Always: ``summary.json`` and ``instance.yaml`` (the exact input). For an
@@ -126,13 +126,15 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
         for name in RUN_TABLES:
             write_csv(tmp / f"{name}.csv", run.tables[name])
         write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in RUN_TABLES})
-        from . import charts
+        if not charts:
+            return
+        from . import charts as ch
 
-        charts.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
+        ch.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
                                      tmp / "allocation_by_country.png",
                                      f"{run.summary['instance']} / {run.policy}")
-        charts.cost_and_shortage_by_scenario(run.tables["scenarios"], tmp / "scenarios.png",
-                                             run.summary.get("currency", ""))
+        ch.cost_and_shortage_by_scenario(run.tables["scenarios"], tmp / "scenarios.png",
+                                         run.summary.get("currency", ""))
 
     return write_run_folder(target, fill, force=force, unique=unique)
 

@@ -22,6 +22,7 @@ from typing import Iterator
 
 import highspy
 import numpy as np
+import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from .formulation import BuiltModel
@@ -99,14 +100,17 @@ def highs_version() -> str:
     return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
 
+def _variable_names(built: BuiltModel) -> list[str]:
+    """Every variable component, the model's own (VARIABLES) first."""
+    names = [c.local_name for c in built.model.component_objects(pyo.Var, descend_into=False)]
+    return [n for n in VARIABLES if n in names] + [n for n in names if n not in VARIABLES]
+
+
 def _component_positions(built: BuiltModel) -> dict[int, tuple[str, int]]:
     m = built.model
     pos: dict[int, tuple[str, int]] = {}
-    for name in VARIABLES:
-        comp = m.component(name)
-        if comp is None:
-            continue
-        for i, v in enumerate(comp.values()):
+    for name in _variable_names(built):
+        for i, v in enumerate(m.component(name).values()):
             pos[id(v)] = (name, i)
     return pos
 
@@ -137,8 +141,7 @@ class HighsModel:
 
         # columns -> (variable component, position in its index order)
         pos = _component_positions(built)
-        self.sizes = {name: len(m.component(name)) for name in VARIABLES
-                      if m.component(name) is not None}
+        self.sizes = {name: len(m.component(name)) for name in _variable_names(built)}
         self.col_of = {name: np.full(n, -1, dtype=np.int64) for name, n in self.sizes.items()}
         for j, v in enumerate(columns):
             name, i = pos[id(v)]

@@ -56,7 +56,7 @@ def solve_dict(tmp_path: Path, inst: dict[str, Any], policy: str = "none",
     _counter[0] += 1
     path = write_instance(tmp_path, inst, f"inst{_counter[0]}.yaml")
     run = solve_instance(path, policy, **kw)
-    folder = save_run(run, tmp_path / f"run{_counter[0]}")
+    folder = save_run(run, tmp_path / f"run{_counter[0]}", charts=False)
     run.summary["_folder"] = str(folder)
     if check and run.optimal:
         problems = verify_run(folder)

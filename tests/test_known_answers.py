@@ -5,6 +5,8 @@ Every solve also passes the independent feasibility check (see conftest).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import base_instance, contract, spot
@@ -276,3 +278,38 @@ def test_budget_that_cannot_be_met_is_infeasible(solve):
     run = solve(inst, "tight")
     assert run.summary["status"] == "infeasible"
     assert run.tables == {}
+
+
+def test_infeasible_policies_are_explained_in_words(solve):
+    """Floors above what the sources can give: the message names rule, element,
+    period, country, scenario and figures; no table is written."""
+    inst = base_instance(
+        periods=[2026, 2027], elements=["Nd", "Dy"],
+        demand={"Nd": 100, "Dy": {2026: 600, 2027: 620}},
+        stock={"capacity": {"Dy": 50}},
+        sources=[spot("cn", "CN", {"Nd": {"capacity": 500, "price": 10},
+                                   "Dy": {"capacity": 800, "price": 300}}),
+                 spot("rec", "JP", {"Dy": {"capacity": 20, "price": 700}}, recycled=True)],
+        scenarios=[{"id": "normal", "probability": 0.8},
+                   {"id": "jp-ban", "probability": 0.2,
+                    "disruptions": [{"match": {"mined_in": "CN"}, "elements": ["Dy"],
+                                     "availability": 0}]}],
+        policies={"dom": {"min_domestic_share": {"share": 0.1, "elements": ["Dy"]}},
+                  "stock": {"min_stock_days": {"days": 60, "elements": ["Dy"]}},
+                  "budget": {"budget": {"amount": 1000}},
+                  "nd-dom": {"min_domestic_share": {"share": 0.1, "elements": ["Nd"]}}})
+    expected = {
+        "dom": ["dom.min_domestic_share[0]", "Dy 2027 needs 62 t", "JP-mined",
+                "scenario jp-ban", "at most 20 t"],
+        "stock": ["stock.min_stock_days[0]", "Dy", "at most 50 t"],
+        "budget": ["budget.budget[0]", "above the budget of 1,000"],
+        "nd-dom": ["nd-dom.min_domestic_share[0]", "Nd 2026 needs 10 t", "no such source"],
+    }
+    for policy, fragments in expected.items():
+        run = solve(inst, policy)
+        assert run.summary["status"] == "infeasible"
+        assert run.tables == {}
+        for frag in fragments:
+            assert frag in run.summary["message"], (policy, frag, run.summary["message"])
+        folder = Path(run.summary["_folder"])
+        assert sorted(p.name for p in folder.iterdir()) == ["instance.yaml", "summary.json"]

@@ -1,0 +1,100 @@
+"""Explaining an infeasible policy in the words of the instance.
+
+Shortage keeps every scenario feasible, so infeasibility can only come from
+policy floors (domestic, recycled), stockpile targets and budgets. The elastic
+re-solve gives each of those rows a non-negative slack, minimises the total
+relative violation, and reports every row that still needs slack: which rule,
+element, period, country and scenario, what it requires and what the
+instance's capacities allow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from .formulation import BuiltModel
+from .solve import SolveOptions, solve_model
+
+ELASTIC_FAMILIES = ("min_domestic_share", "min_recycled_share", "min_stock_days", "budget")
+
+
+def _available_t(built: BuiltModel, row: dict) -> float:
+    """The most the row's sources could deliver (or be contracted) for its unit and period."""
+    d = built.data
+    t = d.periods.index(row["period"]) if row["period"] in d.periods else None
+    if t is None:
+        return float("nan")
+    arcs = ~built.policy.excluded_arcs
+    if row["constraint"] == "min_domestic_share":
+        arcs &= d.arc_country(row["stage"]) == d.home
+    else:
+        arcs &= d.arc_recycled
+    units = {label: unit for r in built.policy.share_rules if r.label == row["rule"]
+             for label, unit in r.units}
+    arcs &= np.isin(d.arc_element, units.get(row["element"], []))
+    if row["scenario"] == "":
+        return float((d.capacity_t[arcs, t] * d.is_contract[arcs]).sum())
+    w = d.scenarios.index(row["scenario"])
+    return float((d.capacity_t[arcs, t] * d.availability[arcs, t, w]).sum())
+
+
+def explain_infeasibility(built: BuiltModel, options: SolveOptions | None = None,
+                          limit: int = 8) -> list[str]:
+    """Sentences naming the conflicting rules and figures (empty if none found)."""
+    m = built.model
+    d = built.data
+    slacks = []
+    for name in ELASTIC_FAMILIES:
+        comp = m.component(name)
+        meta = built.row_meta.get(name)
+        if comp is None or meta is None or meta.empty:
+            continue
+        var = pyo.Var(list(comp.keys()), within=pyo.NonNegativeReals)
+        m.add_component(f"elastic_{name}", var)
+        for pos, idx in enumerate(comp.keys()):
+            con = comp[idx]
+            scale = max(1.0, abs(float(meta["rhs"].iloc[pos])))
+            if con.has_lb():
+                con.set_value((con.lower, con.body + var[idx], None))
+            else:
+                con.set_value((None, con.body - var[idx], con.upper))
+            slacks.append((name, pos, var[idx], scale))
+    if not slacks:
+        return []
+    for obj in m.component_objects(pyo.Objective, active=True):
+        obj.deactivate()
+    m.elastic_objective = pyo.Objective(
+        expr=sum(v / scale for _, _, v, scale in slacks), sense=pyo.minimize)
+    res = solve_model(built, options)
+    if not res.optimal:
+        return [f"the elastic re-solve ended {res.status}; no explanation available"]
+    violated = []
+    for name, pos, var, scale in slacks:
+        value = float(res.values[f"elastic_{name}"][pos])  # same order as the family's rows
+        if value > 1e-6 * scale:
+            violated.append((value / scale, name, pos, value))
+    violated.sort(reverse=True)
+    out = []
+    for _, name, pos, slack in violated[:limit]:
+        row = built.row_meta[name].iloc[pos].to_dict()
+        where = "in the plan" if row["scenario"] == "" else f"in scenario {row['scenario']}"
+        if name == "budget":
+            out.append(f"{row['rule']}: the expected cost cannot go below "
+                       f"{row['rhs'] + slack:,.6g} {d.currency}, above the budget of "
+                       f"{row['rhs']:,.6g}")
+        elif name == "min_stock_days":
+            out.append(f"{row['rule']}: {row['element']} {row['period']} needs "
+                       f"{row['rhs']:,.6g} t of stock at the end of the period {where}, "
+                       f"but at most {row['rhs'] - slack:,.6g} t can be held "
+                       f"(stock capacity and supply)")
+        else:
+            who = (f"{d.home}-{'mined' if row['stage'] == 'mining' else 'refined'} sources"
+                   if name == "min_domestic_share" else "recycled sources")
+            verb = "contracted from" if row["scenario"] == "" else "delivered by"
+            out.append(f"{row['rule']}: {row['element']} {row['period']} needs "
+                       f"{row['rhs']:,.6g} t from {who} {where}, but they can supply at most "
+                       f"{_available_t(built, row):,.6g} t ({verb} them)")
+    if len(violated) > limit:
+        out.append(f"... and {len(violated) - limit} more rows")
+    return out
