@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from .errors import UsageError
 
 CSV_FLOAT_FORMAT = "%.10g"
+EXCEL_MAX_ROWS = 20_000  # larger tables stay in CSV (see docs/outputs.md)
 
 
 def default_run_dir(root: Path, instance: str, policy: str) -> Path:
@@ -204,10 +205,22 @@ def _version() -> str:
     return __version__
 
 
-def write_excel(path: Path, tables: dict[str, pd.DataFrame]) -> None:
-    """One sheet per table."""
+def write_excel(path: Path, tables: dict[str, "pd.DataFrame"]) -> None:
+    """One sheet per table (xlsxwriter, constant memory).
+
+    Tables longer than :data:`EXCEL_MAX_ROWS` stay in their CSV only; a
+    ``notes`` sheet says which, so a spreadsheet never shows a silently cut table.
+    """
     import pandas as pd
 
-    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+    omitted = {n: len(t) for n, t in tables.items() if len(t) > EXCEL_MAX_ROWS}
+    with pd.ExcelWriter(path, engine="xlsxwriter",
+                        engine_kwargs={"options": {"constant_memory": True}}) as xl:
         for name, table in tables.items():
-            table.to_excel(xl, sheet_name=name[:31], index=False)
+            if name not in omitted:
+                table.to_excel(xl, sheet_name=name[:31], index=False)
+        if omitted:
+            pd.DataFrame({"table": list(omitted), "rows": list(omitted.values()),
+                          "note": [f"over {EXCEL_MAX_ROWS:,} rows: see {n}.csv"
+                                   for n in omitted]}).to_excel(xl, sheet_name="notes",
+                                                                index=False)

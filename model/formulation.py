@@ -99,7 +99,8 @@ def define_contract_delivery_constraints(m: pyo.ConcreteModel, d: ProblemData,
 
     Spot sources need no contract. Reads ``sources[].mode``.
     """
-    rows = [tuple(r) for r in q_index.tolist() if d.is_contract[r[0]]]
+    contract = d.is_contract
+    rows = [tuple(r) for r in q_index[contract[q_index[:, 0]]].tolist()]
     m.contract_delivery = pyo.Constraint(
         pyo.Set(initialize=rows, dimen=3, ordered=True),
         rule=lambda m, k, t, w: m.q[k, t, w] <= m.x[k, t])

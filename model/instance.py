@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from .errors import InstanceError
 from .schema import Instance, Policy, Selector
 
-DEFAULT_INSTANCE = "example.yaml"
+DEFAULT_INSTANCE = "japan_2026.yaml"
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_EXPANDED_NODES = 2_000_000
 PROBABILITY_TOLERANCE = 1e-9

@@ -204,11 +204,32 @@ class HighsModel:
         if len(idx):
             self.highs.changeRowsBounds(len(idx), idx, lower, upper)
 
+    def _run_interruptibly(self) -> "highspy.HighsStatus":
+        """Run HiGHS in its worker thread so Ctrl-C (or SIGTERM) cancels the solve.
+
+        The interrupt is re-raised once HiGHS has stopped, so the caller writes
+        nothing and the command line exits with "interrupted".
+        """
+        h = self.highs
+        h.startSolve()
+        interrupted = False
+        while True:
+            try:
+                done, status = h.wait(0.1)
+                if done:
+                    break
+            except KeyboardInterrupt:
+                interrupted = True
+                h.cancelSolve()
+        if interrupted:
+            raise KeyboardInterrupt
+        return status
+
     def solve(self) -> SolveResult:
         """Run HiGHS (warm-started after a change) and map the outcome."""
         h = self.highs
         t1 = time.perf_counter()
-        run_status = h.run()
+        run_status = self._run_interruptibly()
         t2 = time.perf_counter()
         model_status = h.getModelStatus()
         status = _STATUS.get(model_status, "error")
