@@ -189,9 +189,13 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
     resolved = resolve_policy(inst, data, policy, extra)
     label = "max_single_country_share[0]"  # extra rules are labelled without a policy
     built = build_model(data, resolved)
-    if built.trivially_infeasible:
-        raise UsageError("the policy is infeasible before any cap: "
-                         + "; ".join(built.trivially_infeasible))
+    if built.trivially_infeasible:  # the policy alone cannot hold: every point says so
+        why = "; ".join(built.trivially_infeasible)
+        for cap in caps:
+            rows.append(_frontier_row(cap, {"status": "infeasible", "message": why}, 0.0))
+            if progress:
+                progress(cap)
+        return pd.DataFrame(rows)
     hm = HighsModel(built, options)
     meta = built.row_meta["max_single_country_share"]
     mine = (meta["rule"] == label).to_numpy()
@@ -219,6 +223,7 @@ def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, An
     for stage in STAGES:
         row[f"max_share_{stage}"] = s["max_single_country_share"][stage]["share"] if ok else None
     row["solve_seconds"] = round(seconds, 6)
+    row["message"] = "" if ok else s.get("message", "")
     return row
 
 

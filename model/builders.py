@@ -183,25 +183,42 @@ class Event:
         return cls(str(data["id"]), float(p), *(list(data.get(k, [])) for k in RULE_KEYS))
 
 
-def read_events(path: str | Path) -> list[Event]:
-    """Events from a YAML file: ``events: [{id, probability, disruptions, ...}]``."""
+def read_events(path: str | Path, base: Instance | None = None) -> list[Event]:
+    """Events from a YAML file: ``events: [{id, probability, disruptions, ...}]``.
+
+    With `base`, each event's rules are also checked against that instance
+    (elements, periods, source ids), so a bad rule is reported in the events
+    file, at its place and line, not in the generated instance.
+    """
+    from .instance import _line_of, _parse_place, _read_yaml
+
     path = Path(path)
-    try:
-        data = yaml_load(path.read_text())
-    except FileNotFoundError:
-        raise InstanceError("no such file", file=str(path)) from None
-    except yaml.YAMLError as err:
-        raise InstanceError(f"not valid YAML: {err}", file=str(path)) from None
+    data, root, _ = _read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("events"), list) \
             or not data["events"]:
         raise InstanceError("expected a mapping with a non-empty list `events`",
-                            file=str(path))
+                            file=str(path), line=1)
     try:
-        return [Event.from_dict(e if isinstance(e, dict) else {}, f"events[{i}]")
-                for i, e in enumerate(data["events"])]
+        events = [Event.from_dict(e if isinstance(e, dict) else {}, f"events[{i}]")
+                  for i, e in enumerate(data["events"])]
+        ids = [e.id for e in events]
+        for i, e in enumerate(ids):
+            if e in ids[:i]:
+                raise InstanceError(f"duplicate event id '{e}'", f"events[{i}].id")
+        if base is not None:
+            for i, ev in enumerate(events):
+                probe = instance_to_dict(base)
+                probe["scenarios"] = [_scenario_of([ev], (True,), ev.id, 1.0)]
+                try:
+                    instance_from_dict(probe)
+                except InstanceError as err:
+                    err.place = err.place.replace("scenarios[0]", f"events[{i}]", 1)
+                    raise
     except InstanceError as err:
         err.file = str(path)
+        err.line = _line_of(root, tuple(_parse_place(err.place))) if err.place else None
         raise
+    return events
 
 
 def _with_scenarios(base: Instance | dict[str, Any], scenarios: list[dict[str, Any]],

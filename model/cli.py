@@ -271,25 +271,42 @@ def sweep(
     typer.echo(markdown_table(frontier[["cap", "status", "expected_cost",
                                         "expected_shortage_t", "worst_shortage_t"]]))
     out_console.print(f"sweep folder: {folder}", highlight=False)
-    return EXIT_OK
+    return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
 
 @app.command()
 @_guard
 def verify(run_dir: Path = typer.Argument(..., help="A run folder written by solve.")) -> int:
-    """Independently recheck every constraint and reported number of a run folder."""
+    """Independently recheck every constraint and reported number of a run folder.
+
+    A comparison folder is checked run by run.
+    """
     from .verify import verify_run
 
     if not (run_dir / "summary.json").is_file():
         raise UsageError(f"{run_dir} is not a run folder (no summary.json)")
-    problems = verify_run(run_dir)
-    for p in problems:
-        err_console.print(f"[red]violated:[/] {p}", highlight=False)
-    if problems:
-        return EXIT_ERROR
-    out_console.print(f"[green]ok[/] {run_dir}: every constraint and reported number checks out",
-                      highlight=False)
-    return EXIT_OK
+    kind = json.loads((run_dir / "summary.json").read_text()).get("kind", "run")
+    if kind == "sweep":
+        raise UsageError(f"{run_dir} is a sweep folder: it holds a frontier, no allocation "
+                         "to verify (solve one cap with --policy to check it)")
+    folders = sorted(p for p in (run_dir / "runs").iterdir() if p.is_dir()) \
+        if kind == "comparison" else [run_dir]
+    failed = False
+    for folder in folders:
+        status = json.loads((folder / "summary.json").read_text())["status"]
+        problems = verify_run(folder)
+        for p in problems:
+            err_console.print(f"[red]violated:[/] {folder}: {p}", highlight=False)
+        failed |= bool(problems)
+        if problems:
+            continue
+        if status == "optimal":
+            out_console.print(f"[green]ok[/] {folder}: every constraint and reported number "
+                              "checks out", highlight=False)
+        else:
+            out_console.print(f"[yellow]not optimal[/] {folder}: status {status}; the folder "
+                              "holds no allocation, nothing to check", highlight=False)
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 @app.command()
@@ -297,11 +314,15 @@ def verify(run_dir: Path = typer.Argument(..., help="A run folder written by sol
 def report(
     folder: Path = typer.Argument(..., help="A run, comparison or sweep folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                       help="HTML file to write (default FOLDER/report.html)."),
+                                       help="HTML file to write (default FOLDER/report.html, "
+                                       "which is regenerated in place)."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Render a self-contained HTML report (tables, charts, assumptions)."""
     from .report import render_report
 
+    if out is not None and out.exists() and not force:
+        raise UsageError(f"{out} already exists; use --force to replace it")
     path = render_report(folder, out)
     out_console.print(f"[green]wrote[/] {path}", highlight=False)
     return EXIT_OK
@@ -342,7 +363,7 @@ def build_scenarios(
     if out.exists() and not force:
         raise UsageError(f"{out} already exists; use --force to replace it")
     loaded = load_instance(base)
-    evs = read_events(events)
+    evs = read_events(events, loaded.instance)
     built = combine_events(loaded.instance, evs) if sample is None else \
         sample_scenarios(loaded.instance, evs, sample, seed)
     how = f"{sample} sampled (seed {seed})" if sample is not None else \

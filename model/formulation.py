@@ -180,11 +180,14 @@ def _share_rows(m: pyo.ConcreteModel, d: ProblemData, rules: list[ShareRule],
                         if not vars_:
                             if rule.sense == ">=" and rhs > 1e-9:
                                 where = "the plan" if w is None else f"scenario {d.scenarios[w]}"
+                                cannot = (f"no such source can be contracted for "
+                                          f"{unit_label} then (spot sources do not count "
+                                          f"in plan mode)" if w is None else
+                                          f"no such source can deliver {unit_label} then")
                                 infeasible.append(
                                     f"{rule.label}: {unit_label} {d.periods[t]} needs "
                                     f"{rhs:,.6g} t from {_arcs_words(arcs_of, rule)} in "
-                                    f"{where}, but no such source can deliver "
-                                    f"{unit_label} then")
+                                    f"{where}, but {cannot}")
                             continue  # a cap with nothing under it holds trivially
                         terms.append(vars_)
                         meta.append(row)

@@ -30,12 +30,18 @@ PROBABILITY_TOLERANCE = 1e-9
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads YAML 1.2 floats: PyYAML takes ``5.0e6`` for a string."""
+    """SafeLoader with YAML 1.2 scalars: ``5.0e6`` is a float (PyYAML reads a string)
+    and only true/false are booleans (PyYAML reads ``NO``, Norway, as false)."""
 
 
 _Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    k: [(tag, rx) for tag, rx in v
+        if tag not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+# YAML 1.2 booleans only: in YAML 1.1 `NO` (Norway) and `on` are booleans
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                              re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?

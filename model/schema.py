@@ -287,7 +287,11 @@ class BudgetRule(Strict):
 
 
 def _rules(model: type) -> Any:
-    return Annotated[list[model], BeforeValidator(_as_list)]  # type: ignore[valid-type]
+    """A rule written alone or as a list of rules (JSON Schema says both)."""
+    # the before-validator makes a lone rule a list, so the union's second member
+    # only serves the JSON Schema (editors then accept both spellings)
+    return Annotated[Union[list[model], model],  # type: ignore[valid-type]
+                     Field(union_mode="left_to_right"), BeforeValidator(_as_list)]
 
 
 class Policy(Strict):
