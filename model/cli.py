@@ -274,6 +274,42 @@ def sweep(
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
 
+REFERENCE_CAPS = "1.0:0.3:0.05"
+
+
+@app.command()
+@_guard
+def reference(
+    out: Path = typer.Option(Path("results/reference"), "--out", "-o",
+                             help="Folder for the reference outputs."),
+    force: bool = typer.Option(False, "--force", help="Replace existing reference outputs."),
+) -> int:
+    """Regenerate the reference outputs of the bundled instance.
+
+    A comparison of all its policies (out/compare) and a cap sweep
+    1.0 -> 0.3 on policy none (out/sweep), each with its report.html.
+    """
+    from .analysis import compare_policies, parse_cap_range, sweep_cap
+    from .export import check_target, save_comparison, save_sweep
+    from .instance import default_instance_path, load_instance
+    from .policies import policy_names
+    from .report import render_report
+
+    for sub in ("compare", "sweep"):
+        check_target(out / sub, force)
+    loaded = load_instance(default_instance_path())
+    with err_console.status("reference: comparing every policy..."):
+        table, runs = compare_policies(loaded, policy_names(loaded.instance), with_metrics=True)
+    render_report(save_comparison(table, runs, loaded, out / "compare", force))
+    caps = parse_cap_range(REFERENCE_CAPS)
+    with err_console.status("reference: sweeping the cap..."):
+        frontier = sweep_cap(loaded, caps)
+    render_report(save_sweep(frontier, {"policy": "none", "stage": "both", "per": "element",
+                                        "caps": caps}, loaded, out / "sweep", force))
+    out_console.print(f"[green]wrote[/] {out}/compare and {out}/sweep", highlight=False)
+    return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
 @app.command()
 @_guard
 def verify(run_dir: Path = typer.Argument(..., help="A run folder written by solve.")) -> int:
