@@ -57,7 +57,11 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
+def _on_signal(signum: int, frame: Any) -> None:
+    """Ctrl-C or SIGTERM: unwind once (temporary folders are removed on the way);
+    further signals during the clean-up are ignored so it can finish."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -440,8 +444,13 @@ def build_synthetic(
 
 def main() -> None:
     """Console entry point."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    app()
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        app()
+    except KeyboardInterrupt:  # an interrupt outside a command's own guard
+        err_console.print("[bold red]error:[/] interrupted; nothing was written")
+        sys.exit(130)
 
 
 if __name__ == "__main__":
