@@ -23,7 +23,7 @@ import pandas as pd
 from .api import RunResult, solve_instance
 from .data import ProblemData, problem_data
 from .errors import UsageError
-from .formulation import build_model
+from .matrix import build, fix_contracts
 from .instance import LoadedInstance
 from .policies import resolve_policy
 from .results import cost_breakdown, solution_arrays, summary_metrics
@@ -188,7 +188,7 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
                                                             per=per)])
     resolved = resolve_policy(inst, data, policy, extra)
     label = "max_single_country_share[0]"  # extra rules are labelled without a policy
-    built = build_model(data, resolved)
+    built = build(data, resolved)
     if built.trivially_infeasible:  # the policy alone cannot hold: every point says so
         why = "; ".join(built.trivially_infeasible)
         for cap in caps:
@@ -260,10 +260,9 @@ def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",
     data = problem_data(loaded, risk_lambda, risk_alpha)
 
     def optimum(d: ProblemData, fix_x: np.ndarray | None = None) -> tuple[Any, Any]:
-        built = build_model(d, resolve_policy(inst, d, policy))
+        built = build(d, resolve_policy(inst, d, policy))
         if fix_x is not None:
-            for (k, t), v in zip(built.x_index.tolist(), fix_x.tolist()):
-                built.model.x[k, t].fix(max(0.0, min(v, float(d.capacity_t[k, t]))))
+            fix_contracts(built, fix_x)
         res = solve_model(built, options)
         return (res.objective if res.optimal else None), (built, res)
 

@@ -20,6 +20,7 @@ import pandas as pd
 from . import __version__
 from .data import ProblemData, problem_data
 from .formulation import BuiltModel, build_model, define_tail_tiebreak
+from .matrix import build
 from .instance import LoadedInstance, default_instance_path, load_instance
 from .policies import resolve_policy
 from .results import (
@@ -56,13 +57,20 @@ class RunResult:
 def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: str = "none",
                    risk_lambda: float | None = None, risk_alpha: float | None = None,
                    options: SolveOptions | None = None,
-                   extra_rules: Policy | None = None) -> RunResult:
-    """Load (if needed), build and solve one instance under one policy."""
+                   extra_rules: Policy | None = None, builder: str = "matrix") -> RunResult:
+    """Load (if needed), build and solve one instance under one policy.
+
+    `builder` is "matrix" (vectorised, the default) or "pyomo" (the formulation
+    itself); both build the same LP (tests/test_matrix_path.py). A pure-CVaR
+    objective (lambda = 1) uses the Pyomo model for its second phase.
+    """
     loaded = instance if isinstance(instance, LoadedInstance) else load_instance(
         default_instance_path() if instance is None else instance)
     data = problem_data(loaded, risk_lambda, risk_alpha)
     resolved = resolve_policy(loaded.instance, data, policy, extra_rules)
-    built = build_model(data, resolved)
+    if data.risk_lambda >= 1.0:
+        builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
+    built = build(data, resolved, builder)
     result = solve_model(built, options)
     if result.optimal and data.risk_lambda >= 1.0:
         # the pure-CVaR objective leaves non-tail scenarios arbitrary: phase 2

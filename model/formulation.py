@@ -49,6 +49,7 @@ class BuiltModel:
     row_meta: dict[str, pd.DataFrame] = field(default_factory=dict)
     trivially_infeasible: list[str] = field(default_factory=list)
     build_seconds: float = 0.0
+    matrix: Any = None                  # a matrix.LinearProgram when built without Pyomo
 
 
 # --------------------------------------------------------------------------- variables

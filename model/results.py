@@ -109,7 +109,9 @@ def max_single_country_share(d: ProblemData, s: Solution) -> dict[str, Any]:
             out[stage] = {"share": 0.0, "country": None, "element": None, "period": None,
                           "scenario": None}
             continue
-        row = tab.loc[tab.share.idxmax()]
+        # ties (two countries both at a binding cap) go to the first country
+        # alphabetically, not to whichever is larger by round-off
+        row = tab.loc[tab.share.round(9).idxmax()]
         out[stage] = {"share": float(row.share), "country": row.country,
                       "element": row.element, "period": _plain(row.period),
                       "scenario": row.scenario}

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import highspy
 import numpy as np
@@ -127,17 +127,58 @@ class HighsModel:
         self.built = built
         self.options = options or SolveOptions()
         self.version = highs_version()
-        m = built.model
         t0 = time.perf_counter()
+        if built.matrix is not None:
+            self._from_matrix(built.matrix)
+        else:
+            self._from_pyomo(built)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = self.cost, self.col_lower, self.col_upper
+        lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
+        lp.offset_ = self.offset
+        A = self.A
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(float)
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
+        del self.A  # HiGHS holds its own copy
+        with _quiet_stdout():
+            self.highs = highspy.Highs()
+        h = self.highs
+        h.setOptionValue("output_flag", bool(self.options.verbose))
+        if self.options.time_limit_s is not None:
+            h.setOptionValue("time_limit", float(self.options.time_limit_s))
+        if self.options.threads is not None:
+            h.setOptionValue("threads", int(self.options.threads))
+        h.passModel(lp)
+        self.handoff_seconds = time.perf_counter() - t0
+
+    def _from_matrix(self, lp: Any) -> None:
+        """The matrix path: columns and rows are already in the model's own order."""
+        self.A, self.cost, self.offset = lp.A, lp.cost, lp.offset
+        self.col_lower, self.col_upper = lp.col_lower, lp.col_upper
+        self.row_lower, self.row_upper = lp.row_lower, lp.row_upper
+        self.row_sense = lp.row_sense
+        self.n_col, self.n_row = lp.A.shape[1], lp.A.shape[0]
+        self.sizes = {name: b - a for name, (a, b) in lp.col_blocks.items()}
+        self.col_of = {name: np.arange(a, b) for name, (a, b) in lp.col_blocks.items()}
+        self.dropped_value = {name: np.zeros(0) for name in lp.col_blocks}
+        self.row_of = {name: np.arange(a, b) for name, (a, b) in lp.row_blocks.items()}
+
+    def _from_pyomo(self, built: BuiltModel) -> None:
+        """The Pyomo path: compile with LinearStandardFormCompiler and map back."""
+        m = built.model
         info = LinearStandardFormCompiler().write(m, mixed_form=True)
         columns = info.columns
         self.n_col, self.n_row = len(columns), len(info.rows)
-        col_lower = np.array([-np.inf if v.lb is None else v.lb for v in columns], dtype=float)
-        col_upper = np.array([np.inf if v.ub is None else v.ub for v in columns], dtype=float)
+        self.col_lower = np.array([-np.inf if v.lb is None else v.lb for v in columns], dtype=float)
+        self.col_upper = np.array([np.inf if v.ub is None else v.ub for v in columns], dtype=float)
         rhs = np.asarray(info.rhs, dtype=float).reshape(-1)
         self.row_sense = np.array([bt for _, bt in info.rows], dtype=int).reshape(-1)
-        A = info.A.tocsc()
-        cost = info.c.toarray().reshape(-1) if info.c.shape[0] else np.zeros(self.n_col)
+        self.A = info.A.tocsc()
+        self.cost = info.c.toarray().reshape(-1) if info.c.shape[0] else np.zeros(self.n_col)
 
         # columns -> (variable component, position in its index order)
         pos = _component_positions(built)
@@ -170,27 +211,9 @@ class HighsModel:
                 positions[name] = {idx: i for i, idx in enumerate(comp.keys())}
             self.row_of[name][positions[name][con.index()]] = r
 
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lower, col_upper
-        lp.row_lower_ = np.where(self.row_sense == 1, -np.inf, rhs)
-        lp.row_upper_ = np.where(self.row_sense == -1, np.inf, rhs)
-        lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = A.indices.astype(np.int32)
-        lp.a_matrix_.value_ = A.data.astype(float)
-        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
-        with _quiet_stdout():
-            self.highs = highspy.Highs()
-        h = self.highs
-        h.setOptionValue("output_flag", bool(self.options.verbose))
-        if self.options.time_limit_s is not None:
-            h.setOptionValue("time_limit", float(self.options.time_limit_s))
-        if self.options.threads is not None:
-            h.setOptionValue("threads", int(self.options.threads))
-        h.passModel(lp)
-        self.handoff_seconds = time.perf_counter() - t0
+        self.row_lower = np.where(self.row_sense == 1, -np.inf, rhs)
+        self.row_upper = np.where(self.row_sense == -1, np.inf, rhs)
+        self.offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
 
     def set_rhs(self, name: str, rhs: np.ndarray) -> None:
         """New right-hand sides for the rows of constraint family `name` (meta order)."""

@@ -61,6 +61,13 @@ def solve_dict(tmp_path: Path, inst: dict[str, Any], policy: str = "none",
     if check and run.optimal:
         problems = verify_run(folder)
         assert problems == [], problems
+    if check:  # the vectorised matrix path builds the same LP as the Pyomo formulation
+        from lp_compare import assert_same_lp
+        from model.formulation import build_model
+        from model.matrix import build_matrix
+
+        d, pol = run.data, run.built.policy
+        assert_same_lp(build_model(d, pol), build_matrix(d, pol))
     return run
 
 
