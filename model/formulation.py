@@ -31,26 +31,9 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from .data import ProblemData
+from .built import META_COLUMNS, BuiltModel
 from .policies import ResolvedPolicy, ShareRule
-
-META_COLUMNS = ["constraint", "rule", "element", "period", "country", "stage", "scenario",
-                "sense", "rhs", "demand_t"]
-
-
-@dataclass
-class BuiltModel:
-    """A Pyomo model with the index arrays and row metadata needed to read it back."""
-
-    model: pyo.ConcreteModel
-    data: ProblemData
-    policy: ResolvedPolicy
-    x_index: np.ndarray                 # (n_x, 2): arc, period of each contract variable
-    q_index: np.ndarray                 # (n_q, 3): arc, period, scenario of each delivery
-    row_meta: dict[str, pd.DataFrame] = field(default_factory=dict)
-    trivially_infeasible: list[str] = field(default_factory=list)
-    build_seconds: float = 0.0
-    matrix: Any = None                  # a matrix.LinearProgram when built without Pyomo
-
+from .policies import arcs_words as _arcs_words
 
 # --------------------------------------------------------------------------- variables
 def define_variables(m: pyo.ConcreteModel, d: ProblemData, policy: ResolvedPolicy
@@ -203,10 +186,6 @@ def _share_rows(m: pyo.ConcreteModel, d: ProblemData, rules: list[ShareRule],
     return pd.DataFrame(meta, columns=META_COLUMNS)
 
 
-def _arcs_words(arcs_of: Any, rule: ShareRule) -> str:
-    if rule.family == "min_recycled_share":
-        return "recycled sources"
-    return f"{arcs_of.country}-{'mined' if arcs_of.stage == 'mining' else 'refined'} sources"
 
 
 def define_single_country_cap_constraints(m: pyo.ConcreteModel, d: ProblemData,

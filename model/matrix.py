@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .data import ProblemData
-from .formulation import META_COLUMNS, BuiltModel
+from .built import META_COLUMNS, BuiltModel
 from .policies import ResolvedPolicy, ShareRule
 
 
@@ -73,7 +73,7 @@ class _Rows:
 def _share_block(d: ProblemData, rules: list[ShareRule], xcol: np.ndarray, qcol: np.ndarray,
                  name: str, infeasible: list[str]) -> tuple[np.ndarray, ...]:
     """Rows sum(q or x over arcs, unit, t) <=/>= share * demand, as _share_rows."""
-    from .formulation import _arcs_words
+    from .policies import arcs_words as _arcs_words
 
     r_all, c_all, meta = [], [], []
     lo_all, up_all = [], []

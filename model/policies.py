@@ -129,3 +129,10 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
     for i, r in enumerate(rules["budget"]):
         out.budgets.append((label("budget", i), r.amount))
     return out
+
+
+def arcs_words(arcs_of: ArcSet, rule: ShareRule) -> str:
+    """The sources a share row sums over, in words ("CN-refined sources")."""
+    if rule.family == "min_recycled_share":
+        return "recycled sources"
+    return f"{arcs_of.country}-{'mined' if arcs_of.stage == 'mining' else 'refined'} sources"

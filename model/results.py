@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .data import ProblemData
-from .formulation import BuiltModel
+from .built import BuiltModel
 from .solve import SolveResult
 
 STAGE_COLUMN = {"mining": "mined_in", "refining": "refined_in"}
@@ -77,44 +77,41 @@ def cvar(costs: np.ndarray, probability: np.ndarray, alpha: float) -> float:
     return float((taken * c).sum() / tail)
 
 
-def country_shares(d: ProblemData, s: Solution, stage: str) -> pd.DataFrame:
-    """Delivered t from each country at `stage` over scenario demand, per e, t, w."""
+def country_delivered_t(d: ProblemData, s: Solution, stage: str) -> tuple[list[str], np.ndarray]:
+    """Countries at `stage` and delivered tonnes per (country, element, period, scenario)."""
     country = d.arc_country(stage)
-    rows = []
-    for c in sorted(set(country)):
-        arcs = country == c
-        for e in range(len(d.elements)):
-            sel = arcs & (d.arc_element == e)
-            rows.append((c, e, s.delivered_t[sel].sum(axis=0)))  # (T, W)
-    out = []
-    for c, e, tw in rows:
-        dem = d.demand_t[e]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(dem > 0, tw / dem, np.nan)
-        for t in range(len(d.periods)):
-            for w in range(len(d.scenarios)):
-                out.append((c, d.elements[e], d.periods[t], d.scenarios[w],
-                            d.probability[w], tw[t, w], dem[t, w], share[t, w]))
-    return pd.DataFrame(out, columns=["country", "element", "period", "scenario",
-                                      "probability", "delivered_t", "demand_t", "share"])
+    names, code = np.unique(country, return_inverse=True) if d.n_arcs else (np.array([]),
+                                                                            np.zeros(0, int))
+    E, T, W = d.demand_t.shape
+    out = np.zeros((len(names), E, T, W))
+    np.add.at(out, (code, d.arc_element), s.delivered_t)
+    return [str(c) for c in names], out
 
 
 def max_single_country_share(d: ProblemData, s: Solution) -> dict[str, Any]:
-    """Largest third-country share per stage, over scenarios with positive probability."""
+    """Largest third-country share per stage, over scenarios with positive probability.
+
+    Share = delivered tonnes from one country over scenario demand, per
+    element, period and scenario (DESIGN.md). Ties go to the first country
+    alphabetically, then the first element, period and scenario.
+    """
     out: dict[str, Any] = {}
     for stage in ("mining", "refining"):
-        tab = country_shares(d, s, stage)
-        tab = tab[(tab.country != d.home) & (tab.probability > 0) & tab.share.notna()]
-        if tab.empty or tab.share.max() <= 0:
+        names, tonnes = country_delivered_t(d, s, stage)
+        third = np.array([c != d.home for c in names], dtype=bool)
+        ok = (d.demand_t > 0) & (d.probability > 0)[None, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(ok[None], tonnes / d.demand_t[None], -1.0)
+        share[~third] = -1.0
+        best = share.max() if share.size else -1.0
+        if best <= 0:
             out[stage] = {"share": 0.0, "country": None, "element": None, "period": None,
                           "scenario": None}
             continue
-        # ties (two countries both at a binding cap) go to the first country
-        # alphabetically, not to whichever is larger by round-off
-        row = tab.loc[tab.share.round(9).idxmax()]
-        out[stage] = {"share": float(row.share), "country": row.country,
-                      "element": row.element, "period": _plain(row.period),
-                      "scenario": row.scenario}
+        c, e, t, w = np.unravel_index(np.argmax(np.round(share, 9)), share.shape)
+        out[stage] = {"share": float(share[c, e, t, w]), "country": names[c],
+                      "element": d.elements[e], "period": _plain(d.periods[t]),
+                      "scenario": d.scenarios[w]}
     return out
 
 

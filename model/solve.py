@@ -22,10 +22,8 @@ from typing import Any, Iterator
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from .formulation import BuiltModel
+from .built import BuiltModel
 
 VARIABLES = ("x", "q", "u", "stock", "eta", "excess")
 
@@ -102,6 +100,8 @@ def highs_version() -> str:
 
 def _variable_names(built: BuiltModel) -> list[str]:
     """Every variable component, the model's own (VARIABLES) first."""
+    import pyomo.environ as pyo
+
     names = [c.local_name for c in built.model.component_objects(pyo.Var, descend_into=False)]
     return [n for n in VARIABLES if n in names] + [n for n in names if n not in VARIABLES]
 
@@ -169,6 +169,8 @@ class HighsModel:
 
     def _from_pyomo(self, built: BuiltModel) -> None:
         """The Pyomo path: compile with LinearStandardFormCompiler and map back."""
+        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
         m = built.model
         info = LinearStandardFormCompiler().write(m, mixed_form=True)
         columns = info.columns
