@@ -23,6 +23,7 @@ import pandas as pd
 from .api import RunResult, solve_instance
 from .data import ProblemData, problem_data
 from .errors import UsageError
+from .decompose import element_blocks, sweep_blocks
 from .matrix import build, fix_contracts
 from .instance import LoadedInstance
 from .policies import resolve_policy
@@ -188,6 +189,17 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
                                                             per=per)])
     resolved = resolve_policy(inst, data, policy, extra)
     label = "max_single_country_share[0]"  # extra rules are labelled without a policy
+    blocks = element_blocks(data, resolved)
+    if len(blocks) > 1:  # independent element blocks: one warm-started model per block
+        merged = sweep_blocks(inst, data, resolved, policy, extra, label, caps, blocks, options)
+        for cap, (built, result) in zip(caps, merged):
+            summary: dict[str, Any] = {"status": result.status, "message": result.message}
+            if result.optimal:
+                summary.update(summary_metrics(built, solution_arrays(built, result)))
+            rows.append(_frontier_row(cap, summary, result.solve_seconds))
+            if progress:
+                progress(cap)
+        return pd.DataFrame(rows)
     built = build(data, resolved)
     if built.trivially_infeasible:  # the policy alone cannot hold: every point says so
         why = "; ".join(built.trivially_infeasible)
@@ -205,7 +217,7 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
             rhs[mine] = cap * meta["demand_t"].to_numpy(dtype=float)[mine]
             hm.set_rhs("max_single_country_share", rhs)
         result = hm.solve()
-        summary: dict[str, Any] = {"status": result.status, "message": result.message}
+        summary = {"status": result.status, "message": result.message}
         if result.optimal:
             summary.update(summary_metrics(built, solution_arrays(built, result)))
         rows.append(_frontier_row(cap, summary, result.solve_seconds))

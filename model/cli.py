@@ -278,6 +278,41 @@ def sweep(
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
 
+@app.command()
+@_guard
+def bench(
+    scenarios: int = typer.Option(25, "--scenarios", "-w", min=1, help="Scenarios W."),
+    sources: int = typer.Option(20, "--sources", min=1),
+    elements: int = typer.Option(17, "--elements", min=1),
+    periods: int = typer.Option(10, "--periods", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    sweep_points: int = typer.Option(0, "--sweep", min=0,
+                                     help="Also time an N-point cap sweep, warm against cold."),
+    no_reference: bool = typer.Option(False, "--no-reference",
+                                      help="Skip the monolithic highspy reference."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> int:
+    """Benchmark each phase on the synthetic generator against a monolithic highspy solve."""
+    from .bench import run_bench
+
+    with err_console.status(f"benchmark: S={sources} E={elements} T={periods} W={scenarios}..."):
+        res = run_bench(scenarios, sources, elements, periods, seed, not no_reference,
+                        sweep_points)
+    if as_json:
+        typer.echo(json.dumps(res))
+        return EXIT_OK
+    table = Table(title=f"bench S={sources} E={elements} T={periods} W={scenarios} "
+                  f"({res['n_variables']:,} variables, {res['blocks']} blocks)",
+                  show_header=False)
+    for key, value in res.items():
+        if key.endswith("_s") or key.endswith("_mib") or key in (
+                "objective", "reference_objective", "speedup", "objective_rel_diff",
+                "outside_highs_share", "rss_ratio", "sweep_speedup", "sweep_max_rel_diff"):
+            table.add_row(key, _fmt(float(value)) if value is not None else "-")
+    out_console.print(table)
+    return EXIT_OK
+
+
 REFERENCE_CAPS = "1.0:0.3:0.05"
 
 

@@ -86,6 +86,51 @@ def _solve_block(args: tuple[Any, ...]) -> tuple[BuiltModel, SolveResult]:
     return built, solve_model(built, options)
 
 
+def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
+    """One block's whole cap sweep on one persistent, warm-started HiGHS model."""
+    from .matrix import build_matrix
+    from .solve import HighsModel
+
+    inst, sub, policy_name, extra, options, label, caps = args
+    built = build_matrix(sub, resolve_policy(inst, sub, policy_name, extra))
+    if built.trivially_infeasible:
+        bad = SolveResult("infeasible", "; ".join(built.trivially_infeasible))
+        return built, [bad for _ in caps]
+    hm = HighsModel(built, options)
+    meta = built.row_meta["max_single_country_share"]
+    mine = (meta["rule"] == label).to_numpy()
+    rhs = meta["rhs"].to_numpy(dtype=float).copy()
+    demand = meta["demand_t"].to_numpy(dtype=float)
+    results = []
+    for i, cap in enumerate(caps):
+        if i > 0:
+            rhs[mine] = cap * demand[mine]
+            hm.set_rhs("max_single_country_share", rhs)
+        results.append(hm.solve())
+    return built, results
+
+
+def sweep_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
+                 policy_name: str, extra: Policy, label: str, caps: list[float],
+                 blocks: list[list[int]], options: SolveOptions | None = None
+                 ) -> list[tuple[BuiltModel, SolveResult]]:
+    """A cap sweep block by block (each warm-started), merged per cap value."""
+    subs = [subset_data(d, b) for b in blocks]
+    jobs = [(inst, sub, policy_name, extra, options, label, caps) for sub, _ in subs]
+    size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
+    n_workers = min(len(blocks), os.cpu_count() or 1)
+    if n_workers > 1 and size >= PARALLEL_MIN_DELIVERIES:
+        order = sorted(range(len(jobs)), key=lambda i: -len(subs[i][1]))
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            done = dict(zip(order, pool.map(_sweep_block, [jobs[i] for i in order])))
+        outcomes = [done[i] for i in range(len(jobs))]
+    else:
+        outcomes = [_sweep_block(job) for job in jobs]
+    arc_maps = [a for _, a in subs]
+    return [_merge(d, full_policy, blocks, arc_maps, [(b, res[i]) for b, res in outcomes], 0.0)
+            for i in range(len(caps))]
+
+
 def solve_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
                  policy_name: str, extra: Policy | None, blocks: list[list[int]],
                  options: SolveOptions | None = None,

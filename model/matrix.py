@@ -85,38 +85,49 @@ def _share_block(d: ProblemData, rules: list[ShareRule], xcol: np.ndarray, qcol:
                 arcs = np.flatnonzero(arcs_of.arcs & np.isin(d.arc_element, unit))
                 for t in rule.periods:
                     if rule.plan:
-                        blocks = [(None, xcol[arcs, t], float(d.base_demand_t[unit, t].sum()))]
+                        cols_tw = xcol[arcs, t][:, None]                 # (n_arcs, 1)
+                        dem = np.array([d.base_demand_t[unit, t].sum()])
+                        scen: list[int | None] = [None]
                     else:
-                        cols_tw = qcol[arcs, t, :]                   # (n_arcs, W)
-                        dem = d.demand_t[unit, t, :].sum(axis=0)     # (W,)
-                        blocks = [(w, cols_tw[:, w], float(dem[w])) for w in range(W)]
-                    for w, cols, demand in blocks:
-                        cols = cols[cols >= 0]
-                        rhs = rule.share * demand
-                        if len(cols) == 0:
-                            if rule.sense == ">=" and rhs > 1e-9:
-                                where = "the plan" if w is None else f"scenario {d.scenarios[w]}"
-                                cannot = (f"no such source can be contracted for {unit_label} "
-                                          "then (spot sources do not count in plan mode)"
-                                          if w is None else
-                                          f"no such source can deliver {unit_label} then")
-                                infeasible.append(
-                                    f"{rule.label}: {unit_label} {d.periods[t]} needs "
-                                    f"{rhs:,.6g} t from {_arcs_words(arcs_of, rule)} in "
-                                    f"{where}, but {cannot}")
-                            continue
-                        r_all.append(np.full(len(cols), row))
-                        c_all.append(cols)
-                        lo_all.append(rhs if rule.sense == ">=" else -np.inf)
-                        up_all.append(rhs if rule.sense == "<=" else np.inf)
+                        cols_tw = qcol[arcs, t, :]                       # (n_arcs, W)
+                        dem = d.demand_t[unit, t, :].sum(axis=0)         # (W,)
+                        scen = list(range(W))
+                    has = (cols_tw >= 0).any(axis=0)
+                    rhs = rule.share * dem
+                    if rule.sense == ">=":
+                        for j in np.flatnonzero(~has & (rhs > 1e-9)):
+                            w = scen[j]
+                            where = "the plan" if w is None else f"scenario {d.scenarios[w]}"
+                            cannot = (f"no such source can be contracted for {unit_label} "
+                                      "then (spot sources do not count in plan mode)"
+                                      if w is None else
+                                      f"no such source can deliver {unit_label} then")
+                            infeasible.append(
+                                f"{rule.label}: {unit_label} {d.periods[t]} needs "
+                                f"{rhs[j]:,.6g} t from {_arcs_words(arcs_of, rule)} in "
+                                f"{where}, but {cannot}")
+                    kept = np.flatnonzero(has)          # a cap with nothing under it holds
+                    if len(kept) == 0:
+                        continue
+                    sub = cols_tw[:, kept]
+                    a_idx, j_idx = np.nonzero(sub >= 0)
+                    order = np.argsort(j_idx, kind="stable")     # rows in scenario order
+                    r_all.append(row + j_idx[order])
+                    c_all.append(sub[a_idx[order], j_idx[order]])
+                    n_new = len(kept)
+                    lo_all.append(rhs[kept] if rule.sense == ">=" else np.full(n_new, -np.inf))
+                    up_all.append(rhs[kept] if rule.sense == "<=" else np.full(n_new, np.inf))
+                    for j in kept:
+                        w = scen[j]
                         meta.append((name, rule.label, unit_label, d.periods[t], arcs_of.country,
                                      arcs_of.stage, "" if w is None else d.scenarios[w],
-                                     rule.sense, rhs, demand))
-                        row += 1
+                                     rule.sense, float(rhs[j]), float(dem[j])))
+                    row += n_new
     r = np.concatenate(r_all) if r_all else np.zeros(0, np.int64)
     c = np.concatenate(c_all) if c_all else np.zeros(0, np.int64)
-    return (r, c, np.ones(len(c)), np.array(lo_all, float), np.array(up_all, float),
-            pd.DataFrame(meta, columns=META_COLUMNS))
+    lo = np.concatenate(lo_all) if lo_all else np.zeros(0)
+    up = np.concatenate(up_all) if up_all else np.zeros(0)
+    return (r, c, np.ones(len(c)), lo, up, pd.DataFrame(meta, columns=META_COLUMNS))
 
 
 def build_matrix(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
@@ -319,9 +330,9 @@ BUILDERS = ("matrix", "pyomo")
 
 def build(d: ProblemData, policy: ResolvedPolicy, builder: str = "matrix") -> BuiltModel:
     """Build with the vectorised matrix path (default) or the Pyomo formulation."""
-    from .formulation import build_model
-
     if builder == "pyomo":
+        from .formulation import build_model  # imports Pyomo: only on this path
+
         return build_model(d, policy)
     if builder != "matrix":
         raise ValueError(f"unknown builder {builder!r} (choose from {BUILDERS})")

@@ -1,0 +1,162 @@
+"""`sourcing bench`: time each phase on the synthetic generator against a reference.
+
+Our pipeline (in this process, blocks in worker processes): load the YAML,
+build (vectorised, per element block), hand over to HiGHS, HiGHS's own solve,
+extraction (tables and metrics), writing the run folder. The reference, in a
+process of its own: the same LP built with numpy as one monolithic model and
+solved by highspy with default options. Both report objective and peak RSS.
+
+Run the reference alone with ``python -m model.bench --reference INSTANCE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def reference_solve(instance: str | Path) -> dict[str, Any]:
+    """Monolithic numpy build + highspy with default options (run in its own process)."""
+    import highspy
+    import numpy as np
+
+    from .data import problem_data
+    from .instance import load_instance
+    from .matrix import build_matrix
+    from .policies import resolve_policy
+    from .solve import _quiet_stdout
+
+    t0 = time.perf_counter()
+    loaded = load_instance(instance)
+    t_load = time.perf_counter()
+    d = problem_data(loaded)
+    built = build_matrix(d, resolve_policy(loaded.instance, d, "none"))
+    lp_m = built.matrix
+    t_build = time.perf_counter()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = lp_m.A.shape[1], lp_m.A.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = lp_m.cost, lp_m.col_lower, lp_m.col_upper
+    lp.row_lower_, lp.row_upper_ = lp_m.row_lower, lp_m.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = lp_m.A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = lp_m.A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = lp_m.A.data
+    with _quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    t_pass = time.perf_counter()
+    h.run()
+    t_solve = time.perf_counter()
+    return {"reference_load_s": t_load - t0, "reference_build_s": t_build - t_load,
+            "reference_handoff_s": t_pass - t_build, "reference_highs_solve_s": t_solve - t_pass,
+            "reference_s": t_solve - t_load,
+            "reference_status": h.modelStatusToString(h.getModelStatus()),
+            "reference_objective": float(h.getInfo().objective_function_value),
+            "reference_peak_rss_mib": _rss_mib(),
+            "n_variables": int(lp.num_col_), "n_constraints": int(lp.num_row_),
+            "nonzeros": int(lp_m.A.nnz)}
+
+
+def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: int = 10,
+              seed: int = 0, reference: bool = True, sweep_points: int = 0) -> dict[str, Any]:
+    """Time our pipeline phase by phase, then the reference in its own process."""
+    from . import __version__
+    from .api import solve_instance
+    from .builders import instance_to_yaml, synthetic_instance
+    from .export import save_run
+    from .instance import load_instance
+    from .solve import highs_version
+
+    out: dict[str, Any] = {"sources": sources, "elements": elements, "periods": periods,
+                           "scenarios": scenarios, "seed": seed, "cpus": os.cpu_count(),
+                           "version": __version__, "highs_version": highs_version(),
+                           "python": sys.version.split()[0]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.yaml"
+        path.write_text(instance_to_yaml(synthetic_instance(sources, elements, periods,
+                                                            scenarios, seed)))
+        t0 = time.perf_counter()
+        loaded = load_instance(path)
+        t1 = time.perf_counter()
+        run = solve_instance(loaded)
+        t2 = time.perf_counter()
+        save_run(run, Path(tmp) / "run")
+        t3 = time.perf_counter()
+        r, s = run.result, run.summary
+        blocks_wall = getattr(r, "wall_seconds", None)
+        inner = s["build_seconds"] + s["handoff_seconds"] + s["solve_seconds"]
+        if blocks_wall is None:  # one block, solved in this process
+            blocks_wall = inner
+        highs_wall = blocks_wall * (s["solve_seconds"] / inner if inner > 0 else 0.0)
+        total = t3 - t0
+        out.update({
+            "status": s["status"], "objective": s["objective"], "blocks": s["blocks"],
+            "n_variables": s["n_variables"], "n_constraints": s["n_constraints"],
+            "load_s": t1 - t0, "build_s": s["build_seconds"], "handoff_s": s["handoff_seconds"],
+            "highs_solve_s": s["solve_seconds"], "blocks_wall_s": blocks_wall,
+            "extraction_s": (t2 - t1) - blocks_wall, "writing_s": t3 - t2, "total_s": total,
+            "highs_wall_s": highs_wall, "outside_highs_s": total - highs_wall,
+            "outside_highs_share": (total - highs_wall) / total if total else 0.0,
+            "peak_rss_mib": _rss_mib(),
+            "worker_peak_rss_mib": _rss_mib(resource.RUSAGE_CHILDREN),
+        })
+        if sweep_points:
+            out.update(_sweep_bench(loaded, sweep_points))
+        if reference:
+            t4 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "model.bench", "--reference",
+                                   str(path)], capture_output=True, text=True, check=True)
+            ref = json.loads(proc.stdout)
+            ref["reference_process_s"] = time.perf_counter() - t4
+            out.update({k: v for k, v in ref.items() if k.startswith("reference")})
+            out["nonzeros"] = ref["nonzeros"]
+            out["speedup"] = ref["reference_s"] / total if total else None
+            out["objective_rel_diff"] = abs(out["objective"] - ref["reference_objective"]) / \
+                max(1.0, abs(ref["reference_objective"])) if out["objective"] is not None else None
+            # memory at once: this process plus the workers that ran side by side
+            workers_used = min(out["blocks"], os.cpu_count() or 1)
+            out["peak_rss_upper_mib"] = out["peak_rss_mib"] + (
+                workers_used * out["worker_peak_rss_mib"] if out["blocks"] > 1 else 0.0)
+            out["rss_ratio"] = out["peak_rss_upper_mib"] / ref["reference_peak_rss_mib"]
+    return out
+
+
+def _sweep_bench(loaded: Any, points: int) -> dict[str, Any]:
+    """A `points`-point cap sweep: warm-started re-solves against cold solves."""
+    import numpy as np
+
+    from .analysis import sweep_cap
+
+    caps = [round(float(c), 6) for c in np.linspace(1.0, 0.3, points)]
+    t0 = time.perf_counter()
+    warm = sweep_cap(loaded, caps)
+    t1 = time.perf_counter()
+    cold = sweep_cap(loaded, caps, warm=False)
+    t2 = time.perf_counter()
+    diff = float(np.max(np.abs(warm.objective.astype(float) - cold.objective.astype(float))
+                        / np.maximum(1.0, np.abs(cold.objective.astype(float)))))
+    return {"sweep_points": points, "sweep_warm_s": t1 - t0, "sweep_cold_s": t2 - t1,
+            "sweep_speedup": (t2 - t1) / (t1 - t0), "sweep_max_rel_diff": diff}
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--reference":
+        print(json.dumps(reference_solve(sys.argv[2])))
+        return
+    raise SystemExit("usage: python -m model.bench --reference INSTANCE")
+
+
+if __name__ == "__main__":
+    main()
