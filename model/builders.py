@@ -290,8 +290,10 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
 
     About a third of the sources are Chinese (cheap, large); the rest are
     spread over other countries, a few recycled and domestic (JP). Each
-    scenario draws a disruption of one country's supply for some elements and
-    periods, a price shock and a demand shock. Policies: a 65 % cap per
+    scenario but the first draws a disruption of one country's supply for a
+    quarter of the elements in a few periods, with a spot price shock and a
+    demand shock on those elements (as in real instances a disruption hits a
+    few elements, so most scenarios look alike for any one element). Policies: a 65 % cap per
     element, the same per group, and a 50 % plan cap.
     """
     if min(n_sources, n_elements, n_periods, n_scenarios) < 1:
@@ -344,7 +346,9 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
             scen["price_shocks"] = [{"match": {"mode": "spot"}, "elements": hit_elems,
                                      "periods": span,
                                      "multiplier": float(np.round(rng.uniform(1.0, 3.0), 2))}]
-            scen["demand_shocks"] = [{"multiplier": float(np.round(rng.uniform(0.9, 1.15), 3))}]
+            # the demand response (stock-building, substitution) of the hit elements
+            scen["demand_shocks"] = [{"elements": hit_elems,
+                                      "multiplier": float(np.round(rng.uniform(0.9, 1.15), 3))}]
         scenarios.append(scen)
     growth = {e: {p: float(np.round(demand[e] * 1.03 ** i, 1)) for i, p in enumerate(periods)}
               for e in elements}

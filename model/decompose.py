@@ -77,13 +77,109 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
     return sub, arcs
 
 
+def merge_identical_scenarios(d: ProblemData) -> tuple[ProblemData, list[np.ndarray]]:
+    """Merge scenarios whose availability, prices and demand are identical in `d`.
+
+    Exact for the expected-cost objective (lambda = 0, no budget, which is
+    when blocks are solved alone): identical scenarios have identical optimal
+    second stages, so one copy with their summed probability gives the same
+    plan and cost. Returns the merged data and, per merged scenario, its members.
+    """
+    W = len(d.scenarios)
+    features = np.concatenate([d.availability.reshape(-1, W), d.price_multiplier.reshape(-1, W),
+                               d.demand_t.reshape(-1, W)]).T          # (W, features)
+    _, first, inverse = np.unique(features, axis=0, return_index=True, return_inverse=True)
+    if len(first) == W:
+        return d, [np.array([w]) for w in range(W)]
+    reps = np.sort(first)                     # keep the instance's scenario order
+    slot = {int(r): i for i, r in enumerate(reps)}
+    members = [np.flatnonzero(inverse.reshape(-1) == inverse.reshape(-1)[r]) for r in reps]
+    merged = replace(d, scenarios=[d.scenarios[r] for r in reps],
+                     probability=np.array([d.probability[m].sum() for m in members]),
+                     availability=d.availability[:, :, reps],
+                     price_multiplier=d.price_multiplier[:, :, reps],
+                     demand_t=d.demand_t[:, :, reps])
+    del slot
+    return merged, members
+
+
+def _expand(full: ProblemData, built: BuiltModel, result: SolveResult,
+            members: list[np.ndarray]) -> tuple[BuiltModel, SolveResult]:
+    """Map a merged-scenario solve back onto every scenario of `full`.
+
+    Values are copied to each member; duals and reduced costs, which carry the
+    merged probability, are shared out in proportion to each member's own.
+    """
+    if all(len(m) == 1 for m in members):
+        return built, result
+    p = full.probability
+    p_merged = np.array([p[m].sum() for m in members])
+    ratio = [np.where(p_merged[i] > 0, p[m] / max(p_merged[i], 1e-300), 0.0)
+             for i, m in enumerate(members)]
+    n_m = len(members)
+    # q: (k, t, merged w) -> every member w
+    q_rep = built.q_index
+    reps_of_q = q_rep[:, 2]
+    pieces_idx, pieces_src, pieces_ratio = [], [], []
+    for i, m in enumerate(members):
+        rows = np.flatnonzero(reps_of_q == i)
+        for j, w in enumerate(m):
+            idx = q_rep[rows].copy()
+            idx[:, 2] = w
+            pieces_idx.append(idx)
+            pieces_src.append(rows)
+            pieces_ratio.append(np.full(len(rows), ratio[i][j]))
+    q_index = np.concatenate(pieces_idx) if pieces_idx else np.zeros((0, 3), int)
+    q_src = np.concatenate(pieces_src) if pieces_src else np.zeros(0, int)
+    q_ratio = np.concatenate(pieces_ratio) if pieces_ratio else np.zeros(0)
+    E, T = full.demand_t.shape[:2]
+    W = len(full.scenarios)
+    w_src = np.zeros(W, dtype=int)
+    w_ratio = np.zeros(W)
+    for i, m in enumerate(members):
+        w_src[m] = i
+        w_ratio[m] = ratio[i]
+    out = SolveResult(result.status, result.message, result.objective, result.bound,
+                      result.solver, result.solver_version, result.handoff_seconds,
+                      result.solve_seconds, result.n_variables, result.n_constraints)
+    name_of = {full.scenarios[int(m[0])]: i for i, m in enumerate(members)}
+    meta: dict[str, pd.DataFrame] = {}
+    for fam, fam_meta in built.row_meta.items():
+        scen = fam_meta["scenario"].to_numpy()
+        src_rows, new_scen, row_ratio = [], [], []
+        for r, sname in enumerate(scen):
+            if sname == "" or sname not in name_of:
+                src_rows.append(r), new_scen.append(sname), row_ratio.append(1.0)
+                continue
+            i = name_of[sname]
+            for j, w in enumerate(members[i]):
+                src_rows.append(r), new_scen.append(full.scenarios[w])
+                row_ratio.append(float(ratio[i][j]))
+        expanded = fam_meta.iloc[src_rows].reset_index(drop=True)
+        expanded["scenario"] = new_scen
+        meta[fam] = expanded
+        if result.optimal and fam in result.duals:
+            out.duals[fam] = result.duals[fam][src_rows] * np.array(row_ratio)
+    if result.optimal:
+        out.values["x"], out.reduced_costs["x"] = result.values["x"], result.reduced_costs["x"]
+        out.values["q"] = result.values["q"][q_src]
+        out.reduced_costs["q"] = result.reduced_costs["q"][q_src] * q_ratio
+        for key in ("u", "stock"):
+            v = result.values[key].reshape(E, T, n_m)[:, :, w_src]
+            rc = result.reduced_costs[key].reshape(E, T, n_m)[:, :, w_src] * w_ratio
+            out.values[key], out.reduced_costs[key] = v.reshape(-1), rc.reshape(-1)
+    expanded_built = BuiltModel(None, full, built.policy, built.x_index, q_index, meta,
+                                built.trivially_infeasible, built.build_seconds)
+    return expanded_built, out
+
+
 def _solve_block(args: tuple[Any, ...]) -> tuple[BuiltModel, SolveResult]:
     from .matrix import build_matrix
 
     inst, sub, policy_name, extra, options = args
-    resolved = resolve_policy(inst, sub, policy_name, extra)
-    built = build_matrix(sub, resolved)
-    return built, solve_model(built, options)
+    merged, members = merge_identical_scenarios(sub)
+    built = build_matrix(merged, resolve_policy(inst, merged, policy_name, extra))
+    return _expand(sub, built, solve_model(built, options), members)
 
 
 def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
@@ -91,11 +187,12 @@ def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
     from .matrix import build_matrix
     from .solve import HighsModel
 
-    inst, sub, policy_name, extra, options, label, caps = args
+    inst, full, policy_name, extra, options, label, caps = args
+    sub, members = merge_identical_scenarios(full)
     built = build_matrix(sub, resolve_policy(inst, sub, policy_name, extra))
     if built.trivially_infeasible:
         bad = SolveResult("infeasible", "; ".join(built.trivially_infeasible))
-        return built, [bad for _ in caps]
+        return _expand(full, built, bad, members)[0], [bad for _ in caps]
     hm = HighsModel(built, options)
     meta = built.row_meta["max_single_country_share"]
     mine = (meta["rule"] == label).to_numpy()
@@ -107,7 +204,8 @@ def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
             rhs[mine] = cap * demand[mine]
             hm.set_rhs("max_single_country_share", rhs)
         results.append(hm.solve())
-    return built, results
+    expanded = [_expand(full, built, r, members) for r in results]
+    return expanded[0][0], [r for _, r in expanded]
 
 
 def sweep_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
