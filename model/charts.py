@@ -7,20 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no screen: render to files only
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
 DPI = 110
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
     return path
 
 
@@ -36,7 +31,8 @@ def allocation_by_country(deliveries: pd.DataFrame, balance: pd.DataFrame, path:
     order = list(dict.fromkeys(balance.element))
     demand = b.groupby("element")["demand"].sum().reindex(order)
     short = b.groupby("element")["short"].sum().reindex(order)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    fig = Figure(figsize=(11, 4.4), layout="tight")
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, (stage, col) in zip(axes, (("mining", "mined_in"), ("refining", "refined_in"))):
         tab = d.pivot_table(index="element", columns=col, values="expected_t", aggfunc="sum",
                             fill_value=0.0).reindex(order).fillna(0.0)
@@ -65,7 +61,8 @@ def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
     scenarios ranked by cost, with the cumulative probability on the x axis
     (a distribution, which stays readable for thousands of scenarios).
     """
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2), layout="tight")
+    ax1, ax2 = fig.subplots(1, 2)
     if len(scenarios) <= 30:
         labels = [f"{s}\n(p={p:.2g})" for s, p in zip(scenarios.scenario, scenarios.probability)]
         parts = ["reservation_cost", "delivery_cost", "holding_cost", "shortage_cost"]
@@ -94,7 +91,8 @@ def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
 def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     """Expected cost and shortage against the single-country cap."""
     ok = table[table.status == "optimal"]
-    fig, ax1 = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5), layout="tight")
+    ax1 = fig.subplots()
     ax1.plot(ok.cap, ok.expected_cost / 1e6, marker="o", color="tab:blue",
              label="expected cost")
     ax1.set_xlabel("max single-country share (cap)")
@@ -120,7 +118,8 @@ def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
 def comparison(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     """Expected cost, CVaR and expected shortage per policy."""
     ok = table[table.status == "optimal"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2), layout="tight")
+    ax1, ax2 = fig.subplots(1, 2)
     x = np.arange(len(ok))
     ax1.bar(x - 0.2, ok.expected_cost / 1e6, width=0.4, label="expected cost")
     ax1.bar(x + 0.2, ok.cvar / 1e6, width=0.4, label="CVaR")

@@ -32,6 +32,14 @@ STATUS_ORDER = ["error", "memory_limit", "interrupted", "unbounded", "infeasible
                 "iteration_limit", "time_limit", "optimal"]
 
 
+def _worker_signals() -> None:
+    """Pool workers leave Ctrl-C to the parent and die quietly when it stops them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def element_blocks(d: ProblemData, policy: ResolvedPolicy) -> list[list[int]]:
     """Connected components of elements under the coupling rules (union-find)."""
     E = len(d.elements)
@@ -219,7 +227,7 @@ def sweep_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
     n_workers = min(len(blocks), os.cpu_count() or 1)
     if n_workers > 1 and size >= PARALLEL_MIN_DELIVERIES:
         order = sorted(range(len(jobs)), key=lambda i: -len(subs[i][1]))
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+        with ProcessPoolExecutor(max_workers=n_workers, initializer=_worker_signals) as pool:
             done = dict(zip(order, pool.map(_sweep_block, [jobs[i] for i in order])))
         outcomes = [done[i] for i in range(len(jobs))]
     else:
@@ -242,7 +250,7 @@ def solve_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
     if n_workers > 1 and len(blocks) > 1 and size >= PARALLEL_MIN_DELIVERIES:
         # largest blocks first so the pool stays busy
         order = sorted(range(len(jobs)), key=lambda i: -len(subs[i][1]))
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+        with ProcessPoolExecutor(max_workers=n_workers, initializer=_worker_signals) as pool:
             done = dict(zip(order, pool.map(_solve_block, [jobs[i] for i in order])))
         outcomes = [done[i] for i in range(len(jobs))]
     else:

@@ -139,20 +139,56 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
         _instance_copy(run.loaded, tmp)
         if not run.optimal:
             return
-        for name in RUN_TABLES:
-            write_csv(tmp / f"{name}.csv", run.tables[name])
-        write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in RUN_TABLES})
-        if not charts:
-            return
-        from . import charts as ch
-
-        ch.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
-                                     tmp / "allocation_by_country.png",
-                                     f"{run.summary['instance']} / {run.policy}")
-        ch.cost_and_shortage_by_scenario(run.tables["scenarios"], tmp / "scenarios.png",
-                                         run.summary.get("currency", ""))
+        painter = _start_charts(run, tmp) if charts else None
+        try:
+            for name in RUN_TABLES:
+                write_csv(tmp / f"{name}.csv", run.tables[name])
+            write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in RUN_TABLES})
+        finally:
+            if painter is not None:
+                _finish_charts(painter)
 
     return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def _draw_run_charts(run: Any, folder: Path) -> None:
+    import signal
+
+    from . import charts
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent handles interrupts
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    charts.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
+                                 folder / "allocation_by_country.png",
+                                 f"{run.summary['instance']} / {run.policy}")
+    charts.cost_and_shortage_by_scenario(run.tables["scenarios"], folder / "scenarios.png",
+                                         run.summary.get("currency", ""))
+
+
+def _start_charts(run: Any, folder: Path) -> Any:
+    """Draw the charts in a forked process while this one writes the tables."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        _draw_run_charts(run, folder)
+        return None
+    proc = mp.get_context("fork").Process(target=_draw_run_charts, args=(run, folder),
+                                          daemon=True)
+    proc.start()
+    return proc
+
+
+def _finish_charts(proc: Any) -> None:
+    import sys
+
+    if sys.exc_info()[0] is not None:  # failing or interrupted: do not wait for charts
+        proc.terminate()
+        proc.join()
+        return
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"drawing the charts failed (exit code {proc.exitcode})")
 
 
 def _instance_copy(loaded: Any, tmp: Path) -> None:

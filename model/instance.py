@@ -29,7 +29,7 @@ MAX_EXPANDED_NODES = 2_000_000
 PROBABILITY_TOLERANCE = 1e-9
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when available
     """SafeLoader with YAML 1.2 scalars: ``5.0e6`` is a float (PyYAML reads a string)
     and only true/false are booleans (PyYAML reads ``NO``, Norway, as false)."""
 
@@ -157,23 +157,23 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None, bytes]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InstanceError(f"not UTF-8 text (byte {err.start})", file=file) from None
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = loader.get_single_node()
+        if root is None:
+            raise InstanceError("the file is empty", file=file)
+        if _expanded_size(root) > MAX_EXPANDED_NODES:
+            raise InstanceError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes "
+                "(an alias bomb?)", file=file)
+        data = loader.construct_document(root)  # one parse: the node tree gives lines too
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise InstanceError(f"not valid YAML: {problem}", file=file,
                             line=(mark.line + 1) if mark else None) from None
-    if root is None:
-        raise InstanceError("the file is empty", file=file)
-    if _expanded_size(root) > MAX_EXPANDED_NODES:
-        raise InstanceError(
-            f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes "
-            "(an alias bomb?)", file=file)
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as err:  # constructor errors (e.g. bad timestamps)
-        raise InstanceError(f"not valid YAML: {err}", file=file) from None
+    finally:
+        loader.dispose()
     return data, root, raw
 
 

@@ -89,9 +89,9 @@ def test_concurrent_runs_into_results_do_not_clash(tmp_path: Path) -> None:
 
 def test_interrupted_run_leaves_nothing(tmp_path: Path) -> None:
     inst = tmp_path / "big.yaml"
-    inst.write_text(instance_to_yaml(synthetic_instance(20, 17, 10, 60, seed=2)))
+    inst.write_text(instance_to_yaml(synthetic_instance(20, 17, 10, 400, seed=2)))
     interrupted = 0
-    for sig, delay in ((signal.SIGINT, 4.0), (signal.SIGTERM, 6.0)):
+    for sig, delay in ((signal.SIGINT, 2.5), (signal.SIGTERM, 4.0)):
         proc = subprocess.Popen([*CLI, "solve", str(inst), "--out", "run"], cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
