@@ -29,7 +29,7 @@ from .instance import LoadedInstance
 from .policies import resolve_policy
 from .results import cost_breakdown, solution_arrays, summary_metrics
 from .schema import CountryCapRule, Policy
-from .solve import HighsModel, SolveOptions, solve_model
+from .solve import SolveOptions, solve_model
 
 STAGES = ("mining", "refining")
 
@@ -189,35 +189,11 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
                                                             per=per)])
     resolved = resolve_policy(inst, data, policy, extra)
     label = "max_single_country_share[0]"  # extra rules are labelled without a policy
+    # one warm-started model per independent element block (often just one block)
     blocks = element_blocks(data, resolved)
-    if len(blocks) > 1:  # independent element blocks: one warm-started model per block
-        merged = sweep_blocks(inst, data, resolved, policy, extra, label, caps, blocks, options)
-        for cap, (built, result) in zip(caps, merged):
-            summary: dict[str, Any] = {"status": result.status, "message": result.message}
-            if result.optimal:
-                summary.update(summary_metrics(built, solution_arrays(built, result)))
-            rows.append(_frontier_row(cap, summary, result.solve_seconds))
-            if progress:
-                progress(cap)
-        return pd.DataFrame(rows)
-    built = build(data, resolved)
-    if built.trivially_infeasible:  # the policy alone cannot hold: every point says so
-        why = "; ".join(built.trivially_infeasible)
-        for cap in caps:
-            rows.append(_frontier_row(cap, {"status": "infeasible", "message": why}, 0.0))
-            if progress:
-                progress(cap)
-        return pd.DataFrame(rows)
-    hm = HighsModel(built, options)
-    meta = built.row_meta["max_single_country_share"]
-    mine = (meta["rule"] == label).to_numpy()
-    rhs = meta["rhs"].to_numpy(dtype=float).copy()
-    for i, cap in enumerate(caps):
-        if i > 0:
-            rhs[mine] = cap * meta["demand_t"].to_numpy(dtype=float)[mine]
-            hm.set_rhs("max_single_country_share", rhs)
-        result = hm.solve()
-        summary = {"status": result.status, "message": result.message}
+    merged = sweep_blocks(inst, data, resolved, policy, extra, label, caps, blocks, options)
+    for cap, (built, result) in zip(caps, merged):
+        summary: dict[str, Any] = {"status": result.status, "message": result.message}
         if result.optimal:
             summary.update(summary_metrics(built, solution_arrays(built, result)))
         rows.append(_frontier_row(cap, summary, result.solve_seconds))

@@ -66,11 +66,9 @@ def _on_signal(signum: int, frame: Any) -> None:
 
 
 def _fmt(v: Any, unit: str = "") -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:,.6g}{unit}" if abs(v) < 1e6 else f"{v:,.0f}{unit}"
-    return f"{v}{unit}"
+    from .report import format_number
+
+    return format_number(v, unit)
 
 
 # --------------------------------------------------------------------------- commands

@@ -88,10 +88,12 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
 def merge_identical_scenarios(d: ProblemData) -> tuple[ProblemData, list[np.ndarray]]:
     """Merge scenarios whose availability, prices and demand are identical in `d`.
 
-    Exact for the expected-cost objective (lambda = 0, no budget, which is
-    when blocks are solved alone): identical scenarios have identical optimal
-    second stages, so one copy with their summed probability gives the same
-    plan and cost. Returns the merged data and, per merged scenario, its members.
+    Exact for this convex LP: identical scenarios can share one second stage
+    (averaging their optimal second stages is feasible and no dearer), so one
+    copy with their summed probability gives the same optimum; expected cost,
+    CVaR (a discrete distribution with its equal atoms merged) and the budget
+    row are unchanged. Returns the merged data and, per merged scenario, its
+    members.
     """
     W = len(d.scenarios)
     features = np.concatenate([d.availability.reshape(-1, W), d.price_multiplier.reshape(-1, W),

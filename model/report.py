@@ -60,11 +60,15 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _num(v: Any, unit: str = "") -> str:
+    """A number for people: 6 significant digits, whole units from a million up."""
     if v is None:
         return "-"
     if isinstance(v, float):
         return f"{v:,.6g}{unit}" if abs(v) < 1e6 else f"{v:,.0f}{unit}"
     return f"{v}{unit}"
+
+
+format_number = _num
 
 
 def _assumptions(folder: Path, policy: str | None) -> str:
