@@ -12,9 +12,7 @@
 
 from __future__ import annotations
 
-import copy
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -149,14 +147,6 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
 
 
 # --------------------------------------------------------------------------- sweep
-@dataclass
-class SweepPoint:
-    cap: float
-    status: str
-    summary: dict[str, Any]
-    solve_seconds: float
-
-
 def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
               stage: str = "both", per: str = "element",
               risk_lambda: float | None = None, risk_alpha: float | None = None,

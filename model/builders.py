@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 from .errors import InstanceError, UsageError
-from .instance import LoadedInstance, instance_from_dict, yaml_load
+from .instance import LoadedInstance, instance_from_dict
 from .schema import Instance
 
 RULE_KEYS = ("disruptions", "price_shocks", "demand_shocks")

@@ -265,7 +265,6 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
            arc_maps: list[np.ndarray], outcomes: list[tuple[BuiltModel, SolveResult]],
            wall: float) -> tuple[BuiltModel, SolveResult]:
     E, T, W = d.demand_t.shape
-    K = d.n_arcs
     built_blocks = [b for b, _ in outcomes]
     results = [r for _, r in outcomes]
     x_index = np.concatenate([np.column_stack([amap[b.x_index[:, 0]], b.x_index[:, 1]])

@@ -18,7 +18,6 @@ from .data import ProblemData
 from .built import BuiltModel
 from .solve import SolveResult
 
-STAGE_COLUMN = {"mining": "mined_in", "refining": "refined_in"}
 
 
 @dataclass
@@ -199,7 +198,6 @@ def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
       source's capacity for an element and period (through the contract bound
       and each scenario's delivery bound); negative or zero.
     """
-    d = built.data
     frames = []
     bal = built.row_meta["balance"].copy()
     bal["value"] = result.duals["balance"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import base_instance, contract, spot, write_instance
+from conftest import base_instance, contract, spot
 from model.analysis import (
     compare_policies,
     parse_cap_range,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import yaml
 
 from conftest import base_instance, spot, write_instance
 from model.builders import instance_to_yaml, synthetic_instance
