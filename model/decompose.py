@@ -40,6 +40,39 @@ def _worker_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+_JOBS: list[tuple[Any, ...]] = []   # read by forked workers: no pickling of the inputs
+
+
+def _call_job(arg: tuple[Any, int]) -> Any:
+    func, i = arg
+    return func(_JOBS[i])
+
+
+def run_jobs(func: Any, jobs: list[tuple[Any, ...]], weights: list[int],
+             parallel: bool) -> list[Any]:
+    """func(job) for every job, in forked worker processes when `parallel`.
+
+    The jobs reach the workers through fork (copy-on-write memory), not
+    pickling; only the answers travel back. Largest jobs go first so that the
+    pool stays busy.
+    """
+    import multiprocessing as mp
+
+    n_workers = min(len(jobs), os.cpu_count() or 1)
+    if not parallel or n_workers < 2 or "fork" not in mp.get_all_start_methods():
+        return [func(job) for job in jobs]
+    global _JOBS
+    _JOBS = jobs
+    order = sorted(range(len(jobs)), key=lambda i: -weights[i])
+    try:
+        with ProcessPoolExecutor(max_workers=n_workers, initializer=_worker_signals,
+                                 mp_context=mp.get_context("fork")) as pool:
+            done = dict(zip(order, pool.map(_call_job, [(func, i) for i in order])))
+    finally:
+        _JOBS = []
+    return [done[i] for i in range(len(jobs))]
+
+
 def element_blocks(d: ProblemData, policy: ResolvedPolicy) -> list[list[int]]:
     """Connected components of elements under the coupling rules (union-find)."""
     E = len(d.elements)
@@ -226,14 +259,8 @@ def sweep_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
     subs = [subset_data(d, b) for b in blocks]
     jobs = [(inst, sub, policy_name, extra, options, label, caps) for sub, _ in subs]
     size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
-    n_workers = min(len(blocks), os.cpu_count() or 1)
-    if n_workers > 1 and size >= PARALLEL_MIN_DELIVERIES:
-        order = sorted(range(len(jobs)), key=lambda i: -len(subs[i][1]))
-        with ProcessPoolExecutor(max_workers=n_workers, initializer=_worker_signals) as pool:
-            done = dict(zip(order, pool.map(_sweep_block, [jobs[i] for i in order])))
-        outcomes = [done[i] for i in range(len(jobs))]
-    else:
-        outcomes = [_sweep_block(job) for job in jobs]
+    outcomes = run_jobs(_sweep_block, jobs, [len(a) for _, a in subs],
+                        size >= PARALLEL_MIN_DELIVERIES)
     arc_maps = [a for _, a in subs]
     return [_merge(d, full_policy, blocks, arc_maps, [(b, res[i]) for b, res in outcomes], 0.0)
             for i in range(len(caps))]
@@ -248,15 +275,8 @@ def solve_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
     subs = [subset_data(d, b) for b in blocks]
     jobs = [(inst, sub, policy_name, extra, options) for sub, _ in subs]
     size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
-    n_workers = workers if workers is not None else min(len(blocks), os.cpu_count() or 1)
-    if n_workers > 1 and len(blocks) > 1 and size >= PARALLEL_MIN_DELIVERIES:
-        # largest blocks first so the pool stays busy
-        order = sorted(range(len(jobs)), key=lambda i: -len(subs[i][1]))
-        with ProcessPoolExecutor(max_workers=n_workers, initializer=_worker_signals) as pool:
-            done = dict(zip(order, pool.map(_solve_block, [jobs[i] for i in order])))
-        outcomes = [done[i] for i in range(len(jobs))]
-    else:
-        outcomes = [_solve_block(job) for job in jobs]
+    parallel = (workers is None or workers > 1) and size >= PARALLEL_MIN_DELIVERIES
+    outcomes = run_jobs(_solve_block, jobs, [len(a) for _, a in subs], parallel)
     wall = time.perf_counter() - t0
     return _merge(d, full_policy, blocks, [a for _, a in subs], outcomes, wall)
 
