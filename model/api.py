@@ -25,6 +25,7 @@ from .decompose import element_blocks, solve_blocks
 from .instance import LoadedInstance, default_instance_path, load_instance
 from .policies import resolve_policy
 from .results import (
+    _plain,
     Solution,
     allocation_table,
     balance_table,
@@ -138,7 +139,3 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
             "duals": duals_table(built, result),
         }
     return run
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v

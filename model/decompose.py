@@ -135,14 +135,12 @@ def merge_identical_scenarios(d: ProblemData) -> tuple[ProblemData, list[np.ndar
     if len(first) == W:
         return d, [np.array([w]) for w in range(W)]
     reps = np.sort(first)                     # keep the instance's scenario order
-    slot = {int(r): i for i, r in enumerate(reps)}
     members = [np.flatnonzero(inverse.reshape(-1) == inverse.reshape(-1)[r]) for r in reps]
     merged = replace(d, scenarios=[d.scenarios[r] for r in reps],
                      probability=np.array([d.probability[m].sum() for m in members]),
                      availability=d.availability[:, :, reps],
                      price_multiplier=d.price_multiplier[:, :, reps],
                      demand_t=d.demand_t[:, :, reps])
-    del slot
     return merged, members
 
 

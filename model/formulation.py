@@ -32,7 +32,7 @@ import pyomo.environ as pyo
 from .data import ProblemData
 from .built import META_COLUMNS, BuiltModel
 from .policies import ResolvedPolicy, ShareRule
-from .policies import arcs_words as _arcs_words
+from .policies import floor_without_sources
 
 # --------------------------------------------------------------------------- variables
 def define_variables(m: pyo.ConcreteModel, d: ProblemData, policy: ResolvedPolicy
@@ -162,15 +162,9 @@ def _share_rows(m: pyo.ConcreteModel, d: ProblemData, rules: list[ShareRule],
                                "sense": rule.sense, "rhs": rhs, "demand_t": demand}
                         if not vars_:
                             if rule.sense == ">=" and rhs > 1e-9:
-                                where = "the plan" if w is None else f"scenario {d.scenarios[w]}"
-                                cannot = (f"no such source can be contracted for "
-                                          f"{unit_label} then (spot sources do not count "
-                                          f"in plan mode)" if w is None else
-                                          f"no such source can deliver {unit_label} then")
-                                infeasible.append(
-                                    f"{rule.label}: {unit_label} {d.periods[t]} needs "
-                                    f"{rhs:,.6g} t from {_arcs_words(arcs_of, rule)} in "
-                                    f"{where}, but {cannot}")
+                                infeasible.append(floor_without_sources(
+                                    rule, arcs_of, unit_label, d.periods[t], rhs,
+                                    None if w is None else d.scenarios[w]))
                             continue  # a cap with nothing under it holds trivially
                         terms.append(vars_)
                         meta.append(row)

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from .data import ProblemData
 from .built import META_COLUMNS, BuiltModel
-from .policies import ResolvedPolicy, ShareRule
+from .policies import ResolvedPolicy, ShareRule, floor_without_sources
 
 
 @dataclass
@@ -73,8 +73,6 @@ class _Rows:
 def _share_block(d: ProblemData, rules: list[ShareRule], xcol: np.ndarray, qcol: np.ndarray,
                  name: str, infeasible: list[str]) -> tuple[np.ndarray, ...]:
     """Rows sum(q or x over arcs, unit, t) <=/>= share * demand, as _share_rows."""
-    from .policies import arcs_words as _arcs_words
-
     r_all, c_all, meta = [], [], []
     lo_all, up_all = [], []
     row = 0
@@ -97,15 +95,9 @@ def _share_block(d: ProblemData, rules: list[ShareRule], xcol: np.ndarray, qcol:
                     if rule.sense == ">=":
                         for j in np.flatnonzero(~has & (rhs > 1e-9)):
                             w = scen[j]
-                            where = "the plan" if w is None else f"scenario {d.scenarios[w]}"
-                            cannot = (f"no such source can be contracted for {unit_label} "
-                                      "then (spot sources do not count in plan mode)"
-                                      if w is None else
-                                      f"no such source can deliver {unit_label} then")
-                            infeasible.append(
-                                f"{rule.label}: {unit_label} {d.periods[t]} needs "
-                                f"{rhs[j]:,.6g} t from {_arcs_words(arcs_of, rule)} in "
-                                f"{where}, but {cannot}")
+                            infeasible.append(floor_without_sources(
+                                rule, arcs_of, unit_label, d.periods[t], float(rhs[j]),
+                                None if w is None else d.scenarios[w]))
                     kept = np.flatnonzero(has)          # a cap with nothing under it holds
                     if len(kept) == 0:
                         continue

@@ -136,3 +136,14 @@ def arcs_words(arcs_of: ArcSet, rule: ShareRule) -> str:
     if rule.family == "min_recycled_share":
         return "recycled sources"
     return f"{arcs_of.country}-{'mined' if arcs_of.stage == 'mining' else 'refined'} sources"
+
+
+def floor_without_sources(rule: ShareRule, arcs_of: ArcSet, unit_label: str, period: object,
+                          rhs_t: float, scenario: str | None) -> str:
+    """Why a floor row with no variable under it cannot hold, in the instance's words."""
+    where = "the plan" if scenario is None else f"scenario {scenario}"
+    cannot = (f"no such source can be contracted for {unit_label} then (spot sources do "
+              "not count in plan mode)" if scenario is None else
+              f"no such source can deliver {unit_label} then")
+    return (f"{rule.label}: {unit_label} {period} needs {rhs_t:,.6g} t from "
+            f"{arcs_words(arcs_of, rule)} in {where}, but {cannot}")

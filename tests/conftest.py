@@ -41,6 +41,18 @@ def contract(id_: str, country: str, supply: dict[str, Any], fee: float = 0.0,
             "reservation_fee": fee, "supply": supply, **kw}
 
 
+def hedge_instance() -> dict[str, Any]:
+    """Dy 10 t; CN spot at 100; AU contract at 300 (fee 10 %, 5 t); a CN ban with
+    probability 0.2. Optimum derived in test_known_answers: E[C] = 2,250."""
+    return base_instance(
+        elements=["Dy"], demand={"Dy": 10},
+        sources=[spot("cn", "CN", {"Dy": {"capacity": 100, "price": 100}}),
+                 contract("au", "AU", {"Dy": {"capacity": 5, "price": 300}}, fee=0.1)],
+        scenarios=[{"id": "normal", "probability": 0.8},
+                   {"id": "ban", "probability": 0.2,
+                    "disruptions": [{"match": {"mined_in": "CN"}, "availability": 0.0}]}])
+
+
 def write_instance(tmp_path: Path, inst: dict[str, Any], name: str = "inst.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(inst, sort_keys=False))

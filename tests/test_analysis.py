@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import base_instance, contract, spot
+from conftest import base_instance, hedge_instance, spot
 from model.analysis import (
     compare_policies,
     parse_cap_range,
@@ -22,23 +22,13 @@ from model.instance import instance_from_dict, load_instance
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _hedge_instance() -> dict:
-    return base_instance(
-        elements=["Dy"], demand={"Dy": 10},
-        sources=[spot("cn", "CN", {"Dy": {"capacity": 100, "price": 100}}),
-                 contract("au", "AU", {"Dy": {"capacity": 5, "price": 300}}, fee=0.1)],
-        scenarios=[{"id": "normal", "probability": 0.8},
-                   {"id": "ban", "probability": 0.2,
-                    "disruptions": [{"match": {"mined_in": "CN"}, "availability": 0.0}]}])
-
-
 def test_stochastic_metrics_by_hand() -> None:
     """RP = 2,250 (see test_known_answers). WS: normal alone 1,000; ban alone
     contracts 5 t at 30 + 300 and is 5 t short: 1,650 + 5,000 = 6,650;
     WS = 0.8*1,000 + 0.2*6,650 = 2,130, EVPI = 120. EV problem: CN availability
     0.8 -> 80 t >= 10, no contract, EV = 1,000. EEV with x = 0: normal 1,000,
     ban 10,000: 2,800; VSS = 2,800 - 2,250 = 550."""
-    m = stochastic_metrics(instance_from_dict(_hedge_instance()))
+    m = stochastic_metrics(instance_from_dict(hedge_instance()))
     assert m["rp"] == pytest.approx(2250)
     assert m["ws"] == pytest.approx(2130)
     assert m["evpi"] == pytest.approx(120)
@@ -140,6 +130,6 @@ def test_compare_and_sweep_commands_write_folders(tmp_path: Path) -> None:
 def test_solve_stochastic_metrics_in_summary(solve) -> None:
     from model.analysis import stochastic_metrics as sm
 
-    run = solve(_hedge_instance())
+    run = solve(hedge_instance())
     m = sm(run.loaded, rp=run.summary["objective"])
     assert m["vss"] == pytest.approx(550)

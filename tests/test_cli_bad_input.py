@@ -61,7 +61,7 @@ CASES = {
     "share above one": (_with(["policies", "cap", "max_single_country_share"],
                               {"share": 1.2}),
                         ["policies.cap.max_single_country_share[0].share", "at most 1"]),
-    "from after until": (_with(["sources", 0, "available"], {"from": 2026, "until": 2025}),
+    "window outside the periods": (_with(["sources", 0, "available"], {"from": 2026, "until": 2025}),
                          ["unknown period '2025'"]),
     "missing penalty": (_with(["shortage_penalty"], _DELETE),
                         ["missing required key 'shortage_penalty'"]),

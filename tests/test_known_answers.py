@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import base_instance, contract, spot
+from conftest import base_instance, contract, hedge_instance, spot
 
 APPROX = dict(rel=1e-9, abs=1e-6)
 
@@ -71,14 +71,7 @@ def test_ban_scenario_causes_shortage_and_contract_hedges(solve):
     E[C] = 150 + 0.8*1,000 + 0.2*6,500 = 2,250. Shortage: 5 t in the ban,
     expected 1 t, worst 5 t.
     """
-    inst = base_instance(
-        elements=["Dy"], demand={"Dy": 10},
-        sources=[spot("cn", "CN", {"Dy": {"capacity": 100, "price": 100}}),
-                 contract("au", "AU", {"Dy": {"capacity": 5, "price": 300}}, fee=0.1)],
-        scenarios=[{"id": "normal", "probability": 0.8},
-                   {"id": "ban", "probability": 0.2,
-                    "disruptions": [{"match": {"mined_in": "CN"}, "availability": 0.0}]}])
-    run = solve(inst)
+    run = solve(hedge_instance())
     s = run.summary
     assert s["expected_cost"] == pytest.approx(2250, **APPROX)
     assert s["expected_shortage_t"] == pytest.approx(1.0, **APPROX)
