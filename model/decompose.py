@@ -129,13 +129,17 @@ def merge_identical_scenarios(d: ProblemData) -> tuple[ProblemData, list[np.ndar
     members.
     """
     W = len(d.scenarios)
-    features = np.concatenate([d.availability.reshape(-1, W), d.price_multiplier.reshape(-1, W),
-                               d.demand_t.reshape(-1, W)]).T          # (W, features)
-    _, first, inverse = np.unique(features, axis=0, return_index=True, return_inverse=True)
-    if len(first) == W:
+    features = np.ascontiguousarray(np.concatenate(
+        [d.availability.reshape(-1, W), d.price_multiplier.reshape(-1, W),
+         d.demand_t.reshape(-1, W)]).T)                                  # (W, features)
+    # group equal rows by their bytes: a dict over W rows, no sort of the features
+    groups: dict[bytes, list[int]] = {}
+    for w in range(W):
+        groups.setdefault(features[w].tobytes(), []).append(w)
+    if len(groups) == W:
         return d, [np.array([w]) for w in range(W)]
-    reps = np.sort(first)                     # keep the instance's scenario order
-    members = [np.flatnonzero(inverse.reshape(-1) == inverse.reshape(-1)[r]) for r in reps]
+    members = [np.array(m) for m in groups.values()]   # in order of first appearance
+    reps = np.array([m[0] for m in members])
     merged = replace(d, scenarios=[d.scenarios[r] for r in reps],
                      probability=np.array([d.probability[m].sum() for m in members]),
                      availability=d.availability[:, :, reps],
@@ -150,57 +154,60 @@ def _expand(full: ProblemData, built: BuiltModel, result: SolveResult,
 
     Values are copied to each member; duals and reduced costs, which carry the
     merged probability, are shared out in proportion to each member's own.
+    Rows and deliveries come out grouped by merged scenario; :func:`_merge`
+    puts them in the monolithic order.
     """
     if all(len(m) == 1 for m in members):
         return built, result
     p = full.probability
-    p_merged = np.array([p[m].sum() for m in members])
-    ratio = [np.where(p_merged[i] > 0, p[m] / max(p_merged[i], 1e-300), 0.0)
-             for i, m in enumerate(members)]
     n_m = len(members)
-    # q: (k, t, merged w) -> every member w
-    q_rep = built.q_index
-    reps_of_q = q_rep[:, 2]
-    pieces_idx, pieces_src, pieces_ratio = [], [], []
-    for i, m in enumerate(members):
-        rows = np.flatnonzero(reps_of_q == i)
-        for j, w in enumerate(m):
-            idx = q_rep[rows].copy()
-            idx[:, 2] = w
-            pieces_idx.append(idx)
-            pieces_src.append(rows)
-            pieces_ratio.append(np.full(len(rows), ratio[i][j]))
-    q_index = np.concatenate(pieces_idx) if pieces_idx else np.zeros((0, 3), int)
-    q_src = np.concatenate(pieces_src) if pieces_src else np.zeros(0, int)
-    q_ratio = np.concatenate(pieces_ratio) if pieces_ratio else np.zeros(0)
+    sizes = np.array([len(m) for m in members])
+    member_flat = np.concatenate(members)                  # members of merged i, i = 0..n_m-1
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    p_merged = np.array([p[m].sum() for m in members])
+    ratio_flat = p[member_flat] / np.maximum(np.repeat(p_merged, sizes), 1e-300)
+    ratio_flat[np.repeat(p_merged, sizes) <= 0] = 0.0
+
+    def spread(merged_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For items tagged with a merged scenario (-1: none), each copy's source and slot.
+
+        Returns (source item of each copy, flat member slot or -1)."""
+        counts = np.where(merged_of >= 0, sizes[np.maximum(merged_of, 0)], 1)
+        src = np.repeat(np.arange(len(merged_of)), counts)
+        start = np.repeat(np.cumsum(counts) - counts, counts)
+        pos = np.arange(len(src)) - start
+        tag = merged_of[src]
+        slot = np.where(tag >= 0, offsets[np.maximum(tag, 0)] + pos, -1)
+        return src, slot
+
+    q_src, q_slot = spread(built.q_index[:, 2].astype(int))
+    q_index = built.q_index[q_src].copy()
+    q_index[:, 2] = member_flat[q_slot]
+    q_ratio = ratio_flat[q_slot]
     E, T = full.demand_t.shape[:2]
     W = len(full.scenarios)
     w_src = np.zeros(W, dtype=int)
     w_ratio = np.zeros(W)
-    for i, m in enumerate(members):
-        w_src[m] = i
-        w_ratio[m] = ratio[i]
+    w_src[member_flat] = np.repeat(np.arange(n_m), sizes)
+    w_ratio[member_flat] = ratio_flat
     out = SolveResult(result.status, result.message, result.objective, result.bound,
                       result.solver, result.solver_version, result.handoff_seconds,
                       result.solve_seconds, result.n_variables, result.n_constraints)
-    name_of = {full.scenarios[int(m[0])]: i for i, m in enumerate(members)}
+    merged_pos = pd.Series(np.arange(n_m), index=[full.scenarios[int(m[0])] for m in members])
+    scenario_names = np.array(full.scenarios, dtype=object)
     meta: dict[str, pd.DataFrame] = {}
     for fam, fam_meta in built.row_meta.items():
-        scen = fam_meta["scenario"].to_numpy()
-        src_rows, new_scen, row_ratio = [], [], []
-        for r, sname in enumerate(scen):
-            if sname == "" or sname not in name_of:
-                src_rows.append(r), new_scen.append(sname), row_ratio.append(1.0)
-                continue
-            i = name_of[sname]
-            for j, w in enumerate(members[i]):
-                src_rows.append(r), new_scen.append(full.scenarios[w])
-                row_ratio.append(float(ratio[i][j]))
-        expanded = fam_meta.iloc[src_rows].reset_index(drop=True)
-        expanded["scenario"] = new_scen
+        merged_of = fam_meta["scenario"].map(merged_pos).fillna(-1).to_numpy(dtype=int)
+        src, slot = spread(merged_of)
+        expanded = fam_meta.iloc[src].reset_index(drop=True)
+        has = slot >= 0
+        if has.any():
+            scen = expanded["scenario"].to_numpy(dtype=object).copy()
+            scen[has] = scenario_names[member_flat[slot[has]]]
+            expanded["scenario"] = scen
         meta[fam] = expanded
         if result.optimal and fam in result.duals:
-            out.duals[fam] = result.duals[fam][src_rows] * np.array(row_ratio)
+            out.duals[fam] = result.duals[fam][src] * np.where(has, ratio_flat[slot], 1.0)
     if result.optimal:
         out.values["x"], out.reduced_costs["x"] = result.values["x"], result.reduced_costs["x"]
         out.values["q"] = result.values["q"][q_src]

@@ -87,3 +87,38 @@ def test_report_out_needs_force(tmp_path: Path) -> None:
     assert proc.returncode == 2 and page.read_text() == "mine"
     assert _run("report", str(tmp_path / "run"), "--out", str(page), "--force").returncode == 0
     assert page.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_excel_sheets_hold_the_csv_tables(tmp_path: Path) -> None:
+    """Every sheet of allocation.xlsx reads back as its CSV (numbers as numbers)."""
+    import numpy as np
+    import pandas as pd
+
+    from model.export import write_excel
+
+    table = pd.DataFrame({"source": ["AU-mine", "NO", "1e3"],
+                          "period": pd.Series([2026, 2027, 2028], dtype=object),
+                          "contracted_t": [1.5, np.nan, np.inf], "flag": [True, False, True]})
+    write_excel(tmp_path / "t.xlsx", {"allocation": table})
+    back = pd.read_excel(tmp_path / "t.xlsx", sheet_name=None)
+    assert list(back) == ["allocation"]
+    got = back["allocation"]
+    assert got["source"].tolist() == ["AU-mine", "NO", "1e3"]     # strings stay strings
+    assert got["period"].tolist() == [2026, 2027, 2028]           # numbers stay numbers
+    assert got["contracted_t"].iloc[0] == 1.5 and got["contracted_t"].iloc[1:].isna().all()
+    assert got["flag"].tolist() == [True, False, True]
+
+    run = tmp_path / "run"
+    assert _run("solve", "--out", str(run)).returncode == 0
+    sheets = pd.read_excel(run / "allocation.xlsx", sheet_name=None)
+    for name, sheet in sheets.items():
+        csv = pd.read_csv(run / f"{name}.csv", keep_default_na=False, na_values=[""])
+        assert sheet.shape == csv.shape, name
+        for col in csv.columns:
+            if pd.api.types.is_numeric_dtype(csv[col]):
+                assert pd.api.types.is_numeric_dtype(sheet[col]), (name, col)
+                assert np.allclose(sheet[col].astype(float), csv[col].astype(float),
+                                   equal_nan=True), (name, col)
+            else:
+                assert sheet[col].fillna("").astype(str).tolist() == \
+                    csv[col].fillna("").astype(str).tolist(), (name, col)
