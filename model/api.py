@@ -92,7 +92,23 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
         phase2.solve_seconds += result.solve_seconds
         phase2.objective = cvar_opt if phase2.optimal else None
         result = phase2
-    summary: dict[str, Any] = {
+    summary = base_summary(loaded, data, built, result, policy)
+    if result.status == "infeasible":
+        from .diagnose import explain_infeasibility
+        from .formulation import build_model
+
+        why = list(built.trivially_infeasible)
+        why += explain_infeasibility(build_model(data, resolved), options)
+        summary["explanation"] = why
+        if why:
+            summary["message"] = "; ".join(why)
+    return tabulate(RunResult(loaded, data, built, result, policy, summary))
+
+
+def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
+                 result: SolveResult, policy: str) -> dict[str, Any]:
+    """The summary keys every run has, whatever its status (docs/outputs.md)."""
+    return {
         "status": result.status,
         "message": result.message,
         "objective": None, "expected_cost": None, "cvar": None,
@@ -117,25 +133,22 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "warnings": list(loaded.warnings),
     }
-    if result.status == "infeasible":
-        from .diagnose import explain_infeasibility
-        from .formulation import build_model
 
-        why = list(built.trivially_infeasible)
-        why += explain_infeasibility(build_model(data, resolved), options)
-        summary["explanation"] = why
-        if why:
-            summary["message"] = "; ".join(why)
-    run = RunResult(loaded, data, built, result, policy, summary)
-    if result.optimal:
-        sol = solution_arrays(built, result)
-        run.solution = sol
-        summary.update(summary_metrics(built, sol))
-        run.tables = {
-            "allocation": allocation_table(built, sol),
-            "deliveries": deliveries_table(built, sol),
-            "balance": balance_table(data, sol),
-            "scenarios": cost_breakdown(data, sol),
-            "duals": duals_table(built, result),
-        }
+
+def tabulate(run: RunResult) -> RunResult:
+    """Add the solution, its tables and its metrics to an optimal run (in place)."""
+    if not run.optimal:
+        return run
+    built, data = run.built, run.data
+    sol = solution_arrays(built, run.result)
+    run.solution = sol
+    run.summary.update(summary_metrics(built, sol))
+    run.tables = {
+        "allocation": allocation_table(built, sol),
+        "deliveries": deliveries_table(built, sol),
+        "balance": balance_table(data, sol),
+        "scenarios": cost_breakdown(data, sol),
+    }
+    if built.row_meta:     # an engine without duals (mpi-sppy) leaves row_meta empty
+        run.tables["duals"] = duals_table(built, run.result)
     return run

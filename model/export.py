@@ -141,9 +141,10 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
             return
         painter = _start_charts(run, tmp) if charts else None
         try:
-            for name in RUN_TABLES:
+            names = [n for n in RUN_TABLES if n in run.tables]   # no duals from mpi-sppy
+            for name in names:
                 write_csv(tmp / f"{name}.csv", run.tables[name])
-            write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in RUN_TABLES})
+            write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names})
         finally:
             if painter is not None:
                 _finish_charts(painter)

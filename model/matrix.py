@@ -134,20 +134,27 @@ def build_matrix(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
             gc.enable()
 
 
+def variable_index(d: ProblemData, policy: ResolvedPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """(x_index, q_index): the (arc, period) of each contract and (arc, period, scenario)
+    of each delivery variable, in the order of formulation.define_variables."""
+    usable = ~policy.excluded_arcs
+    x_mask = (d.capacity_t > 0) & (d.is_contract & usable)[:, None]
+    x_index = np.argwhere(x_mask)
+    bound = d.capacity_t[:, :, None] * d.availability
+    q_index = np.argwhere((bound > 0) & usable[:, None, None])
+    keep = ~d.is_contract[q_index[:, 0]] | x_mask[q_index[:, 0], q_index[:, 1]]
+    return x_index, q_index[keep]
+
+
 def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltModel:
     E, T, W = d.demand_t.shape
     K = d.n_arcs
     lam, alpha = d.risk_lambda, d.risk_alpha
-    usable = ~policy.excluded_arcs
     contract = d.is_contract
 
     # ---- columns (same index sets as formulation.define_variables)
-    x_mask = (d.capacity_t > 0) & (contract & usable)[:, None]
-    x_index = np.argwhere(x_mask)
+    x_index, q_index = variable_index(d, policy)
     bound = d.capacity_t[:, :, None] * d.availability
-    q_index = np.argwhere((bound > 0) & usable[:, None, None])
-    keep = ~contract[q_index[:, 0]] | x_mask[q_index[:, 0], q_index[:, 1]]
-    q_index = q_index[keep]
     n_x, n_q, n_etw = len(x_index), len(q_index), E * T * W
     off_x, off_q = 0, n_x
     off_u = off_q + n_q

@@ -164,6 +164,11 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
                             aggfunc="sum").reset_index()
     short.columns.name = None
     parts += ["<h2>Shortage by element and scenario (t)</h2>", _table(short, "shortage")]
+    if not (folder / "duals.csv").is_file():
+        return parts + ["<h2>What binds: marginal values</h2>",
+                        '<p class="note">This run has no duals.csv: it was solved by scenario '
+                        "decomposition (mpi-sppy), which does not give the extensive form's "
+                        "marginal values. Solve it with the default engine to see them.</p>"]
     duals = pd.read_csv(folder / "duals.csv", keep_default_na=False)
     binding = duals[(duals.constraint != "demand") & (pd.to_numeric(duals.value) != 0)]
     binding = binding.reindex(pd.to_numeric(binding.value).sort_values().index)
