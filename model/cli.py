@@ -28,8 +28,17 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 
+def _mpi_rank() -> int:
+    """This process's rank when started by mpiexec or srun (0 otherwise)."""
+    for key in ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if _mpi_rank() == 0:   # under MPI every rank fails alike: say it once
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -109,12 +118,28 @@ def solve(
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
     metrics: bool = typer.Option(False, "--stochastic-metrics",
                                  help="Also compute WS, EEV, EVPI and VSS (several more solves)."),
+    engine: str = typer.Option(
+        "highs", "--engine", help="highs: the extensive form (default); mpisppy: scenario "
+        "decomposition on mpi-sppy, run under mpiexec -n N (needs the distributed extra)."),
+    algorithm: str = typer.Option("lshaped", "--algorithm",
+                                  help="mpisppy: lshaped (L-shaped method) or ph "
+                                       "(progressive hedging)."),
+    max_iterations: int = typer.Option(200, "--max-iterations",
+                                       help="mpisppy: L-shaped master solves or PH iterations."),
+    gap: float = typer.Option(1e-3, "--gap", help="mpisppy: relative gap between the upper and "
+                              "lower bound at which the run counts as optimal."),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
     from .export import check_target
     from .instance import default_instance_path, load_instance
 
     _risk_checks(risk_lambda, risk_alpha)
+    if engine not in ("highs", "mpisppy"):
+        raise UsageError(f"--engine must be highs or mpisppy, not '{engine}'")
+    if engine == "mpisppy":
+        return _solve_mpisppy(instance or default_instance_path(), policy, out, force,
+                              risk_lambda, risk_alpha, as_json, algorithm, max_iterations, gap,
+                              time_limit, metrics)
     if time_limit is not None and time_limit <= 0:
         raise UsageError(f"--time-limit must be positive, got {time_limit}")
     if out is not None:
@@ -143,6 +168,53 @@ def solve(
     return EXIT_OK if run.optimal else EXIT_NOT_OPTIMAL
 
 
+def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool,
+                   risk_lambda: Optional[float], risk_alpha: Optional[float], as_json: bool,
+                   algorithm: str, max_iterations: int, gap: float,
+                   time_limit: Optional[float], metrics: bool) -> int:
+    """`solve --engine mpisppy`: every rank solves; rank 0 writes and prints."""
+    from .distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
+    from .export import check_target
+    from .instance import load_instance
+
+    if time_limit is not None or metrics:
+        raise UsageError("--time-limit and --stochastic-metrics belong to the default engine; "
+                         "the mpisppy engine stops on --max-iterations and --gap")
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, not '{algorithm}'")
+    if max_iterations < 1:
+        raise UsageError(f"--max-iterations must be at least 1, got {max_iterations}")
+    if not gap >= 0:
+        raise UsageError(f"--gap must be non-negative, got {gap}")
+    if out is not None:
+        check_target(out, force)
+    loaded = load_instance(instance)            # every rank: the same error on every rank
+    if policy not in ("none", *loaded.instance.policies):
+        raise UsageError(f"unknown policy '{policy}' "
+                         f"(policies: {', '.join(['none', *loaded.instance.policies])})")
+    MPI = require_mpisppy()
+    rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+    from .distributed import solve_distributed
+    from .export import save_run
+
+    settings = DecompositionSettings(algorithm, max_iterations, gap)
+    if rank == 0:
+        for w in loaded.warnings:
+            err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        with err_console.status(f"solving {loaded.name} under policy '{policy}' with "
+                                f"mpi-sppy ({algorithm}) on {size} rank(s)..."):
+            run = solve_distributed(loaded.path, policy, risk_lambda, risk_alpha, settings)
+    else:
+        solve_distributed(loaded.path, policy, risk_lambda, risk_alpha, settings)
+        return EXIT_OK
+    folder = save_run(run, out, force)
+    if as_json:
+        out_console.print_json(json.dumps(run.summary, default=str))
+    else:
+        _print_summary(run.summary, folder)
+    return EXIT_OK if run.optimal else EXIT_NOT_OPTIMAL
+
+
 def _print_summary(s: dict[str, Any], folder: Path) -> None:
     cur = s.get("currency", "")
     table = Table(title=f"{s['instance']} / policy {s['policy']}", show_header=False)
@@ -162,6 +234,13 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
                        ("vss", "VSS = EEV - RP")):
         if key in s:
             table.add_row(label, _fmt(s[key], f" {cur}"))
+    if s.get("engine") == "mpisppy":
+        table.add_row("bounds", f"{_fmt(s['lower_bound'], '')} <= optimum <= "
+                      f"{_fmt(s['upper_bound'], f' {cur}')}")
+        gap = s["gap"]
+        table.add_row("gap", "n/a" if gap is None else f"{gap:.2e} ({s['iterations']} "
+                      f"{s['algorithm']} iterations on {s['ranks']} rank(s), "
+                      f"{s['algorithm_seconds']:.1f} s)")
     table.add_row("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.2f} s")
     table.add_row("run folder", str(folder))
     out_console.print(table)

@@ -1,0 +1,368 @@
+r"""Scenario decomposition on mpi-sppy: progressive hedging or the L-shaped method.
+
+Run under MPI (``mpiexec -n N sourcing solve INSTANCE --engine mpisppy``, or
+``srun`` on a cluster). Every rank loads the instance; mpi-sppy spreads the
+scenarios over the ranks. A scenario's model is the project's own Pyomo
+formulation (:func:`model.formulation.build_model`) on that scenario's data
+alone, so both engines share one definition of the model. Its first stage is
+the contracts :math:`x` (and, with a CVaR term, :math:`\eta`); its objective is
+
+.. math:: f_w = (1-\lambda)\,C_w + \lambda\,\big(\eta + z_w/(1-\alpha)\big),
+          \qquad \textstyle\sum_w p_w f_w = \text{the extensive form's objective}.
+
+After the algorithm:
+
+* **lower bound**: PH: the Lagrangian bound of its final weights (never below
+  the trivial, wait-and-see bound); L-shaped: the master problem's objective;
+* **candidate** :math:`\hat x`: PH's consensus :math:`\bar x`; L-shaped: the master's x;
+* **upper bound**: :math:`\hat x` evaluated exactly. Every rank fixes the
+  contracts in its share of the scenarios and solves their second stage (the
+  vectorised builder and HiGHS); with the costs :math:`C_w` of all scenarios,
+  :math:`UB = (1-\lambda)E[C] + \lambda\,CVaR_\alpha(C)` (the best
+  :math:`\eta` for fixed contracts is the :math:`\alpha`-quantile).
+* **gap** :math:`= (UB - LB)/\max(1, |UB|)`; the run is ``optimal`` when it is
+  at most the requested gap.
+
+Rank 0 gathers the second stages and builds the same run as the extensive
+form (contracts, per-scenario deliveries, balance, scenario costs), except
+``duals.csv``: the extensive form's marginal values are not computed here.
+
+A budget couples the scenarios (it bounds the expected cost), and a pure-CVaR
+objective (lambda = 1) needs the extensive form's second phase; both are
+refused with a message.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import UsageError
+
+ALGORITHMS = ("ph", "lshaped")
+SOLVER = "appsi_highs"
+
+
+@dataclass
+class DecompositionSettings:
+    """What the user asks of the decomposed solve."""
+
+    algorithm: str = "ph"
+    max_iterations: int = 200     # PH iterations or L-shaped master solves
+    gap: float = 1e-3             # relative gap at which the run counts as optimal
+    rho_factor: float = 1.0       # PH: rho = factor * the contract's reservation cost
+
+
+def require_mpisppy() -> Any:
+    """Import mpi4py's MPI and mpi-sppy, or explain how to install them."""
+    import contextlib
+    import io
+
+    try:
+        from mpi4py import MPI
+        with contextlib.redirect_stdout(io.StringIO()):   # its import prints a banner
+            import mpisppy  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise UsageError(
+            f"the mpisppy engine needs the distributed extra ({exc.name} is missing): "
+            "install an MPI library (Debian: apt install openmpi-bin libopenmpi-dev) and "
+            "pip install '.[distributed]' (see README, 'Beyond one machine')") from None
+    return MPI
+
+
+# --------------------------------------------------------------------------- scenario models
+@functools.lru_cache(maxsize=4)
+def _context(instance_path: str, policy: str, risk_lambda: float | None,
+             risk_alpha: float | None) -> tuple[Any, Any, Any, dict[str, int]]:
+    """Per process: the loaded instance, its data, the resolved policy, scenario positions."""
+    from .data import problem_data
+    from .instance import load_instance
+    from .policies import resolve_policy
+
+    loaded = load_instance(instance_path)
+    data = problem_data(loaded, risk_lambda, risk_alpha)
+    resolved = resolve_policy(loaded.instance, data, policy)
+    return loaded, data, resolved, {name: w for w, name in enumerate(data.scenarios)}
+
+
+def scenario_creator(scenario_name: str, instance_path: str, policy: str = "none",
+                     risk_lambda: float | None = None,
+                     risk_alpha: float | None = None) -> Any:
+    """mpi-sppy's scenario creator: the formulation of one scenario, x first stage.
+
+    The model is :func:`model.formulation.build_model` on the scenario's data
+    with probability 1, so its objective is :math:`f_w`; mpi-sppy weights it by
+    ``_mpisppy_probability`` = :math:`p_w`.
+    """
+    from mpisppy.utils import sputils
+
+    from .analysis import scenario_data
+    from .formulation import build_model
+    from .policies import resolve_policy
+
+    loaded, data, _, position = _context(instance_path, policy, risk_lambda, risk_alpha)
+    w = position[scenario_name]
+    one = scenario_data(data, w)
+    built = build_model(one, resolve_policy(loaded.instance, one, policy))
+    m = built.model
+    first_stage = [m.x]
+    first_cost = (1.0 - one.risk_lambda) * m.first_stage_cost
+    if one.risk_lambda > 0:
+        first_stage.append(m.eta)
+        first_cost = first_cost + one.risk_lambda * m.eta
+    sputils.attach_root_node(m, first_cost, first_stage)
+    m._mpisppy_probability = float(data.probability[w])
+    m._sourcing_x_index = built.x_index
+    return m
+
+
+def contract_rho_setter(factor: float) -> Callable[[Any], list[tuple[int, float]]]:
+    """PH's rho per contract: `factor` times its reservation cost (at least 1e-6 of the
+    instance's typical price), the cost-proportional choice of Watson and Woodruff (2011)."""
+
+    def setter(m: Any) -> list[tuple[int, float]]:
+        from pyomo.repn import generate_standard_repn
+
+        repn = generate_standard_repn(m.first_stage_cost.expr, quadratic=False)
+        coef = {id(v): abs(float(c)) for v, c in zip(repn.linear_vars, repn.linear_coefs)}
+        floor = 1e-6 * max(coef.values(), default=1.0) or 1.0
+        pairs = [(id(v), factor * max(coef.get(id(v), 0.0), floor)) for v in m.x.values()]
+        if hasattr(m, "eta"):
+            pairs.append((id(m.eta), factor * max(m._mpisppy_probability, 1e-3)))
+        return pairs
+
+    return setter
+
+
+# --------------------------------------------------------------------------- the run
+def check_decomposable(data: Any, resolved: Any) -> None:
+    """Refuse what scenario decomposition cannot solve exactly, in the instance's words."""
+    if resolved.budgets:
+        labels = ", ".join(label for label, _ in resolved.budgets)
+        raise UsageError(f"policy {resolved.name!r} has a budget ({labels}): it bounds the "
+                         "expected cost over all scenarios, which couples them, so the "
+                         "mpisppy engine cannot decompose it; use the default engine")
+    if data.risk_lambda >= 1.0:
+        raise UsageError("lambda = 1 (pure CVaR) needs the extensive form's second phase "
+                         "(least expected cost among CVaR-optimal plans); use the default "
+                         "engine or a lambda below 1")
+
+
+def solve_distributed(instance_path: str | Path, policy: str = "none",
+                      risk_lambda: float | None = None, risk_alpha: float | None = None,
+                      settings: DecompositionSettings | None = None,
+                      progress: Callable[[str], None] | None = None) -> Any:
+    """Solve on mpi-sppy across the ranks of MPI.COMM_WORLD.
+
+    Every rank must call this. Rank 0 returns the :class:`~model.api.RunResult`
+    (status, bounds and gap in its summary; tables when optimal); other ranks
+    return None.
+    """
+    MPI = require_mpisppy()
+    settings = settings or DecompositionSettings()
+    if settings.algorithm not in ALGORITHMS:
+        raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, "
+                         f"not {settings.algorithm!r}")
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    path = str(Path(instance_path).resolve())
+    loaded, data, resolved, _ = _context(path, policy, risk_lambda, risk_alpha)
+    check_decomposable(data, resolved)
+    kwargs = {"instance_path": path, "policy": policy, "risk_lambda": risk_lambda,
+              "risk_alpha": risk_alpha}
+    names = list(data.scenarios)
+    t0 = time.perf_counter()
+    with _quiet(rank):
+        if settings.algorithm == "ph":
+            lower, xhat, iterations, extra = _run_ph(names, kwargs, settings, progress, rank)
+        else:
+            lower, xhat, iterations, extra = _run_lshaped(names, kwargs, settings, data)
+    t_algo = time.perf_counter() - t0
+    # every rank evaluates its share of the scenarios with the contracts fixed
+    xhat = comm.bcast(xhat if rank == 0 else None, root=0)
+    mine = list(range(rank, len(names), size))
+    local = [_second_stage(loaded, data, policy, w, xhat) for w in mine]
+    gathered = comm.gather(list(zip(mine, local)), root=0)
+    t_eval = time.perf_counter() - t0 - t_algo
+    peak = comm.gather(_rss_mib(), root=0)
+    if rank != 0:
+        return None
+    parts = dict(item for chunk in gathered for item in chunk)
+    return _assemble(loaded, data, resolved, policy, xhat, parts, lower, settings,
+                     {"iterations": iterations, "ranks": size, "algorithm_seconds": t_algo,
+                      "evaluation_seconds": t_eval, "peak_rss_mib_per_rank": peak, **extra})
+
+
+def _rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class _quiet:
+    """mpi-sppy prints from every rank; keep the console for our own progress."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def __enter__(self) -> None:
+        import contextlib
+        import io
+        import os
+        import sys
+
+        self._stack = contextlib.ExitStack()
+        sink = io.StringIO() if os.environ.get("SOURCING_MPISPPY_VERBOSE") is None else sys.stdout
+        self._stack.enter_context(contextlib.redirect_stdout(sink))
+        self._sink = sink
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+
+def _run_ph(names: list[str], kwargs: dict[str, Any], settings: DecompositionSettings,
+            progress: Callable[[str], None] | None, rank: int
+            ) -> tuple[float, np.ndarray | None, int, dict[str, Any]]:
+    """Progressive hedging; returns (lower bound, x-bar on rank 0, iterations, extras)."""
+    from mpisppy.opt.ph import PH
+
+    options = {
+        "solver_name": SOLVER, "PHIterLimit": settings.max_iterations,
+        "defaultPHrho": 1.0, "convthresh": 1e-7, "verbose": False,
+        "display_progress": False, "display_timing": False,
+        "iter0_solver_options": {}, "iterk_solver_options": {},
+        # appsi_highs takes no quadratic objective: approximate the proximal term
+        # by tangent cuts (needs scipy)
+        "linearize_proximal_terms": True, "proximal_linearization_tolerance": 1e-3,
+    }
+    ph = PH(options, names, scenario_creator, scenario_creator_kwargs=kwargs,
+            rho_setter=contract_rho_setter(settings.rho_factor))
+    conv, _, trivial = ph.ph_main()
+    lagrangian = ph.post_solve_bound()
+    lower = max(trivial, lagrangian)
+    s = next(iter(ph.local_scenarios.values()))
+    n_x = len(s._sourcing_x_index)
+    xbar = np.array([float(s._mpisppy_model.xbars["ROOT", i].value) for i in range(n_x)])
+    iterations = int(getattr(ph, "_PHIter", settings.max_iterations))
+    return lower, xbar, iterations, {"trivial_bound": trivial, "lagrangian_bound": lagrangian,
+                                     "ph_convergence": conv}
+
+
+def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: DecompositionSettings,
+                 data: Any) -> tuple[float, np.ndarray | None, int, dict[str, Any]]:
+    """The L-shaped method; returns (master bound, master's x on rank 0, iterations, {})."""
+    from mpisppy.opt.lshaped import LShapedMethod
+
+    options = {
+        # Pyomo's Benders cut generator knows the dual sign convention of "highs" only
+        "root_solver": "highs", "sp_solver": "highs", "max_iter": settings.max_iterations,
+        "tol": 1e-8, "verbose": False,
+        # every scenario's f_w is a non-negative cost, so 0 is a valid bound on eta_w
+        "valid_eta_lb": {name: 0.0 for name in names},
+    }
+    ls = LShapedMethod(options, names, scenario_creator, scenario_creator_kwargs=kwargs)
+    ls.lshaped_algorithm()
+    lower = float(ls._LShaped_bound)
+    m = ls.root
+    x_vars = getattr(m, "x", None)
+    xhat = None
+    if x_vars is not None:
+        xhat = np.array([float(v.value or 0.0) for v in x_vars.values()])
+    iterations = int(getattr(ls, "iter", settings.max_iterations)) + 1
+    return lower, xhat, iterations, {}
+
+
+def _second_stage(loaded: Any, data: Any, policy: str, w: int,
+                  xhat: np.ndarray) -> dict[str, Any]:
+    """Scenario w's second stage with the contracts fixed at xhat (expected-cost model)."""
+    from dataclasses import replace
+
+    from .analysis import scenario_data
+    from .matrix import build_matrix, fix_contracts
+    from .policies import resolve_policy
+    from .results import solution_arrays
+    from .solve import solve_model
+
+    one = replace(scenario_data(data, w), risk_lambda=0.0)   # least C_w: best for any eta
+    built = build_matrix(one, resolve_policy(loaded.instance, one, policy))
+    fix_contracts(built, xhat)
+    result = solve_model(built)
+    if not result.optimal:
+        return {"status": result.status, "message": result.message}
+    sol = solution_arrays(built, result)
+    return {"status": "optimal", "cost": float(result.objective),
+            "delivered_t": sol.delivered_t[:, :, 0], "shortage_t": sol.shortage_t[:, :, 0],
+            "stock_t": sol.stock_t[:, :, 0], "contracted_t": sol.contracted_t,
+            "handoff_seconds": result.handoff_seconds, "solve_seconds": result.solve_seconds}
+
+
+def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarray,
+              parts: dict[int, dict[str, Any]], lower: float,
+              settings: DecompositionSettings, info: dict[str, Any]) -> Any:
+    """Rank 0: one RunResult in the extensive form's indexing, bounds in the summary."""
+    from .api import RunResult, base_summary, tabulate
+    from .built import BuiltModel
+    from .matrix import variable_index
+    from .results import cvar
+    from .solve import SolveResult, highs_version
+
+    W = len(data.scenarios)
+    bad = [data.scenarios[w] for w in range(W) if parts[w]["status"] != "optimal"]
+    x_index, q_index = variable_index(data, resolved)
+    result = SolveResult("optimal", "", solver=f"mpi-sppy {info_version()} "
+                         f"({settings.algorithm}) + HiGHS", solver_version=highs_version())
+    upper = None
+    if bad:
+        result.status = "infeasible"
+        result.message = (f"the {settings.algorithm} contracts leave scenario(s) "
+                          f"{', '.join(bad[:5])} without a feasible second stage; try more "
+                          "iterations or the default engine")
+    else:
+        costs = np.array([parts[w]["cost"] for w in range(W)])
+        lam, alpha = data.risk_lambda, data.risk_alpha
+        upper = float((1 - lam) * costs @ data.probability
+                      + (lam * cvar(costs, data.probability, alpha) if lam > 0 else 0.0))
+        delivered = np.stack([parts[w]["delivered_t"] for w in range(W)], axis=-1)
+        shortage = np.stack([parts[w]["shortage_t"] for w in range(W)], axis=-1)
+        stock = np.stack([parts[w]["stock_t"] for w in range(W)], axis=-1)
+        contracted = parts[0]["contracted_t"]
+        result.values = {"x": contracted[tuple(x_index.T)], "q": delivered[tuple(q_index.T)],
+                         "u": shortage.reshape(-1), "stock": stock.reshape(-1)}
+        result.objective = upper
+        result.handoff_seconds = sum(parts[w]["handoff_seconds"] for w in range(W))
+        result.solve_seconds = sum(parts[w]["solve_seconds"] for w in range(W))
+    lower = float(lower)
+    # below zero only by the solvers' tolerances: report it as 0
+    gap = None if upper is None else max(0.0, (upper - lower) / max(1.0, abs(upper)))
+    if upper is not None and gap is not None and gap > settings.gap:
+        result.status = "iteration_limit"
+        result.message = (f"relative gap {gap:.3g} is above --gap {settings.gap:g} after "
+                          f"{info['iterations']} iterations: raise --max-iterations")
+    result.bound = lower
+    result.n_variables = len(x_index) + len(q_index) + 2 * W * len(data.elements) * \
+        len(data.periods)
+    built = BuiltModel(None, data, resolved, x_index, q_index, {}, [], 0.0)
+    summary = base_summary(loaded, data, built, result, policy)
+    summary.update({
+        "engine": "mpisppy", "algorithm": settings.algorithm,
+        "upper_bound": upper, "lower_bound": lower, "gap": gap, "gap_tolerance": settings.gap,
+        "iterations": info.pop("iterations"), "ranks": info.pop("ranks"),
+        "algorithm_seconds": round(info.pop("algorithm_seconds"), 6),
+        "evaluation_seconds": round(info.pop("evaluation_seconds"), 6),
+        "peak_rss_mib_per_rank": [round(v, 1) for v in info.pop("peak_rss_mib_per_rank")],
+        **{k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
+           for k, v in info.items()},
+        "duals": "not computed by the mpisppy engine (see docs/outputs.md)",
+    })
+    return tabulate(RunResult(loaded, data, built, result, policy, summary))
+
+
+def info_version() -> str:
+    from importlib.metadata import version
+
+    return version("mpi-sppy")
