@@ -13,13 +13,13 @@ out=benchmarks/results/mpi_w${W}.txt
 {
   echo "instance: S=$S E=$E T=$T W=$W (sourcing build synthetic --seed 0)"
   /usr/bin/time -f "extensive form: wall %e s, peak RSS %M KiB" \
-    .venv/bin/sourcing solve "$tmp/inst.yaml" --out "$tmp/ef" --json \
-    | python3 -c "import json,sys; s=json.load(sys.stdin); print('extensive form objective', s['objective'])"
+    .venv/bin/sourcing solve "$tmp/inst.yaml" --out "$tmp/ef" >/dev/null
+  python3 -c "import json,sys; s=json.load(open('$tmp/ef/summary.json')); print('extensive form objective', s['objective'])"
   for n in 1 2; do
     /usr/bin/time -f "mpisppy lshaped, $n rank(s): wall %e s" \
       mpiexec -n "$n" .venv/bin/sourcing solve "$tmp/inst.yaml" --engine mpisppy \
-      --out "$tmp/m$n" --json \
-      | python3 -c "import json,sys; s=json.load(sys.stdin); print({k: s[k] for k in ('status','objective','lower_bound','upper_bound','gap','iterations','ranks','algorithm_seconds','evaluation_seconds','peak_rss_mib_per_rank')})"
+      --out "$tmp/m$n" >/dev/null || true
+    python3 -c "import json,sys; s=json.load(open('$tmp/m$n/summary.json')); print({k: s[k] for k in ('status','objective','lower_bound','upper_bound','gap','iterations','ranks','algorithm_seconds','evaluation_seconds','peak_rss_mib_per_rank')})"
   done
 } 2>&1 | grep -v "^WARNING" | tee "$out"
 rm -rf "$tmp"
