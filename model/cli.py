@@ -148,7 +148,6 @@ def solve(
     for w in loaded.warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     from .api import solve_instance  # heavy imports only once the input is good
-    from .export import save_run
     from .solve import SolveOptions
 
     with err_console.status(f"solving {loaded.name} under policy '{policy}'..."):
@@ -160,12 +159,7 @@ def solve(
         with err_console.status("stochastic metrics: wait-and-see and expected-value solves..."):
             run.summary.update(stochastic_metrics(loaded, policy, risk_lambda, risk_alpha,
                                                   options, rp=run.summary["objective"]))
-    folder = save_run(run, out, force)
-    if as_json:
-        out_console.print_json(json.dumps(run.summary, default=str))
-    else:
-        _print_summary(run.summary, folder)
-    return EXIT_OK if run.optimal else EXIT_NOT_OPTIMAL
+    return _write_and_print(run, out, force, as_json)
 
 
 def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool,
@@ -195,7 +189,6 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     MPI = require_mpisppy()
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
     from .distributed import solve_distributed
-    from .export import save_run
 
     settings = DecompositionSettings(algorithm, max_iterations, gap)
     if rank == 0:
@@ -207,6 +200,13 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     else:
         solve_distributed(loaded.path, policy, risk_lambda, risk_alpha, settings)
         return EXIT_OK
+    return _write_and_print(run, out, force, as_json)
+
+
+def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool) -> int:
+    """Write a solve's run folder, show its summary, and return the exit code."""
+    from .export import save_run
+
     folder = save_run(run, out, force)
     if as_json:
         out_console.print_json(json.dumps(run.summary, default=str))
