@@ -34,11 +34,14 @@ refused with a message.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -60,9 +63,6 @@ class DecompositionSettings:
 
 def require_mpisppy() -> Any:
     """Import mpi4py's MPI and mpi-sppy, or explain how to install them."""
-    import contextlib
-    import io
-
     try:
         from mpi4py import MPI
         with contextlib.redirect_stdout(io.StringIO()):   # its import prints a banner
@@ -181,7 +181,7 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
         if settings.algorithm == "ph":
             lower, xhat, iterations, extra = _run_ph(names, kwargs, settings, progress, rank)
         else:
-            lower, xhat, iterations, extra = _run_lshaped(names, kwargs, settings, data)
+            lower, xhat, iterations, extra = _run_lshaped(names, kwargs, settings)
     t_algo = time.perf_counter() - t0
     # every rank evaluates its share of the scenarios with the contracts fixed
     xhat = comm.bcast(xhat if rank == 0 else None, root=0)
@@ -204,25 +204,15 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-class _quiet:
-    """mpi-sppy prints from every rank; keep the console for our own progress."""
-
-    def __init__(self, rank: int) -> None:
-        self.rank = rank
-
-    def __enter__(self) -> None:
-        import contextlib
-        import io
-        import os
-        import sys
-
-        self._stack = contextlib.ExitStack()
-        sink = io.StringIO() if os.environ.get("SOURCING_MPISPPY_VERBOSE") is None else sys.stdout
-        self._stack.enter_context(contextlib.redirect_stdout(sink))
-        self._sink = sink
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stack.close()
+@contextlib.contextmanager
+def _quiet(rank: int) -> Iterator[None]:
+    """mpi-sppy prints from every rank; keep the console for our own progress
+    (SOURCING_MPISPPY_VERBOSE=1 shows its output)."""
+    if os.environ.get("SOURCING_MPISPPY_VERBOSE"):
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def _run_ph(names: list[str], kwargs: dict[str, Any], settings: DecompositionSettings,
@@ -253,8 +243,8 @@ def _run_ph(names: list[str], kwargs: dict[str, Any], settings: DecompositionSet
                                      "ph_convergence": conv}
 
 
-def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: DecompositionSettings,
-                 data: Any) -> tuple[float, np.ndarray | None, int, dict[str, Any]]:
+def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: DecompositionSettings
+                 ) -> tuple[float, np.ndarray | None, int, dict[str, Any]]:
     """The L-shaped method; returns (master bound, master's x on rank 0, iterations, {})."""
     from mpisppy.opt.lshaped import LShapedMethod
 
@@ -314,7 +304,7 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
     W = len(data.scenarios)
     bad = [data.scenarios[w] for w in range(W) if parts[w]["status"] != "optimal"]
     x_index, q_index = variable_index(data, resolved)
-    result = SolveResult("optimal", "", solver=f"mpi-sppy {info_version()} "
+    result = SolveResult("optimal", "", solver=f"mpi-sppy {_mpisppy_version()} "
                          f"({settings.algorithm}) + HiGHS", solver_version=highs_version())
     upper = None
     if bad:
@@ -362,7 +352,7 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
     return tabulate(RunResult(loaded, data, built, result, policy, summary))
 
 
-def info_version() -> str:
+def _mpisppy_version() -> str:
     from importlib.metadata import version
 
     return version("mpi-sppy")
