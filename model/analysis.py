@@ -18,13 +18,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .api import RunResult, solve_instance
+from .api import RunResult, finish_run, solve_instance
 from .data import ProblemData, problem_data
 from .errors import UsageError
-from .decompose import element_blocks, sweep_blocks
+from .decompose import compare_blocks, element_blocks, sweep_blocks
 from .matrix import build, fix_contracts
 from .instance import LoadedInstance
-from .policies import resolve_policy
+from .policies import resolve_policy, union_policy
 from .results import cost_breakdown, solution_arrays, summary_metrics
 from .schema import CountryCapRule, Policy
 from .solve import SolveOptions, solve_model
@@ -113,16 +113,27 @@ def policy_row(run: RunResult) -> dict[str, Any]:
 def compare_policies(loaded: LoadedInstance, policies: list[str],
                      risk_lambda: float | None = None, risk_alpha: float | None = None,
                      options: SolveOptions | None = None, with_metrics: bool = False,
-                     progress: Callable[[str], None] | None = None
+                     progress: Callable[[str], None] | None = None, reuse: bool = True
                      ) -> tuple[pd.DataFrame, dict[str, RunResult]]:
-    """Solve under each policy; a row per policy with deltas against the first."""
+    """Solve under each policy; a row per policy with deltas against the first.
+
+    With `reuse` (the default) all policies are solved on one model per element
+    block (model.switch: built and handed to HiGHS once, each policy a warm
+    re-solve); ``reuse=False`` builds and solves each policy from scratch.
+    Both give the same optimum (tests/test_switch.py).
+    """
     if not policies:
         raise UsageError("compare needs at least one --policy")
+    policies = list(dict.fromkeys(policies))    # a policy named twice is solved once
     runs: dict[str, RunResult] = {}
+    data = problem_data(loaded, risk_lambda, risk_alpha)
+    # lambda = 1 needs the Pyomo model's tie-break phase: solve those one by one
+    shared = reuse and len(policies) > 1 and data.risk_lambda < 1.0
+    solved = _solve_on_one_model(loaded, data, policies, options) if shared else {}
     for name in policies:
         if progress:
             progress(name)
-        run = solve_instance(loaded, name, risk_lambda, risk_alpha, options)
+        run = solved.get(name) or solve_instance(loaded, name, risk_lambda, risk_alpha, options)
         if with_metrics and run.optimal:
             run.summary.update(stochastic_metrics(loaded, name, risk_lambda, risk_alpha,
                                                   options, rp=run.summary["objective"]))
@@ -144,6 +155,30 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
         for col in [c for c in table.columns if c.startswith("shortage_t[")]:
             table.loc[ok, "avoided_" + col] = first[col] - table.loc[ok, col]
     return table, runs
+
+
+def _solve_on_one_model(loaded: LoadedInstance, data: ProblemData, names: list[str],
+                        options: SolveOptions | None) -> dict[str, RunResult]:
+    """Every policy's run from switched models, one per independent element block.
+
+    Policies are grouped by their own element blocks: a policy that couples
+    elements (a group cap, a budget) would otherwise merge the blocks of all
+    the others, and bigger blocks also merge fewer identical scenarios.
+    """
+    inst = loaded.instance
+    resolved = {n: resolve_policy(inst, data, n) for n in names}
+    by_blocks: dict[tuple[tuple[int, ...], ...], list[str]] = {}
+    for name, pol in resolved.items():
+        key = tuple(tuple(b) for b in element_blocks(data, pol))
+        by_blocks.setdefault(key, []).append(name)
+    runs: dict[str, RunResult] = {}
+    for group in by_blocks.values():
+        pols = [resolved[n] for n in group]
+        blocks = element_blocks(data, union_policy(pols))
+        answers = compare_blocks(inst, data, pols, group, blocks, options)
+        for name, (built, result) in zip(group, answers):
+            runs[name] = finish_run(loaded, data, resolved[name], built, result, name, options)
+    return runs
 
 
 # --------------------------------------------------------------------------- sweep

@@ -23,7 +23,7 @@ from .built import BuiltModel
 from .matrix import build
 from .decompose import element_blocks, solve_blocks
 from .instance import LoadedInstance, default_instance_path, load_instance
-from .policies import resolve_policy
+from .policies import ResolvedPolicy, resolve_policy
 from .results import (
     _plain,
     Solution,
@@ -92,6 +92,14 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
         phase2.solve_seconds += result.solve_seconds
         phase2.objective = cvar_opt if phase2.optimal else None
         result = phase2
+    return finish_run(loaded, data, resolved, built, result, policy, options)
+
+
+def finish_run(loaded: LoadedInstance, data: ProblemData, resolved: ResolvedPolicy,
+               built: BuiltModel, result: SolveResult, policy: str,
+               options: SolveOptions | None = None) -> RunResult:
+    """The run of a finished solve: summary, the explanation of an infeasible
+    policy, and (when optimal) tables and metrics."""
     summary = base_summary(loaded, data, built, result, policy)
     if result.status == "infeasible":
         from .diagnose import explain_infeasibility

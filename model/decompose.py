@@ -271,6 +271,38 @@ def sweep_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
             for i in range(len(caps))]
 
 
+def _compare_block(args: tuple[Any, ...]) -> list[tuple[BuiltModel, SolveResult]]:
+    """One block under every policy, on one union model re-solved warm (model.switch)."""
+    from .switch import solve_policies
+
+    inst, sub, names, options = args
+    merged, members = merge_identical_scenarios(sub)
+    answers = solve_policies(merged, [resolve_policy(inst, merged, n) for n in names], options)
+    return [_expand(sub, built, result, members) for built, result in answers]
+
+
+def compare_blocks(inst: Instance, d: ProblemData, full_policies: list[ResolvedPolicy],
+                   names: list[str], blocks: list[list[int]],
+                   options: SolveOptions | None = None
+                   ) -> list[tuple[BuiltModel, SolveResult]]:
+    """Several policies block by block (one switched model per block), merged per policy.
+
+    `blocks` must be independent under every policy's couplings at once
+    (element_blocks of their union_policy).
+    """
+    t0 = time.perf_counter()
+    subs = [subset_data(d, b) for b in blocks]
+    jobs = [(inst, sub, names, options) for sub, _ in subs]
+    size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
+    outcomes = run_jobs(_compare_block, jobs, [len(a) for _, a in subs],
+                        size >= PARALLEL_MIN_DELIVERIES)
+    wall = time.perf_counter() - t0
+    arc_maps = [a for _, a in subs]
+    return [_merge(d, full_policies[i], blocks, arc_maps, [res[i] for res in outcomes],
+                   wall / len(names))
+            for i in range(len(names))]
+
+
 def solve_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
                  policy_name: str, extra: Policy | None, blocks: list[list[int]],
                  options: SolveOptions | None = None,

@@ -131,6 +131,23 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
     return out
 
 
+def union_policy(policies: list[ResolvedPolicy]) -> ResolvedPolicy:
+    """Every rule of every policy in one, with only the arcs that all of them exclude.
+
+    Its model has the columns of the least restrictive policy and the rows of
+    all policies (their labels start with the policy's name, so rows keep their
+    owner): model.switch switches it to any one of them.
+    """
+    if not policies:
+        raise ValueError("union_policy needs at least one policy")
+    return ResolvedPolicy(
+        name="+".join(p.name for p in policies),
+        excluded_arcs=np.logical_and.reduce([p.excluded_arcs for p in policies]),
+        share_rules=[r for p in policies for r in p.share_rules],
+        stock_rules=[r for p in policies for r in p.stock_rules],
+        budgets=[b for p in policies for b in p.budgets])
+
+
 def arcs_words(arcs_of: ArcSet, rule: ShareRule) -> str:
     """The sources a share row sums over, in words ("CN-refined sources")."""
     if rule.family == "min_recycled_share":

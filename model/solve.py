@@ -229,6 +229,21 @@ class HighsModel:
         if len(idx):
             self.highs.changeRowsBounds(len(idx), idx, lower, upper)
 
+    def set_bounds(self, kind: str, index: np.ndarray, lower: np.ndarray,
+                   upper: np.ndarray) -> None:
+        """New bounds for some rows (`kind` "row") or columns ("col") by position;
+        HiGHS keeps its basis, so the next solve starts from it."""
+        idx = np.asarray(index, dtype=np.int32)
+        if not len(idx):
+            return
+        lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        if kind == "row":
+            self.highs.changeRowsBounds(len(idx), idx, lower, upper)
+        elif kind == "col":
+            self.highs.changeColsBounds(len(idx), idx, lower, upper)
+        else:
+            raise ValueError(f"kind must be 'row' or 'col', not {kind!r}")
+
     def _run_interruptibly(self) -> "highspy.HighsStatus":
         """Run HiGHS in its worker thread so Ctrl-C (or SIGTERM) cancels the solve.
 

@@ -1,0 +1,129 @@
+"""One built model for several policies: switch rows and columns, re-solve warm.
+
+``compare`` solves one instance under several policies. Their LPs share every
+column and every row except what a policy adds or removes:
+
+* its rule rows (share caps and floors, stock floors, budgets), labelled with
+  the policy's name (``crma.max_single_country_share[0]``);
+* the columns of the arcs it excludes (``exclude:``).
+
+:class:`PolicySwitcher` builds the *union* model once (model.policies.union_policy:
+the rows of every policy, the columns of the least restrictive one), hands it
+to HiGHS once, and for policy p
+
+* frees the rule rows of every other policy: ``-inf <= a x <= +inf`` is no
+  constraint at all;
+* gives p's own rule rows their bounds back;
+* fixes the columns of the arcs p excludes at 0 (their lower bound is 0
+  already, so this removes them: each enters its rows times 0).
+
+What remains is exactly p's own LP, so its optimum is p's optimum. Only bounds
+change between policies, so HiGHS keeps its basis and re-solves from the
+previous policy's optimum. :meth:`PolicySwitcher.solve` returns the answer
+indexed as p's own model (model.matrix.variable_index), so every table and
+number downstream is the one a separate solve gives; tests/test_switch.py
+checks that against cold solves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .built import BuiltModel
+from .data import ProblemData
+from .matrix import build_matrix
+from .policies import ResolvedPolicy, union_policy
+from .solve import HighsModel, SolveOptions, SolveResult
+
+RULE_FAMILIES = ("max_single_country_share", "min_domestic_share", "min_recycled_share",
+                 "min_stock_days", "budget")
+
+
+def _labels(policy: ResolvedPolicy) -> set[str]:
+    return ({r.label for r in policy.share_rules} | {r.label for r in policy.stock_rules}
+            | {label for label, _ in policy.budgets})
+
+
+class PolicySwitcher:
+    """The union model of `policies` in one HiGHS instance (see the module docstring)."""
+
+    def __init__(self, d: ProblemData, policies: list[ResolvedPolicy],
+                 options: SolveOptions | None = None) -> None:
+        labels = [_labels(p) for p in policies]
+        if sum(len(s) for s in labels) != len(set().union(*labels)):
+            raise ValueError("policies to switch between must have distinct rule labels")
+        self.data, self.policies, self.labels = d, policies, labels
+        self.union = build_matrix(d, union_policy(policies))
+        lp = self.union.matrix
+        self.hm = HighsModel(self.union, options)
+        self.build_seconds = self.union.build_seconds
+        # rule rows: position in the matrix and owner label, family by family
+        self.rule_rows = {fam: np.arange(*lp.row_blocks[fam]) for fam in RULE_FAMILIES}
+        self.rule_label = {fam: self.union.row_meta[fam]["rule"].to_numpy(dtype=object)
+                           for fam in RULE_FAMILIES}
+        self.row_lower, self.row_upper = lp.row_lower.copy(), lp.row_upper.copy()
+        # the x and q columns, with the arc each belongs to
+        xa, xb = lp.col_blocks["x"]
+        qa, qb = lp.col_blocks["q"]
+        self.arc_cols = np.concatenate([np.arange(xa, xb), np.arange(qa, qb)])
+        self.col_arc = np.concatenate([self.union.x_index[:, 0], self.union.q_index[:, 0]]
+                                      ).astype(int)
+        self.col_upper = lp.col_upper[self.arc_cols].copy()
+        self.n_col, self.n_row = lp.A.shape[1], lp.A.shape[0]
+        self.solves = 0
+
+    def _own_rows(self, i: int) -> dict[str, np.ndarray]:
+        """Per rule family, which of its rows belong to policy i."""
+        mine = self.labels[i]
+        return {fam: np.fromiter((lbl in mine for lbl in self.rule_label[fam]), dtype=bool,
+                                 count=len(self.rule_label[fam]))
+                for fam in RULE_FAMILIES}
+
+    def solve(self, i: int) -> tuple[BuiltModel, SolveResult]:
+        """Switch to policy i, re-solve, and return its model's view and answer."""
+        policy = self.policies[i]
+        own = self._own_rows(i)
+        # floors with nothing under them: the union build found them, by rule label
+        mine = self.labels[i]
+        infeasible = [m for m in self.union.trivially_infeasible
+                      if any(m.startswith(label + ":") for label in mine)]
+        excluded_col = policy.excluded_arcs[self.col_arc] if len(self.col_arc) else \
+            np.zeros(0, bool)
+        if infeasible:
+            result = SolveResult("infeasible", "; ".join(infeasible),
+                                 solver_version=self.hm.version)
+        else:
+            rows = np.concatenate([self.rule_rows[f] for f in RULE_FAMILIES])
+            on = np.concatenate([own[f] for f in RULE_FAMILIES])
+            self.hm.set_bounds("row", rows, np.where(on, self.row_lower[rows], -np.inf),
+                               np.where(on, self.row_upper[rows], np.inf))
+            self.hm.set_bounds("col", self.arc_cols, np.zeros(len(self.arc_cols)),
+                               np.where(excluded_col, 0.0, self.col_upper))
+            result = self.hm.solve()
+            # the hand-off happened once, for the first policy solved
+            result.handoff_seconds = self.hm.handoff_seconds if self.solves == 0 else 0.0
+            self.solves += 1
+        n_x = len(self.union.x_index)
+        keep_x, keep_q = ~excluded_col[:n_x], ~excluded_col[n_x:]
+        meta = {fam: (m[own[fam]].reset_index(drop=True) if fam in own else m)
+                for fam, m in self.union.row_meta.items()}
+        result.n_variables = self.n_col - int(excluded_col.sum())
+        result.n_constraints = self.n_row - sum(int((~own[f]).sum()) for f in RULE_FAMILIES)
+        if result.optimal:
+            for store in (result.values, result.reduced_costs):
+                store["x"], store["q"] = store["x"][keep_x], store["q"][keep_q]
+            result.duals = {fam: (dual[own[fam]] if fam in own else dual)
+                            for fam, dual in result.duals.items()}
+        # the build is paid once: charge it to the first policy
+        build_s = self.build_seconds if i == 0 else 0.0
+        view = BuiltModel(None, self.data, policy, self.union.x_index[keep_x],
+                          self.union.q_index[keep_q], meta, infeasible, build_s)
+        return view, result
+
+
+def solve_policies(d: ProblemData, policies: list[ResolvedPolicy],
+                   options: SolveOptions | None = None
+                   ) -> list[tuple[BuiltModel, SolveResult]]:
+    """Every policy's (model view, answer), on one union model, in the given order."""
+    switcher = PolicySwitcher(d, policies, options)
+    return [switcher.solve(i) for i in range(len(policies))]

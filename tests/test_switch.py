@@ -1,0 +1,145 @@
+"""One model for several policies (model.switch): the same answers as separate solves.
+
+`compare` builds one union model per element block and switches policies by
+bounds, re-solving warm. Each policy's answer must be the one a cold, separate
+solve gives: same status and objective, tables of the same shape and keys, and
+a run folder that passes the independent check (model.verify).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import base_instance, contract, spot, write_instance
+from model.analysis import compare_policies
+from model.builders import synthetic_instance
+from model.data import problem_data
+from model.export import save_run
+from model.instance import instance_from_dict, load_instance
+from model.policies import resolve_policy
+from model.switch import PolicySwitcher
+from model.verify import verify_run
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = {"allocation": ["source", "element", "period"],
+        "deliveries": ["source", "element", "period", "scenario"],
+        "balance": ["element", "period", "scenario"]}
+
+
+def _synthetic(tmp_path: Path, lam: float = 0.0):
+    """A small synthetic instance with policies of every kind (rows, exclusions,
+    couplings, an infeasible floor and an infeasible budget)."""
+    inst = synthetic_instance(6, 4, 3, 6, seed=2)
+    inst["policies"].update({
+        "no-cn": {"exclude": [{"mined_in": "CN"}]},
+        "floor-stock": {"min_domestic_share": {"share": 0.02, "stage": "mining"},
+                        "min_stock_days": {"days": 30}},
+        "budget": {"budget": {"amount": 1.0e15},
+                   "max_single_country_share": {"share": 0.8}},
+        "tight-budget": {"budget": {"amount": 1.0}},
+        "floor-nowhere": {"min_domestic_share": {"share": 0.5, "stage": "refining"},
+                          "exclude": [{"mined_in": "JP"}, {"refined_in": "JP"}]},
+    })
+    inst["risk"] = {"lambda": lam, "alpha": 0.9}
+    return load_instance(write_instance(tmp_path, inst))   # a file: verify reads its copy
+
+
+def _assert_same_runs(shared: dict, cold: dict, tmp_path: Path) -> None:
+    for name, run in shared.items():
+        ref = cold[name]
+        assert run.summary["status"] == ref.summary["status"], name
+        if not ref.optimal:
+            assert run.summary["message"] == ref.summary["message"], name
+            continue
+        assert run.summary["objective"] == pytest.approx(ref.summary["objective"], rel=1e-7)
+        for table, keys in KEYS.items():
+            a, b = run.tables[table], ref.tables[table]
+            assert list(a.columns) == list(b.columns), (name, table)
+            pd.testing.assert_frame_equal(a[keys].astype(str), b[keys].astype(str))
+        assert set(run.tables["duals"].constraint) == set(ref.tables["duals"].constraint)
+        assert len(run.tables["duals"]) == len(ref.tables["duals"]), name
+        folder = save_run(run, tmp_path / name, charts=False)
+        assert verify_run(folder) == [], name
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5])
+def test_shared_model_equals_separate_solves(lam: float, tmp_path: Path) -> None:
+    loaded = _synthetic(tmp_path, lam)
+    names = ["none", "crma65", "no-cn", "tight-budget", "crma65-group", "plan50",
+             "floor-stock", "budget", "floor-nowhere"]
+    table, shared = compare_policies(loaded, names)
+    _, cold = compare_policies(loaded, names, reuse=False)
+    assert table.policy.tolist() == names
+    statuses = {n: r.summary["status"] for n, r in shared.items()}
+    assert statuses["tight-budget"] == "infeasible"
+    assert statuses["floor-nowhere"] == "infeasible"
+    assert statuses["none"] == statuses["no-cn"] == statuses["budget"] == "optimal"
+    _assert_same_runs(shared, cold, tmp_path)
+
+
+@pytest.mark.parametrize("instance, names", [
+    ("example.yaml", ["none", "crma", "no-china", "resilient"]),
+    ("japan_2026.yaml", ["none", "crma65", "crma65-group", "crma50", "no-china-refining",
+                         "stockpile-60d", "domestic-10"]),
+])
+def test_bundled_instances_compare_the_same(instance: str, names: list[str],
+                                            tmp_path: Path) -> None:
+    loaded = load_instance(ROOT / "instances" / instance)
+    _, shared = compare_policies(loaded, names)
+    _, cold = compare_policies(loaded, names, reuse=False)
+    _assert_same_runs(shared, cold, tmp_path)
+
+
+def test_switching_back_gives_the_first_answer_again(tmp_path: Path) -> None:
+    """A, B, A on one HiGHS instance: the second A (warm, from B's basis) equals the first."""
+    loaded = _synthetic(tmp_path)
+    data = problem_data(loaded)
+    pols = [resolve_policy(loaded.instance, data, n) for n in ("crma65", "no-cn")]
+    sw = PolicySwitcher(data, pols)
+    first_built, first = sw.solve(0)
+    _, other = sw.solve(1)
+    again_built, again = sw.solve(0)
+    assert first.optimal and other.optimal and again.optimal
+    assert other.objective > first.objective        # excluding China costs more here
+    assert again.objective == pytest.approx(first.objective, rel=1e-9)
+    # the view has the policy's own columns: no excluded arc left in it
+    no_cn = pols[1].excluded_arcs
+    assert no_cn.any()
+    np.testing.assert_array_equal(first_built.x_index, again_built.x_index)
+    _, _ = sw.solve(1)
+    view, res = sw.solve(1)
+    assert not no_cn[view.q_index[:, 0]].any() and not no_cn[view.x_index[:, 0]].any()
+    assert len(res.values["q"]) == len(view.q_index)
+    # the build and hand-off are charged once
+    assert first_built.build_seconds > 0 and view.build_seconds == 0
+
+
+def test_policy_named_twice_is_solved_once() -> None:
+    loaded = load_instance(ROOT / "instances" / "example.yaml")
+    table, runs = compare_policies(loaded, ["none", "crma", "crma"])
+    assert table.policy.tolist() == ["none", "crma"] and list(runs) == ["none", "crma"]
+
+
+def test_duals_of_a_switched_policy_price_its_own_rows() -> None:
+    """Tiny: demand 100, CN spot at 10, AU spot at 20. Under a 60 % cap on CN,
+    40 t must come from AU: the CN refining cap row's dual is -(20 - 10) = -10 per tonne of
+    right-hand side. Under 'none' (solved first on the same model) the cap row
+    is freed and absent from the duals."""
+    inst = base_instance(
+        sources=[spot("cn", "CN", {"Nd": {"capacity": 1000, "price": 10}}),
+                 contract("au", "AU", {"Nd": {"capacity": 1000, "price": 20}})],
+        policies={"cap": {"max_single_country_share": {"share": 0.6,
+                                                           "stages": ["refining"]}}})
+    loaded = instance_from_dict(inst)
+    _, runs = compare_policies(loaded, ["none", "cap"])
+    assert runs["none"].summary["objective"] == pytest.approx(1000)
+    assert runs["cap"].summary["objective"] == pytest.approx(60 * 10 + 40 * 20)
+    none_duals = runs["none"].tables["duals"]
+    assert "max_single_country_share" not in set(none_duals.constraint)
+    cap = runs["cap"].tables["duals"]
+    cap = cap[cap.constraint == "max_single_country_share"]
+    assert dict(zip(cap.country, cap.value)) == pytest.approx({"CN": -10.0, "AU": 0.0})
