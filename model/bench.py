@@ -70,7 +70,8 @@ def reference_solve(instance: str | Path) -> dict[str, Any]:
 
 
 def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: int = 10,
-              seed: int = 0, reference: bool = True, sweep_points: int = 0) -> dict[str, Any]:
+              seed: int = 0, reference: bool = True, sweep_points: int = 0,
+              compare: bool = False) -> dict[str, Any]:
     """Time our pipeline phase by phase, then the reference in its own process."""
     from . import __version__
     from .api import solve_instance
@@ -114,6 +115,8 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
         })
         if sweep_points:
             out.update(_sweep_bench(loaded, sweep_points))
+        if compare:
+            out.update(_compare_bench(loaded))
         if reference:
             t4 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "model.bench", "--reference",
@@ -149,6 +152,28 @@ def _sweep_bench(loaded: Any, points: int) -> dict[str, Any]:
                         / np.maximum(1.0, np.abs(cold.objective.astype(float)))))
     return {"sweep_points": points, "sweep_warm_s": t1 - t0, "sweep_cold_s": t2 - t1,
             "sweep_speedup": (t2 - t1) / (t1 - t0), "sweep_max_rel_diff": diff}
+
+
+COMPARE_POLICIES = ["none", "crma65", "plan50", "crma65-group"]
+
+
+def _compare_bench(loaded: Any) -> dict[str, Any]:
+    """compare over the synthetic instance's policies: one switched model per block
+    (warm re-solves) against a separate build and solve per policy."""
+    import numpy as np
+
+    from .analysis import compare_policies
+
+    t0 = time.perf_counter()
+    shared, _ = compare_policies(loaded, COMPARE_POLICIES)
+    t1 = time.perf_counter()
+    cold, _ = compare_policies(loaded, COMPARE_POLICIES, reuse=False)
+    t2 = time.perf_counter()
+    a, b = shared.objective.astype(float), cold.objective.astype(float)
+    diff = float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
+    return {"compare_policies": len(COMPARE_POLICIES), "compare_shared_s": t1 - t0,
+            "compare_separate_s": t2 - t1, "compare_speedup": (t2 - t1) / (t1 - t0),
+            "compare_max_rel_diff": diff}
 
 
 def main() -> None:

@@ -365,6 +365,9 @@ def bench(
     seed: int = typer.Option(0, "--seed"),
     sweep_points: int = typer.Option(0, "--sweep", min=0,
                                      help="Also time an N-point cap sweep, warm against cold."),
+    compare_runs: bool = typer.Option(False, "--compare",
+                                      help="Also time compare over the instance's 4 policies, "
+                                      "one switched model against separate solves."),
     no_reference: bool = typer.Option(False, "--no-reference",
                                       help="Skip the monolithic highspy reference."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -374,7 +377,7 @@ def bench(
 
     with err_console.status(f"benchmark: S={sources} E={elements} T={periods} W={scenarios}..."):
         res = run_bench(scenarios, sources, elements, periods, seed, not no_reference,
-                        sweep_points)
+                        sweep_points, compare_runs)
     if as_json:
         typer.echo(json.dumps(res))
         return EXIT_OK
@@ -384,7 +387,8 @@ def bench(
     for key, value in res.items():
         if key.endswith("_s") or key.endswith("_mib") or key in (
                 "objective", "reference_objective", "speedup", "objective_rel_diff",
-                "outside_highs_share", "rss_ratio", "sweep_speedup", "sweep_max_rel_diff"):
+                "outside_highs_share", "rss_ratio", "sweep_speedup", "sweep_max_rel_diff",
+                "compare_speedup", "compare_max_rel_diff"):
             table.add_row(key, _fmt(float(value)) if value is not None else "-")
     out_console.print(table)
     return EXIT_OK

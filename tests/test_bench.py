@@ -12,13 +12,15 @@ import pytest
 def test_bench_json_has_phases_and_reference() -> None:
     proc = subprocess.run([sys.executable, "-m", "model.cli", "bench", "--scenarios", "3",
                            "--sources", "6", "--elements", "4", "--periods", "3", "--sweep", "3",
-                           "--json"], capture_output=True, text=True, check=True, timeout=600)
+                           "--compare", "--json"], capture_output=True, text=True, check=True, timeout=600)
     res = json.loads(proc.stdout)
     for key in ("total_s", "highs_solve_s", "peak_rss_mib", "objective", "reference_s",
                 "reference_peak_rss_mib", "reference_objective", "load_s", "build_s",
-                "handoff_s", "extraction_s", "writing_s", "sweep_warm_s", "sweep_cold_s"):
+                "handoff_s", "extraction_s", "writing_s", "sweep_warm_s", "sweep_cold_s",
+                "compare_shared_s", "compare_separate_s"):
         assert key in res, key
     assert res["status"] == "optimal" and res["reference_status"] == "Optimal"
     assert res["objective"] == pytest.approx(res["reference_objective"], rel=1e-7)
     assert res["sweep_max_rel_diff"] < 1e-7
+    assert res["compare_policies"] == 4 and res["compare_max_rel_diff"] < 1e-7
     assert res["total_s"] >= res["load_s"] + res["writing_s"]
