@@ -72,54 +72,76 @@ class _Rows:
 
 def _share_block(d: ProblemData, rules: list[ShareRule], xcol: np.ndarray, qcol: np.ndarray,
                  name: str, infeasible: list[str]) -> tuple[np.ndarray, ...]:
-    """Rows sum(q or x over arcs, unit, t) <=/>= share * demand, as _share_rows."""
-    r_all, c_all, meta = [], [], []
-    lo_all, up_all = [], []
+    """Rows sum(q or x over arcs, unit, t) <=/>= share * demand, as _share_rows.
+
+    Rows come rule by rule, country by country, unit by unit, then period by
+    period and scenario by scenario (the formulation's order); each
+    (rule, country, unit) is one vectorised step over its periods and scenarios.
+    """
+    r_all, c_all, lo_all, up_all, parts = [], [], [], [], []
     row = 0
-    W = len(d.scenarios)
+    scenario_names = np.array(d.scenarios, dtype=object)
+    period_names = np.array(d.periods, dtype=object)
     for rule in rules:
+        periods = np.asarray(rule.periods, dtype=int)
+        if not len(periods):
+            continue
         for arcs_of in rule.arc_sets:
             for unit_label, unit in rule.units:
                 arcs = np.flatnonzero(arcs_of.arcs & np.isin(d.arc_element, unit))
-                for t in rule.periods:
-                    if rule.plan:
-                        cols_tw = xcol[arcs, t][:, None]                 # (n_arcs, 1)
-                        dem = np.array([d.base_demand_t[unit, t].sum()])
-                        scen: list[int | None] = [None]
-                    else:
-                        cols_tw = qcol[arcs, t, :]                       # (n_arcs, W)
-                        dem = d.demand_t[unit, t, :].sum(axis=0)         # (W,)
-                        scen = list(range(W))
-                    has = (cols_tw >= 0).any(axis=0)
-                    rhs = rule.share * dem
-                    if rule.sense == ">=":
-                        for j in np.flatnonzero(~has & (rhs > 1e-9)):
-                            w = scen[j]
-                            infeasible.append(floor_without_sources(
-                                rule, arcs_of, unit_label, d.periods[t], float(rhs[j]),
-                                None if w is None else d.scenarios[w]))
-                    kept = np.flatnonzero(has)          # a cap with nothing under it holds
-                    if len(kept) == 0:
-                        continue
-                    sub = cols_tw[:, kept]
-                    a_idx, j_idx = np.nonzero(sub >= 0)
-                    order = np.argsort(j_idx, kind="stable")     # rows in scenario order
-                    r_all.append(row + j_idx[order])
-                    c_all.append(sub[a_idx[order], j_idx[order]])
-                    n_new = len(kept)
-                    lo_all.append(rhs[kept] if rule.sense == ">=" else np.full(n_new, -np.inf))
-                    up_all.append(rhs[kept] if rule.sense == "<=" else np.full(n_new, np.inf))
-                    for j in kept:
-                        w = scen[j]
-                        meta.append((name, rule.label, unit_label, d.periods[t], arcs_of.country,
-                                     arcs_of.stage, "" if w is None else d.scenarios[w],
-                                     rule.sense, float(rhs[j]), float(dem[j])))
-                    row += n_new
+                if rule.plan:
+                    cols = xcol[arcs][:, periods][:, :, None]            # (arcs, T', 1)
+                    dem = d.base_demand_t[unit][:, periods].sum(axis=0)[:, None]
+                    names = np.array([""], dtype=object)
+                else:
+                    cols = qcol[arcs][:, periods, :]                     # (arcs, T', W)
+                    dem = d.demand_t[unit][:, periods, :].sum(axis=0)    # (T', W)
+                    names = scenario_names
+                has = (cols >= 0).any(axis=0)
+                rhs = rule.share * dem
+                if rule.sense == ">=":
+                    for ti, j in np.argwhere(~has & (rhs > 1e-9)):
+                        infeasible.append(floor_without_sources(
+                            rule, arcs_of, unit_label, d.periods[periods[ti]],
+                            float(rhs[ti, j]), None if rule.plan else d.scenarios[j]))
+                kept_t, kept_w = np.nonzero(has)     # a cap with nothing under it holds
+                n_new = len(kept_t)
+                if n_new == 0:
+                    continue
+                sub = cols[:, kept_t, kept_w]                            # (arcs, rows)
+                a_idx, j_idx = np.nonzero(sub >= 0)
+                r_all.append(row + j_idx)
+                c_all.append(sub[a_idx, j_idx])
+                rhs_kept = rhs[kept_t, kept_w]
+                lo_all.append(rhs_kept if rule.sense == ">=" else np.full(n_new, -np.inf))
+                up_all.append(rhs_kept if rule.sense == "<=" else np.full(n_new, np.inf))
+                parts.append((n_new, rule.label, unit_label, arcs_of.country, arcs_of.stage,
+                              rule.sense, period_names[periods[kept_t]], names[kept_w],
+                              rhs_kept, dem[kept_t, kept_w]))
+                row += n_new
     r = np.concatenate(r_all) if r_all else np.zeros(0, np.int64)
     c = np.concatenate(c_all) if c_all else np.zeros(0, np.int64)
     lo = np.concatenate(lo_all) if lo_all else np.zeros(0)
     up = np.concatenate(up_all) if up_all else np.zeros(0)
-    return (r, c, np.ones(len(c)), lo, up, pd.DataFrame(meta, columns=META_COLUMNS))
+    return (r, c, np.ones(len(c)), lo, up, _share_meta(name, parts))
+
+
+def _share_meta(name: str, parts: list[tuple]) -> pd.DataFrame:
+    """Row metadata of the share rows from per-(rule, country, unit) pieces."""
+    if not parts:
+        return pd.DataFrame(columns=META_COLUMNS)
+    counts = [p[0] for p in parts]
+
+    def repeat(i: int) -> np.ndarray:
+        return np.repeat(np.array([p[i] for p in parts], dtype=object), counts)
+
+    return pd.DataFrame({
+        "constraint": name, "rule": repeat(1), "element": repeat(2),
+        "period": np.concatenate([p[6] for p in parts]), "country": repeat(3),
+        "stage": repeat(4), "scenario": np.concatenate([p[7] for p in parts]),
+        "sense": repeat(5), "rhs": np.concatenate([p[8] for p in parts]).astype(float),
+        "demand_t": np.concatenate([p[9] for p in parts]).astype(float)},
+        columns=META_COLUMNS)
 
 
 def build_matrix(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
