@@ -25,12 +25,26 @@ print("|" + "---|" * len(cols))
 for r in runs:
     print("| " + " | ".join(fmt.format(r[key]) if r.get(key) is not None else "-"
                             for _, key, fmt in cols) + " |")
-sweeps = [r for r in runs if r.get("sweep_points")]
-if sweeps:
+
+
+def warm_against_cold(prefix: str, count: str, headers: list[str]) -> None:
+    """The table of one warm-against-cold comparison (sweep or compare), if recorded."""
+    chosen = [r for r in runs if r.get(count)]
+    if not chosen:
+        return
     print()
-    print("| W | points | warm sweep s | cold solves s | speed-up | max rel. diff |")
-    print("|---|---|---|---|---|---|")
-    for r in sweeps:
-        print(f"| {r['scenarios']} | {r['sweep_points']} | {r['sweep_warm_s']:.2f} | "
-              f"{r['sweep_cold_s']:.2f} | {r['sweep_speedup']:.1f}x | "
-              f"{r['sweep_max_rel_diff']:.1e} |")
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "---|" * len(headers))
+    for r in chosen:
+        parts = [r[f"{prefix}_{k}"] for k in WARM_COLD_KEYS[prefix]]
+        print(f"| {r['scenarios']} | {r[count]} | {parts[0]:.2f} | {parts[1]:.2f} | "
+              f"{parts[2]:.1f}x | {parts[3]:.1e} |")
+
+
+WARM_COLD_KEYS = {"sweep": ("warm_s", "cold_s", "speedup", "max_rel_diff"),
+                  "compare": ("shared_s", "separate_s", "speedup", "max_rel_diff")}
+warm_against_cold("sweep", "sweep_points", ["W", "points", "warm sweep s", "cold solves s",
+                                            "speed-up", "max rel. diff"])
+warm_against_cold("compare", "compare_policies", ["W", "policies", "shared model s",
+                                                  "separate solves s", "speed-up",
+                                                  "max rel. diff"])
