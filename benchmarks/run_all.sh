@@ -7,7 +7,6 @@ mkdir -p benchmarks/results
 for w in 1 25 250 1000; do
   extra=""
   [ "$w" = 25 ] && extra="--sweep 10 --compare"
-  [ "$w" = 250 ] && extra="--compare"
   .venv/bin/sourcing bench --scenarios "$w" $extra --json > "benchmarks/results/w$w.json"
   echo "W=$w done"
 done

@@ -152,8 +152,12 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
             table.loc[ok, "expected_shortage_t"]
         table.loc[ok, "avoided_worst_shortage_t"] = first["worst_shortage_t"] - \
             table.loc[ok, "worst_shortage_t"]
-        for col in [c for c in table.columns if c.startswith("shortage_t[")]:
-            table.loc[ok, "avoided_" + col] = first[col] - table.loc[ok, col]
+        # one column per scenario: add them in one step (column by column
+        # fragments the frame, and W may be in the thousands)
+        per_scenario = [c for c in table.columns if c.startswith("shortage_t[")]
+        avoided = (first[per_scenario].astype(float) - table[per_scenario].astype(float))
+        avoided = avoided.where(ok).rename(columns=lambda c: "avoided_" + c)
+        table = pd.concat([table, avoided], axis=1)
     return table, runs
 
 

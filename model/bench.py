@@ -23,6 +23,20 @@ from typing import Any
 
 
 def _rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory in MiB: this process's own (VmHWM) or its children's.
+
+    For this process VmHWM is read where Linux has it: ``ru_maxrss`` survives
+    exec, so a process started from a large parent would report the parent's
+    peak instead of its own.
+    """
+    if who == resource.RUSAGE_SELF:
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
     return resource.getrusage(who).ru_maxrss / 1024.0  # Linux reports KiB
 
 

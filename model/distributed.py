@@ -199,9 +199,10 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
 
 
 def _rss_mib() -> float:
-    import resource
+    """This rank's own peak resident memory, MiB (model.bench._rss_mib)."""
+    from .bench import _rss_mib as peak_rss_mib
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return peak_rss_mib()
 
 
 @contextlib.contextmanager

@@ -24,3 +24,19 @@ def test_bench_json_has_phases_and_reference() -> None:
     assert res["sweep_max_rel_diff"] < 1e-7
     assert res["compare_policies"] == 4 and res["compare_max_rel_diff"] < 1e-7
     assert res["total_s"] >= res["load_s"] + res["writing_s"]
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"),
+                    reason="VmHWM is Linux's")
+def test_reference_reports_its_own_peak_memory_not_its_parents() -> None:
+    """ru_maxrss survives exec: a child of a large process would report the
+    parent's peak. The bench reads VmHWM, the child's own."""
+    big = bytearray(300 * 1024 * 1024)
+    big[::4096] = b"\x01" * len(big[::4096])         # touch every page
+    code = ("import resource; from model.bench import _rss_mib; "
+            "print(_rss_mib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    own, inherited = map(float, subprocess.run([sys.executable, "-c", code],
+                                               capture_output=True, text=True,
+                                               check=True).stdout.split())
+    del big
+    assert inherited > 300 and own < 200
