@@ -113,14 +113,16 @@ def policy_row(run: RunResult) -> dict[str, Any]:
 def compare_policies(loaded: LoadedInstance, policies: list[str],
                      risk_lambda: float | None = None, risk_alpha: float | None = None,
                      options: SolveOptions | None = None, with_metrics: bool = False,
-                     progress: Callable[[str], None] | None = None, reuse: bool = True
-                     ) -> tuple[pd.DataFrame, dict[str, RunResult]]:
+                     progress: Callable[[str, int], None] | None = None,
+                     reuse: bool = True) -> tuple[pd.DataFrame, dict[str, RunResult]]:
     """Solve under each policy; a row per policy with deltas against the first.
 
     With `reuse` (the default) all policies are solved on one model per element
     block (model.switch: built and handed to HiGHS once, each policy a warm
     re-solve); ``reuse=False`` builds and solves each policy from scratch.
-    Both give the same optimum (tests/test_switch.py).
+    Both give the same optimum (tests/test_switch.py). `progress(what, done)`
+    is called before each step with what is being solved and how many
+    policies are finished.
     """
     if not policies:
         raise UsageError("compare needs at least one --policy")
@@ -129,12 +131,15 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
     data = problem_data(loaded, risk_lambda, risk_alpha)
     # lambda = 1 needs the Pyomo model's tie-break phase: solve those one by one
     shared = reuse and len(policies) > 1 and data.risk_lambda < 1.0
-    solved = _solve_on_one_model(loaded, data, policies, options) if shared else {}
-    for name in policies:
-        if progress:
-            progress(name)
-        run = solved.get(name) or solve_instance(loaded, name, risk_lambda, risk_alpha, options)
+    report = progress or (lambda what, done: None)
+    solved = _solve_on_one_model(loaded, data, policies, options, report) if shared else {}
+    for done, name in enumerate(policies):
+        run = solved.get(name)
+        if run is None:
+            report(name, done)
+            run = solve_instance(loaded, name, risk_lambda, risk_alpha, options)
         if with_metrics and run.optimal:
+            report(f"{name}: stochastic metrics", done)
             run.summary.update(stochastic_metrics(loaded, name, risk_lambda, risk_alpha,
                                                   options, rp=run.summary["objective"]))
         runs[name] = run
@@ -162,7 +167,8 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
 
 
 def _solve_on_one_model(loaded: LoadedInstance, data: ProblemData, names: list[str],
-                        options: SolveOptions | None) -> dict[str, RunResult]:
+                        options: SolveOptions | None,
+                        report: Callable[[str, int], None]) -> dict[str, RunResult]:
     """Every policy's run from switched models, one per independent element block.
 
     Policies are grouped by their own element blocks: a policy that couples
@@ -177,6 +183,7 @@ def _solve_on_one_model(loaded: LoadedInstance, data: ProblemData, names: list[s
         by_blocks.setdefault(key, []).append(name)
     runs: dict[str, RunResult] = {}
     for group in by_blocks.values():
+        report(" + ".join(group) + (" (one model)" if len(group) > 1 else ""), len(runs))
         pols = [resolved[n] for n in group]
         blocks = element_blocks(data, union_policy(pols))
         answers = compare_blocks(inst, data, pols, group, blocks, options)

@@ -286,14 +286,14 @@ def compare(
     from .solve import SolveOptions
 
     with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task("comparing", total=len(policies))
+        task = bar.add_task("comparing", total=len(dict.fromkeys(policies)))
 
-        def step(name: str) -> None:
-            bar.update(task, description=f"solving {name}")
+        def step(what: str, done: int) -> None:
+            bar.update(task, description=f"solving {what}", completed=done)
 
         table, runs = compare_policies(loaded, policies, risk_lambda, risk_alpha,
                                        SolveOptions(time_limit_s=time_limit), metrics,
-                                       progress=lambda n: (step(n), bar.advance(task)))
+                                       progress=step)
     folder = save_comparison(table, runs, loaded, out, force)
     cols = [c for c in ("policy", "status", "expected_cost", "cvar", "expected_shortage_t",
                         "worst_shortage_t", "max_share_refining", "china_share_refining",
