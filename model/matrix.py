@@ -141,7 +141,7 @@ def _share_meta(name: str, parts: list[tuple]) -> pd.DataFrame:
         "stage": repeat(4), "scenario": np.concatenate([p[7] for p in parts]),
         "sense": repeat(5), "rhs": np.concatenate([p[8] for p in parts]).astype(float),
         "demand_t": np.concatenate([p[9] for p in parts]).astype(float)},
-        columns=META_COLUMNS)
+        columns=META_COLUMNS).infer_objects()   # integer period labels: int64, as before
 
 
 def build_matrix(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:

@@ -268,6 +268,10 @@ class HighsModel:
     def solve(self) -> SolveResult:
         """Run HiGHS (warm-started after a change) and map the outcome."""
         h = self.highs
+        if self.options.time_limit_s is not None:
+            # HiGHS counts time_limit against this instance's total run time:
+            # give every (re-)solve its own limit
+            h.setOptionValue("time_limit", h.getRunTime() + float(self.options.time_limit_s))
         t1 = time.perf_counter()
         run_status = self._run_interruptibly()
         t2 = time.perf_counter()

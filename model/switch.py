@@ -28,6 +28,7 @@ checks that against cold solves.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .built import BuiltModel
 from .data import ProblemData
@@ -69,15 +70,22 @@ class PolicySwitcher:
         self.col_arc = np.concatenate([self.union.x_index[:, 0], self.union.q_index[:, 0]]
                                       ).astype(int)
         self.col_upper = lp.col_upper[self.arc_cols].copy()
+        # contract_delivery rows, one per contract delivery column: their arcs
+        q_arc = self.union.q_index[:, 0].astype(int)
+        self.delivery_row_arc = q_arc[d.is_contract[q_arc]]
         self.n_col, self.n_row = lp.A.shape[1], lp.A.shape[0]
         self.solves = 0
 
     def _own_rows(self, i: int) -> dict[str, np.ndarray]:
-        """Per rule family, which of its rows belong to policy i."""
-        mine = self.labels[i]
-        return {fam: np.fromiter((lbl in mine for lbl in self.rule_label[fam]), dtype=bool,
-                                 count=len(self.rule_label[fam]))
-                for fam in RULE_FAMILIES}
+        """Per rule family, which of its rows belong to policy i; for
+        contract_delivery, the rows of the arcs it may use."""
+        mine = list(self.labels[i])
+        own = {fam: pd.Series(self.rule_label[fam], dtype=object).isin(mine).to_numpy()
+               for fam in RULE_FAMILIES}
+        excluded = self.policies[i].excluded_arcs
+        own["contract_delivery"] = ~excluded[self.delivery_row_arc] if len(excluded) else \
+            np.ones(len(self.delivery_row_arc), bool)
+        return own
 
     def solve(self, i: int) -> tuple[BuiltModel, SolveResult]:
         """Switch to policy i, re-solve, and return its model's view and answer."""
@@ -93,6 +101,7 @@ class PolicySwitcher:
             result = SolveResult("infeasible", "; ".join(infeasible),
                                  solver_version=self.hm.version)
         else:
+            # (contract_delivery rows of excluded arcs need no change: q = x = 0)
             rows = np.concatenate([self.rule_rows[f] for f in RULE_FAMILIES])
             on = np.concatenate([own[f] for f in RULE_FAMILIES])
             self.hm.set_bounds("row", rows, np.where(on, self.row_lower[rows], -np.inf),
@@ -107,8 +116,9 @@ class PolicySwitcher:
         keep_x, keep_q = ~excluded_col[:n_x], ~excluded_col[n_x:]
         meta = {fam: (m[own[fam]].reset_index(drop=True) if fam in own else m)
                 for fam, m in self.union.row_meta.items()}
-        result.n_variables = self.n_col - int(excluded_col.sum())
-        result.n_constraints = self.n_row - sum(int((~own[f]).sum()) for f in RULE_FAMILIES)
+        if not infeasible:   # (nothing was solved for a trivially infeasible policy)
+            result.n_variables = self.n_col - int(excluded_col.sum())
+            result.n_constraints = self.n_row - sum(int((~m).sum()) for m in own.values())
         if result.optimal:
             for store in (result.values, result.reduced_costs):
                 store["x"], store["q"] = store["x"][keep_x], store["q"][keep_q]

@@ -180,3 +180,51 @@ def test_compare_reports_progress_per_shared_model_and_per_policy() -> None:
     compare_policies(loaded, ["none", "crma"], reuse=False,
                      progress=lambda what, done: calls.append((what, done)))
     assert calls == [("none", 0), ("crma", 1)]
+
+
+def test_each_view_has_its_own_models_rows_and_columns(tmp_path: Path) -> None:
+    """The view of a switched policy is indexed as that policy's own build:
+    same rows per family (contract rows of excluded arcs dropped too), same
+    variables, same counts."""
+    from model.matrix import build_matrix
+
+    loaded = _synthetic(tmp_path, lam=0.5)
+    data = problem_data(loaded)
+    names = ["none", "no-cn", "crma65", "floor-stock", "budget", "floor-nowhere"]
+    pols = [resolve_policy(loaded.instance, data, n) for n in names]
+    for pol, (view, result) in zip(pols, solve_policies(data, pols)):
+        own = build_matrix(data, pol)
+        np.testing.assert_array_equal(view.x_index, own.x_index)
+        np.testing.assert_array_equal(view.q_index, own.q_index)
+        for fam, meta in own.row_meta.items():
+            pd.testing.assert_frame_equal(view.row_meta[fam], meta, check_dtype=False,
+                                          obj=f"{pol.name} {fam}")
+            if result.optimal:
+                assert len(result.duals[fam]) == len(meta)
+        assert view.trivially_infeasible == own.trivially_infeasible
+        if own.trivially_infeasible:
+            assert (result.n_variables, result.n_constraints) == (0, 0)
+        else:
+            assert (result.n_variables, result.n_constraints) == own.matrix.A.shape[::-1]
+
+
+def test_time_limit_applies_to_each_re_solve() -> None:
+    """HiGHS measures time_limit against its instance's total run time; every
+    re-solve of one model must get the whole limit again."""
+    from model.matrix import build_matrix
+    from model.solve import HighsModel, SolveOptions
+
+    loaded = instance_from_dict(synthetic_instance(8, 6, 4, 30, seed=1))
+    data = problem_data(loaded)
+    built = build_matrix(data, resolve_policy(loaded.instance, data, "crma65"))
+    probe = HighsModel(built)
+    probe.solve()
+    one = max(probe.highs.getRunTime(), 1e-3)
+    limit = 4 * one
+    hm = HighsModel(built, SolveOptions(time_limit_s=limit))
+    for _ in range(40):                      # cold re-solves until well past the limit
+        hm.highs.clearSolver()
+        assert hm.solve().status == "optimal"
+        if hm.highs.getRunTime() > 3 * limit:
+            break
+    assert hm.highs.getRunTime() > 3 * limit
