@@ -149,13 +149,14 @@ def merge_identical_scenarios(d: ProblemData) -> tuple[ProblemData, list[np.ndar
 
 
 def _expand(full: ProblemData, built: BuiltModel, result: SolveResult,
-            members: list[np.ndarray]) -> tuple[BuiltModel, SolveResult]:
+            members: list[np.ndarray], rows: bool = True) -> tuple[BuiltModel, SolveResult]:
     """Map a merged-scenario solve back onto every scenario of `full`.
 
     Values are copied to each member; duals and reduced costs, which carry the
     merged probability, are shared out in proportion to each member's own.
     Rows and deliveries come out grouped by merged scenario; :func:`_merge`
-    puts them in the monolithic order.
+    puts them in the monolithic order. With ``rows=False`` the row metadata
+    and duals are left out (a sweep point needs only the values).
     """
     if all(len(m) == 1 for m in members):
         return built, result
@@ -196,7 +197,7 @@ def _expand(full: ProblemData, built: BuiltModel, result: SolveResult,
     merged_pos = pd.Series(np.arange(n_m), index=[full.scenarios[int(m[0])] for m in members])
     scenario_names = np.array(full.scenarios, dtype=object)
     meta: dict[str, pd.DataFrame] = {}
-    for fam, fam_meta in built.row_meta.items():
+    for fam, fam_meta in (built.row_meta.items() if rows else ()):
         merged_of = fam_meta["scenario"].map(merged_pos).fillna(-1).to_numpy(dtype=int)
         src, slot = spread(merged_of)
         expanded = fam_meta.iloc[src].reset_index(drop=True)
@@ -252,7 +253,8 @@ def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
             rhs[mine] = cap * demand[mine]
             hm.set_rhs("max_single_country_share", rhs)
         results.append(hm.solve())
-    expanded = [_expand(full, built, r, members) for r in results]
+    # the points share one model: its rows are expanded once, the values per point
+    expanded = [_expand(full, built, r, members, rows=i == 0) for i, r in enumerate(results)]
     return expanded[0][0], [r for _, r in expanded]
 
 
@@ -267,7 +269,8 @@ def sweep_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
     outcomes = run_jobs(_sweep_block, jobs, [len(a) for _, a in subs],
                         size >= PARALLEL_MIN_DELIVERIES)
     arc_maps = [a for _, a in subs]
-    return [_merge(d, full_policy, blocks, arc_maps, [(b, res[i]) for b, res in outcomes], 0.0)
+    return [_merge(d, full_policy, blocks, arc_maps, [(b, res[i]) for b, res in outcomes], 0.0,
+                   rows=i == 0)
             for i in range(len(caps))]
 
 
@@ -320,7 +323,9 @@ def solve_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
 
 def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
            arc_maps: list[np.ndarray], outcomes: list[tuple[BuiltModel, SolveResult]],
-           wall: float) -> tuple[BuiltModel, SolveResult]:
+           wall: float, rows: bool = True) -> tuple[BuiltModel, SolveResult]:
+    """The blocks' models and answers in the monolithic model's indexing
+    (``rows=False``: values only, no row metadata or duals)."""
     E, T, W = d.demand_t.shape
     built_blocks = [b for b, _ in outcomes]
     results = [r for _, r in outcomes]
@@ -336,7 +341,7 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
         else np.zeros(0, int)
     meta = {name: pd.concat([b.row_meta[name] for b in built_blocks if name in b.row_meta],
                             ignore_index=True)
-            for name in built_blocks[0].row_meta}
+            for name in (built_blocks[0].row_meta if rows else ())}
     infeasible = [m for b in built_blocks for m in b.trivially_infeasible]
     merged_built = BuiltModel(None, d, policy, x_index[x_order], q_index[q_order], meta,
                               infeasible, sum(b.build_seconds for b in built_blocks))
