@@ -87,10 +87,13 @@ def test_concurrent_runs_into_results_do_not_clash(tmp_path: Path) -> None:
 
 def test_interrupted_run_leaves_nothing(tmp_path: Path) -> None:
     inst = tmp_path / "big.yaml"
-    inst.write_text(instance_to_yaml(synthetic_instance(20, 17, 10, 400, seed=2)))
+    # large enough to be still solving after 4 s on a fast machine (about 10 s
+    # uninterrupted on the benchmark machine)
+    inst.write_text(instance_to_yaml(synthetic_instance(20, 17, 10, 1200, seed=2)))
     interrupted = 0
     for sig, delay in ((signal.SIGINT, 2.5), (signal.SIGTERM, 4.0)):
-        proc = subprocess.Popen([*CLI, "solve", str(inst), "--out", "run"], cwd=tmp_path,
+        out = f"run-{sig.name}"
+        proc = subprocess.Popen([*CLI, "solve", str(inst), "--out", out], cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(sig)
@@ -99,7 +102,7 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path) -> None:
             continue
         assert proc.returncode == 130, err
         assert "interrupted" in err and "Traceback" not in err
-        assert not (tmp_path / "run").exists()
+        assert not (tmp_path / out).exists()
         assert _leftovers(tmp_path) == []
         interrupted += 1
     assert interrupted == 2, "the solve finished before the signal: use a larger instance"
