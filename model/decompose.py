@@ -258,17 +258,28 @@ def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
     return expanded[0][0], [r for _, r in expanded]
 
 
+def _run_blocks(func: Any, d: ProblemData, blocks: list[list[int]], args: tuple[Any, ...],
+                allow_parallel: bool = True) -> tuple[list[Any], list[np.ndarray], float]:
+    """func((inst, block data, *rest)) for each block, in worker processes when the
+    instance is big enough to pay for them. Returns the outcomes, each block's
+    arcs in the full model, and the elapsed seconds."""
+    t0 = time.perf_counter()
+    inst, *rest = args
+    subs = [subset_data(d, b) for b in blocks]
+    size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
+    outcomes = run_jobs(func, [(inst, sub, *rest) for sub, _ in subs],
+                        [len(a) for _, a in subs],
+                        allow_parallel and size >= PARALLEL_MIN_DELIVERIES)
+    return outcomes, [a for _, a in subs], time.perf_counter() - t0
+
+
 def sweep_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
                  policy_name: str, extra: Policy, label: str, caps: list[float],
                  blocks: list[list[int]], options: SolveOptions | None = None
                  ) -> list[tuple[BuiltModel, SolveResult]]:
     """A cap sweep block by block (each warm-started), merged per cap value."""
-    subs = [subset_data(d, b) for b in blocks]
-    jobs = [(inst, sub, policy_name, extra, options, label, caps) for sub, _ in subs]
-    size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
-    outcomes = run_jobs(_sweep_block, jobs, [len(a) for _, a in subs],
-                        size >= PARALLEL_MIN_DELIVERIES)
-    arc_maps = [a for _, a in subs]
+    outcomes, arc_maps, _ = _run_blocks(_sweep_block, d, blocks,
+                                        (inst, policy_name, extra, options, label, caps))
     return [_merge(d, full_policy, blocks, arc_maps, [(b, res[i]) for b, res in outcomes], 0.0,
                    rows=i == 0)
             for i in range(len(caps))]
@@ -293,14 +304,7 @@ def compare_blocks(inst: Instance, d: ProblemData, full_policies: list[ResolvedP
     `blocks` must be independent under every policy's couplings at once
     (element_blocks of their union_policy).
     """
-    t0 = time.perf_counter()
-    subs = [subset_data(d, b) for b in blocks]
-    jobs = [(inst, sub, names, options) for sub, _ in subs]
-    size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
-    outcomes = run_jobs(_compare_block, jobs, [len(a) for _, a in subs],
-                        size >= PARALLEL_MIN_DELIVERIES)
-    wall = time.perf_counter() - t0
-    arc_maps = [a for _, a in subs]
+    outcomes, arc_maps, wall = _run_blocks(_compare_block, d, blocks, (inst, names, options))
     return [_merge(d, full_policies[i], blocks, arc_maps, [res[i] for res in outcomes],
                    wall / len(names))
             for i in range(len(names))]
@@ -311,14 +315,10 @@ def solve_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
                  options: SolveOptions | None = None,
                  workers: int | None = None) -> tuple[BuiltModel, SolveResult]:
     """Solve each block alone and merge into the monolithic model's indexing."""
-    t0 = time.perf_counter()
-    subs = [subset_data(d, b) for b in blocks]
-    jobs = [(inst, sub, policy_name, extra, options) for sub, _ in subs]
-    size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
-    parallel = (workers is None or workers > 1) and size >= PARALLEL_MIN_DELIVERIES
-    outcomes = run_jobs(_solve_block, jobs, [len(a) for _, a in subs], parallel)
-    wall = time.perf_counter() - t0
-    return _merge(d, full_policy, blocks, [a for _, a in subs], outcomes, wall)
+    outcomes, arc_maps, wall = _run_blocks(_solve_block, d, blocks,
+                                           (inst, policy_name, extra, options),
+                                           allow_parallel=workers is None or workers > 1)
+    return _merge(d, full_policy, blocks, arc_maps, outcomes, wall)
 
 
 def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],

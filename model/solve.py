@@ -224,10 +224,8 @@ class HighsModel:
         idx = rows[keep].astype(np.int32)
         value = np.asarray(rhs, dtype=float)[keep]
         sense = self.row_sense[idx]
-        lower = np.where(sense == 1, -np.inf, value)
-        upper = np.where(sense == -1, np.inf, value)
-        if len(idx):
-            self.highs.changeRowsBounds(len(idx), idx, lower, upper)
+        self.set_bounds("row", idx, np.where(sense == 1, -np.inf, value),
+                        np.where(sense == -1, np.inf, value))
 
     def set_bounds(self, kind: str, index: np.ndarray, lower: np.ndarray,
                    upper: np.ndarray) -> None:
