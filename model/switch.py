@@ -20,9 +20,10 @@ to HiGHS once, and for policy p
 What remains is exactly p's own LP, so its optimum is p's optimum. Only bounds
 change between policies, so HiGHS keeps its basis and re-solves from the
 previous policy's optimum. :meth:`PolicySwitcher.solve` returns the answer
-indexed as p's own model (model.matrix.variable_index), so every table and
-number downstream is the one a separate solve gives; tests/test_switch.py
-checks that against cold solves.
+indexed as p's own model (its columns, rows and row metadata), so the tables
+downstream have the same rows and meaning as a separate solve's and the
+optimum is the same; where several plans are equally cheap, the plan found
+may differ. tests/test_switch.py checks both against separate solves.
 """
 
 from __future__ import annotations
