@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
     """Peak resident memory in MiB: this process's own (VmHWM) or its children's.
 
     For this process VmHWM is read where Linux has it: ``ru_maxrss`` survives
@@ -78,7 +78,7 @@ def reference_solve(instance: str | Path) -> dict[str, Any]:
             "reference_s": t_solve - t_load,
             "reference_status": h.modelStatusToString(h.getModelStatus()),
             "reference_objective": float(h.getInfo().objective_function_value),
-            "reference_peak_rss_mib": _rss_mib(),
+            "reference_peak_rss_mib": peak_rss_mib(),
             "n_variables": int(lp.num_col_), "n_constraints": int(lp.num_row_),
             "nonzeros": int(lp_m.A.nnz)}
 
@@ -124,8 +124,8 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
             "extraction_s": (t2 - t1) - blocks_wall, "writing_s": t3 - t2, "total_s": total,
             "highs_wall_s": highs_wall, "outside_highs_s": total - highs_wall,
             "outside_highs_share": (total - highs_wall) / total if total else 0.0,
-            "peak_rss_mib": _rss_mib(),
-            "worker_peak_rss_mib": _rss_mib(resource.RUSAGE_CHILDREN),
+            "peak_rss_mib": peak_rss_mib(),
+            "worker_peak_rss_mib": peak_rss_mib(resource.RUSAGE_CHILDREN),
         })
         if sweep_points:
             out.update(_sweep_bench(loaded, sweep_points))

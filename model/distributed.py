@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .bench import peak_rss_mib
 from .errors import UsageError
 
 ALGORITHMS = ("ph", "lshaped")
@@ -55,7 +56,7 @@ SOLVER = "appsi_highs"
 class DecompositionSettings:
     """What the user asks of the decomposed solve."""
 
-    algorithm: str = "ph"
+    algorithm: str = "lshaped"    # as the command line's default
     max_iterations: int = 200     # PH iterations or L-shaped master solves
     gap: float = 1e-3             # relative gap at which the run counts as optimal
     rho_factor: float = 1.0       # PH: rho = factor * the contract's reservation cost
@@ -155,8 +156,7 @@ def check_decomposable(data: Any, resolved: Any) -> None:
 
 def solve_distributed(instance_path: str | Path, policy: str = "none",
                       risk_lambda: float | None = None, risk_alpha: float | None = None,
-                      settings: DecompositionSettings | None = None,
-                      progress: Callable[[str], None] | None = None) -> Any:
+                      settings: DecompositionSettings | None = None) -> Any:
     """Solve on mpi-sppy across the ranks of MPI.COMM_WORLD.
 
     Every rank must call this. Rank 0 returns the :class:`~model.api.RunResult`
@@ -177,9 +177,9 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
               "risk_alpha": risk_alpha}
     names = list(data.scenarios)
     t0 = time.perf_counter()
-    with _quiet(rank):
+    with _quiet():
         if settings.algorithm == "ph":
-            lower, xhat, iterations, extra = _run_ph(names, kwargs, settings, progress, rank)
+            lower, xhat, iterations, extra = _run_ph(names, kwargs, settings)
         else:
             lower, xhat, iterations, extra = _run_lshaped(names, kwargs, settings)
     t_algo = time.perf_counter() - t0
@@ -189,7 +189,7 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
     local = [_second_stage(loaded, data, policy, w, xhat) for w in mine]
     gathered = comm.gather(list(zip(mine, local)), root=0)
     t_eval = time.perf_counter() - t0 - t_algo
-    peak = comm.gather(_rss_mib(), root=0)
+    peak = comm.gather(peak_rss_mib(), root=0)
     if rank != 0:
         return None
     parts = dict(item for chunk in gathered for item in chunk)
@@ -198,15 +198,8 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
                       "evaluation_seconds": t_eval, "peak_rss_mib_per_rank": peak, **extra})
 
 
-def _rss_mib() -> float:
-    """This rank's own peak resident memory, MiB (model.bench._rss_mib)."""
-    from .bench import _rss_mib as peak_rss_mib
-
-    return peak_rss_mib()
-
-
 @contextlib.contextmanager
-def _quiet(rank: int) -> Iterator[None]:
+def _quiet() -> Iterator[None]:
     """mpi-sppy prints from every rank; keep the console for our own progress
     (SOURCING_MPISPPY_VERBOSE=1 shows its output)."""
     if os.environ.get("SOURCING_MPISPPY_VERBOSE"):
@@ -216,8 +209,7 @@ def _quiet(rank: int) -> Iterator[None]:
         yield
 
 
-def _run_ph(names: list[str], kwargs: dict[str, Any], settings: DecompositionSettings,
-            progress: Callable[[str], None] | None, rank: int
+def _run_ph(names: list[str], kwargs: dict[str, Any], settings: DecompositionSettings
             ) -> tuple[float, np.ndarray | None, int, dict[str, Any]]:
     """Progressive hedging; returns (lower bound, x-bar on rank 0, iterations, extras)."""
     from mpisppy.opt.ph import PH
@@ -330,7 +322,7 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
     lower = float(lower)
     # below zero only by the solvers' tolerances: report it as 0
     gap = None if upper is None else max(0.0, (upper - lower) / max(1.0, abs(upper)))
-    if upper is not None and gap is not None and gap > settings.gap:
+    if gap is not None and gap > settings.gap:
         result.status = "iteration_limit"
         result.message = (f"relative gap {gap:.3g} is above --gap {settings.gap:g} after "
                           f"{info['iterations']} iterations: raise --max-iterations")
