@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from .api import RunResult, finish_run, solve_instance
-from .data import ProblemData, problem_data
+from .data import ProblemData, problem_data, restrict_scenarios, retree
 from .errors import UsageError
 from .decompose import compare_blocks, element_blocks, sweep_blocks
-from .matrix import build, fix_contracts
+from .matrix import build, fix_root_contracts
 from .instance import LoadedInstance
 from .policies import resolve_policy, union_policy
 from .results import cost_breakdown, solution_arrays, summary_metrics
@@ -253,20 +253,18 @@ def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, An
 
 # --------------------------------------------------------------------------- VSS, EVPI
 def scenario_data(d: ProblemData, w: int) -> ProblemData:
-    """The data of scenario `w` alone, with probability 1."""
-    return replace(d, scenarios=[d.scenarios[w]], probability=np.ones(1),
-                   availability=d.availability[:, :, [w]],
-                   price_multiplier=d.price_multiplier[:, :, [w]],
-                   demand_t=d.demand_t[:, :, [w]])
+    """The data of scenario `w` alone, with probability 1 (its tree is one path)."""
+    return restrict_scenarios(d, [w], probability=np.ones(1))
 
 
 def expected_value_data(d: ProblemData) -> ProblemData:
     """Every scenario-dependent parameter replaced by its probability-weighted mean."""
     p = d.probability
-    return replace(d, scenarios=["expected-value"], probability=np.ones(1),
-                   availability=np.einsum("ktw,w->kt", d.availability, p)[:, :, None],
-                   price_multiplier=np.einsum("ktw,w->kt", d.price_multiplier, p)[:, :, None],
-                   demand_t=np.einsum("etw,w->et", d.demand_t, p)[:, :, None])
+    return retree(replace(
+        d, scenarios=["expected-value"], probability=np.ones(1),
+        availability=np.einsum("ktw,w->kt", d.availability, p)[:, :, None],
+        price_multiplier=np.einsum("ktw,w->kt", d.price_multiplier, p)[:, :, None],
+        demand_t=np.einsum("etw,w->et", d.demand_t, p)[:, :, None]))
 
 
 def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",
@@ -286,7 +284,7 @@ def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",
     def optimum(d: ProblemData, fix_x: np.ndarray | None = None) -> tuple[Any, Any]:
         built = build(d, resolve_policy(inst, d, policy))
         if fix_x is not None:
-            fix_contracts(built, fix_x)
+            fix_root_contracts(built, fix_x)
         res = solve_model(built, options)
         return (res.objective if res.optimal else None), (built, res)
 
@@ -300,8 +298,11 @@ def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",
     ws = None if any(v is None for v in ws_parts) else float(sum(ws_parts))
     ev, (ev_built, ev_res) = optimum(expected_value_data(data))
     eev = None
-    if ev is not None:
-        eev, _ = optimum(data, fix_x=ev_res.values["x"])
+    if ev is not None:   # EEV fixes what the EV plan decides at the root
+        ev_x = np.zeros(ev_built.data.capacity_t.shape)
+        ix = ev_built.index
+        ev_x[ix.x_index[:, 0], ix.x_index[:, 1]] = ev_res.values["x"]
+        eev, _ = optimum(data, fix_x=ev_x)
     return {
         "rp": rp, "ws": ws, "ev": ev, "eev": eev,
         "evpi": None if rp is None or ws is None else rp - ws,

@@ -22,6 +22,7 @@ from .data import ProblemData, problem_data
 from .built import BuiltModel
 from .matrix import build
 from .decompose import element_blocks, solve_blocks
+from .expand import expand
 from .instance import LoadedInstance, default_instance_path, load_instance
 from .policies import ResolvedPolicy, resolve_policy
 from .results import (
@@ -34,6 +35,8 @@ from .results import (
     duals_table,
     solution_arrays,
     summary_metrics,
+    tree_summary,
+    tree_table,
 )
 from .schema import Policy
 from .solve import SolveOptions, SolveResult, solve_model
@@ -82,16 +85,17 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     else:
         built = build(data, resolved, builder)
         result = solve_model(built, options)
-    if result.optimal and data.risk_lambda >= 1.0:
-        # the pure-CVaR objective leaves non-tail scenarios arbitrary: phase 2
-        from .formulation import define_tail_tiebreak
+        if result.optimal and data.risk_lambda >= 1.0:
+            # the pure-CVaR objective leaves non-tail scenarios arbitrary: phase 2
+            from .formulation import define_tail_tiebreak
 
-        cvar_opt = float(result.objective)
-        define_tail_tiebreak(built.model, data, cvar_opt)
-        phase2 = solve_model(built, options)
-        phase2.solve_seconds += result.solve_seconds
-        phase2.objective = cvar_opt if phase2.optimal else None
-        result = phase2
+            cvar_opt = float(result.objective)
+            define_tail_tiebreak(built.model, data, cvar_opt)
+            phase2 = solve_model(built, options)
+            phase2.solve_seconds += result.solve_seconds
+            phase2.objective = cvar_opt if phase2.optimal else None
+            result = phase2
+        built, result = expand(data, built, result)
     return finish_run(loaded, data, resolved, built, result, policy, options)
 
 
@@ -137,6 +141,7 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "currency": data.currency, "home": data.home,
         "periods": [_plain(p) for p in data.periods],
         "scenarios": len(data.scenarios),
+        "tree": tree_summary(data),
         "version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "warnings": list(loaded.warnings),
@@ -156,6 +161,7 @@ def tabulate(run: RunResult) -> RunResult:
         "deliveries": deliveries_table(built, sol),
         "balance": balance_table(data, sol),
         "scenarios": cost_breakdown(data, sol),
+        "tree": tree_table(data),
     }
     if built.row_meta:     # an engine without duals (mpi-sppy) leaves row_meta empty
         run.tables["duals"] = duals_table(built, run.result)

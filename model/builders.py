@@ -285,15 +285,18 @@ COUNTRIES = ["CN", "AU", "MY", "US", "FR", "VN", "BR", "IN", "CA", "ZA", "GL", "
 
 def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int = 10,
                        n_scenarios: int = 25, seed: int = 0,
-                       name: str | None = None) -> dict[str, Any]:
+                       name: str | None = None, information: str = "history"
+                       ) -> dict[str, Any]:
     """A random, plausible instance of the given size (as a plain dict).
 
     About a third of the sources are Chinese (cheap, large); the rest are
     spread over other countries, a few recycled and domestic (JP). Each
     scenario but the first draws a disruption of one country's supply for a
-    quarter of the elements in a few periods, with a spot price shock and a
-    demand shock on those elements (as in real instances a disruption hits a
-    few elements, so most scenarios look alike for any one element). Policies: a 65 % cap per
+    quarter of the elements in a few periods from the second period on, with a
+    spot price shock and, from its start, a demand shock on those elements (as
+    in real instances a disruption hits a few elements, so most scenarios look
+    alike for any one element, and scenarios share their early periods, so the
+    information tree branches over time). Policies: a 65 % cap per
     element, the same per group, and a 50 % plan cap.
     """
     if min(n_sources, n_elements, n_periods, n_scenarios) < 1:
@@ -336,7 +339,9 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
         hit_country = "CN" if rng.random() < 0.6 else COUNTRIES[int(rng.integers(1, len(COUNTRIES)))]
         hit_elems = [str(e) for e in rng.choice(elements, size=max(1, n_elements // 4),
                                                 replace=False)]
-        t0 = int(rng.integers(0, n_periods))
+        # disruptions start after the first period (scenarios share their early
+        # periods, as real ones do: the information tree branches over time)
+        t0 = int(rng.integers(1, n_periods)) if n_periods > 1 else 0
         span = periods[t0:t0 + int(rng.integers(1, 4))]
         scen: dict[str, Any] = {"id": f"w{w:04d}", "probability": 1.0 / n_scenarios}
         if w > 0:  # the first scenario is undisturbed
@@ -347,7 +352,7 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
                                      "periods": span,
                                      "multiplier": float(np.round(rng.uniform(1.0, 3.0), 2))}]
             # the demand response (stock-building, substitution) of the hit elements
-            scen["demand_shocks"] = [{"elements": hit_elems,
+            scen["demand_shocks"] = [{"elements": hit_elems, "periods": periods[t0:],
                                       "multiplier": float(np.round(rng.uniform(0.9, 1.15), 3))}]
         scenarios.append(scen)
     growth = {e: {p: float(np.round(demand[e] * 1.03 ** i, 1)) for i, p in enumerate(periods)}
@@ -357,6 +362,7 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
         "name": name or f"synthetic-s{n_sources}-e{n_elements}-t{n_periods}-w{n_scenarios}-seed{seed}",
         "description": "Synthetic instance for tests and benchmarks (random, not data).",
         "currency": "USD", "home": "JP", "periods": periods, "discount_rate": 0.03,
+        "information": information,
         "elements": elements,
         "groups": {"light": [e for e in elements if e not in heavy],
                    "heavy": sorted(heavy, key=elements.index)} if heavy else {},

@@ -16,7 +16,11 @@ from .data import ProblemData
 from .policies import ResolvedPolicy
 
 META_COLUMNS = ["constraint", "rule", "element", "period", "country", "stage", "scenario",
-                "sense", "rhs", "demand_t"]
+                "sense", "rhs", "demand_t", "slot", "dnode"]
+# slot: the recourse node (model.indexing) a row belongs to, -1 if none;
+# dnode: the decision node of a plan row's latest contract, -1 if none.
+# Both are model-internal; model.expand turns them into per-scenario rows and
+# a readable `node` label.
 
 
 @dataclass
@@ -26,11 +30,14 @@ class BuiltModel:
     model: Any                          # a Pyomo ConcreteModel, or None (matrix path)
     data: ProblemData
     policy: ResolvedPolicy
-    x_index: np.ndarray                 # (n_x, 2): arc, period of each contract variable
-    q_index: np.ndarray                 # (n_q, 3): arc, period, scenario of each delivery
+    # node level (as built): x (arc, period, decision node), q (arc, period, slot);
+    # per scenario (after model.expand): x and q both (arc, period, scenario)
+    x_index: np.ndarray
+    q_index: np.ndarray
     row_meta: dict[str, pd.DataFrame] = field(default_factory=dict)
     trivially_infeasible: list[str] = field(default_factory=list)
     build_seconds: float = 0.0
     matrix: Any = None                  # a matrix.LinearProgram when built without Pyomo
+    index: Any = None                   # model.indexing.ModelIndex (node level only)
 
 

@@ -169,3 +169,63 @@ def comparison(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     ax2.legend(fontsize=8)
     ax2.set_title("shortage per policy")
     return _save(fig, path)
+
+
+def information_tree(tree: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """The information tree: a column per period, a dot per node (size ~ probability),
+    a line to its parent; leaves name their scenarios when there are few.
+
+    Scenarios on one branch cannot be told apart yet: every decision of that
+    period is the same for them (``information: history``).
+    """
+    nodes = tree["node"].astype(str).tolist()
+    parent = dict(zip(nodes, tree["parent"].astype(str)))
+    kids: dict[str, list[str]] = {}
+    for n in nodes:
+        if parent[n]:
+            kids.setdefault(parent[n], []).append(n)
+    periods = list(dict.fromkeys(tree["period"].astype(str)))     # "" (root) first
+    xpos = {n: periods.index(p) for n, p in zip(nodes, tree["period"].astype(str))}
+    y: dict[str, float] = {}
+    leaves: list[str] = []
+
+    def place(n: str) -> float:             # leaves in depth-first order, parents centred
+        if n not in kids:
+            y[n] = float(len(leaves))
+            leaves.append(n)
+        else:
+            y[n] = float(np.mean([place(c) for c in kids[n]]))
+        return y[n]
+
+    for root in (n for n in nodes if not parent[n]):   # depth = number of periods
+        place(root)
+    n_leaves = max(1, len(leaves))
+    fig = Figure(figsize=(min(12, 2 + 1.3 * len(periods)), min(9, 1.5 + 0.32 * n_leaves)))
+    ax = fig.subplots()
+    from matplotlib.collections import LineCollection
+
+    segs = [[(xpos[parent[n]], y[parent[n]]), (xpos[n], y[n])] for n in nodes if parent[n]]
+    ax.add_collection(LineCollection(segs, colors="grey", linewidths=0.8))
+    prob = dict(zip(nodes, tree["probability"].astype(float)))
+    ax.scatter([xpos[n] for n in nodes], [y[n] for n in nodes],
+               s=[12 + 160 * prob[n] for n in nodes], color="tab:blue", zorder=3)
+    if n_leaves <= 40:
+        scen = dict(zip(nodes, tree["scenarios"].astype(str)))
+        for leaf in leaves:
+            text = scen[leaf].replace(";", ", ")
+            ax.annotate(text if len(text) <= 60 else text[:57] + "...",
+                        (xpos[leaf], y[leaf]), xytext=(6, 0), textcoords="offset points",
+                        va="center", fontsize=7)
+    labels = ["start" if p == "" else p for p in periods]
+    ax.set_xticks(range(len(periods)), labels)
+    ax.set_xlim(-0.3, len(periods) - 1 + (1.8 if n_leaves <= 40 else 0.3))
+    ax.set_ylim(-0.8, n_leaves - 0.2)
+    ax.invert_yaxis()
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_title((title + ": " if title else "") + f"information tree, {len(nodes)} nodes "
+                 "(dot size: probability); scenarios on one branch share every decision "
+                 "of that period", fontsize=9)
+    fig.subplots_adjust(left=0.03, right=0.97, top=0.9, bottom=0.08)
+    return _save(fig, path)

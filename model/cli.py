@@ -541,6 +541,10 @@ def build_synthetic(
     periods: int = typer.Option(10, "--periods", min=1),
     scenarios: int = typer.Option(25, "--scenarios", min=1),
     seed: int = typer.Option(0, "--seed"),
+    information: str = typer.Option(
+        "history", "--information",
+        help="history (decisions see the data so far; the default) or clairvoyant "
+             "(the two-stage model, which --engine mpisppy solves)."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write a random, plausible instance of the given size (for tests and benchmarks)."""
@@ -549,7 +553,10 @@ def build_synthetic(
 
     if out.exists() and not force:
         raise UsageError(f"{out} already exists; use --force to replace it")
-    data = synthetic_instance(sources, elements, periods, scenarios, seed)
+    if information not in ("history", "clairvoyant"):
+        raise UsageError(f"--information must be history or clairvoyant, not '{information}'")
+    data = synthetic_instance(sources, elements, periods, scenarios, seed,
+                              information=information)
     instance_from_dict(data, name=data["name"])  # refuse to write an invalid instance
     write_text_atomic(out, instance_to_yaml(data, "Synthetic instance (random, not data)."),
                       force=force)

@@ -10,7 +10,7 @@ here and nowhere else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,14 @@ import pandas as pd
 
 from .instance import LoadedInstance, pkey
 from .schema import Instance, Selector, Source
+from .tree import (
+    NO_LEAD_TIME,
+    InformationTree,
+    build_tree,
+    decision_rows,
+    period_features,
+    recourse_nodes,
+)
 
 
 @dataclass
@@ -49,6 +57,11 @@ class ProblemData:
     risk_lambda: float = 0.0
     risk_alpha: float = 0.95
     period_days: float = 365.0
+    information: str = "history"     # history | clairvoyant (DESIGN: what is known when)
+    lead_time: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (K,)
+    tree: InformationTree | None = None   # the instance's information tree (all data)
+    decision_node: np.ndarray | None = None   # (T+1, W) node after period t-1
+    recourse_node: np.ndarray | None = None   # (T, W) node of period t's recourse
 
     @property
     def n_arcs(self) -> int:
@@ -72,6 +85,11 @@ class ProblemData:
     @property
     def arc_recycled(self) -> np.ndarray:
         return self.sources["recycled"].to_numpy(bool)[self.arc_source]
+
+    @property
+    def decision_row(self) -> np.ndarray:
+        """(K, T) row of `decision_node` at which arc k's period-t contract is decided."""
+        return decision_rows(self.lead_time, len(self.periods))
 
     def period_index(self, labels: list[Any] | None) -> list[int]:
         """Positions of the given period labels (all periods when None)."""
@@ -153,7 +171,7 @@ def problem_data(loaded: LoadedInstance | Instance,
     }, columns=["id", "name", "mined_in", "refined_in", "mode", "recycled",
                 "reservation_fee"])
 
-    arc_source, arc_element, cap_rows, price_rows = [], [], [], []
+    arc_source, arc_element, cap_rows, price_rows, lead = [], [], [], [], []
     for si, src in enumerate(inst.sources):
         window = _window_mask(src, periods)
         offered = {e: sup for e, sup in src.supply.items() if e != "default"}
@@ -165,6 +183,7 @@ def problem_data(loaded: LoadedInstance | Instance,
                 continue
             arc_source.append(si)
             arc_element.append(e_pos[e])
+            lead.append(NO_LEAD_TIME if src.lead_time is None else int(src.lead_time))
             cap_rows.append(_period_array(offered[e].capacity, periods) * window)
             price_rows.append(_period_array(offered[e].price, periods))
     K = len(arc_source)
@@ -208,13 +227,15 @@ def problem_data(loaded: LoadedInstance | Instance,
     stock_cap = np.array([_element_value(inst.stock.capacity, e, np.inf) for e in elements],
                          dtype=float)
     rate = float(inst.discount_rate)
+    demand_t = base_demand[:, :, None] * demand_mult
+    tree = build_tree(period_features(availability, price_mult, demand_t), prob)
     return ProblemData(
         name=inst.name, currency=inst.currency, home=inst.home,
         elements=elements, periods=periods, scenarios=names, probability=prob,
         sources=sources, arc_source=arc_source_a, arc_element=arc_element_a,
         capacity_t=capacity, price=price, availability=availability,
         price_multiplier=price_mult, base_demand_t=base_demand,
-        demand_t=base_demand[:, :, None] * demand_mult,
+        demand_t=demand_t,
         shortage_penalty=np.array([float(_element_value(inst.shortage_penalty, e, 0.0))
                                    for e in elements]),
         stock_initial_t=np.array([float(_element_value(inst.stock.initial, e, 0.0))
@@ -227,4 +248,38 @@ def problem_data(loaded: LoadedInstance | Instance,
         risk_lambda=float(inst.risk.lambda_ if risk_lambda is None else risk_lambda),
         risk_alpha=float(inst.risk.alpha if risk_alpha is None else risk_alpha),
         period_days=float(inst.period_days),
+        information=inst.information,
+        lead_time=np.array(lead, dtype=np.int64),
+        tree=tree, decision_node=tree.node_of,
+        recourse_node=recourse_nodes(tree, inst.information),
     )
+
+
+def with_information(d: ProblemData, information: str) -> ProblemData:
+    """The same data under another information rule (history or clairvoyant)."""
+    return replace(d, information=information,
+                   recourse_node=recourse_nodes(d.tree, information))
+
+
+def restrict_scenarios(d: ProblemData, keep: np.ndarray | list[int],
+                       probability: np.ndarray | None = None,
+                       names: list[str] | None = None) -> ProblemData:
+    """The data of some scenarios alone (renormalised unless `probability` is given),
+    with the information tree of that scenario set."""
+    keep = np.asarray(keep, dtype=np.int64)
+    p = d.probability[keep] if probability is None else np.asarray(probability, float)
+    if probability is None and p.sum() > 0:
+        p = p / p.sum()
+    sub = replace(d, scenarios=names or [d.scenarios[w] for w in keep], probability=p,
+                  availability=d.availability[:, :, keep],
+                  price_multiplier=d.price_multiplier[:, :, keep],
+                  demand_t=d.demand_t[:, :, keep])
+    return retree(sub)
+
+
+def retree(d: ProblemData) -> ProblemData:
+    """Recompute the information tree from the scenario arrays of `d`."""
+    tree = build_tree(period_features(d.availability, d.price_multiplier, d.demand_t),
+                      d.probability)
+    return replace(d, tree=tree, decision_node=tree.node_of,
+                   recourse_node=recourse_nodes(tree, d.information))

@@ -24,8 +24,10 @@ import pandas as pd
 from .data import ProblemData
 from .built import BuiltModel
 from .policies import ResolvedPolicy, resolve_policy
+from .expand import expand
 from .schema import Instance, Policy
 from .solve import SolveOptions, SolveResult, highs_version, solve_model
+from .tree import Reduction, fan_reduction, period_features, reduce_scenarios
 
 PARALLEL_MIN_DELIVERIES = 20_000   # below this, worker start-up costs more than it saves
 STATUS_ORDER = ["error", "memory_limit", "interrupted", "unbounded", "infeasible",
@@ -108,7 +110,7 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
         d, elements=[d.elements[e] for e in elements],
         arc_source=d.arc_source[arcs],
         arc_element=np.array([new_pos[e] for e in d.arc_element[arcs]], dtype=int),
-        capacity_t=d.capacity_t[arcs], price=d.price[arcs],
+        capacity_t=d.capacity_t[arcs], price=d.price[arcs], lead_time=d.lead_time[arcs],
         availability=d.availability[arcs], price_multiplier=d.price_multiplier[arcs],
         base_demand_t=d.base_demand_t[elements], demand_t=d.demand_t[elements],
         shortage_penalty=d.shortage_penalty[elements],
@@ -118,117 +120,39 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
     return sub, arcs
 
 
-def merge_identical_scenarios(d: ProblemData) -> tuple[ProblemData, list[np.ndarray]]:
-    """Merge scenarios whose availability, prices and demand are identical in `d`.
+def reduce_data(d: ProblemData) -> tuple[ProblemData, Reduction]:
+    """The data of `d` with the scenarios its block cannot tell apart merged (exact).
 
-    Exact for this convex LP: identical scenarios can share one second stage
-    (averaging their optimal second stages is feasible and no dearer), so one
-    copy with their summed probability gives the same optimum; expected cost,
-    CVaR (a discrete distribution with its equal atoms merged) and the budget
-    row are unchanged. Returns the merged data and, per merged scenario, its
-    members.
+    model.tree.reduce_scenarios decides which: under ``history`` nodes whose
+    subtrees agree in this block's data and conditional probabilities, under
+    ``clairvoyant`` scenarios identical in this block's data. One copy with the
+    summed probability gives the same optimum; model.expand maps the answer
+    back onto every scenario.
     """
     W = len(d.scenarios)
-    features = np.ascontiguousarray(np.concatenate(
-        [d.availability.reshape(-1, W), d.price_multiplier.reshape(-1, W),
-         d.demand_t.reshape(-1, W)]).T)                                  # (W, features)
-    # group equal rows by their bytes: a dict over W rows, no sort of the features
-    groups: dict[bytes, list[int]] = {}
-    for w in range(W):
-        groups.setdefault(features[w].tobytes(), []).append(w)
-    if len(groups) == W:
-        return d, [np.array([w]) for w in range(W)]
-    members = [np.array(m) for m in groups.values()]   # in order of first appearance
-    reps = np.array([m[0] for m in members])
-    merged = replace(d, scenarios=[d.scenarios[r] for r in reps],
-                     probability=np.array([d.probability[m].sum() for m in members]),
+    if W == 1:
+        return d, fan_reduction(1, d.decision_node, d.recourse_node, d.probability)
+    red = reduce_scenarios(period_features(d.availability, d.price_multiplier, d.demand_t),
+                           d.probability, d.decision_node, d.recourse_node, d.decision_row,
+                           d.information)
+    if red.trivial and np.array_equal(red.recourse_node, d.recourse_node):
+        return d, red
+    reps = red.representative
+    merged = replace(d, scenarios=[d.scenarios[r] for r in reps], probability=red.probability,
                      availability=d.availability[:, :, reps],
                      price_multiplier=d.price_multiplier[:, :, reps],
-                     demand_t=d.demand_t[:, :, reps])
-    return merged, members
-
-
-def _expand(full: ProblemData, built: BuiltModel, result: SolveResult,
-            members: list[np.ndarray], rows: bool = True) -> tuple[BuiltModel, SolveResult]:
-    """Map a merged-scenario solve back onto every scenario of `full`.
-
-    Values are copied to each member; duals and reduced costs, which carry the
-    merged probability, are shared out in proportion to each member's own.
-    Rows and deliveries come out grouped by merged scenario; :func:`_merge`
-    puts them in the monolithic order. With ``rows=False`` the row metadata
-    and duals are left out (a sweep point needs only the values).
-    """
-    if all(len(m) == 1 for m in members):
-        return built, result
-    p = full.probability
-    n_m = len(members)
-    sizes = np.array([len(m) for m in members])
-    member_flat = np.concatenate(members)                  # members of merged i, i = 0..n_m-1
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    p_merged = np.array([p[m].sum() for m in members])
-    ratio_flat = p[member_flat] / np.maximum(np.repeat(p_merged, sizes), 1e-300)
-    ratio_flat[np.repeat(p_merged, sizes) <= 0] = 0.0
-
-    def spread(merged_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For items tagged with a merged scenario (-1: none), each copy's source and slot.
-
-        Returns (source item of each copy, flat member slot or -1)."""
-        counts = np.where(merged_of >= 0, sizes[np.maximum(merged_of, 0)], 1)
-        src = np.repeat(np.arange(len(merged_of)), counts)
-        start = np.repeat(np.cumsum(counts) - counts, counts)
-        pos = np.arange(len(src)) - start
-        tag = merged_of[src]
-        slot = np.where(tag >= 0, offsets[np.maximum(tag, 0)] + pos, -1)
-        return src, slot
-
-    q_src, q_slot = spread(built.q_index[:, 2].astype(int))
-    q_index = built.q_index[q_src].copy()
-    q_index[:, 2] = member_flat[q_slot]
-    q_ratio = ratio_flat[q_slot]
-    E, T = full.demand_t.shape[:2]
-    W = len(full.scenarios)
-    w_src = np.zeros(W, dtype=int)
-    w_ratio = np.zeros(W)
-    w_src[member_flat] = np.repeat(np.arange(n_m), sizes)
-    w_ratio[member_flat] = ratio_flat
-    out = SolveResult(result.status, result.message, result.objective, result.bound,
-                      result.solver, result.solver_version, result.handoff_seconds,
-                      result.solve_seconds, result.n_variables, result.n_constraints)
-    merged_pos = pd.Series(np.arange(n_m), index=[full.scenarios[int(m[0])] for m in members])
-    scenario_names = np.array(full.scenarios, dtype=object)
-    meta: dict[str, pd.DataFrame] = {}
-    for fam, fam_meta in (built.row_meta.items() if rows else ()):
-        merged_of = fam_meta["scenario"].map(merged_pos).fillna(-1).to_numpy(dtype=int)
-        src, slot = spread(merged_of)
-        expanded = fam_meta.iloc[src].reset_index(drop=True)
-        has = slot >= 0
-        if has.any():
-            scen = expanded["scenario"].to_numpy(dtype=object).copy()
-            scen[has] = scenario_names[member_flat[slot[has]]]
-            expanded["scenario"] = scen
-        meta[fam] = expanded
-        if result.optimal and fam in result.duals:
-            out.duals[fam] = result.duals[fam][src] * np.where(has, ratio_flat[slot], 1.0)
-    if result.optimal:
-        out.values["x"], out.reduced_costs["x"] = result.values["x"], result.reduced_costs["x"]
-        out.values["q"] = result.values["q"][q_src]
-        out.reduced_costs["q"] = result.reduced_costs["q"][q_src] * q_ratio
-        for key in ("u", "stock"):
-            v = result.values[key].reshape(E, T, n_m)[:, :, w_src]
-            rc = result.reduced_costs[key].reshape(E, T, n_m)[:, :, w_src] * w_ratio
-            out.values[key], out.reduced_costs[key] = v.reshape(-1), rc.reshape(-1)
-    expanded_built = BuiltModel(None, full, built.policy, built.x_index, q_index, meta,
-                                built.trivially_infeasible, built.build_seconds)
-    return expanded_built, out
+                     demand_t=d.demand_t[:, :, reps], decision_node=red.decision_node,
+                     recourse_node=red.recourse_node)
+    return merged, red
 
 
 def _solve_block(args: tuple[Any, ...]) -> tuple[BuiltModel, SolveResult]:
     from .matrix import build_matrix
 
     inst, sub, policy_name, extra, options = args
-    merged, members = merge_identical_scenarios(sub)
+    merged, red = reduce_data(sub)
     built = build_matrix(merged, resolve_policy(inst, merged, policy_name, extra))
-    return _expand(sub, built, solve_model(built, options), members)
+    return expand(sub, built, solve_model(built, options), red)
 
 
 def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
@@ -237,11 +161,11 @@ def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
     from .solve import HighsModel
 
     inst, full, policy_name, extra, options, label, caps = args
-    sub, members = merge_identical_scenarios(full)
+    sub, red = reduce_data(full)
     built = build_matrix(sub, resolve_policy(inst, sub, policy_name, extra))
     if built.trivially_infeasible:
         bad = SolveResult("infeasible", "; ".join(built.trivially_infeasible))
-        return _expand(full, built, bad, members)[0], [bad for _ in caps]
+        return expand(full, built, bad, red)[0], [bad for _ in caps]
     hm = HighsModel(built, options)
     meta = built.row_meta["max_single_country_share"]
     mine = (meta["rule"] == label).to_numpy()
@@ -254,7 +178,7 @@ def _sweep_block(args: tuple[Any, ...]) -> tuple[BuiltModel, list[SolveResult]]:
             hm.set_rhs("max_single_country_share", rhs)
         results.append(hm.solve())
     # the points share one model: its rows are expanded once, the values per point
-    expanded = [_expand(full, built, r, members, rows=i == 0) for i, r in enumerate(results)]
+    expanded = [expand(full, built, r, red, rows=i == 0) for i, r in enumerate(results)]
     return expanded[0][0], [r for _, r in expanded]
 
 
@@ -290,9 +214,9 @@ def _compare_block(args: tuple[Any, ...]) -> list[tuple[BuiltModel, SolveResult]
     from .switch import solve_policies
 
     inst, sub, names, options = args
-    merged, members = merge_identical_scenarios(sub)
+    merged, red = reduce_data(sub)
     answers = solve_policies(merged, [resolve_policy(inst, merged, n) for n in names], options)
-    return [_expand(sub, built, result, members) for built, result in answers]
+    return [expand(sub, built, result, red) for built, result in answers]
 
 
 def compare_blocks(inst: Instance, d: ProblemData, full_policies: list[ResolvedPolicy],
@@ -329,14 +253,15 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
     E, T, W = d.demand_t.shape
     built_blocks = [b for b, _ in outcomes]
     results = [r for _, r in outcomes]
-    x_index = np.concatenate([np.column_stack([amap[b.x_index[:, 0]], b.x_index[:, 1]])
+    x_index = np.concatenate([np.column_stack([amap[b.x_index[:, 0]], b.x_index[:, 1:]])
                               for b, amap in zip(built_blocks, arc_maps) if len(b.x_index)]
-                             or [np.zeros((0, 2), int)])
+                             or [np.zeros((0, 3), int)])
     q_index = np.concatenate([np.column_stack([amap[b.q_index[:, 0]], b.q_index[:, 1:]])
                               for b, amap in zip(built_blocks, arc_maps) if len(b.q_index)]
                              or [np.zeros((0, 3), int)])
-    # the monolithic order: x by (arc, period), q by (arc, period, scenario)
-    x_order = np.lexsort((x_index[:, 1], x_index[:, 0])) if len(x_index) else np.zeros(0, int)
+    # the monolithic order: x and q by (arc, period, scenario)
+    x_order = np.lexsort((x_index[:, 2], x_index[:, 1], x_index[:, 0])) if len(x_index) \
+        else np.zeros(0, int)
     q_order = np.lexsort((q_index[:, 2], q_index[:, 1], q_index[:, 0])) if len(q_index) \
         else np.zeros(0, int)
     meta = {name: pd.concat([b.row_meta[name] for b in built_blocks if name in b.row_meta],

@@ -14,6 +14,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from .built import BuiltModel
+from .matrix import scenario_words
 from .solve import SolveOptions, solve_model
 
 ELASTIC_FAMILIES = ("min_domestic_share", "min_recycled_share", "min_stock_days", "budget")
@@ -33,10 +34,24 @@ def _available_t(built: BuiltModel, row: dict) -> float:
     units = {label: unit for r in built.policy.share_rules if r.label == row["rule"]
              for label, unit in r.units}
     arcs &= np.isin(d.arc_element, units.get(row["element"], []))
-    if row["scenario"] == "":
+    if row["slot"] < 0:
         return float((d.capacity_t[arcs, t] * d.is_contract[arcs]).sum())
-    w = d.scenarios.index(row["scenario"])
+    w = int(built.index.slot_rep[row["slot"]])
     return float((d.capacity_t[arcs, t] * d.availability[arcs, t, w]).sum())
+
+
+def _where(built: BuiltModel, row: dict) -> str:
+    """'in the plan', 'in scenario a' or 'in scenarios a, b (node 2026.1)'."""
+    d, ix = built.data, built.index
+    if row["slot"] < 0:
+        return "in the plan"
+    s = int(row["slot"])
+    scen = np.flatnonzero(ix.slot_of[ix.slot_t[s]] == s)
+    words = scenario_words(d, scen)
+    if len(scen) > 1 and d.tree is not None:
+        label = d.tree.labels(d.periods)[int(d.decision_node[ix.slot_t[s] + 1, scen[0]])]
+        words += f" (node {label})"
+    return f"in {words}"
 
 
 def explain_infeasibility(built: BuiltModel, options: SolveOptions | None = None,
@@ -78,7 +93,7 @@ def explain_infeasibility(built: BuiltModel, options: SolveOptions | None = None
     out = []
     for _, name, pos, slack in violated[:limit]:
         row = built.row_meta[name].iloc[pos].to_dict()
-        where = "in the plan" if row["scenario"] == "" else f"in scenario {row['scenario']}"
+        where = _where(built, row)
         if name == "budget":
             out.append(f"{row['rule']}: the expected cost cannot go below "
                        f"{row['rhs'] + slack:,.6g} {d.currency}, above the budget of "
@@ -91,7 +106,7 @@ def explain_infeasibility(built: BuiltModel, options: SolveOptions | None = None
         else:
             who = (f"{d.home}-{'mined' if row['stage'] == 'mining' else 'refined'} sources"
                    if name == "min_domestic_share" else "recycled sources")
-            verb = "contracted from" if row["scenario"] == "" else "delivered by"
+            verb = "contracted from" if row["slot"] < 0 else "delivered by"
             out.append(f"{row['rule']}: {row['element']} {row['period']} needs "
                        f"{row['rhs']:,.6g} t from {who} {where}, but they can supply at most "
                        f"{_available_t(built, row):,.6g} t ({verb} them)")

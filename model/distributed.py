@@ -152,6 +152,23 @@ def check_decomposable(data: Any, resolved: Any) -> None:
         raise UsageError("lambda = 1 (pure CVaR) needs the extensive form's second phase "
                          "(least expected cost among CVaR-optimal plans); use the default "
                          "engine or a lambda below 1")
+    from .tree import is_two_stage
+
+    has_x = (data.capacity_t > 0) & data.is_contract[:, None]
+    rows = np.where(has_x, data.decision_row, 0)
+    if not is_two_stage(data.decision_node, data.recourse_node, rows):
+        late = sorted({data.sources["id"].iloc[data.arc_source[k]]
+                       for k in np.flatnonzero((rows > 0).any(axis=1))})
+        why = (f"contracts with a lead time ({', '.join(late)}) are decided at later nodes"
+               if late else
+               f"under information: {data.information} its scenarios share early periods "
+               f"(the information tree has {data.tree.n_nodes} nodes), so later decisions "
+               "wait for news")
+        raise UsageError("the mpisppy engine solves two-stage models (contracts at the "
+                         f"root, then each scenario alone), and this instance is multi-stage: "
+                         f"{why}. Use the default engine (exact on the tree), or set "
+                         "`information: clairvoyant` and drop lead_time to get the "
+                         "two-stage model")
 
 
 def solve_distributed(instance_path: str | Path, policy: str = "none",
@@ -266,21 +283,24 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
     from dataclasses import replace
 
     from .analysis import scenario_data
-    from .matrix import build_matrix, fix_contracts
+    from .expand import expand
+    from .matrix import build_matrix, fix_root_contracts
     from .policies import resolve_policy
     from .results import solution_arrays
     from .solve import solve_model
 
     one = replace(scenario_data(data, w), risk_lambda=0.0)   # least C_w: best for any eta
     built = build_matrix(one, resolve_policy(loaded.instance, one, policy))
-    fix_contracts(built, xhat)
+    contracted = np.zeros(one.capacity_t.shape)
+    contracted[built.x_index[:, 0], built.x_index[:, 1]] = xhat
+    fix_root_contracts(built, contracted)
     result = solve_model(built)
     if not result.optimal:
         return {"status": result.status, "message": result.message}
-    sol = solution_arrays(built, result)
+    sol = solution_arrays(*expand(one, built, result, rows=False))
     return {"status": "optimal", "cost": float(result.objective),
             "delivered_t": sol.delivered_t[:, :, 0], "shortage_t": sol.shortage_t[:, :, 0],
-            "stock_t": sol.stock_t[:, :, 0], "contracted_t": sol.contracted_t,
+            "stock_t": sol.stock_t[:, :, 0], "contracted_t": sol.contracted_t[:, :, 0],
             "handoff_seconds": result.handoff_seconds, "solve_seconds": result.solve_seconds}
 
 
@@ -290,13 +310,15 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
     """Rank 0: one RunResult in the extensive form's indexing, bounds in the summary."""
     from .api import RunResult, base_summary, tabulate
     from .built import BuiltModel
-    from .matrix import variable_index
+    from .indexing import model_index
     from .results import cvar
     from .solve import SolveResult, highs_version
 
     W = len(data.scenarios)
     bad = [data.scenarios[w] for w in range(W) if parts[w]["status"] != "optimal"]
-    x_index, q_index = variable_index(data, resolved)
+    ix = model_index(data, resolved)     # per scenario, as model.expand reports
+    x_index = np.argwhere(ix.xcol_of >= 0)
+    q_index = np.argwhere(ix.qpos_of[:, ix.slot_of] >= 0)
     result = SolveResult("optimal", "", solver=f"mpi-sppy {_mpisppy_version()} "
                          f"({settings.algorithm}) + HiGHS", solver_version=highs_version())
     upper = None
@@ -314,7 +336,8 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
         shortage = np.stack([parts[w]["shortage_t"] for w in range(W)], axis=-1)
         stock = np.stack([parts[w]["stock_t"] for w in range(W)], axis=-1)
         contracted = parts[0]["contracted_t"]
-        result.values = {"x": contracted[tuple(x_index.T)], "q": delivered[tuple(q_index.T)],
+        result.values = {"x": contracted[x_index[:, 0], x_index[:, 1]],
+                         "q": delivered[tuple(q_index.T)],
                          "u": shortage.reshape(-1), "stock": stock.reshape(-1)}
         result.objective = upper
         result.handoff_seconds = sum(parts[w]["handoff_seconds"] for w in range(W))
@@ -327,8 +350,7 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
         result.message = (f"relative gap {gap:.3g} is above --gap {settings.gap:g} after "
                           f"{info['iterations']} iterations: raise --max-iterations")
     result.bound = lower
-    result.n_variables = len(x_index) + len(q_index) + 2 * W * len(data.elements) * \
-        len(data.periods)
+    result.n_variables = len(ix.x_index) + len(ix.q_index) + 2 * ix.n_slots * len(data.elements)
     built = BuiltModel(None, data, resolved, x_index, q_index, {}, [], 0.0)
     summary = base_summary(loaded, data, built, result, policy)
     summary.update({

@@ -119,7 +119,7 @@ def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
                 raise
 
 
-RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "duals")
+RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "duals", "tree")
 
 
 def save_run(run: Any, out: Path | None = None, force: bool = False,
@@ -165,6 +165,7 @@ def _draw_run_charts(run: Any, folder: Path) -> None:
                                  f"{run.summary['instance']} / {run.policy}")
     charts.cost_and_shortage_by_scenario(run.tables["scenarios"], folder / "scenarios.png",
                                          run.summary.get("currency", ""))
+    charts.information_tree(run.tables["tree"], folder / "tree.png", run.summary["instance"])
 
 
 def _start_charts(run: Any, folder: Path) -> Any:

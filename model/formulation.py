@@ -1,8 +1,20 @@
-r"""The two-stage stochastic sourcing LP in Pyomo: one function per family.
+r"""The stochastic sourcing LP in Pyomo: one function per constraint family.
 
-Notation (DESIGN.md): arcs :math:`k` (a source offering an element), elements
-:math:`e`, periods :math:`t` (position :math:`k_t`), scenarios :math:`w` with
-probability :math:`p_w`. :func:`build_model` reads as the recipe:
+Notation (DESIGN.md, docs/mathematics.md): arcs :math:`k` (a source offering
+an element), elements :math:`e`, periods :math:`t`, scenarios :math:`w` with
+probability :math:`p_w`. What is known when (model.tree, model.indexing):
+
+* a *slot* :math:`n` is a recourse node: period :math:`t(n)`'s deliveries
+  :math:`q_{kn}`, shortage :math:`u_{en}` and stock :math:`I_{en}` are one
+  variable for every scenario in it (under ``information: history`` the
+  scenarios whose data agree up to :math:`t`; under ``clairvoyant`` each
+  scenario alone); :math:`n^-` is the slot of the same scenarios in
+  :math:`t-1`;
+* a contract :math:`x_{ktd}` is decided at node :math:`d` of period
+  :math:`t - L_k` (the root without a lead time); :math:`d(k,t,n)` is the
+  decision node of slot :math:`n`'s scenarios.
+
+:func:`build_model` reads as the recipe:
 
 1. variables (bounds carry capacities and stock capacity),
 2. :func:`define_contract_delivery_constraints`   ``q <= x``,
@@ -14,8 +26,8 @@ probability :math:`p_w`. :func:`build_model` reads as the recipe:
 8. :func:`define_cost_expressions` and :func:`define_budget_constraint`,
 9. :func:`define_cvar_constraints` and :func:`define_objective`.
 
-Every constraint row carries metadata (element, period, country, stage,
-scenario) in :attr:`BuiltModel.row_meta` so that duals and explanations can be
+Every constraint row carries metadata (element, period, country, stage, slot)
+in :attr:`BuiltModel.row_meta` so that duals and explanations can be
 reported in the words of the instance. No file I/O here.
 """
 
@@ -29,270 +41,280 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from .data import ProblemData
 from .built import META_COLUMNS, BuiltModel
-from .policies import ResolvedPolicy, ShareRule
-from .policies import floor_without_sources
+from .data import ProblemData
+from .indexing import ModelIndex, model_index
+from .matrix import cost_coefficients, empty_meta, scenario_words
+from .policies import ResolvedPolicy, ShareRule, floor_without_sources
+
 
 # --------------------------------------------------------------------------- variables
-def define_variables(m: pyo.ConcreteModel, d: ProblemData, policy: ResolvedPolicy
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Decision variables and their bounds.
+def define_variables(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex) -> None:
+    r"""Decision variables and their bounds, by position in the index arrays.
 
-    * :math:`0 \le x_{kt} \le cap_{kt}` contracted t (contract arcs with capacity),
-    * :math:`0 \le q_{ktw} \le a_{ktw}\,cap_{kt}` delivered t (where positive),
-    * :math:`u_{etw} \ge 0` unmet demand t,
-    * :math:`0 \le I_{etw} \le \bar I_e` end-of-period stock t.
+    * :math:`0 \le x_{ktd} \le cap_{kt}` contracted t (contract arcs with capacity,
+      per decision node),
+    * :math:`0 \le q_{kn} \le a_{k,t(n)}\,cap_{k,t(n)}` delivered t (where positive),
+    * :math:`u_{en} \ge 0` unmet demand t,
+    * :math:`0 \le I_{en} \le \bar I_e` end-of-period stock t.
 
     Arcs excluded by the policy get no variables at all.
     """
-    usable = ~policy.excluded_arcs
-    x_mask = (d.capacity_t > 0) & (d.is_contract & usable)[:, None]
-    x_index = np.argwhere(x_mask)
-    bound = d.capacity_t[:, :, None] * d.availability
-    q_index = np.argwhere((bound > 0) & usable[:, None, None])
-    x_ub = d.capacity_t[x_mask]
-    q_ub = bound[tuple(q_index.T)]
-    # a contract delivery also needs a contract: drop q where x cannot exist
-    keep = ~d.is_contract[q_index[:, 0]] | x_mask[q_index[:, 0], q_index[:, 1]]
-    q_index, q_ub = q_index[keep], q_ub[keep]
-
-    m.X = pyo.Set(initialize=list(map(tuple, x_index.tolist())), dimen=2, ordered=True)
-    m.Q = pyo.Set(initialize=list(map(tuple, q_index.tolist())), dimen=3, ordered=True)
-    E, T, W = d.demand_t.shape
-    m.ETW = pyo.Set(initialize=[(e, t, w) for e in range(E) for t in range(T)
-                                for w in range(W)], dimen=3, ordered=True)
-    x_bounds = dict(zip(m.X, x_ub.tolist()))
-    q_bounds = dict(zip(m.Q, q_ub.tolist()))
-    m.x = pyo.Var(m.X, bounds=lambda _, k, t: (0.0, x_bounds[k, t]))
-    m.q = pyo.Var(m.Q, bounds=lambda _, k, t, w: (0.0, q_bounds[k, t, w]))
-    m.u = pyo.Var(m.ETW, within=pyo.NonNegativeReals)
+    E, S = len(d.elements), ix.n_slots
+    x_ub = d.capacity_t[ix.x_index[:, 0], ix.x_index[:, 1]].tolist()
+    q_ub = ix.q_bound.tolist()
+    m.x = pyo.Var(range(len(x_ub)), bounds=lambda _, i: (0.0, x_ub[i]))
+    m.q = pyo.Var(range(len(q_ub)), bounds=lambda _, i: (0.0, q_ub[i]))
+    m.u = pyo.Var(range(E * S), within=pyo.NonNegativeReals)
     cap = d.stock_capacity_t
-    m.stock = pyo.Var(m.ETW, bounds=lambda _, e, t, w: (
-        0.0, None if not np.isfinite(cap[e]) else float(cap[e])))
-    return x_index, q_index
+    m.stock = pyo.Var(range(E * S), bounds=lambda _, i: (
+        0.0, None if not np.isfinite(cap[i // S]) else float(cap[i // S])))
+
+
+def _meta(**columns: Any) -> pd.DataFrame:
+    return pd.DataFrame(columns, columns=META_COLUMNS)
 
 
 # --------------------------------------------------------------------------- constraints
 def define_contract_delivery_constraints(m: pyo.ConcreteModel, d: ProblemData,
-                                         q_index: np.ndarray) -> pd.DataFrame:
-    r"""Deliveries of a contract source stay within the contract.
+                                         ix: ModelIndex) -> pd.DataFrame:
+    r"""Deliveries of a contract source stay within the contract of their node.
 
-    .. math:: q_{ktw} \le x_{kt} \quad \forall k \in \text{contract}, t, w
+    .. math:: q_{kn} \le x_{k,t(n),d(k,t(n),n)} \quad \forall k \in \text{contract}, n
 
-    Spot sources need no contract. Reads ``sources[].mode``.
+    Spot sources need no contract. Reads ``sources[].mode``, ``lead_time``.
     """
-    contract = d.is_contract
-    rows = [tuple(r) for r in q_index[contract[q_index[:, 0]]].tolist()]
+    rows = [i for i, k in enumerate(ix.q_index[:, 0].tolist()) if d.is_contract[k]]
+    k, t, s = ix.q_index[rows, 0], ix.q_index[rows, 1], ix.q_index[rows, 2]
+    x_of = ix.xcol_of[k, t, ix.slot_rep[s]].tolist()
     m.contract_delivery = pyo.Constraint(
-        pyo.Set(initialize=rows, dimen=3, ordered=True),
-        rule=lambda m, k, t, w: m.q[k, t, w] <= m.x[k, t])
-    return pd.DataFrame({
-        "constraint": "contract_delivery",
-        "rule": "",
-        "element": [d.elements[d.arc_element[k]] for k, _, _ in rows],
-        "period": [d.periods[t] for _, t, _ in rows],
-        "country": "", "stage": "",
-        "scenario": [d.scenarios[w] for _, _, w in rows],
-        "sense": "<=", "rhs": 0.0,
-    }, columns=META_COLUMNS)
+        range(len(rows)), rule=lambda m, r: m.q[rows[r]] <= m.x[x_of[r]])
+    return _meta(constraint="contract_delivery", rule="",
+                 element=np.array(d.elements, dtype=object)[d.arc_element[k]],
+                 period=np.array(d.periods, dtype=object)[t], country="", stage="",
+                 scenario="", sense="<=", rhs=0.0, demand_t=np.nan, slot=s, dnode=-1)
 
 
 def define_balance_constraints(m: pyo.ConcreteModel, d: ProblemData,
-                               q_index: np.ndarray) -> pd.DataFrame:
-    r"""Inventory balance per element, period and scenario.
+                               ix: ModelIndex) -> pd.DataFrame:
+    r"""Inventory balance per element and slot.
 
-    .. math:: I_{e,t-1,w} + \sum_{k \in K_e} q_{ktw} + u_{etw} - I_{etw} = D_{etw}
+    .. math:: I_{e,n^-} + \sum_{k \in K_e} q_{kn} + u_{en} - I_{en} = D_{e,t(n),n}
 
-    with :math:`I_{e,-1,w} = I^0_e` (``stock.initial``) and :math:`D` the base
-    demand times the scenario's demand shocks. The dual of this row is the
-    marginal cost of one more tonne of demand in scenario :math:`w`.
+    with :math:`I_{e,n^-} = I^0_e` (``stock.initial``) in the first period and
+    :math:`D` the base demand times the slot's demand shocks. The dual of this
+    row is the marginal cost of one more tonne of demand at the node.
     """
-    by_etw: dict[tuple[int, int, int], list[tuple[int, int, int]]] = defaultdict(list)
-    for k, t, w in q_index.tolist():
-        by_etw[int(d.arc_element[k]), t, w].append((k, t, w))
+    S = ix.n_slots
+    by_es: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, (k, _, s) in enumerate(ix.q_index.tolist()):
+        by_es[int(d.arc_element[k]), s].append(i)
 
-    def rule(m: pyo.ConcreteModel, e: int, t: int, w: int) -> Any:
-        before = m.stock[e, t - 1, w] if t > 0 else float(d.stock_initial_t[e])
-        supply = sum(m.q[i] for i in by_etw.get((e, t, w), ()))
-        return before + supply + m.u[e, t, w] - m.stock[e, t, w] == float(d.demand_t[e, t, w])
+    def rule(m: pyo.ConcreteModel, e: int, s: int) -> Any:
+        prev = int(ix.slot_prev[s])
+        before = m.stock[e * S + prev] if prev >= 0 else float(d.stock_initial_t[e])
+        supply = sum(m.q[i] for i in by_es.get((e, s), ()))
+        demand = float(d.demand_t[e, ix.slot_t[s], ix.slot_rep[s]])
+        return before + supply + m.u[e * S + s] - m.stock[e * S + s] == demand
 
-    m.balance = pyo.Constraint(m.ETW, rule=rule)
-    E, T, W = d.demand_t.shape
-    etw = np.array(list(m.ETW), dtype=int).reshape(-1, 3)
-    return pd.DataFrame({
-        "constraint": "balance", "rule": "",
-        "element": np.array(d.elements, dtype=object)[etw[:, 0]],
-        "period": np.array(d.periods, dtype=object)[etw[:, 1]],
-        "country": "", "stage": "",
-        "scenario": np.array(d.scenarios, dtype=object)[etw[:, 2]],
-        "sense": "==", "rhs": d.demand_t[etw[:, 0], etw[:, 1], etw[:, 2]],
-    }, columns=META_COLUMNS)
+    E = len(d.elements)
+    m.balance = pyo.Constraint(range(E), range(S), rule=rule)
+    e_grid, s_grid = np.divmod(np.arange(E * S), S)
+    return _meta(constraint="balance", rule="",
+                 element=np.array(d.elements, dtype=object)[e_grid],
+                 period=np.array(d.periods, dtype=object)[ix.slot_t[s_grid]], country="",
+                 stage="", scenario="", sense="==",
+                 rhs=d.demand_t[e_grid, ix.slot_t[s_grid], ix.slot_rep[s_grid]],
+                 demand_t=np.nan, slot=s_grid, dnode=-1)
 
 
-def _share_rows(m: pyo.ConcreteModel, d: ProblemData, rules: list[ShareRule],
-                x_index: np.ndarray, q_index: np.ndarray, name: str,
-                infeasible: list[str]) -> pd.DataFrame:
-    """Rows sum(q or x over an arc set, unit, period) <=/>= share * demand."""
-    x_pos = {(k, t): (k, t) for k, t in x_index.tolist()}
-    q_by_kt: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for k, t, w in q_index.tolist():
-        q_by_kt[k, t].append(w)
-    q_set = {tuple(r) for r in q_index.tolist()}
+def _share_rows(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex, rules: list[ShareRule],
+                name: str, infeasible: list[str]) -> pd.DataFrame:
+    """Rows sum(q over an arc set, unit, slot) or sum(x ..., period, decision nodes)
+    <=/>= share * demand."""
+    drow = d.decision_row
+    W = len(d.scenarios)
     terms: list[list[Any]] = []
     meta: list[dict[str, Any]] = []
     for rule in rules:
         for arcs_of in rule.arc_sets:
             for unit_label, unit in rule.units:
                 arcs = np.flatnonzero(arcs_of.arcs & np.isin(d.arc_element, unit)).tolist()
-                for t in rule.periods:
-                    scen = [None] if rule.plan else range(len(d.scenarios))
-                    for w in scen:
-                        if w is None:
-                            vars_ = [m.x[k, t] for k in arcs if (k, t) in x_pos]
+                rows: list[tuple[int, list[Any], float, int, int]] = []
+                if rule.plan:
+                    for t in rule.periods:
+                        seen: dict[tuple[int, ...], int] = {}
+                        for w in range(W):   # one row per distinct set of contracts
+                            key = tuple(int(ix.xcol_of[k, t, w]) for k in arcs)
+                            if key in seen:
+                                continue
+                            seen[key] = w
+                            vars_ = [m.x[i] for i in key if i >= 0]
+                            rows_d = [drow[k, t] for k, i in zip(arcs, key) if i >= 0]
+                            dnode = int(d.decision_node[max(rows_d), w]) if rows_d else -1
                             demand = float(d.base_demand_t[unit, t].sum())
-                        else:
-                            vars_ = [m.q[k, t, w] for k in arcs if (k, t, w) in q_set]
-                            demand = float(d.demand_t[unit, t, w].sum())
-                        rhs = rule.share * demand
-                        row = {"constraint": name, "rule": rule.label, "element": unit_label,
-                               "period": d.periods[t], "country": arcs_of.country,
-                               "stage": arcs_of.stage,
-                               "scenario": "" if w is None else d.scenarios[w],
-                               "sense": rule.sense, "rhs": rhs, "demand_t": demand}
-                        if not vars_:
-                            if rule.sense == ">=" and rhs > 1e-9:
-                                infeasible.append(floor_without_sources(
-                                    rule, arcs_of, unit_label, d.periods[t], rhs,
-                                    None if w is None else d.scenarios[w]))
-                            continue  # a cap with nothing under it holds trivially
-                        terms.append(vars_)
-                        meta.append(row)
-    index = list(range(len(terms)))
+                            rows.append((t, vars_, demand, -1, dnode))
+                else:
+                    for s in range(ix.n_slots):
+                        t = int(ix.slot_t[s])
+                        if t not in rule.periods:
+                            continue
+                        vars_ = [m.q[int(ix.qpos_of[k, s])] for k in arcs if ix.qpos_of[k, s] >= 0]
+                        demand = float(d.demand_t[unit, t, ix.slot_rep[s]].sum())
+                        rows.append((t, vars_, demand, s, -1))
+                rows.sort(key=lambda r: r[0])      # period by period, nodes in order
+                for t, vars_, demand, s, dnode in rows:
+                    rhs = rule.share * demand
+                    if not vars_:
+                        if rule.sense == ">=" and rhs > 1e-9:
+                            where = None if rule.plan else scenario_words(
+                                d, np.flatnonzero(ix.slot_of[t] == s))
+                            infeasible.append(floor_without_sources(
+                                rule, arcs_of, unit_label, d.periods[t], rhs, where))
+                        continue  # a cap with nothing under it holds trivially
+                    terms.append(vars_)
+                    meta.append({"constraint": name, "rule": rule.label, "element": unit_label,
+                                 "period": d.periods[t], "country": arcs_of.country,
+                                 "stage": arcs_of.stage, "scenario": "", "sense": rule.sense,
+                                 "rhs": rhs, "demand_t": demand, "slot": s, "dnode": dnode})
 
     def rule_fn(m: pyo.ConcreteModel, r: int) -> Any:
         lhs = pyo.quicksum(terms[r])
         rhs = meta[r]["rhs"]
         return lhs <= rhs if meta[r]["sense"] == "<=" else lhs >= rhs
 
-    m.add_component(name, pyo.Constraint(index, rule=rule_fn))
-    return pd.DataFrame(meta, columns=META_COLUMNS)
-
-
+    m.add_component(name, pyo.Constraint(range(len(terms)), rule=rule_fn))
+    return pd.DataFrame(meta, columns=META_COLUMNS) if meta else empty_meta()
 
 
 def define_single_country_cap_constraints(m: pyo.ConcreteModel, d: ProblemData,
-                                          policy: ResolvedPolicy, x_index: np.ndarray,
-                                          q_index: np.ndarray,
+                                          policy: ResolvedPolicy, ix: ModelIndex,
                                           infeasible: list[str]) -> pd.DataFrame:
     r"""CRMA-style cap on any one third country at each processing stage.
 
     For every rule, third country :math:`c \ne H`, stage
     :math:`s \in \{mining, refining\}`, unit :math:`g` (an element, or a group's
-    elements with ``per: group``) and period :math:`t` in the rule's filters:
+    elements with ``per: group``) and slot :math:`n` of a period in the rule's filters:
 
-    .. math:: \sum_{k:\,country_s(k)=c,\ e(k)\in g} q_{ktw} \le share \sum_{e\in g} D_{etw}
-              \quad \forall w        \qquad (applies\_to = every\_scenario)
+    .. math:: \sum_{k:\,country_s(k)=c,\ e(k)\in g} q_{kn} \le share \sum_{e\in g} D_{e,t(n),n}
+              \qquad (applies\_to = every\_scenario)
 
-    .. math:: \sum_{k:\,country_s(k)=c,\ e(k)\in g} x_{kt} \le share \sum_{e\in g} D^0_{et}
-              \qquad (applies\_to = plan)
+    and, in plan mode, for every period :math:`t` and every scenario's set of
+    contracts (one row per distinct set):
+
+    .. math:: \sum_{k:\,country_s(k)=c,\ e(k)\in g} x_{k,t,d(k,t,w)} \le share \sum_{e\in g} D^0_{et}
 
     CRMA measures against consumption, so the right-hand side is demand.
     Reads ``policies.<name>.max_single_country_share``.
     """
     rules = [r for r in policy.share_rules if r.family == "max_single_country_share"]
-    return _share_rows(m, d, rules, x_index, q_index, "max_single_country_share", infeasible)
+    return _share_rows(m, d, ix, rules, "max_single_country_share", infeasible)
 
 
 def define_domestic_floor_constraints(m: pyo.ConcreteModel, d: ProblemData,
-                                      policy: ResolvedPolicy, x_index: np.ndarray,
-                                      q_index: np.ndarray,
+                                      policy: ResolvedPolicy, ix: ModelIndex,
                                       infeasible: list[str]) -> pd.DataFrame:
     r"""Floor on the share of demand met from the home country at one stage.
 
-    .. math:: \sum_{k:\,country_s(k)=H,\ e(k)\in g} q_{ktw} \ge share \sum_{e\in g} D_{etw}
+    .. math:: \sum_{k:\,country_s(k)=H,\ e(k)\in g} q_{kn} \ge share \sum_{e\in g} D_{e,t(n),n}
 
     (or with :math:`x` and base demand in plan mode). Reads
     ``policies.<name>.min_domestic_share``.
     """
     rules = [r for r in policy.share_rules if r.family == "min_domestic_share"]
-    return _share_rows(m, d, rules, x_index, q_index, "min_domestic_share", infeasible)
+    return _share_rows(m, d, ix, rules, "min_domestic_share", infeasible)
 
 
 def define_recycled_floor_constraints(m: pyo.ConcreteModel, d: ProblemData,
-                                      policy: ResolvedPolicy, x_index: np.ndarray,
-                                      q_index: np.ndarray,
+                                      policy: ResolvedPolicy, ix: ModelIndex,
                                       infeasible: list[str]) -> pd.DataFrame:
     r"""Floor on the share of demand met from recycled sources.
 
-    .. math:: \sum_{k:\,recycled(k),\ e(k)\in g} q_{ktw} \ge share \sum_{e\in g} D_{etw}
+    .. math:: \sum_{k:\,recycled(k),\ e(k)\in g} q_{kn} \ge share \sum_{e\in g} D_{e,t(n),n}
 
     (or with :math:`x` and base demand in plan mode). Reads
     ``policies.<name>.min_recycled_share``.
     """
     rules = [r for r in policy.share_rules if r.family == "min_recycled_share"]
-    return _share_rows(m, d, rules, x_index, q_index, "min_recycled_share", infeasible)
+    return _share_rows(m, d, ix, rules, "min_recycled_share", infeasible)
 
 
 def define_stock_days_constraints(m: pyo.ConcreteModel, d: ProblemData,
-                                  policy: ResolvedPolicy) -> pd.DataFrame:
-    r"""Stockpile target: end-of-period stock covers `days` of demand.
+                                  policy: ResolvedPolicy, ix: ModelIndex) -> pd.DataFrame:
+    r"""Stockpile target: end-of-period stock covers `days` of demand at every node.
 
-    .. math:: \sum_{e\in g} I_{etw} \ge \frac{days}{period\_days} \sum_{e\in g} D_{etw}
-              \quad \forall t, w
+    .. math:: \sum_{e\in g} I_{en} \ge \frac{days}{period\_days} \sum_{e\in g} D_{e,t(n),n}
+              \quad \forall n: t(n) \in periods
 
     Reads ``policies.<name>.min_stock_days`` and ``period_days``.
     """
+    S = ix.n_slots
     meta, keys = [], []
     for rule in policy.stock_rules:
+        sel = [s for s in range(S) if int(ix.slot_t[s]) in rule.periods]
         for unit_label, unit in rule.units:
-            for t in rule.periods:
-                for w in range(len(d.scenarios)):
-                    keys.append((unit, t, w))
-                    meta.append({"constraint": "min_stock_days", "rule": rule.label,
-                                 "element": unit_label, "period": d.periods[t],
-                                 "country": "", "stage": "", "scenario": d.scenarios[w],
-                                 "sense": ">=",
-                                 "rhs": rule.fraction * float(d.demand_t[unit, t, w].sum())})
+            for s in sel:
+                t, w = int(ix.slot_t[s]), int(ix.slot_rep[s])
+                keys.append((unit, s))
+                meta.append({"constraint": "min_stock_days", "rule": rule.label,
+                             "element": unit_label, "period": d.periods[t], "country": "",
+                             "stage": "", "scenario": "", "sense": ">=",
+                             "rhs": rule.fraction * float(d.demand_t[unit, t, w].sum()),
+                             "demand_t": np.nan, "slot": s, "dnode": -1})
     m.min_stock_days = pyo.Constraint(
-        list(range(len(keys))),
-        rule=lambda m, r: sum(m.stock[e, keys[r][1], keys[r][2]] for e in keys[r][0])
+        range(len(keys)),
+        rule=lambda m, r: sum(m.stock[e * S + keys[r][1]] for e in keys[r][0])
         >= meta[r]["rhs"])
-    return pd.DataFrame(meta, columns=META_COLUMNS)
+    return pd.DataFrame(meta, columns=META_COLUMNS) if meta else empty_meta()
 
 
-def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, x_index: np.ndarray,
-                            q_index: np.ndarray) -> None:
-    r"""First-stage cost and each scenario's second-stage cost (discounted, currency).
+def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex) -> None:
+    r"""Each scenario's cost along its path, and the expected cost (discounted, currency).
 
-    .. math:: F = \sum_{k,t} \delta_t\, r_k\, c_{kt}\, x_{kt}
-    .. math:: S_w = \sum_{k,t} \delta_t\, c_{kt} m_{ktw} q_{ktw}
-                  + \sum_{e,t} \delta_t (v_e u_{etw} + h_e I_{etw})
+    .. math:: C_w = \sum_{k,t} \delta_t\, r_k\, c_{kt}\, x_{k,t,d(k,t,w)}
+                  + \sum_{t} \Big[\sum_k \delta_t\, c_{kt} m_{ktn} q_{kn}
+                  + \sum_e \delta_t (v_e u_{en} + h_e I_{en})\Big]_{n = n(w,t)}
 
-    with :math:`\delta_t = (1+rate)^{-k_t}`, :math:`m` the product of the
-    scenario's price shocks, and scenario cost :math:`C_w = F + S_w`.
-    The reservation fee uses the base price; deliveries pay the shocked price.
+    with :math:`\delta_t = (1+rate)^{-k_t}` and :math:`m` the product of the
+    scenario's price shocks. The reservation fee uses the base price;
+    deliveries pay the shocked price. The expected cost weights each
+    variable's cost by its node's probability:
+    :math:`E[C] = \sum_i P(\mathrm{node}_i)\, c_i\, v_i = \sum_w p_w C_w`.
     """
-    disc = d.discount
-    fee = d.reservation_fee
-    xc = [(m.x[k, t], float(disc[t] * fee[k] * d.price[k, t])) for k, t in x_index.tolist()]
-    m.first_stage_cost = pyo.Expression(
-        expr=pyo.quicksum((c * v for v, c in xc if c != 0.0), start=0.0))
+    coef = cost_coefficients(d, ix)
+    E, S = len(d.elements), ix.n_slots
+    T, W = ix.slot_of.shape
+    terms: list[tuple[float, Any, float]] = []          # (cost, variable, probability)
+    for i, c in enumerate(coef["x"].tolist()):
+        terms.append((c, m.x[i], float(ix.x_prob[i])))
+    for i, c in enumerate(coef["q"].tolist()):
+        terms.append((c, m.q[i], float(ix.slot_prob[ix.q_index[i, 2]])))
+    for name, var in (("u", m.u), ("stock", m.stock)):
+        for i, c in enumerate(coef[name].reshape(-1).tolist()):
+            terms.append((c, var[i], float(ix.slot_prob[i % S])))
+    root = d.decision_row[ix.x_index[:, 0], ix.x_index[:, 1]] == 0
+    m.first_stage_cost = pyo.Expression(   # contracts decided at the root (two-stage view)
+        expr=pyo.quicksum((float(coef["x"][i]) * m.x[i] for i in np.flatnonzero(root).tolist()
+                           if coef["x"][i] != 0.0), start=0.0))
+    m.expected_cost = pyo.Expression(
+        expr=pyo.quicksum((c * p * v for c, v, p in terms if c != 0.0 and p != 0.0),
+                          start=0.0))
     by_w: dict[int, list[Any]] = defaultdict(list)
-    qc = disc[q_index[:, 1]] * d.price[q_index[:, 0], q_index[:, 1]] * \
-        d.price_multiplier[tuple(q_index.T)] if len(q_index) else np.zeros(0)
-    for (k, t, w), c in zip(q_index.tolist(), qc.tolist()):
-        if c != 0.0:
-            by_w[w].append(c * m.q[k, t, w])
-    E, T, W = d.demand_t.shape
-    for e in range(E):
+    for (k, t, w), i in zip(np.argwhere(ix.xcol_of >= 0).tolist(),
+                            ix.xcol_of[ix.xcol_of >= 0].tolist()):
+        if coef["x"][i] != 0.0:
+            by_w[w].append(float(coef["x"][i]) * m.x[i])
+    for w in range(W):
         for t in range(T):
-            pen, hold = disc[t] * d.shortage_penalty[e], disc[t] * d.holding_cost[e]
-            for w in range(W):
-                if pen:
-                    by_w[w].append(float(pen) * m.u[e, t, w])
-                if hold:
-                    by_w[w].append(float(hold) * m.stock[e, t, w])
+            s = int(ix.slot_of[t, w])
+            for i in ix.qpos_of[:, s][ix.qpos_of[:, s] >= 0].tolist():
+                if coef["q"][i] != 0.0:
+                    by_w[w].append(float(coef["q"][i]) * m.q[i])
+            for e in range(E):
+                for name, var in (("u", m.u), ("stock", m.stock)):
+                    c = float(coef[name][e, s])
+                    if c != 0.0:
+                        by_w[w].append(c * var[e * S + s])
     m.scenario_cost = pyo.Expression(
         range(W), rule=lambda m, w: pyo.quicksum(by_w.get(w, []), start=0.0))
 
@@ -301,19 +323,19 @@ def define_budget_constraint(m: pyo.ConcreteModel, d: ProblemData,
                              policy: ResolvedPolicy) -> pd.DataFrame:
     r"""Budget: expected discounted cost at most `amount`.
 
-    .. math:: F + \sum_w p_w S_w \le B
+    .. math:: E[C] \le B
 
     Reads ``policies.<name>.budget``.
     """
     budgets = policy.budgets
-    m.budget = pyo.Constraint(
-        list(range(len(budgets))),
-        rule=lambda m, i: m.first_stage_cost + sum(
-            float(p) * m.scenario_cost[w] for w, p in enumerate(d.probability))
-        <= budgets[i][1])
+    m.budget = pyo.Constraint(range(len(budgets)),
+                              rule=lambda m, i: m.expected_cost <= budgets[i][1])
+    if not budgets:
+        return empty_meta()
     return pd.DataFrame([{"constraint": "budget", "rule": lbl, "element": "", "period": "",
                           "country": "", "stage": "", "scenario": "", "sense": "<=",
-                          "rhs": amount} for lbl, amount in budgets], columns=META_COLUMNS)
+                          "rhs": amount, "demand_t": np.nan, "slot": -1, "dnode": -1}
+                         for lbl, amount in budgets], columns=META_COLUMNS)
 
 
 def define_cvar_constraints(m: pyo.ConcreteModel, d: ProblemData) -> pd.DataFrame:
@@ -326,22 +348,16 @@ def define_cvar_constraints(m: pyo.ConcreteModel, d: ProblemData) -> pd.DataFram
     m.eta = pyo.Var(within=pyo.Reals)
     m.excess = pyo.Var(range(W), within=pyo.NonNegativeReals)
     m.cvar_excess = pyo.Constraint(
-        range(W), rule=lambda m, w: m.excess[w] >= m.first_stage_cost + m.scenario_cost[w]
-        - m.eta)
-    return pd.DataFrame({"constraint": "cvar_excess", "rule": "", "element": "",
-                         "period": "", "country": "", "stage": "", "scenario": d.scenarios,
-                         "sense": ">=", "rhs": 0.0}, columns=META_COLUMNS)
+        range(W), rule=lambda m, w: m.excess[w] >= m.scenario_cost[w] - m.eta)
+    return _meta(constraint="cvar_excess", rule="", element="", period="", country="",
+                 stage="", scenario=d.scenarios, sense=">=", rhs=0.0, demand_t=np.nan,
+                 slot=-1, dnode=-1)
 
 
 def define_objective(m: pyo.ConcreteModel, d: ProblemData) -> None:
-    r"""Minimise :math:`(1-\lambda)\,E[C] + \lambda\, CVaR_\alpha(C)`.
-
-    .. math:: E[C] = F + \sum_w p_w S_w
-    """
+    r"""Minimise :math:`(1-\lambda)\,E[C] + \lambda\, CVaR_\alpha(C)`."""
     lam, alpha = d.risk_lambda, d.risk_alpha
-    expected = m.first_stage_cost + sum(float(p) * m.scenario_cost[w]
-                                        for w, p in enumerate(d.probability) if p)
-    obj = (1.0 - lam) * expected if lam < 1.0 else 0.0
+    obj = (1.0 - lam) * m.expected_cost if lam < 1.0 else 0.0
     if lam > 0.0:
         obj = obj + lam * (m.eta + sum(float(p) / (1.0 - alpha) * m.excess[w]
                                        for w, p in enumerate(d.probability) if p))
@@ -364,10 +380,7 @@ def define_tail_tiebreak(m: pyo.ConcreteModel, d: ProblemData, cvar_bound: float
                        for w, p in enumerate(d.probability) if p)
     m.cvar_bound = pyo.Constraint(expr=tail <= cvar_bound + 1e-9 * max(1.0, abs(cvar_bound)))
     m.objective.deactivate()
-    m.expected_cost_objective = pyo.Objective(
-        expr=m.first_stage_cost + sum(float(p) * m.scenario_cost[w]
-                                      for w, p in enumerate(d.probability) if p),
-        sense=pyo.minimize)
+    m.expected_cost_objective = pyo.Objective(expr=m.expected_cost, sense=pyo.minimize)
 
 
 # --------------------------------------------------------------------------- recipe
@@ -379,21 +392,22 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
     gc_was_enabled = gc.isenabled()
     gc.disable()  # Pyomo's many small objects make the cyclic GC pay for nothing
     try:
+        ix = model_index(d, policy)
         m = pyo.ConcreteModel(name=d.name)
-        x_index, q_index = define_variables(m, d, policy)
+        define_variables(m, d, ix)
         infeasible: list[str] = []
         meta = {
-            "contract_delivery": define_contract_delivery_constraints(m, d, q_index),
-            "balance": define_balance_constraints(m, d, q_index),
+            "contract_delivery": define_contract_delivery_constraints(m, d, ix),
+            "balance": define_balance_constraints(m, d, ix),
             "max_single_country_share": define_single_country_cap_constraints(
-                m, d, policy, x_index, q_index, infeasible),
+                m, d, policy, ix, infeasible),
             "min_domestic_share": define_domestic_floor_constraints(
-                m, d, policy, x_index, q_index, infeasible),
+                m, d, policy, ix, infeasible),
             "min_recycled_share": define_recycled_floor_constraints(
-                m, d, policy, x_index, q_index, infeasible),
-            "min_stock_days": define_stock_days_constraints(m, d, policy),
+                m, d, policy, ix, infeasible),
+            "min_stock_days": define_stock_days_constraints(m, d, policy, ix),
         }
-        define_cost_expressions(m, d, x_index, q_index)
+        define_cost_expressions(m, d, ix)
         meta["budget"] = define_budget_constraint(m, d, policy)
         if d.risk_lambda > 0:
             meta["cvar_excess"] = define_cvar_constraints(m, d)
@@ -401,5 +415,5 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
     finally:
         if gc_was_enabled:
             gc.enable()
-    return BuiltModel(m, d, policy, x_index, q_index, meta, infeasible,
-                      time.perf_counter() - start)
+    return BuiltModel(m, d, policy, ix.x_index, ix.q_index, meta, infeasible,
+                      time.perf_counter() - start, index=ix)

@@ -389,6 +389,9 @@ def check_sources(inst: Instance) -> None:
         if s.mode == "spot" and s.reservation_fee > 0:
             raise InstanceError("a reservation fee applies to contract sources only "
                                 "(this source is spot)", f"{place}.reservation_fee")
+        if s.mode == "spot" and s.lead_time is not None:
+            raise InstanceError("a lead time applies to contract sources only (a spot "
+                                "purchase is decided in its own period)", f"{place}.lead_time")
 
 
 def check_scenarios(inst: Instance) -> None:

@@ -6,9 +6,11 @@ orientation, same row metadata) without creating Pyomo objects, which is
 what makes large scenario sets cheap. ``tests/test_matrix_path.py`` checks,
 on every test instance, that the two give the same matrix, bounds and costs.
 
-Columns: x (contract arcs x periods), q (deliveries), u (shortage, e-t-w
-order), stock (e-t-w), then eta and excess when lambda > 0. Rows: one block
-per constraint family, in the order and orientation of the formulation.
+Columns (model.indexing): x (contract arc, period, decision node), q (arc,
+slot), u and stock (element, slot), then eta and excess (per scenario) when
+lambda > 0. A slot is a recourse node: one column serves every scenario in
+it. Rows: one block per constraint family, in the order and orientation of
+the formulation.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import scipy.sparse as sp
 
 from .data import ProblemData
 from .built import META_COLUMNS, BuiltModel
+from .indexing import ModelIndex, model_index
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
 
 
@@ -70,54 +73,89 @@ class _Rows:
         return start, self.n
 
 
-def _share_block(d: ProblemData, rules: list[ShareRule], xcol: np.ndarray, qcol: np.ndarray,
-                 name: str, infeasible: list[str]) -> tuple[np.ndarray, ...]:
-    """Rows sum(q or x over arcs, unit, t) <=/>= share * demand, as _share_rows.
+def scenario_words(d: ProblemData, scenarios: np.ndarray, limit: int = 3) -> str:
+    """'scenario a' or 'scenarios a, b and 3 more' (a node's scenarios, in words)."""
+    names = [d.scenarios[int(w)] for w in scenarios]
+    if len(names) == 1:
+        return f"scenario {names[0]}"
+    shown = ", ".join(names[:limit])
+    return f"scenarios {shown}" + (f" and {len(names) - limit} more" if len(names) > limit
+                                   else "")
 
-    Rows come rule by rule, country by country, unit by unit, then period by
-    period and scenario by scenario (the formulation's order); each
-    (rule, country, unit) is one vectorised step over its periods and scenarios.
+
+def _slot_scenarios(ix: ModelIndex, s: int) -> np.ndarray:
+    return np.flatnonzero(ix.slot_of[ix.slot_t[s]] == s)
+
+
+def _share_block(d: ProblemData, ix: ModelIndex, rules: list[ShareRule], xcol: np.ndarray,
+                 qcol: np.ndarray, name: str, infeasible: list[str]) -> tuple[np.ndarray, ...]:
+    """Rows sum(q or x over arcs, unit, t) <=/>= share * demand, as formulation._share_rows.
+
+    Rows come rule by rule, country by country, unit by unit, then slot by slot
+    (recourse nodes in period order) or, in plan mode, period by period and
+    distinct set of contract variables (decision nodes); each
+    (rule, country, unit) is one vectorised step over its slots.
     """
     r_all, c_all, lo_all, up_all, parts = [], [], [], [], []
     row = 0
-    scenario_names = np.array(d.scenarios, dtype=object)
     period_names = np.array(d.periods, dtype=object)
+    drow = d.decision_row
     for rule in rules:
         periods = np.asarray(rule.periods, dtype=int)
         if not len(periods):
             continue
+        sel = np.flatnonzero(np.isin(ix.slot_t, periods))           # slots, period order
         for arcs_of in rule.arc_sets:
             for unit_label, unit in rule.units:
                 arcs = np.flatnonzero(arcs_of.arcs & np.isin(d.arc_element, unit))
                 if rule.plan:
-                    cols = xcol[arcs][:, periods][:, :, None]            # (arcs, T', 1)
-                    dem = d.base_demand_t[unit][:, periods].sum(axis=0)[:, None]
-                    names = np.array([""], dtype=object)
+                    blocks = []
+                    for t in periods:
+                        cols_w = xcol[arcs, t, :]                         # (arcs, W)
+                        first = np.sort(np.unique(cols_w.T, axis=0, return_index=True)[1]) \
+                            if len(arcs) else np.zeros(1, np.int64)
+                        last_row = np.where(cols_w[:, first] >= 0, drow[arcs, t][:, None], -1
+                                            ).max(axis=0) if len(arcs) else \
+                            np.full(len(first), -1)
+                        dnode = np.where(last_row >= 0, d.decision_node[
+                            np.maximum(last_row, 0), first], -1)
+                        blocks.append((cols_w[:, first], np.full(len(first), t), first, dnode))
+                    cols = np.concatenate([b[0] for b in blocks], axis=1)
+                    row_t = np.concatenate([b[1] for b in blocks])
+                    row_w = np.concatenate([b[2] for b in blocks])
+                    row_dnode = np.concatenate([b[3] for b in blocks])
+                    dem = d.base_demand_t[unit][:, row_t].sum(axis=0)
+                    row_slot = np.full(len(row_t), -1)
                 else:
-                    cols = qcol[arcs][:, periods, :]                     # (arcs, T', W)
-                    dem = d.demand_t[unit][:, periods, :].sum(axis=0)    # (T', W)
-                    names = scenario_names
+                    cols = qcol[arcs][:, sel]                                # (arcs, n)
+                    row_t = ix.slot_t[sel]
+                    row_w = ix.slot_rep[sel]
+                    dem = d.demand_t[unit][:, row_t, row_w].sum(axis=0)
+                    row_slot = sel
+                    row_dnode = np.full(len(sel), -1)
                 has = (cols >= 0).any(axis=0)
                 rhs = rule.share * dem
                 if rule.sense == ">=":
-                    for ti, j in np.argwhere(~has & (rhs > 1e-9)):
+                    for j in np.flatnonzero(~has & (rhs > 1e-9)):
+                        where = None if rule.plan else scenario_words(
+                            d, _slot_scenarios(ix, int(row_slot[j])))
                         infeasible.append(floor_without_sources(
-                            rule, arcs_of, unit_label, d.periods[periods[ti]],
-                            float(rhs[ti, j]), None if rule.plan else d.scenarios[j]))
-                kept_t, kept_w = np.nonzero(has)     # a cap with nothing under it holds
-                n_new = len(kept_t)
-                if n_new == 0:
+                            rule, arcs_of, unit_label, d.periods[row_t[j]], float(rhs[j]),
+                            where))
+                kept = np.flatnonzero(has)             # a cap with nothing under it holds
+                if not len(kept):
                     continue
-                sub = cols[:, kept_t, kept_w]                            # (arcs, rows)
+                sub = cols[:, kept]
                 a_idx, j_idx = np.nonzero(sub >= 0)
                 r_all.append(row + j_idx)
                 c_all.append(sub[a_idx, j_idx])
-                rhs_kept = rhs[kept_t, kept_w]
+                rhs_kept = rhs[kept]
+                n_new = len(kept)
                 lo_all.append(rhs_kept if rule.sense == ">=" else np.full(n_new, -np.inf))
                 up_all.append(rhs_kept if rule.sense == "<=" else np.full(n_new, np.inf))
                 parts.append((n_new, rule.label, unit_label, arcs_of.country, arcs_of.stage,
-                              rule.sense, period_names[periods[kept_t]], names[kept_w],
-                              rhs_kept, dem[kept_t, kept_w]))
+                              rule.sense, period_names[row_t[kept]], rhs_kept, dem[kept],
+                              row_slot[kept], row_dnode[kept]))
                 row += n_new
     r = np.concatenate(r_all) if r_all else np.zeros(0, np.int64)
     c = np.concatenate(c_all) if c_all else np.zeros(0, np.int64)
@@ -129,7 +167,7 @@ def _share_block(d: ProblemData, rules: list[ShareRule], xcol: np.ndarray, qcol:
 def _share_meta(name: str, parts: list[tuple]) -> pd.DataFrame:
     """Row metadata of the share rows from per-(rule, country, unit) pieces."""
     if not parts:
-        return pd.DataFrame(columns=META_COLUMNS)
+        return empty_meta()
     counts = [p[0] for p in parts]
 
     def repeat(i: int) -> np.ndarray:
@@ -138,10 +176,18 @@ def _share_meta(name: str, parts: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame({
         "constraint": name, "rule": repeat(1), "element": repeat(2),
         "period": np.concatenate([p[6] for p in parts]), "country": repeat(3),
-        "stage": repeat(4), "scenario": np.concatenate([p[7] for p in parts]),
-        "sense": repeat(5), "rhs": np.concatenate([p[8] for p in parts]).astype(float),
-        "demand_t": np.concatenate([p[9] for p in parts]).astype(float)},
+        "stage": repeat(4), "scenario": "",
+        "sense": repeat(5), "rhs": np.concatenate([p[7] for p in parts]).astype(float),
+        "demand_t": np.concatenate([p[8] for p in parts]).astype(float),
+        "slot": np.concatenate([p[9] for p in parts]).astype(np.int64),
+        "dnode": np.concatenate([p[10] for p in parts]).astype(np.int64)},
         columns=META_COLUMNS).infer_objects()   # integer period labels: int64, as before
+
+
+def empty_meta() -> pd.DataFrame:
+    """Row metadata of a family without rows."""
+    return pd.DataFrame({c: pd.Series(dtype=np.int64 if c in ("slot", "dnode") else object)
+                         for c in META_COLUMNS})
 
 
 def build_matrix(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
@@ -156,16 +202,22 @@ def build_matrix(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
             gc.enable()
 
 
-def variable_index(d: ProblemData, policy: ResolvedPolicy) -> tuple[np.ndarray, np.ndarray]:
-    """(x_index, q_index): the (arc, period) of each contract and (arc, period, scenario)
-    of each delivery variable, in the order of formulation.define_variables."""
-    usable = ~policy.excluded_arcs
-    x_mask = (d.capacity_t > 0) & (d.is_contract & usable)[:, None]
-    x_index = np.argwhere(x_mask)
-    bound = d.capacity_t[:, :, None] * d.availability
-    q_index = np.argwhere((bound > 0) & usable[:, None, None])
-    keep = ~d.is_contract[q_index[:, 0]] | x_mask[q_index[:, 0], q_index[:, 1]]
-    return x_index, q_index[keep]
+def cost_coefficients(d: ProblemData, ix: ModelIndex) -> dict[str, np.ndarray]:
+    """Discounted cost per unit of each variable in a scenario that has it (currency/t).
+
+    x: reservation fee at the base price; q: the slot's shocked price;
+    u: shortage penalty; stock: holding cost. u and stock are (E, S).
+    """
+    disc = d.discount
+    k_x, t_x = ix.x_index[:, 0], ix.x_index[:, 1]
+    k_q, t_q, s_q = ix.q_index[:, 0], ix.q_index[:, 1], ix.q_index[:, 2]
+    ds = disc[ix.slot_t]
+    return {
+        "x": disc[t_x] * d.reservation_fee[k_x] * d.price[k_x, t_x],
+        "q": disc[t_q] * d.price[k_q, t_q] * d.price_multiplier[k_q, t_q, ix.slot_rep[s_q]],
+        "u": d.shortage_penalty[:, None] * ds[None, :],
+        "stock": d.holding_cost[:, None] * ds[None, :],
+    }
 
 
 def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltModel:
@@ -173,166 +225,165 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     K = d.n_arcs
     lam, alpha = d.risk_lambda, d.risk_alpha
     contract = d.is_contract
+    ix = model_index(d, policy)
+    S = ix.n_slots
 
-    # ---- columns (same index sets as formulation.define_variables)
-    x_index, q_index = variable_index(d, policy)
-    bound = d.capacity_t[:, :, None] * d.availability
-    n_x, n_q, n_etw = len(x_index), len(q_index), E * T * W
+    # ---- columns: x (per decision node), q (per slot), u and stock (e, slot)
+    n_x, n_q, n_es = len(ix.x_index), len(ix.q_index), E * S
     off_x, off_q = 0, n_x
     off_u = off_q + n_q
-    off_s = off_u + n_etw
-    n_col = off_s + n_etw
+    off_s = off_u + n_es
+    n_col = off_s + n_es
     blocks = {"x": (off_x, off_q), "q": (off_q, off_u), "u": (off_u, off_s),
               "stock": (off_s, n_col)}
     if lam > 0:
         blocks["eta"] = (n_col, n_col + 1)
         blocks["excess"] = (n_col + 1, n_col + 1 + W)
         n_col += 1 + W
-    xcol = np.full((K, T), -1, dtype=np.int64)
-    xcol[tuple(x_index.T)] = off_x + np.arange(n_x)
-    qcol = np.full((K, T, W), -1, dtype=np.int64)
-    qcol[tuple(q_index.T)] = off_q + np.arange(n_q)
-    etw = np.arange(n_etw).reshape(E, T, W)
-    ucol, scol = off_u + etw, off_s + etw
+    xcol = np.where(ix.xcol_of >= 0, off_x + ix.xcol_of, -1)          # (K, T, W)
+    qcol = np.where(ix.qpos_of >= 0, off_q + ix.qpos_of, -1)          # (K, S)
+    es = np.arange(n_es).reshape(E, S)
+    ucol, scol = off_u + es, off_s + es
 
     col_lower = np.zeros(n_col)
     col_upper = np.full(n_col, np.inf)
-    col_upper[off_x:off_q] = d.capacity_t[tuple(x_index.T)]
-    col_upper[off_q:off_u] = bound[tuple(q_index.T)]
-    stock_cap = np.broadcast_to(d.stock_capacity_t[:, None, None], (E, T, W)).reshape(-1)
-    col_upper[off_s:off_s + n_etw] = stock_cap
+    k_x, t_x = ix.x_index[:, 0], ix.x_index[:, 1]
+    col_upper[off_x:off_q] = d.capacity_t[k_x, t_x]
+    col_upper[off_q:off_u] = ix.q_bound
+    col_upper[off_s:off_s + n_es] = np.repeat(d.stock_capacity_t, S)
     if lam > 0:
         col_lower[blocks["eta"][0]] = -np.inf
 
-    # ---- cost pieces: first stage F and per-scenario S_w (discounted)
-    disc = d.discount
-    k_x, t_x = x_index.T if n_x else (np.zeros(0, int), np.zeros(0, int))
-    f_coef = disc[t_x] * d.reservation_fee[k_x] * d.price[k_x, t_x]
-    k_q, t_q, w_q = q_index.T if n_q else (np.zeros(0, int),) * 3
-    s_q = disc[t_q] * d.price[k_q, t_q] * d.price_multiplier[k_q, t_q, w_q]
-    s_u = (disc[None, :, None] * d.shortage_penalty[:, None, None]
-           * np.ones((1, 1, W))).reshape(-1)
-    s_s = (disc[None, :, None] * d.holding_cost[:, None, None] * np.ones((1, 1, W))).reshape(-1)
-    w_etw = np.broadcast_to(np.arange(W)[None, None, :], (E, T, W)).reshape(-1)
-    p = d.probability
-
+    # ---- costs: per unit in a scenario (coef) and expected (times the node's probability)
+    coef = cost_coefficients(d, ix)
+    k_q, t_q, s_q = ix.q_index[:, 0], ix.q_index[:, 1], ix.q_index[:, 2]
+    p_es = np.tile(ix.slot_prob, E)
+    expected = np.concatenate([coef["x"] * ix.x_prob, coef["q"] * ix.slot_prob[s_q],
+                               coef["u"].reshape(-1) * p_es,
+                               coef["stock"].reshape(-1) * p_es])
     cost = np.zeros(n_col)
-    cost[off_x:off_q] = (1 - lam) * f_coef if lam < 1 else 0.0
     if lam < 1:
-        cost[off_q:off_u] = (1 - lam) * p[w_q] * s_q
-        cost[off_u:off_s] = (1 - lam) * p[w_etw] * s_u
-        cost[off_s:off_s + n_etw] = (1 - lam) * p[w_etw] * s_s
+        cost[:off_s + n_es] = (1 - lam) * expected
     if lam > 0:
         cost[blocks["eta"][0]] = lam
-        cost[blocks["excess"][0]:blocks["excess"][1]] = lam * p / (1 - alpha)
+        cost[blocks["excess"][0]:blocks["excess"][1]] = lam * d.probability / (1 - alpha)
 
     rows = _Rows()
     meta: dict[str, pd.DataFrame] = {}
     row_blocks: dict[str, tuple[int, int]] = {}
     infeasible: list[str] = []
+    elements = np.array(d.elements, dtype=object)
+    periods = np.array(d.periods, dtype=object)
 
-    # 1. contract_delivery: q - x <= 0
+    # 1. contract_delivery: q[k, s] - x[k, t, decision node of s] <= 0
     cq = np.flatnonzero(contract[k_q]) if n_q else np.zeros(0, int)
     n_cd = len(cq)
     r = np.repeat(np.arange(n_cd), 2)
-    c = np.column_stack([off_q + cq, xcol[k_q[cq], t_q[cq]]]).reshape(-1)
+    x_of_q = xcol[k_q[cq], t_q[cq], ix.slot_rep[s_q[cq]]]
+    c = np.column_stack([off_q + cq, x_of_q]).reshape(-1)
     v = np.tile([1.0, -1.0], n_cd)
     row_blocks["contract_delivery"] = rows.add(r, c, v, np.full(n_cd, -np.inf), np.zeros(n_cd))
     meta["contract_delivery"] = pd.DataFrame({
         "constraint": "contract_delivery", "rule": "",
-        "element": np.array(d.elements, dtype=object)[d.arc_element[k_q[cq]]],
-        "period": np.array(d.periods, dtype=object)[t_q[cq]], "country": "", "stage": "",
-        "scenario": np.array(d.scenarios, dtype=object)[w_q[cq]], "sense": "<=", "rhs": 0.0,
-    }, columns=META_COLUMNS)
+        "element": elements[d.arc_element[k_q[cq]]], "period": periods[t_q[cq]],
+        "country": "", "stage": "", "scenario": "", "sense": "<=", "rhs": 0.0,
+        "demand_t": np.nan, "slot": s_q[cq], "dnode": -1}, columns=META_COLUMNS)
 
-    # 2. balance: I[t-1] + sum q + u - I[t] = D - (I0 at t = 0)
+    # 2. balance per (e, slot): I[prev] + sum q + u - I = D - (I0 at t = 0)
     e_of_q = d.arc_element[k_q]
-    bal_row_q = (e_of_q * T + t_q) * W + w_q
-    prev = etw[:, :-1, :].reshape(-1)          # stock[e, t-1, w] enters row (e, t, w)
-    prev_row = etw[:, 1:, :].reshape(-1)
-    rhs = d.demand_t.copy()
-    rhs[:, 0, :] -= d.stock_initial_t[:, None]
-    r = np.concatenate([bal_row_q, prev_row, etw.reshape(-1), etw.reshape(-1)])
-    c = np.concatenate([off_q + np.arange(n_q), scol.reshape(-1)[prev], ucol.reshape(-1),
-                        scol.reshape(-1)])
-    v = np.concatenate([np.ones(n_q), np.ones(len(prev)), np.ones(n_etw), -np.ones(n_etw)])
+    has_prev = ix.slot_prev >= 0
+    prev_rows = es[:, has_prev].reshape(-1)
+    prev_cols = scol[:, ix.slot_prev[has_prev]].reshape(-1)
+    rhs = d.demand_t[:, ix.slot_t, ix.slot_rep].copy()                # (E, S)
+    rhs[:, ix.slot_t == 0] -= d.stock_initial_t[:, None]
+    r = np.concatenate([e_of_q * S + s_q, prev_rows, es.reshape(-1), es.reshape(-1)])
+    c = np.concatenate([off_q + np.arange(n_q), prev_cols, ucol.reshape(-1), scol.reshape(-1)])
+    v = np.concatenate([np.ones(n_q), np.ones(len(prev_rows)), np.ones(n_es), -np.ones(n_es)])
     row_blocks["balance"] = rows.add(r, c, v, rhs.reshape(-1), rhs.reshape(-1))
-    grid = np.indices((E, T, W)).reshape(3, -1)
+    e_grid, s_grid = np.divmod(np.arange(n_es), S)
     meta["balance"] = pd.DataFrame({
-        "constraint": "balance", "rule": "",
-        "element": np.array(d.elements, dtype=object)[grid[0]],
-        "period": np.array(d.periods, dtype=object)[grid[1]], "country": "", "stage": "",
-        "scenario": np.array(d.scenarios, dtype=object)[grid[2]], "sense": "==",
-        "rhs": d.demand_t.reshape(-1)}, columns=META_COLUMNS)
+        "constraint": "balance", "rule": "", "element": elements[e_grid],
+        "period": periods[ix.slot_t[s_grid]], "country": "", "stage": "", "scenario": "",
+        "sense": "==", "rhs": d.demand_t[e_grid, ix.slot_t[s_grid], ix.slot_rep[s_grid]],
+        "demand_t": np.nan, "slot": s_grid, "dnode": -1}, columns=META_COLUMNS)
 
     # 3-5. share families (plan rows sum x, scenario rows sum q)
     for family in ("max_single_country_share", "min_domestic_share", "min_recycled_share"):
         fam_rules = [rl for rl in policy.share_rules if rl.family == family]
-        r, c, v, lo, up, fam_meta = _share_block(d, fam_rules, xcol, qcol, family, infeasible)
+        r, c, v, lo, up, fam_meta = _share_block(d, ix, fam_rules, xcol, qcol, family,
+                                                 infeasible)
         row_blocks[family] = rows.add(r, c, v, lo, up)
         meta[family] = fam_meta
 
-    # 6. min_stock_days: sum_{e in unit} I[e,t,w] >= fraction * sum D
+    # 6. min_stock_days: sum_{e in unit} I[e, s] >= fraction * sum D
     r_l, c_l, lo_l, m_l = [], [], [], []
     n_sd = 0
     for rule in policy.stock_rules:
+        sel = np.flatnonzero(np.isin(ix.slot_t, rule.periods))
         for unit_label, unit in rule.units:
-            for t in rule.periods:
-                for w in range(W):
-                    r_l.append(np.full(len(unit), n_sd))
-                    c_l.append(scol[unit, t, w])
-                    need = rule.fraction * float(d.demand_t[unit, t, w].sum())
-                    lo_l.append(need)
-                    m_l.append(("min_stock_days", rule.label, unit_label, d.periods[t], "", "",
-                                d.scenarios[w], ">=", need))
-                    n_sd += 1
+            need = rule.fraction * d.demand_t[unit][:, ix.slot_t[sel], ix.slot_rep[sel]].sum(0)
+            r_l.append(np.repeat(n_sd + np.arange(len(sel)), len(unit)))
+            c_l.append(scol[unit][:, sel].T.reshape(-1))
+            lo_l.append(need)
+            m_l.append(pd.DataFrame({
+                "constraint": "min_stock_days", "rule": rule.label, "element": unit_label,
+                "period": periods[ix.slot_t[sel]], "country": "", "stage": "", "scenario": "",
+                "sense": ">=", "rhs": need, "demand_t": np.nan, "slot": sel, "dnode": -1},
+                columns=META_COLUMNS))
+            n_sd += len(sel)
     row_blocks["min_stock_days"] = rows.add(
         np.concatenate(r_l) if r_l else np.zeros(0), np.concatenate(c_l) if c_l else np.zeros(0),
-        np.ones(sum(len(a) for a in c_l)), np.array(lo_l), np.full(n_sd, np.inf))
-    meta["min_stock_days"] = pd.DataFrame(m_l, columns=META_COLUMNS[:-1]).reindex(
-        columns=META_COLUMNS)
+        np.ones(sum(len(a) for a in c_l)), np.concatenate(lo_l) if lo_l else np.zeros(0),
+        np.full(n_sd, np.inf))
+    meta["min_stock_days"] = pd.concat(m_l, ignore_index=True) if m_l else empty_meta()
 
-    # 7. budget: F + sum_w p_w S_w <= B
-    exp_c = np.concatenate([f_coef, p[w_q] * s_q, p[w_etw] * s_u, p[w_etw] * s_s])
-    exp_cols = np.arange(off_s + n_etw)
-    nz = exp_c != 0
+    # 7. budget: expected cost <= B
+    exp_cols = np.arange(off_s + n_es)
+    nz = expected != 0
     r_l, c_l, v_l, up_l = [], [], [], []
     for i, (_, amount) in enumerate(policy.budgets):
         r_l.append(np.full(int(nz.sum()), i))
         c_l.append(exp_cols[nz])
-        v_l.append(exp_c[nz])
+        v_l.append(expected[nz])
         up_l.append(amount)
     nb = len(policy.budgets)
     row_blocks["budget"] = rows.add(
         np.concatenate(r_l) if r_l else np.zeros(0), np.concatenate(c_l) if c_l else np.zeros(0),
         np.concatenate(v_l) if v_l else np.zeros(0), np.full(nb, -np.inf), np.array(up_l))
     meta["budget"] = pd.DataFrame(
-        [("budget", lbl, "", "", "", "", "", "<=", amount) for lbl, amount in policy.budgets],
-        columns=META_COLUMNS[:-1]).reindex(columns=META_COLUMNS)
+        [("budget", lbl, "", "", "", "", "", "<=", amount, np.nan, -1, -1)
+         for lbl, amount in policy.budgets], columns=META_COLUMNS) if nb else empty_meta()
 
-    # 8. cvar_excess (lambda > 0): F + S_w - eta - excess_w <= 0, as Pyomo writes
-    #    `excess >= F + S_w - eta`
+    # 8. cvar_excess (lambda > 0): C_w - eta - excess_w <= 0, as Pyomo writes
+    #    `excess >= C_w - eta`; C_w sums the variables on scenario w's path
     if lam > 0:
         eta_c, exc0 = blocks["eta"][0], blocks["excess"][0]
         r_l, c_l, v_l = [], [], []
-        fx = np.flatnonzero(f_coef != 0)
-        for w in range(W):
-            qw = np.flatnonzero((w_q == w) & (s_q != 0))
-            ew = np.flatnonzero(w_etw == w)
-            ew_u, ew_s = ew[s_u[ew] != 0], ew[s_s[ew] != 0]
-            cols_w = np.concatenate([off_x + fx, off_q + qw, off_u + ew_u, off_s + ew_s,
-                                     [eta_c, exc0 + w]])
-            vals_w = np.concatenate([f_coef[fx], s_q[qw], s_u[ew_u], s_s[ew_s], [-1.0, -1.0]])
-            r_l.append(np.full(len(cols_w), w))
-            c_l.append(cols_w)
-            v_l.append(vals_w)
+        kk, tt, ww = np.nonzero(xcol >= 0)                       # x on every path
+        xpos = ix.xcol_of[kk, tt, ww]
+        keep = coef["x"][xpos] != 0
+        r_l.append(ww[keep]); c_l.append(xcol[kk, tt, ww][keep]); v_l.append(coef["x"][xpos][keep])
+        q_path = qcol[:, ix.slot_of]                               # (K, T, W)
+        kk, tt, ww = np.nonzero(q_path >= 0)
+        qpos = q_path[kk, tt, ww] - off_q
+        keep = coef["q"][qpos] != 0
+        r_l.append(ww[keep]); c_l.append(off_q + qpos[keep]); v_l.append(coef["q"][qpos][keep])
+        for name, col in (("u", ucol), ("stock", scol)):
+            path = col[:, ix.slot_of]                              # (E, T, W)
+            e_i, tt, ww = np.nonzero(np.ones(path.shape, bool))
+            vals = coef[name][e_i, ix.slot_of[tt, ww]]
+            keep = vals != 0
+            r_l.append(ww[keep]); c_l.append(path[e_i, tt, ww][keep]); v_l.append(vals[keep])
+        r_l += [np.arange(W), np.arange(W)]
+        c_l += [np.full(W, eta_c), exc0 + np.arange(W)]
+        v_l += [-np.ones(W), -np.ones(W)]
         row_blocks["cvar_excess"] = rows.add(np.concatenate(r_l), np.concatenate(c_l),
                                              np.concatenate(v_l), np.full(W, -np.inf),
                                              np.zeros(W))
         meta["cvar_excess"] = pd.DataFrame({
             "constraint": "cvar_excess", "rule": "", "element": "", "period": "", "country": "",
-            "stage": "", "scenario": d.scenarios, "sense": ">=", "rhs": 0.0},
-            columns=META_COLUMNS)
+            "stage": "", "scenario": d.scenarios, "sense": ">=", "rhs": 0.0,
+            "demand_t": np.nan, "slot": -1, "dnode": -1}, columns=META_COLUMNS)
 
     A = sp.csc_matrix((np.concatenate(rows.vals),
                        (np.concatenate(rows.rows), np.concatenate(rows.cols))),
@@ -340,8 +391,8 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     A.sum_duplicates()
     lp = LinearProgram(A, cost, col_lower, col_upper, np.concatenate(rows.lower),
                        np.concatenate(rows.upper), blocks, row_blocks)
-    built = BuiltModel(None, d, policy, x_index, q_index, meta, infeasible,
-                       time.perf_counter() - start_time)
+    built = BuiltModel(None, d, policy, ix.x_index, ix.q_index, meta, infeasible,
+                       time.perf_counter() - start_time, index=ix)
     built.matrix = lp
     return built
 
@@ -360,14 +411,18 @@ def build(d: ProblemData, policy: ResolvedPolicy, builder: str = "matrix") -> Bu
     return build_matrix(d, policy)
 
 
-def fix_contracts(built: BuiltModel, contracted: np.ndarray) -> None:
-    """Fix every contract variable x[k, t] at `contracted` (aligned with x_index)."""
-    d = built.data
-    value = np.clip(contracted, 0.0, d.capacity_t[tuple(built.x_index.T)])
+def fix_root_contracts(built: BuiltModel, contracted_t: np.ndarray) -> None:
+    """Fix every contract decided at the root (before the first period) at
+    `contracted_t[k, t]` (K, T); contracts decided at later nodes stay free."""
+    d, ix = built.data, built.index
+    root = d.decision_row[ix.x_index[:, 0], ix.x_index[:, 1]] == 0
+    pos = np.flatnonzero(root)
+    k, t = ix.x_index[pos, 0], ix.x_index[pos, 1]
+    value = np.clip(contracted_t[k, t], 0.0, d.capacity_t[k, t])
     if built.matrix is not None:
-        a, b = built.matrix.col_blocks["x"]
-        built.matrix.col_lower[a:b] = value
-        built.matrix.col_upper[a:b] = value
+        a, _ = built.matrix.col_blocks["x"]
+        built.matrix.col_lower[a + pos] = value
+        built.matrix.col_upper[a + pos] = value
         return
-    for (k, t), v in zip(built.x_index.tolist(), value.tolist()):
-        built.model.x[k, t].fix(v)
+    for i, v in zip(pos.tolist(), value.tolist()):
+        built.model.x[i].fix(v)

@@ -156,11 +156,12 @@ def arcs_words(arcs_of: ArcSet, rule: ShareRule) -> str:
 
 
 def floor_without_sources(rule: ShareRule, arcs_of: ArcSet, unit_label: str, period: object,
-                          rhs_t: float, scenario: str | None) -> str:
-    """Why a floor row with no variable under it cannot hold, in the instance's words."""
-    where = "the plan" if scenario is None else f"scenario {scenario}"
+                          rhs_t: float, scenarios: str | None) -> str:
+    """Why a floor row with no variable under it cannot hold, in the instance's words
+    (`scenarios`: "scenario a" or "scenarios a, b", None for the plan)."""
+    where = "the plan" if scenarios is None else scenarios
     cannot = (f"no such source can be contracted for {unit_label} then (spot sources do "
-              "not count in plan mode)" if scenario is None else
+              "not count in plan mode)" if scenarios is None else
               f"no such source can deliver {unit_label} then")
     return (f"{rule.label}: {unit_label} {period} needs {rhs_t:,.6g} t from "
             f"{arcs_words(arcs_of, rule)} in {where}, but {cannot}")

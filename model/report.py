@@ -152,7 +152,8 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
                      f'{_esc(s.get("message", ""))}</p>')
         return parts
     for png, title in (("allocation_by_country.png", "Supply by country"),
-                       ("scenarios.png", "Cost and shortage per scenario")):
+                       ("scenarios.png", "Cost and shortage per scenario"),
+                       ("tree.png", "What is known when: the information tree")):
         if (folder / png).exists():
             parts += [f"<h2>{title}</h2>", _img(folder / png, title)]
     alloc = pd.read_csv(folder / "allocation.csv")

@@ -24,7 +24,7 @@ from .solve import SolveResult
 class Solution:
     """An optimal solution as dense arrays in the data's (k, e, t, w) shapes."""
 
-    contracted_t: np.ndarray   # (K, T)
+    contracted_t: np.ndarray   # (K, T, W) the contract of scenario w's decision node
     delivered_t: np.ndarray    # (K, T, W)
     shortage_t: np.ndarray     # (E, T, W)
     stock_t: np.ndarray        # (E, T, W) end of period
@@ -32,10 +32,10 @@ class Solution:
 
 
 def solution_arrays(built: BuiltModel, result: SolveResult) -> Solution:
-    """Scatter the solver's values into dense arrays."""
+    """Scatter the solver's values (per scenario, model.expand) into dense arrays."""
     d = built.data
     E, T, W = d.demand_t.shape
-    x = np.zeros((d.n_arcs, T))
+    x = np.zeros((d.n_arcs, T, W))
     q = np.zeros((d.n_arcs, T, W))
     if len(built.x_index):
         x[tuple(built.x_index.T)] = result.values["x"]
@@ -52,7 +52,7 @@ def solution_arrays(built: BuiltModel, result: SolveResult) -> Solution:
 def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
     """Per-scenario discounted cost C_w = reservation + deliveries + shortage + holding."""
     disc = d.discount
-    fee = (disc[None, :] * d.reservation_fee[:, None] * d.price * s.contracted_t).sum()
+    fee = np.einsum("t,k,kt,ktw->w", disc, d.reservation_fee, d.price, s.contracted_t)
     delivery = np.einsum("t,kt,ktw,ktw->w", disc, d.price, d.price_multiplier, s.delivered_t)
     shortage = np.einsum("t,e,etw->w", disc, d.shortage_penalty, s.shortage_t)
     holding = np.einsum("t,e,etw->w", disc, d.holding_cost, s.stock_t)
@@ -127,26 +127,87 @@ def _arc_frame(d: ProblemData) -> pd.DataFrame:
 
 
 def allocation_table(built: BuiltModel, s: Solution) -> pd.DataFrame:
-    """One row per source, element and period with capacity: the first-stage plan."""
+    """The plan: one row per source, element, period with capacity, and decision node.
+
+    A contract without a lead time is decided at the root (one row); one with
+    a lead time L is decided at each node of period t - L (a row per node, with
+    the period whose information it used in ``decided_in``). Expected
+    deliveries are conditional on the row's node.
+    """
     d = built.data
     K, T = d.capacity_t.shape
-    arcs = _arc_frame(d)
-    k, t = np.nonzero(d.capacity_t > 0)
+    D = d.decision_node
+    labels = np.array(d.tree.labels(d.periods), dtype=object)
+    drow = d.decision_row
+    p = d.probability
+    parts = []
+    for r in np.unique(drow[d.capacity_t > 0]) if K else []:
+        k, t = np.nonzero((d.capacity_t > 0) & (drow == r))
+        nodes, first, inv = np.unique(D[r], return_index=True, return_inverse=True)
+        member = np.zeros((len(p), len(nodes)))
+        member[np.arange(len(p)), inv] = p
+        p_node = member.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = (s.delivered_t[k, t, :] @ member) / np.where(p_node > 0, p_node, 1.0)
+        n_k, n_g = len(k), len(nodes)
+        parts.append(pd.DataFrame({
+            "k": np.repeat(k, n_g), "t": np.repeat(t, n_g), "g": np.tile(nodes, n_k),
+            "contracted_t": s.contracted_t[k][:, :, first][np.arange(n_k), t].reshape(-1)
+            if n_k else np.zeros(0),
+            "node_probability": np.tile(p_node, n_k),
+            "expected_delivered_t": expected.reshape(-1),
+            "decided_in": "root" if r == 0 else d.periods[r - 1]}))
+    rows = pd.concat(parts, ignore_index=True).sort_values(["k", "t", "g"], kind="stable") \
+        if parts else pd.DataFrame(columns=["k", "t", "g", "contracted_t", "node_probability",
+                                            "expected_delivered_t", "decided_in"])
+    k, t = rows["k"].to_numpy(int), rows["t"].to_numpy(int)
     base = d.base_demand_t[d.arc_element[k], t]
-    expected = np.einsum("ktw,w->kt", s.delivered_t, d.probability)[k, t]
+    x = rows["contracted_t"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(base > 0, s.contracted_t[k, t] / base, 0.0)
-    tab = arcs.iloc[k].reset_index(drop=True)
+        share = np.where(base > 0, x / np.where(base > 0, base, 1.0), 0.0)
+    tab = _arc_frame(d).iloc[k].reset_index(drop=True)
     tab["period"] = np.array(d.periods, dtype=object)[t]
+    tab["decided_in"] = rows["decided_in"].to_numpy(dtype=object)
+    tab["node"] = labels[rows["g"].to_numpy(int)]
+    tab["node_probability"] = rows["node_probability"].to_numpy(float)
     tab["capacity_t"] = d.capacity_t[k, t]
-    tab["contracted_t"] = s.contracted_t[k, t]
+    tab["contracted_t"] = x
     tab["price"] = d.price[k, t]
     tab["share_of_demand"] = share
-    tab["expected_delivered_t"] = expected
+    tab["expected_delivered_t"] = rows["expected_delivered_t"].to_numpy(float)
     tab["excluded"] = built.policy.excluded_arcs[k] if K else []
     return tab[["source", "mined_in", "refined_in", "mode", "element", "period",
                 "contracted_t", "price", "share_of_demand", "capacity_t",
-                "expected_delivered_t", "excluded"]]
+                "expected_delivered_t", "decided_in", "node", "node_probability",
+                "excluded"]]
+
+
+def tree_table(d: ProblemData) -> pd.DataFrame:
+    """The information tree: ``node, period, parent, probability, scenarios``
+    (scenario ids joined by ';'), and the number of scenarios."""
+    tree = d.tree
+    labels = np.array(tree.labels(d.periods), dtype=object)
+    T1, W = tree.node_of.shape
+    members: dict[int, list[str]] = {}
+    for r in range(T1):
+        for w, n in enumerate(tree.node_of[r].tolist()):
+            members.setdefault(n, []).append(d.scenarios[w])
+    period = np.array([""] + list(d.periods), dtype=object)[tree.period + 1]
+    return pd.DataFrame({
+        "node": labels, "period": period,
+        "parent": np.where(tree.parent >= 0, labels[np.maximum(tree.parent, 0)], ""),
+        "probability": tree.probability,
+        "scenarios": [";".join(members[n]) for n in range(tree.n_nodes)],
+        "n_scenarios": [len(members[n]) for n in range(tree.n_nodes)]})
+
+
+def tree_summary(d: ProblemData) -> dict[str, Any]:
+    """The size of the information tree for summary.json."""
+    tree = d.tree
+    per = tree.nodes_per_period()
+    return {"information": d.information, "nodes": int(tree.n_nodes),
+            "nodes_per_period": {str(_plain(p)): n for p, n in zip(d.periods, per)},
+            "first_split": next((str(_plain(p)) for p, n in zip(d.periods, per) if n > 1), None)}
 
 
 def deliveries_table(built: BuiltModel, s: Solution) -> pd.DataFrame:
@@ -160,7 +221,7 @@ def deliveries_table(built: BuiltModel, s: Solution) -> pd.DataFrame:
     tab.insert(0, "scenario", np.array(d.scenarios, dtype=object)[w])
     tab["period"] = np.array(d.periods, dtype=object)[t]
     tab["available_t"] = avail[k, t, w]
-    tab["contracted_t"] = s.contracted_t[k, t]
+    tab["contracted_t"] = s.contracted_t[k, t, w]
     tab["delivered_t"] = s.delivered_t[k, t, w]
     tab["price"] = d.price[k, t] * d.price_multiplier[k, t, w]
     return tab
@@ -203,7 +264,8 @@ def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
     bal["value"] = result.duals["balance"]
     demand = bal.groupby(["element", "period"], sort=False, as_index=False)["value"].sum()
     demand.insert(0, "constraint", "demand")
-    frames.append(demand.assign(rule="", country="", stage="", scenario="", source=""))
+    frames.append(demand.assign(rule="", country="", stage="", scenario="", node="",
+                                source=""))
     for name in ("max_single_country_share", "min_domestic_share", "min_recycled_share",
                  "min_stock_days", "budget"):
         meta = built.row_meta.get(name)
@@ -217,7 +279,7 @@ def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out["value"] = out["value"].where(out["value"].abs() > 1e-9, 0.0)
     return out[["constraint", "rule", "source", "element", "period", "country", "stage",
-                "scenario", "value"]]
+                "scenario", "node", "value"]]
 
 
 def _capacity_duals(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
@@ -226,7 +288,7 @@ def _capacity_duals(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
     value = np.zeros((K, T))
     tol = 1e-7
     if len(built.x_index):
-        k, t = built.x_index.T
+        k, t = built.x_index[:, 0], built.x_index[:, 1]
         xv, rc = result.values["x"], result.reduced_costs["x"]
         at_ub = xv >= d.capacity_t[k, t] - tol * np.maximum(1.0, d.capacity_t[k, t])
         np.add.at(value, (k, t), np.where(at_ub, np.minimum(rc, 0.0), 0.0))
@@ -242,7 +304,7 @@ def _capacity_duals(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
     return pd.DataFrame({
         "constraint": "capacity", "rule": "", "source": arcs["source"],
         "element": arcs["element"], "period": np.array(d.periods, dtype=object)[t],
-        "country": "", "stage": "", "scenario": "", "value": value[k, t]})
+        "country": "", "stage": "", "scenario": "", "node": "", "value": value[k, t]})
 
 
 def summary_metrics(built: BuiltModel, s: Solution) -> dict[str, Any]:

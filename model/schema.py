@@ -73,6 +73,14 @@ def _positive(v: Any) -> float:
     return _number(v, lo_open=True)
 
 
+def _count(value: Any) -> int:
+    """A whole number >= 0 (periods, for instance)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PydanticCustomError("number", "must be a whole number >= 0, got {got}",
+                                  {"got": _show(value)})
+    return value
+
+
 def _label(value: Any) -> str | int:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise PydanticCustomError("label", "must be a name or an integer, got {got}",
@@ -130,6 +138,8 @@ Positive = Annotated[float, BeforeValidator(_positive),
                      WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
 Alpha = Annotated[float, BeforeValidator(_alpha),
                   WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
+Count = Annotated[int, BeforeValidator(_count),
+                  WithJsonSchema({"type": "integer", "minimum": 0})]
 Label = Annotated[Union[str, int], BeforeValidator(_label),
                   WithJsonSchema({"type": ["string", "integer"]})]
 Name = Annotated[str, BeforeValidator(_name), WithJsonSchema({"type": "string", "minLength": 1})]
@@ -201,6 +211,9 @@ class Source(Strict):
     mode: Literal["contract", "spot"] = "contract"
     recycled: bool = False
     reservation_fee: Share = 0.0
+    # periods between the decision and the period a contract volume is for:
+    # decided with the information of period t - lead_time (absent: at the start)
+    lead_time: Count | None = None
     available: Window | None = None
     supply: dict[str, Supply]
 
@@ -340,6 +353,9 @@ class Instance(Strict):
     policies: dict[str, Policy] = Field(default_factory=dict)
     risk: Risk = Field(default_factory=Risk)
     period_days: Positive = 365.0
+    # what is known when: history (decisions see only the data so far) or
+    # clairvoyant (each scenario's recourse sees its whole future)
+    information: Literal["history", "clairvoyant"] = "history"
 
 
 def json_schema() -> dict[str, Any]:

@@ -33,6 +33,7 @@ import pandas as pd
 
 from .built import BuiltModel
 from .data import ProblemData
+from .indexing import model_index
 from .matrix import build_matrix
 from .policies import ResolvedPolicy, union_policy
 from .solve import HighsModel, SolveOptions, SolveResult
@@ -127,8 +128,9 @@ class PolicySwitcher:
                             for fam, dual in result.duals.items()}
         # the build is paid once: charge it to the first policy
         build_s = self.build_seconds if i == 0 else 0.0
-        view = BuiltModel(None, self.data, policy, self.union.x_index[keep_x],
-                          self.union.q_index[keep_q], meta, infeasible, build_s)
+        ix = model_index(self.data, policy)   # the union's columns minus the excluded arcs
+        view = BuiltModel(None, self.data, policy, ix.x_index, ix.q_index, meta, infeasible,
+                          build_s, index=ix)
         return view, result
 
 

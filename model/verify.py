@@ -115,6 +115,36 @@ class _Facts:
                 m *= r.multiplier
         return self.base_demand(e, t) * m
 
+    def arcs(self) -> list[tuple[str, str]]:
+        """(source id, element) of every element a source offers."""
+        return [(s.id, e) for s in self.inst.sources for e in self.inst.elements
+                if e in s.supply or "default" in s.supply]
+
+    def partition(self) -> dict[str, list[frozenset[str]]]:
+        """Per period label (and "root"), the scenarios grouped by identical data so far:
+        availability and price multiplier of every arc, and demand of every element."""
+        out: dict[str, list[frozenset[str]]] = {"root": [frozenset(self.scen_ids)]}
+        history: dict[str, tuple] = {w: () for w in self.scen_ids}
+        arcs = self.arcs()
+        for t in self.periods:
+            for w in self.scen_ids:
+                history[w] += (tuple(self.availability(sid, e, t, w) for sid, e in arcs),
+                               tuple(self.price_multiplier(sid, e, t, w) for sid, e in arcs),
+                               tuple(self.demand(e, t, w) for e in self.inst.elements))
+            groups: dict[tuple, set[str]] = defaultdict(set)
+            for w in self.scen_ids:
+                groups[history[w]].add(w)
+            out[t] = [frozenset(g) for g in groups.values()]
+        return out
+
+    def decided_in(self, sid: str, t: str) -> str:
+        """The period whose information a contract of source `sid` for period t uses."""
+        lead = self.src[sid].lead_time
+        i = self.periods.index(t)
+        if self.src[sid].mode != "contract" or lead is None or i - lead < 0:
+            return "root"
+        return self.periods[i - lead]
+
     def discount(self, t: str) -> float:
         return 1.0 / (1.0 + self.inst.discount_rate) ** self.periods.index(t)
 
@@ -146,14 +176,47 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     def le(a: float, b: float) -> bool:
         return a <= b + tol * max(1.0, abs(b))
 
-    # -- first stage: contracts
-    contract: dict[tuple[str, str, str], float] = defaultdict(float)
+    # -- what is known when: the tree, node decisions, contracts' information
+    partition = f.partition()
+    tree_rows = pd.read_csv(folder / "tree.csv", dtype=str, keep_default_na=False) \
+        if (folder / "tree.csv").is_file() else None
+    node_scen: dict[str, frozenset[str]] = {}
+    if tree_rows is None:
+        bad("tree.csv is missing")
+    else:
+        for r in tree_rows.itertuples():
+            node_scen[r.node] = frozenset(r.scenarios.split(";"))
+        for t_row, groups in partition.items():
+            listed = {node_scen[r.node] for r in tree_rows.itertuples()
+                      if (r.period or "root") == t_row}
+            if listed != set(groups):
+                bad(f"tree.csv: the nodes of {t_row} do not group the scenarios by their data "
+                    f"so far ({len(listed)} listed, {len(groups)} expected)")
+
+    # -- first stage: contracts, one value per decision node, repeated per scenario
+    contract: dict[tuple[str, str, str, str], float] = {}
+    nodes_of: dict[tuple[str, str, str], set[frozenset[str]]] = defaultdict(set)
     for r in read["allocation"].itertuples():
-        contract[r.source, r.element, r.period] = float(r.contracted_t)
-    for (sid, e, t), x in contract.items():
+        key = (r.source, r.element, r.period)
+        want = f.decided_in(r.source, r.period)
+        if str(r.decided_in) != want:
+            bad(f"contract {r.source} {r.element} {r.period}: decided_in {r.decided_in}, but "
+                f"its lead time makes it {want}")
+        scen = node_scen.get(str(r.node), frozenset())
+        if want in partition and scen not in partition[want]:
+            bad(f"contract {r.source} {r.element} {r.period} at node {r.node}: its scenarios "
+                f"are not a node of {want}, so it depends on later information")
+        nodes_of[key].add(scen)
+        for w in scen:
+            contract[w, *key] = float(r.contracted_t)
+    for key, scen_sets in nodes_of.items():
+        covered = sorted(w for sset in scen_sets for w in sset)
+        if covered != sorted(f.scen_ids):
+            bad(f"contract {' '.join(key)}: its nodes do not cover every scenario once")
+    for (w, sid, e, t), x in contract.items():
         cap = f.capacity(sid, e, t)
         if x < -tol or not le(x, cap):
-            bad(f"contract {sid} {e} {t}: {x} outside [0, {cap}]")
+            bad(f"contract {sid} {e} {t} in {w}: {x} outside [0, {cap}]")
         if x > tol and (f.src[sid].mode == "spot" or sid in excluded):
             bad(f"contract {sid} {e} {t}: {x} t contracted from a spot or excluded source")
 
@@ -161,21 +224,37 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     delivered: dict[tuple[str, str, str, str], float] = defaultdict(float)
     for r in read["deliveries"].itertuples():
         delivered[r.scenario, r.source, r.element, r.period] += float(r.delivered_t)
+        if not _close(float(r.contracted_t), contract.get((r.scenario, r.source, r.element,
+                                                           r.period), 0.0), tol, tol):
+            bad(f"deliveries.csv contracted_t of {r.source} {r.element} {r.period} in "
+                f"{r.scenario} differs from allocation.csv")
     for (w, sid, e, t), q in delivered.items():
         bound = f.availability(sid, e, t, w) * f.capacity(sid, e, t)
         if q < -tol or not le(q, bound):
             bad(f"delivery {sid} {e} {t} in {w}: {q} outside [0, {bound}]")
-        if f.src[sid].mode == "contract" and not le(q, contract.get((sid, e, t), 0.0)):
+        if f.src[sid].mode == "contract" and not le(q, contract.get((w, sid, e, t), 0.0)):
             bad(f"delivery {sid} {e} {t} in {w}: {q} exceeds the contract "
-                f"{contract.get((sid, e, t), 0.0)}")
+                f"{contract.get((w, sid, e, t), 0.0)}")
         if sid in excluded and q > tol:
             bad(f"delivery from excluded source {sid}: {q} t")
+    if summary.get("tree", {}).get("information", "history") == "history":
+        for t, groups in partition.items():
+            if t == "root":
+                continue
+            for group in groups:
+                ws = sorted(group)
+                for sid, e in f.arcs():
+                    vals = [delivered.get((w, sid, e, t), 0.0) for w in ws]
+                    if max(vals) - min(vals) > tol * max(1.0, max(map(abs, vals))):
+                        bad(f"history: delivery {sid} {e} {t} differs between scenarios "
+                            f"{ws[0]} and {ws[vals.index(max(vals))]} of one node")
 
     by_wt: dict[tuple[str | None, str], list[tuple[str, str, float]]] = defaultdict(list)
     for (w, sid, e, t), q in delivered.items():
         by_wt[w, t].append((sid, e, q))
-    for (sid, e, t), x in contract.items():
-        by_wt[None, t].append((sid, e, x))
+    plan_wt: dict[tuple[str, str], list[tuple[str, str, float]]] = defaultdict(list)
+    for (w, sid, e, t), x in contract.items():
+        plan_wt[w, t].append((sid, e, x))
 
     # -- balance and stock
     bal = {(r.scenario, r.element, r.period): r for r in read["balance"].itertuples()}
@@ -199,6 +278,17 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                     bad(f"stock or shortage out of bounds for {e} {t} in {w}")
                 shortage_w[w] += r.shortage_t
                 prev = r.stock_t
+    if summary.get("tree", {}).get("information", "history") == "history":
+        for t, node_groups in partition.items():
+            for group in node_groups if t != "root" else ():
+                ws = sorted(group)
+                for e in inst.elements:
+                    for col in ("shortage_t", "stock_t"):
+                        vals = [float(getattr(bal[w, e, t], col)) for w in ws
+                                if (w, e, t) in bal]
+                        if vals and max(vals) - min(vals) > tol * max(1.0, max(vals)):
+                            bad(f"history: {col} of {e} {t} differs between the scenarios "
+                                f"of one node ({', '.join(ws[:3])})")
 
     # -- policies
     home = inst.home
@@ -219,54 +309,58 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     def periods_of(rule: Any) -> list[str]:
         return [t for t in f.periods if rule.periods is None or t in map(_k, rule.periods)]
 
-    def volume(pred: Any, unit: list[str], t: str, w: str | None) -> float:
-        return sum(v for sid, e, v in by_wt[w, t] if e in unit and pred(f.src[sid]))
+    def volume(pred: Any, unit: list[str], t: str, w: str, plan: bool) -> float:
+        rows = plan_wt[w, t] if plan else by_wt[w, t]
+        return sum(v for sid, e, v in rows if e in unit and pred(f.src[sid]))
 
-    def need(unit: list[str], t: str, w: str | None) -> float:
-        return sum(f.base_demand(e, t) if w is None else f.demand(e, t, w) for e in unit)
+    def need(unit: list[str], t: str, w: str, plan: bool) -> float:
+        return sum(f.base_demand(e, t) if plan else f.demand(e, t, w) for e in unit)
 
     def country(s: Source, stage: str) -> str:
         return s.mined_in if stage == "mining" else s.refined_in
 
     for i, rule in enumerate(pol.max_single_country_share):
-        scen = [None] if rule.applies_to == "plan" else f.scen_ids
+        plan = rule.applies_to == "plan"
         for stage in rule.stages:
             for c in sorted({country(s, stage) for s in inst.sources} - {home}):
                 for label, unit in units(rule):
                     for t in periods_of(rule):
-                        for w in scen:
-                            v = volume(lambda s: country(s, stage) == c, unit, t, w)
-                            cap = rule.share * need(unit, t, w)
+                        for w in f.scen_ids:
+                            v = volume(lambda s: country(s, stage) == c, unit, t, w, plan)
+                            cap = rule.share * need(unit, t, w, plan)
                             if not le(v, cap):
-                                bad(f"cap[{i}] {c} {stage} {label} {t} {w or 'plan'}: "
-                                    f"{v} > {cap}")
+                                bad(f"cap[{i}] {c} {stage} {label} {t} {w}"
+                                    f"{' (plan)' if plan else ''}: {v} > {cap}")
     floors = [(r, lambda s, st=r.stage: country(s, st) == home, "domestic")
               for r in pol.min_domestic_share] + \
              [(r, lambda s: s.recycled, "recycled") for r in pol.min_recycled_share]
     for rule, pred, what in floors:
-        scen = [None] if rule.applies_to == "plan" else f.scen_ids
+        plan = rule.applies_to == "plan"
         for label, unit in units(rule):
             for t in periods_of(rule):
-                for w in scen:
-                    v, req = volume(pred, unit, t, w), rule.share * need(unit, t, w)
+                for w in f.scen_ids:
+                    v = volume(pred, unit, t, w, plan)
+                    req = rule.share * need(unit, t, w, plan)
                     if not le(req, v):
-                        bad(f"{what} floor {label} {t} {w or 'plan'}: {v} < {req}")
+                        bad(f"{what} floor {label} {t} {w}{' (plan)' if plan else ''}: "
+                            f"{v} < {req}")
     for rule in pol.min_stock_days:
         frac = rule.days / inst.period_days
         for label, unit in units(rule):
             for t in periods_of(rule):
                 for w in f.scen_ids:
                     have = sum(bal[w, e, t].stock_t for e in unit)
-                    req = frac * need(unit, t, w)
+                    req = frac * need(unit, t, w, False)
                     if not le(req, have):
                         bad(f"stock days {label} {t} {w}: {have} < {req}")
 
     # -- costs and reported numbers
-    fee = sum(f.discount(t) * f.src[sid].reservation_fee * f.price(sid, e, t) * x
-              for (sid, e, t), x in contract.items())
+    fee: dict[str, float] = defaultdict(float)
+    for (w, sid, e, t), x in contract.items():
+        fee[w] += f.discount(t) * f.src[sid].reservation_fee * f.price(sid, e, t) * x
     cost = {}
     for w in f.scen_ids:
-        c = fee
+        c = fee[w]
         c += sum(f.discount(t) * f.price(sid, e, t) * f.price_multiplier(sid, e, t, w) * q
                  for (w2, sid, e, t), q in delivered.items() if w2 == w)
         for (w2, e, t), r in bal.items():
@@ -304,7 +398,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                     if dem <= 0:
                         continue
                     for c in {country(s, stage) for s in inst.sources} - {home}:
-                        v = volume(lambda s: country(s, stage) == c, [e], t, w)
+                        v = volume(lambda s: country(s, stage) == c, [e], t, w, False)
                         best = max(best, v / dem)
         rep = summary["max_single_country_share"][stage]["share"]
         if not _close(rep, best, 1e-6, 1e-6):

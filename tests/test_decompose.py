@@ -86,17 +86,14 @@ def test_parallel_workers_give_the_same_answer() -> None:
 def test_identical_scenarios_are_merged_exactly() -> None:
     """Per element, scenarios that do not touch it are one scenario; the merged
     solve gives the monolithic objective, tables and demand duals."""
-    from model.decompose import merge_identical_scenarios
+    from model.decompose import reduce_data, subset_data
 
     loaded = _loaded(seed=21)
     d = problem_data(loaded)
-    block = [0]
-    from model.decompose import subset_data
-
-    sub, _ = subset_data(d, block)
-    merged, members = merge_identical_scenarios(sub)
+    sub, _ = subset_data(d, [0])
+    merged, red = reduce_data(sub)
     assert len(merged.scenarios) < len(sub.scenarios)
-    assert sum(len(m) for m in members) == len(sub.scenarios)
+    assert sum(len(m) for m in red.members) == len(sub.scenarios)
     assert merged.probability.sum() == pytest.approx(1.0)
     mono = solve_instance(loaded, "crma65", decompose=False)
     split = solve_instance(loaded, "crma65", decompose=True)

@@ -49,9 +49,11 @@ MPI_ENV = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_
 
 @pytest.fixture(scope="module")
 def twenty(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
-    """A 20-scenario synthetic instance and its extensive-form optimum."""
+    """A 20-scenario two-stage synthetic instance and its extensive-form optimum."""
     path = tmp_path_factory.mktemp("mpi") / "w20.yaml"
-    path.write_text(instance_to_yaml(synthetic_instance(5, 2, 3, 20, seed=1)))
+    data = synthetic_instance(5, 2, 3, 20, seed=1)
+    data["information"] = "clairvoyant"      # the two-stage model mpi-sppy solves
+    path.write_text(instance_to_yaml(data))
     ef = solve_instance(path)
     assert ef.optimal
     return path, float(ef.summary["objective"])
@@ -112,6 +114,25 @@ def test_same_contracts_on_one_and_two_ranks(twenty: tuple[Path, float], tmp_pat
     a = pd.read_csv(tmp_path / "a" / "allocation.csv")
     b = pd.read_csv(tmp_path / "b" / "allocation.csv")
     pd.testing.assert_frame_equal(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("what", ["history", "lead_time"])
+def test_a_multi_stage_instance_is_refused_in_words(tmp_path: Path, what: str) -> None:
+    """Never a different model: a tree (history) or a lead time needs the default engine."""
+    inst = synthetic_instance(3, 1, 3, 4, seed=2)       # scenarios share the first period
+    if what == "lead_time":
+        inst["information"] = "clairvoyant"
+        src = next(s for s in inst["sources"] if s["mode"] == "contract")
+        src["lead_time"] = 1
+    path = tmp_path / "tree.yaml"
+    path.write_text(yaml.safe_dump(inst, sort_keys=False))
+    proc = subprocess.run([*SOURCING, "solve", str(path), "--engine", "mpisppy", "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, timeout=300,
+                          env=MPI_ENV)
+    assert proc.returncode == 2, proc.stderr
+    assert "two-stage" in proc.stderr and "Traceback" not in proc.stderr
+    assert ("lead time" in proc.stderr) == (what == "lead_time")
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_budget_is_refused_in_words(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("kind, tables, charts", [
     ("run", ["summary", "allocation", "scenarios", "shortage", "binding", "demand-duals",
-             "assumptions-general", "assumptions-sources", "assumptions-scenarios"], 2),
+             "assumptions-general", "assumptions-sources", "assumptions-scenarios"], 3),
     ("cmp", ["comparison", "assumptions-sources", "assumptions-scenarios"], 1),
     ("sw", ["frontier", "assumptions-sources"], 1),
 ])

@@ -1,0 +1,117 @@
+"""The index sets of the model, shared by both builders (matrix and Pyomo).
+
+A *slot* is a recourse node: period t's deliveries, shortage and stock of
+every scenario in it are one variable each (DESIGN.md, "What is known
+when"). Contracts are indexed by their decision node. Both builders take
+these arrays, so the Pyomo formulation and the vectorised matrix path build
+the same columns in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import ProblemData
+from .policies import ResolvedPolicy
+
+
+@dataclass
+class ModelIndex:
+    """Variables of one model: contracts per decision node, recourse per slot."""
+
+    slot_of: np.ndarray      # (T, W) slot of scenario w in period t
+    slot_t: np.ndarray       # (S,) period position
+    slot_rep: np.ndarray     # (S,) a scenario of the slot (its data are the slot's)
+    slot_prob: np.ndarray    # (S,) probability of the slot
+    slot_prev: np.ndarray    # (S,) slot of the same scenarios in t-1 (-1 at t = 0)
+    x_index: np.ndarray      # (n_x, 3) arc, period, decision node
+    x_prob: np.ndarray       # (n_x,) probability of the decision node
+    xcol_of: np.ndarray      # (K, T, W) position in x_index, -1 where none
+    q_index: np.ndarray      # (n_q, 3) arc, period, slot
+    qpos_of: np.ndarray      # (K, S) position in q_index, -1 where none
+    q_bound: np.ndarray      # (n_q,) availability x capacity
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.slot_t)
+
+    def slot_members(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(order, start, count): scenarios of slot s are ``w_flat[order[start:start+count]]``
+        with ``w_flat = np.tile(arange(W), T)``."""
+        flat = self.slot_of.reshape(-1)
+        order = np.argsort(flat, kind="stable")
+        count = np.bincount(flat, minlength=self.n_slots)
+        start = np.concatenate([[0], np.cumsum(count)[:-1]])
+        return order, start, count
+
+
+def slots(d: ProblemData) -> tuple[np.ndarray, ...]:
+    """(slot_of, slot_t, slot_rep, slot_prob, slot_prev) of the recourse nodes of `d`."""
+    R = d.recourse_node
+    T, W = R.shape
+    slot_of = np.zeros((T, W), dtype=np.int64)
+    slot_t, slot_rep = [], []
+    offset = 0
+    for t in range(T):
+        ids, first, inv = np.unique(R[t], return_index=True, return_inverse=True)
+        slot_of[t] = offset + inv
+        slot_t.append(np.full(len(ids), t))
+        slot_rep.append(first)
+        offset += len(ids)
+    slot_t_a = np.concatenate(slot_t) if slot_t else np.zeros(0, np.int64)
+    slot_rep_a = np.concatenate(slot_rep) if slot_rep else np.zeros(0, np.int64)
+    slot_prob = np.bincount(slot_of.reshape(-1), weights=np.tile(d.probability, T),
+                            minlength=offset)
+    slot_prev = np.full(offset, -1, dtype=np.int64)
+    later = slot_t_a > 0
+    slot_prev[later] = slot_of[slot_t_a[later] - 1, slot_rep_a[later]]
+    return slot_of, slot_t_a.astype(np.int64), slot_rep_a.astype(np.int64), slot_prob, \
+        slot_prev
+
+
+def model_index(d: ProblemData, policy: ResolvedPolicy) -> ModelIndex:
+    """Every variable's index (see the module docstring); excluded arcs get none."""
+    K, T = d.capacity_t.shape
+    W = len(d.scenarios)
+    slot_of, slot_t, slot_rep, slot_prob, slot_prev = slots(d)
+    usable = ~policy.excluded_arcs if len(policy.excluded_arcs) else np.zeros(0, bool)
+    x_mask = (d.capacity_t > 0) & (d.is_contract & usable)[:, None]
+
+    # contracts: one column per (arc, period, node of its decision row)
+    D = d.decision_node
+    inv = np.zeros_like(D)
+    uniq: list[np.ndarray] = []
+    for r in range(D.shape[0]):
+        u_r, inv[r] = np.unique(D[r], return_inverse=True)
+        uniq.append(u_r)
+    n_per_row = np.array([len(u) for u in uniq])
+    drow = d.decision_row if K else np.zeros((0, T), np.int64)
+    kt = np.argwhere(x_mask)                                        # (k, t) in order
+    counts = n_per_row[drow[kt[:, 0], kt[:, 1]]] if len(kt) else np.zeros(0, np.int64)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    x_arc_t = np.repeat(kt, counts, axis=0)
+    x_node = np.concatenate([uniq[r] for r in drow[kt[:, 0], kt[:, 1]]]) if len(kt) \
+        else np.zeros(0, np.int64)
+    x_index = np.column_stack([x_arc_t, x_node]).astype(np.int64) if len(kt) \
+        else np.zeros((0, 3), np.int64)
+    node_prob = np.bincount(D.reshape(-1), weights=np.tile(d.probability, D.shape[0]))
+    x_prob = node_prob[x_node] if len(x_node) else np.zeros(0)
+    xcol_of = np.full((K, T, W), -1, dtype=np.int64)
+    if len(kt):
+        k, t = kt[:, 0], kt[:, 1]
+        xcol_of[k, t, :] = start[:, None] + inv[drow[k, t], :]
+
+    # deliveries: one column per (arc, slot) with capacity available
+    bound = d.capacity_t[:, slot_t] * d.availability[:, slot_t, slot_rep] if K \
+        else np.zeros((0, len(slot_t)))
+    q_mask = (bound > 0) & usable[:, None]
+    q_mask &= ~d.is_contract[:, None] | x_mask[:, slot_t]
+    ks = np.argwhere(q_mask)
+    q_index = np.column_stack([ks[:, 0], slot_t[ks[:, 1]], ks[:, 1]]).astype(np.int64) \
+        if len(ks) else np.zeros((0, 3), np.int64)
+    qpos_of = np.full((K, len(slot_t)), -1, dtype=np.int64)
+    qpos_of[ks[:, 0], ks[:, 1]] = np.arange(len(ks))
+    return ModelIndex(slot_of, slot_t, slot_rep, slot_prob, slot_prev, x_index, x_prob,
+                      xcol_of, q_index, qpos_of, bound[ks[:, 0], ks[:, 1]])
