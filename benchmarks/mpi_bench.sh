@@ -9,10 +9,10 @@ W=${1:-200}; S=${2:-8}; E=${3:-3}; T=${4:-4}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 tmp=$(mktemp -d)
 .venv/bin/sourcing build synthetic --sources "$S" --elements "$E" --periods "$T" \
-  --scenarios "$W" --seed 0 --out "$tmp/inst.yaml" >/dev/null
+  --scenarios "$W" --seed 0 --information clairvoyant --out "$tmp/inst.yaml" >/dev/null
 out=benchmarks/results/mpi_w${W}.txt
 {
-  echo "instance: S=$S E=$E T=$T W=$W (sourcing build synthetic --seed 0)"
+  echo "instance: S=$S E=$E T=$T W=$W (sourcing build synthetic --seed 0 --information clairvoyant)"
   /usr/bin/time -f "extensive form: wall %e s, peak RSS %M KiB" \
     .venv/bin/sourcing solve "$tmp/inst.yaml" --out "$tmp/ef" >/dev/null
   python3 -c "import json,sys; s=json.load(open('$tmp/ef/summary.json')); print('extensive form objective', s['objective'])"
