@@ -232,10 +232,26 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
         summary: dict[str, Any] = {"status": result.status, "message": result.message}
         if result.optimal:
             summary.update(summary_metrics(built, solution_arrays(built, result)))
+        elif result.status == "infeasible":     # say why, in the instance's words
+            summary["message"] = _explain_point(loaded, data, policy, stages, per, cap,
+                                                options) or result.message
         rows.append(_frontier_row(cap, summary, result.solve_seconds))
         if progress:
             progress(cap)
     return pd.DataFrame(rows)
+
+
+def _explain_point(loaded: LoadedInstance, data: ProblemData, policy: str, stages: list[str],
+                   per: str, cap: float, options: SolveOptions | None) -> str:
+    """Why a sweep point is infeasible (model.diagnose on that point's model)."""
+    from .diagnose import explain_infeasibility
+    from .formulation import build_model
+
+    extra = Policy(max_single_country_share=[CountryCapRule(share=cap, stages=stages, per=per)])
+    resolved = resolve_policy(loaded.instance, data, policy, extra)
+    built = build_model(data, resolved)
+    why = list(built.trivially_infeasible) or explain_infeasibility(built, options)
+    return "; ".join(why)
 
 
 def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -258,13 +274,19 @@ def scenario_data(d: ProblemData, w: int) -> ProblemData:
 
 
 def expected_value_data(d: ProblemData) -> ProblemData:
-    """Every scenario-dependent parameter replaced by its probability-weighted mean."""
+    """Every scenario-dependent parameter replaced by its probability-weighted mean
+    (the delivered price too, after clipping); a stock floor's target is scaled by
+    the probability that it binds (DESIGN conventions)."""
     p = d.probability
     return retree(replace(
         d, scenarios=["expected-value"], probability=np.ones(1),
         availability=np.einsum("ktw,w->kt", d.availability, p)[:, :, None],
         price_multiplier=np.einsum("ktw,w->kt", d.price_multiplier, p)[:, :, None],
-        demand_t=np.einsum("etw,w->et", d.demand_t, p)[:, :, None]))
+        delivery_price=np.einsum("ktw,w->kt", d.delivery_price, p)[:, :, None],
+        demand_t=np.einsum("etw,w->et", d.demand_t, p)[:, :, None],
+        # a released stock floor counts with the probability that it binds
+        emergency=np.zeros(d.emergency.shape[:2] + (1,)),
+        emergency_mix=(d.emergency, d.probability)))
 
 
 def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",

@@ -163,6 +163,8 @@ def tabulate(run: RunResult) -> RunResult:
         "scenarios": cost_breakdown(data, sol),
         "tree": tree_table(data),
     }
+    if built.policy.stock_rules:
+        run.tables["stock_floors"] = sol.floors
     if built.row_meta:     # an engine without duals (mpi-sppy) leaves row_meta empty
         run.tables["duals"] = duals_table(built, run.result)
     return run

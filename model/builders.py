@@ -83,6 +83,24 @@ def write_text_atomic(path: Path, text: str, force: bool = False) -> Path:
     return path
 
 
+def without_signed_terms(inst: Instance | dict[str, Any], source_id: str,
+                         suffix: str = "unsigned") -> dict[str, Any]:
+    """The instance with one source's signed terms removed (committed volumes, price
+    floor and cap, minimum take): the same supplier as an option, not a contract.
+    For "what does the signed contract cost against an unconstrained plan?"."""
+    data = instance_to_dict(inst) if isinstance(inst, Instance) else copy.deepcopy(inst)
+    matches = [s for s in data["sources"] if s["id"] == source_id]
+    if not matches:
+        raise UsageError(f"no source '{source_id}' in instance '{data['name']}'")
+    src = matches[0]
+    src.pop("min_take", None)
+    for sup in src["supply"].values():
+        for key in ("committed", "price_floor", "price_cap"):
+            sup.pop(key, None)
+    data["name"] = f"{data['name']}-{source_id}-{suffix}"
+    return data
+
+
 # --------------------------------------------------------------------------- builder
 class InstanceBuilder:
     """Assemble an instance in code, then :meth:`build` it (validated).

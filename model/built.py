@@ -39,5 +39,6 @@ class BuiltModel:
     build_seconds: float = 0.0
     matrix: Any = None                  # a matrix.LinearProgram when built without Pyomo
     index: Any = None                   # model.indexing.ModelIndex (node level only)
+    floors: Any = None                  # model.indexing.StockFloorRows (node level only)
 
 

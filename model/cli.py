@@ -395,6 +395,8 @@ def bench(
 
 
 REFERENCE_CAPS = "1.0:0.3:0.05"
+REFERENCE_CONTRACT = "lynas-jare-ndpr"      # the signed floor the reference prices
+REFERENCE_UNSIGNED_POLICIES = ["none", "crma65", "cap-china-50", "stockpile-60d"]
 
 
 @app.command()
@@ -406,16 +408,18 @@ def reference(
 ) -> int:
     """Regenerate the reference outputs of the bundled instance.
 
-    A comparison of all its policies (out/compare) and a cap sweep
-    1.0 -> 0.3 on policy none (out/sweep), each with its report.html.
+    A comparison of all its policies (out/compare), a cap sweep 1.0 -> 0.3 on
+    policy none (out/sweep), and the Lynas-JARE NdPr contract without its signed
+    terms under the main policies (out/lynas-unsigned), each with its report.html.
     """
     from .analysis import compare_policies, parse_cap_range, sweep_cap
+    from .builders import without_signed_terms
     from .export import check_target, save_comparison, save_sweep
-    from .instance import default_instance_path, load_instance
+    from .instance import default_instance_path, instance_from_dict, load_instance
     from .policies import policy_names
     from .report import render_report
 
-    for sub in ("compare", "sweep"):
+    for sub in ("compare", "sweep", "lynas-unsigned"):
         check_target(out / sub, force)
     loaded = load_instance(default_instance_path())
     with err_console.status("reference: comparing every policy..."):
@@ -426,7 +430,12 @@ def reference(
         frontier = sweep_cap(loaded, caps)
     render_report(save_sweep(frontier, {"policy": "none", "stage": "both", "per": "element",
                                         "caps": caps}, loaded, out / "sweep", force))
-    out_console.print(f"[green]wrote[/] {out}/compare and {out}/sweep", highlight=False)
+    unsigned = instance_from_dict(without_signed_terms(loaded.instance, REFERENCE_CONTRACT))
+    with err_console.status(f"reference: {REFERENCE_CONTRACT} without its signed terms..."):
+        free, free_runs = compare_policies(unsigned, REFERENCE_UNSIGNED_POLICIES)
+    render_report(save_comparison(free, free_runs, unsigned, out / "lynas-unsigned", force))
+    out_console.print(f"[green]wrote[/] {out}/compare, {out}/sweep and {out}/lynas-unsigned",
+                      highlight=False)
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
 

@@ -46,6 +46,7 @@ class ProblemData:
     price: np.ndarray                # (K, T) base price, currency/t
     availability: np.ndarray         # (K, T, W) in [0, 1]
     price_multiplier: np.ndarray     # (K, T, W)
+    delivery_price: np.ndarray       # (K, T, W) shocked price clipped to [floor, cap]
     base_demand_t: np.ndarray        # (E, T)
     demand_t: np.ndarray             # (E, T, W) after demand shocks
     shortage_penalty: np.ndarray     # (E,) currency/t
@@ -59,6 +60,12 @@ class ProblemData:
     period_days: float = 365.0
     information: str = "history"     # history | clairvoyant (DESIGN: what is known when)
     lead_time: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (K,)
+    committed_t: np.ndarray | None = None     # (K, T) signed volume: x >= committed
+    min_take: np.ndarray | None = None        # (K,) take-or-pay share: q >= min_take a x
+    resale_price: np.ndarray | None = None    # (E,) currency per surplus tonne sold
+    emergency: np.ndarray | None = None       # (E, T, W) 1.0 in an emergency (floors released)
+    # the expected-value problem's memory of the scenarios: (emergency, probability)
+    emergency_mix: tuple[np.ndarray, np.ndarray] | None = None
     tree: InformationTree | None = None   # the instance's information tree (all data)
     decision_node: np.ndarray | None = None   # (T+1, W) node after period t-1
     recourse_node: np.ndarray | None = None   # (T, W) node of period t's recourse
@@ -172,6 +179,7 @@ def problem_data(loaded: LoadedInstance | Instance,
                 "reservation_fee"])
 
     arc_source, arc_element, cap_rows, price_rows, lead = [], [], [], [], []
+    committed_rows, floor, ceiling = [], [], []
     for si, src in enumerate(inst.sources):
         window = _window_mask(src, periods)
         offered = {e: sup for e, sup in src.supply.items() if e != "default"}
@@ -184,8 +192,13 @@ def problem_data(loaded: LoadedInstance | Instance,
             arc_source.append(si)
             arc_element.append(e_pos[e])
             lead.append(NO_LEAD_TIME if src.lead_time is None else int(src.lead_time))
-            cap_rows.append(_period_array(offered[e].capacity, periods) * window)
-            price_rows.append(_period_array(offered[e].price, periods))
+            sup = offered[e]
+            cap_rows.append(_period_array(sup.capacity, periods) * window)
+            price_rows.append(_period_array(sup.price, periods))
+            committed_rows.append(_period_array(sup.committed, periods) * window
+                                  if sup.committed is not None else np.zeros(T))
+            floor.append(0.0 if sup.price_floor is None else float(sup.price_floor))
+            ceiling.append(np.inf if sup.price_cap is None else float(sup.price_cap))
     K = len(arc_source)
     arc_source_a = np.array(arc_source, dtype=int)
     arc_element_a = np.array(arc_element, dtype=int)
@@ -211,10 +224,14 @@ def problem_data(loaded: LoadedInstance | Instance,
         src_ok = np.array([selector_matches(sel, s) for s in inst.sources], dtype=bool)
         return (src_ok[arc_source_a] if K else np.zeros(0, bool)) & e_mask(elems)[arc_element_a]
 
+    emergency = np.zeros((E, T, W))
     for w, sc in enumerate(scen):
         for rule in sc.disruptions:  # several matching rules multiply
             k = arc_mask(rule.match, rule.elements)
             availability[np.ix_(k, t_mask(rule.periods), [w])] *= rule.availability
+            if rule.emergency:   # the elements of the sources it hits, in its periods
+                hit = np.unique(arc_element_a[k])
+                emergency[np.ix_(hit, t_mask(rule.periods), [w])] = 1.0
         for rule in sc.price_shocks:
             k = arc_mask(rule.match, rule.elements)
             price_mult[np.ix_(k, t_mask(rule.periods), [w])] *= rule.multiplier
@@ -228,13 +245,17 @@ def problem_data(loaded: LoadedInstance | Instance,
                          dtype=float)
     rate = float(inst.discount_rate)
     demand_t = base_demand[:, :, None] * demand_mult
-    tree = build_tree(period_features(availability, price_mult, demand_t), prob)
+    tree = build_tree(period_features(availability, price_mult, demand_t, emergency), prob)
+    lo = np.array(floor, dtype=float).reshape(K)
+    hi = np.array(ceiling, dtype=float).reshape(K)
+    delivery_price = np.clip(price[:, :, None] * price_mult, lo[:, None, None],
+                             hi[:, None, None])
     return ProblemData(
         name=inst.name, currency=inst.currency, home=inst.home,
         elements=elements, periods=periods, scenarios=names, probability=prob,
         sources=sources, arc_source=arc_source_a, arc_element=arc_element_a,
         capacity_t=capacity, price=price, availability=availability,
-        price_multiplier=price_mult, base_demand_t=base_demand,
+        price_multiplier=price_mult, delivery_price=delivery_price, base_demand_t=base_demand,
         demand_t=demand_t,
         shortage_penalty=np.array([float(_element_value(inst.shortage_penalty, e, 0.0))
                                    for e in elements]),
@@ -250,6 +271,12 @@ def problem_data(loaded: LoadedInstance | Instance,
         period_days=float(inst.period_days),
         information=inst.information,
         lead_time=np.array(lead, dtype=np.int64),
+        committed_t=np.array(committed_rows, dtype=float).reshape(K, T),
+        min_take=np.array([float(inst.sources[si].min_take or 0.0) for si in arc_source],
+                          dtype=float),
+        resale_price=np.array([float(_element_value(inst.resale_price, e, 0.0))
+                               for e in elements]),
+        emergency=emergency,
         tree=tree, decision_node=tree.node_of,
         recourse_node=recourse_nodes(tree, inst.information),
     )
@@ -273,13 +300,14 @@ def restrict_scenarios(d: ProblemData, keep: np.ndarray | list[int],
     sub = replace(d, scenarios=names or [d.scenarios[w] for w in keep], probability=p,
                   availability=d.availability[:, :, keep],
                   price_multiplier=d.price_multiplier[:, :, keep],
-                  demand_t=d.demand_t[:, :, keep])
+                  delivery_price=d.delivery_price[:, :, keep],
+                  demand_t=d.demand_t[:, :, keep], emergency=d.emergency[:, :, keep])
     return retree(sub)
 
 
 def retree(d: ProblemData) -> ProblemData:
     """Recompute the information tree from the scenario arrays of `d`."""
-    tree = build_tree(period_features(d.availability, d.price_multiplier, d.demand_t),
-                      d.probability)
+    tree = build_tree(period_features(d.availability, d.price_multiplier, d.demand_t,
+                                      d.emergency), d.probability)
     return replace(d, tree=tree, decision_node=tree.node_of,
                    recourse_node=recourse_nodes(tree, d.information))

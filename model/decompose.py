@@ -111,7 +111,10 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
         arc_source=d.arc_source[arcs],
         arc_element=np.array([new_pos[e] for e in d.arc_element[arcs]], dtype=int),
         capacity_t=d.capacity_t[arcs], price=d.price[arcs], lead_time=d.lead_time[arcs],
+        committed_t=d.committed_t[arcs], min_take=d.min_take[arcs],
         availability=d.availability[arcs], price_multiplier=d.price_multiplier[arcs],
+        delivery_price=d.delivery_price[arcs], resale_price=d.resale_price[elements],
+        emergency=d.emergency[elements],
         base_demand_t=d.base_demand_t[elements], demand_t=d.demand_t[elements],
         shortage_penalty=d.shortage_penalty[elements],
         stock_initial_t=d.stock_initial_t[elements],
@@ -132,7 +135,8 @@ def reduce_data(d: ProblemData) -> tuple[ProblemData, Reduction]:
     W = len(d.scenarios)
     if W == 1:
         return d, fan_reduction(1, d.decision_node, d.recourse_node, d.probability)
-    red = reduce_scenarios(period_features(d.availability, d.price_multiplier, d.demand_t),
+    red = reduce_scenarios(period_features(d.availability, d.price_multiplier, d.demand_t,
+                                           d.emergency),
                            d.probability, d.decision_node, d.recourse_node, d.decision_row,
                            d.information)
     if red.trivial and np.array_equal(red.recourse_node, d.recourse_node):
@@ -141,6 +145,8 @@ def reduce_data(d: ProblemData) -> tuple[ProblemData, Reduction]:
     merged = replace(d, scenarios=[d.scenarios[r] for r in reps], probability=red.probability,
                      availability=d.availability[:, :, reps],
                      price_multiplier=d.price_multiplier[:, :, reps],
+                     delivery_price=d.delivery_price[:, :, reps],
+                     emergency=d.emergency[:, :, reps],
                      demand_t=d.demand_t[:, :, reps], decision_node=red.decision_node,
                      recourse_node=red.recourse_node)
     return merged, red
@@ -264,9 +270,10 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
         else np.zeros(0, int)
     q_order = np.lexsort((q_index[:, 2], q_index[:, 1], q_index[:, 0])) if len(q_index) \
         else np.zeros(0, int)
+    names = [n for n in dict.fromkeys(k for b in built_blocks for k in b.row_meta)
+             if rows or n == "min_stock_days"]
     meta = {name: pd.concat([b.row_meta[name] for b in built_blocks if name in b.row_meta],
-                            ignore_index=True)
-            for name in (built_blocks[0].row_meta if rows else ())}
+                            ignore_index=True) for name in names}
     infeasible = [m for b in built_blocks for m in b.trivially_infeasible]
     merged_built = BuiltModel(None, d, policy, x_index[x_order], q_index[q_order], meta,
                               infeasible, sum(b.build_seconds for b in built_blocks))
@@ -292,14 +299,18 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
             x_order if key == "x" else q_order]
         merged.reduced_costs[key] = np.concatenate([r.reduced_costs[key] for r in results])[
             x_order if key == "x" else q_order]
-    for key in ("u", "stock"):
+    for key in ("u", "stock", "z"):
         full = np.zeros((E, T, W))
         rc = np.zeros((E, T, W))
         for block, r in zip(blocks, results):
             full[block] = r.values[key].reshape(len(block), T, W)
-            rc[block] = r.reduced_costs[key].reshape(len(block), T, W)
+            if key in r.reduced_costs:
+                rc[block] = r.reduced_costs[key].reshape(len(block), T, W)
         merged.values[key] = full.reshape(-1)
         merged.reduced_costs[key] = rc.reshape(-1)
+    if any("deficit" in r.values for r in results):   # in the order of the merged rows
+        merged.values["deficit"] = np.concatenate([r.values.get("deficit", np.zeros(0))
+                                                   for r in results])
     merged.duals = {name: np.concatenate([r.duals[name] for r in results if name in r.duals])
-                    for name in meta}
+                    for name in meta if rows}
     return merged_built, merged

@@ -1,7 +1,8 @@
 """Explaining an infeasible policy in the words of the instance.
 
 Shortage keeps every scenario feasible, so infeasibility can only come from
-policy floors (domestic, recycled), stockpile targets and budgets. The elastic
+policy floors (domestic, recycled), stockpile targets and budgets, and from
+signed contract terms (committed volumes, minimum takes) that a cap forbids. The elastic
 re-solve gives each of those rows a non-negative slack, minimises the total
 relative violation, and reports every row that still needs slack: which rule,
 element, period, country and scenario, what it requires and what the
@@ -17,7 +18,8 @@ from .built import BuiltModel
 from .matrix import scenario_words
 from .solve import SolveOptions, solve_model
 
-ELASTIC_FAMILIES = ("min_domestic_share", "min_recycled_share", "min_stock_days", "budget")
+ELASTIC_FAMILIES = ("committed", "min_take", "max_single_country_share", "min_domestic_share",
+                    "min_recycled_share", "min_stock_days", "budget")
 
 
 def _available_t(built: BuiltModel, row: dict) -> float:
@@ -52,6 +54,16 @@ def _where(built: BuiltModel, row: dict) -> str:
         label = d.tree.labels(d.periods)[int(d.decision_node[ix.slot_t[s] + 1, scen[0]])]
         words += f" (node {label})"
     return f"in {words}"
+
+
+def _capping_rules(built: BuiltModel, row: dict) -> str:
+    """The caps that cover a source's element and period, in words."""
+    d = built.data
+    names = sorted({r.label for r in built.policy.share_rules
+                    if r.family == "max_single_country_share"
+                    and any(row["element"] in (d.elements[e] for e in unit) or label ==
+                            row["element"] for label, unit in r.units)})
+    return "caps: " + ", ".join(names) if names else "no cap: an exclusion or a budget"
 
 
 def explain_infeasibility(built: BuiltModel, options: SolveOptions | None = None,
@@ -94,7 +106,23 @@ def explain_infeasibility(built: BuiltModel, options: SolveOptions | None = None
     for _, name, pos, slack in violated[:limit]:
         row = built.row_meta[name].iloc[pos].to_dict()
         where = _where(built, row)
-        if name == "budget":
+        if name == "committed":
+            out.append(f"{row['rule']}: {row['rhs']:,.6g} t of {row['element']} "
+                       f"{row['period']} is committed (signed), but the policy allows at most "
+                       f"{row['rhs'] - slack:,.6g} t to be contracted there "
+                       f"({_capping_rules(built, row)})")
+        elif name == "min_take":
+            out.append(f"{row['rule']}: its minimum take forces {slack:,.6g} t more "
+                       f"{row['element']} {row['period']} {where} than the policy's caps let "
+                       f"it deliver ({_capping_rules(built, row)})")
+        elif name == "max_single_country_share":
+            kind = "contracted" if row["slot"] < 0 else "delivered"
+            out.append(f"{row['rule']}: {row['country']}-"
+                       f"{'mined' if row['stage'] == 'mining' else 'refined'} {row['element']} "
+                       f"{row['period']} may be {kind} up to {row['rhs']:,.6g} t {where}, but "
+                       f"signed terms need {row['rhs'] + slack:,.6g} t "
+                       f"(committed volumes and minimum takes)")
+        elif name == "budget":
             out.append(f"{row['rule']}: the expected cost cannot go below "
                        f"{row['rhs'] + slack:,.6g} {d.currency}, above the budget of "
                        f"{row['rhs']:,.6g}")

@@ -71,7 +71,8 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
     `built.data` holds the scenarios the model was built on: those of `full`,
     or the classes of `reduction` (each a list of scenarios of `full`).
     With ``rows=False`` the row metadata and duals are left out (a sweep point
-    needs only the values).
+    needs only the values), except the stock-floor rows of a soft floor, whose
+    deficits are values.
     """
     ix = built.index
     W = len(full.scenarios)
@@ -119,6 +120,10 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
             out.values[key] = per.reshape(-1)
             out.reduced_costs[key] = (rc[key].reshape(E, S)[:, slot_full]
                                       * share[None]).reshape(-1)
+        surplus = np.zeros((E, T, W))       # z exists for min-take elements only
+        if len(ix.z_elements):
+            surplus[ix.z_elements] = v["z"].reshape(len(ix.z_elements), S)[:, slot_full]
+        out.values["z"] = surplus.reshape(-1)
         if "eta" in v:
             p_class = built.data.probability
             out.values["eta"], out.reduced_costs["eta"] = v["eta"], rc["eta"]
@@ -127,13 +132,16 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
 
     # ---- rows
     meta: dict[str, pd.DataFrame] = {}
-    if rows:
+    soft = built.floors is not None and bool(built.floors.soft.any())
+    if rows or (soft and result.optimal):   # a soft floor's deficits enter the costs
         scen_names = np.array(full.scenarios, dtype=object)
         d_red = built.data
         node_row = {int(n): r for r in range(d_red.decision_node.shape[0])
                     for n in np.unique(d_red.decision_node[r])}
         c_order, c_start, c_count = _groups(class_of, len(d_red.scenarios))
         for fam, fm in built.row_meta.items():
+            if not rows and fam != "min_stock_days":
+                continue
             slot = fm["slot"].to_numpy(dtype=np.int64)
             if fam == "cvar_excess":      # one row per (merged) scenario: its members
                 src, w_of = _spread(np.arange(len(fm)), c_order, c_start, c_count)
@@ -163,6 +171,11 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
             meta[fam] = em[EXPANDED_COLUMNS]
             if result.optimal and fam in result.duals:
                 out.duals[fam] = result.duals[fam][src] * ratio
+            if result.optimal and fam == "min_stock_days":   # a soft floor's deficit
+                deficit = np.zeros(len(fm))
+                if built.floors is not None and len(fm):
+                    deficit[built.floors.soft] = result.values["deficit"]
+                out.values["deficit"] = deficit[src]
     view = BuiltModel(None, full, built.policy, x_index, q_index, meta,
                       built.trivially_infeasible, built.build_seconds)
     return view, out

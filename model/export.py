@@ -119,7 +119,8 @@ def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
                 raise
 
 
-RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "duals", "tree")
+RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "duals", "tree",
+              "stock_floors")
 
 
 def save_run(run: Any, out: Path | None = None, force: bool = False,

@@ -18,13 +18,15 @@ probability :math:`p_w`. What is known when (model.tree, model.indexing):
 
 1. variables (bounds carry capacities and stock capacity),
 2. :func:`define_contract_delivery_constraints`   ``q <= x``,
-3. :func:`define_balance_constraints`              inventory balance,
-4. :func:`define_single_country_cap_constraints`   CRMA-style caps,
-5. :func:`define_domestic_floor_constraints`       home-country floors,
-6. :func:`define_recycled_floor_constraints`       recycled floors,
-7. :func:`define_stock_days_constraints`           stockpile targets,
-8. :func:`define_cost_expressions` and :func:`define_budget_constraint`,
-9. :func:`define_cvar_constraints` and :func:`define_objective`.
+3. :func:`define_committed_constraints`           ``x >= committed``,
+4. :func:`define_min_take_constraints`            ``q >= min_take a x``,
+5. :func:`define_balance_constraints`              inventory balance,
+6. :func:`define_single_country_cap_constraints`   CRMA-style caps,
+7. :func:`define_domestic_floor_constraints`       home-country floors,
+8. :func:`define_recycled_floor_constraints`       recycled floors,
+9. :func:`define_stock_days_constraints`           stockpile targets (released in emergencies),
+10. :func:`define_cost_expressions` and :func:`define_budget_constraint`,
+11. :func:`define_cvar_constraints` and :func:`define_objective`.
 
 Every constraint row carries metadata (element, period, country, stage, slot)
 in :attr:`BuiltModel.row_meta` so that duals and explanations can be
@@ -43,24 +45,29 @@ import pyomo.environ as pyo
 
 from .built import META_COLUMNS, BuiltModel
 from .data import ProblemData
-from .indexing import ModelIndex, model_index
+from .indexing import ModelIndex, StockFloorRows, model_index, stock_floor_rows
 from .matrix import cost_coefficients, empty_meta, scenario_words
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
 
 
 # --------------------------------------------------------------------------- variables
-def define_variables(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex) -> None:
+def define_variables(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex,
+                     floors: StockFloorRows) -> None:
     r"""Decision variables and their bounds, by position in the index arrays.
 
     * :math:`0 \le x_{ktd} \le cap_{kt}` contracted t (contract arcs with capacity,
       per decision node),
     * :math:`0 \le q_{kn} \le a_{k,t(n)}\,cap_{k,t(n)}` delivered t (where positive),
     * :math:`u_{en} \ge 0` unmet demand t,
-    * :math:`0 \le I_{en} \le \bar I_e` end-of-period stock t.
+    * :math:`0 \le I_{en} \le \bar I_e` end-of-period stock t,
+    * :math:`z_{en} \ge 0` surplus sold t (elements with a minimum-take contract),
+    * :math:`\delta_r \ge 0` deficit below a soft stock floor's row r, t.
 
     Arcs excluded by the policy get no variables at all.
     """
     E, S = len(d.elements), ix.n_slots
+    m.z = pyo.Var(range(len(ix.z_elements) * S), within=pyo.NonNegativeReals)
+    m.deficit = pyo.Var(range(int(floors.soft.sum())), within=pyo.NonNegativeReals)
     x_ub = d.capacity_t[ix.x_index[:, 0], ix.x_index[:, 1]].tolist()
     q_ub = ix.q_bound.tolist()
     m.x = pyo.Var(range(len(x_ub)), bounds=lambda _, i: (0.0, x_ub[i]))
@@ -95,27 +102,74 @@ def define_contract_delivery_constraints(m: pyo.ConcreteModel, d: ProblemData,
                  scenario="", sense="<=", rhs=0.0, demand_t=np.nan, slot=s, dnode=-1)
 
 
+def define_committed_constraints(m: pyo.ConcreteModel, d: ProblemData,
+                                 ix: ModelIndex) -> pd.DataFrame:
+    r"""Signed volumes: every decision node contracts at least what is committed.
+
+    .. math:: x_{ktd} \ge \mathrm{committed}_{kt} \quad \forall d
+
+    Reads ``sources[].supply.<element>.committed``. The dual prices the commitment.
+    """
+    rows = [i for i, (k, t, _) in enumerate(ix.x_index.tolist()) if d.committed_t[k, t] > 0]
+    need = [float(d.committed_t[ix.x_index[i, 0], ix.x_index[i, 1]]) for i in rows]
+    m.committed = pyo.Constraint(range(len(rows)), rule=lambda m, r: m.x[rows[r]] >= need[r])
+    k, t = ix.x_index[rows, 0], ix.x_index[rows, 1]
+    return _meta(constraint="committed", rule=d.sources["id"].to_numpy()[d.arc_source[k]],
+                 element=np.array(d.elements, dtype=object)[d.arc_element[k]],
+                 period=np.array(d.periods, dtype=object)[t], country="", stage="",
+                 scenario="", sense=">=", rhs=np.array(need, dtype=float), demand_t=np.nan,
+                 slot=-1, dnode=ix.x_index[rows, 2])
+
+
+def define_min_take_constraints(m: pyo.ConcreteModel, d: ProblemData,
+                                ix: ModelIndex) -> pd.DataFrame:
+    r"""Take-or-pay minimum of a contract, scaled by the slot's availability.
+
+    .. math:: q_{kn} \ge \theta_k\, a_{k,t(n),n}\, x_{k,t(n),d(k,t(n),n)}
+
+    Reads ``sources[].min_take``. What is taken beyond need leaves the balance
+    as surplus :math:`z` at the element's ``resale_price``.
+    """
+    rows, theta, x_of = [], [], []
+    for i, (k, t, s) in enumerate(ix.q_index.tolist()):
+        th = float(d.min_take[k] * d.availability[k, t, ix.slot_rep[s]])
+        if d.is_contract[k] and th > 0:
+            rows.append(i)
+            theta.append(th)
+            x_of.append(int(ix.xcol_of[k, t, ix.slot_rep[s]]))
+    m.min_take = pyo.Constraint(
+        range(len(rows)), rule=lambda m, r: m.q[rows[r]] - theta[r] * m.x[x_of[r]] >= 0)
+    k, t, s = ix.q_index[rows, 0], ix.q_index[rows, 1], ix.q_index[rows, 2]
+    return _meta(constraint="min_take", rule=d.sources["id"].to_numpy()[d.arc_source[k]],
+                 element=np.array(d.elements, dtype=object)[d.arc_element[k]],
+                 period=np.array(d.periods, dtype=object)[t], country="", stage="",
+                 scenario="", sense=">=", rhs=0.0, demand_t=np.nan, slot=s, dnode=-1)
+
+
 def define_balance_constraints(m: pyo.ConcreteModel, d: ProblemData,
                                ix: ModelIndex) -> pd.DataFrame:
     r"""Inventory balance per element and slot.
 
-    .. math:: I_{e,n^-} + \sum_{k \in K_e} q_{kn} + u_{en} - I_{en} = D_{e,t(n),n}
+    .. math:: I_{e,n^-} + \sum_{k \in K_e} q_{kn} + u_{en} - I_{en} - z_{en} = D_{e,t(n),n}
 
-    with :math:`I_{e,n^-} = I^0_e` (``stock.initial``) in the first period and
-    :math:`D` the base demand times the slot's demand shocks. The dual of this
-    row is the marginal cost of one more tonne of demand at the node.
+    with :math:`I_{e,n^-} = I^0_e` (``stock.initial``) in the first period,
+    :math:`D` the base demand times the slot's demand shocks and :math:`z`
+    the surplus sold (only for elements with a minimum-take contract). The
+    dual of this row is the marginal cost of one more tonne of demand at the node.
     """
     S = ix.n_slots
     by_es: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i, (k, _, s) in enumerate(ix.q_index.tolist()):
         by_es[int(d.arc_element[k]), s].append(i)
+    z_pos = {int(e): j for j, e in enumerate(ix.z_elements.tolist())}
 
     def rule(m: pyo.ConcreteModel, e: int, s: int) -> Any:
         prev = int(ix.slot_prev[s])
         before = m.stock[e * S + prev] if prev >= 0 else float(d.stock_initial_t[e])
         supply = sum(m.q[i] for i in by_es.get((e, s), ()))
+        sold = m.z[z_pos[e] * S + s] if e in z_pos else 0.0
         demand = float(d.demand_t[e, ix.slot_t[s], ix.slot_rep[s]])
-        return before + supply + m.u[e * S + s] - m.stock[e * S + s] == demand
+        return before + supply + m.u[e * S + s] - m.stock[e * S + s] - sold == demand
 
     E = len(d.elements)
     m.balance = pyo.Constraint(range(E), range(S), rule=rule)
@@ -240,58 +294,71 @@ def define_recycled_floor_constraints(m: pyo.ConcreteModel, d: ProblemData,
 
 
 def define_stock_days_constraints(m: pyo.ConcreteModel, d: ProblemData,
-                                  policy: ResolvedPolicy, ix: ModelIndex) -> pd.DataFrame:
-    r"""Stockpile target: end-of-period stock covers `days` of demand at every node.
+                                  ix: ModelIndex, floors: StockFloorRows) -> pd.DataFrame:
+    r"""Stockpile target: end-of-period stock covers `days` of demand at every node
+    where the floor binds.
 
-    .. math:: \sum_{e\in g} I_{en} \ge \frac{days}{period\_days} \sum_{e\in g} D_{e,t(n),n}
+    .. math:: \sum_{e\in g} I_{en} \,[+\, \delta_r] \ge \beta_{g,n}
+              \frac{days}{period\_days} \sum_{e\in g} D_{e,t(n),n}
               \quad \forall n: t(n) \in periods
 
-    Reads ``policies.<name>.min_stock_days`` and ``period_days``.
+    :math:`\beta = 0` (no row) where the floor is released: an emergency for an
+    element of :math:`g` (a disruption rule with ``emergency: true``) in
+    :math:`t(n)` or the ``refill`` periods before it; in the expected-value
+    problem :math:`\beta` is the probability that the floor binds. With a
+    ``deficit_cost`` the floor is soft: the deficit :math:`\delta_r` is priced
+    in the scenario cost. Reads ``policies.<name>.min_stock_days``, ``period_days``.
     """
     S = ix.n_slots
-    meta, keys = [], []
-    for rule in policy.stock_rules:
-        sel = [s for s in range(S) if int(ix.slot_t[s]) in rule.periods]
-        for unit_label, unit in rule.units:
-            for s in sel:
-                t, w = int(ix.slot_t[s]), int(ix.slot_rep[s])
-                keys.append((unit, s))
-                meta.append({"constraint": "min_stock_days", "rule": rule.label,
-                             "element": unit_label, "period": d.periods[t], "country": "",
-                             "stage": "", "scenario": "", "sense": ">=",
-                             "rhs": rule.fraction * float(d.demand_t[unit, t, w].sum()),
-                             "demand_t": np.nan, "slot": s, "dnode": -1})
-    m.min_stock_days = pyo.Constraint(
-        range(len(keys)),
-        rule=lambda m, r: sum(m.stock[e * S + keys[r][1]] for e in keys[r][0])
-        >= meta[r]["rhs"])
-    return pd.DataFrame(meta, columns=META_COLUMNS) if meta else empty_meta()
+    soft = {r: j for j, r in enumerate(np.flatnonzero(floors.soft).tolist())}
+
+    def rule(m: pyo.ConcreteModel, r: int) -> Any:
+        s = int(floors.slot[r])
+        lhs = sum(m.stock[e * S + s] for e in floors.unit[r])
+        if r in soft:
+            lhs = lhs + m.deficit[soft[r]]
+        return lhs >= float(floors.target[r])
+
+    m.min_stock_days = pyo.Constraint(range(len(floors.slot)), rule=rule)
+    if not len(floors.slot):
+        return empty_meta()
+    return _meta(constraint="min_stock_days", rule=floors.rule, element=floors.unit_label,
+                 period=np.array(d.periods, dtype=object)[ix.slot_t[floors.slot]],
+                 country="", stage="", scenario="", sense=">=", rhs=floors.target,
+                 demand_t=np.nan, slot=floors.slot, dnode=-1)
 
 
-def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex) -> None:
+def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex,
+                            floors: StockFloorRows) -> None:
     r"""Each scenario's cost along its path, and the expected cost (discounted, currency).
 
     .. math:: C_w = \sum_{k,t} \delta_t\, r_k\, c_{kt}\, x_{k,t,d(k,t,w)}
                   + \sum_{t} \Big[\sum_k \delta_t\, c_{kt} m_{ktn} q_{kn}
                   + \sum_e \delta_t (v_e u_{en} + h_e I_{en})\Big]_{n = n(w,t)}
 
-    with :math:`\delta_t = (1+rate)^{-k_t}` and :math:`m` the product of the
-    scenario's price shocks. The reservation fee uses the base price;
-    deliveries pay the shocked price. The expected cost weights each
+    :math:`- \sum_e \delta_t\, \rho_e z_{en}` (resale revenue) and
+    :math:`+ \sum_r \delta_t\, \kappa_r \delta_r` (soft stock-floor deficits)
+    on the path, with :math:`\delta_t = (1+rate)^{-k_t}` and :math:`m` the
+    product of the scenario's price shocks. The reservation fee uses the base
+    price; deliveries pay the shocked price clipped to the contract's
+    ``price_floor`` and ``price_cap``. The expected cost weights each
     variable's cost by its node's probability:
     :math:`E[C] = \sum_i P(\mathrm{node}_i)\, c_i\, v_i = \sum_w p_w C_w`.
     """
-    coef = cost_coefficients(d, ix)
+    coef = cost_coefficients(d, ix, floors)
     E, S = len(d.elements), ix.n_slots
     T, W = ix.slot_of.shape
+    soft_slot = floors.slot[floors.soft]
     terms: list[tuple[float, Any, float]] = []          # (cost, variable, probability)
     for i, c in enumerate(coef["x"].tolist()):
         terms.append((c, m.x[i], float(ix.x_prob[i])))
     for i, c in enumerate(coef["q"].tolist()):
         terms.append((c, m.q[i], float(ix.slot_prob[ix.q_index[i, 2]])))
-    for name, var in (("u", m.u), ("stock", m.stock)):
+    for name, var in (("u", m.u), ("stock", m.stock), ("z", m.z)):
         for i, c in enumerate(coef[name].reshape(-1).tolist()):
             terms.append((c, var[i], float(ix.slot_prob[i % S])))
+    for j, c in enumerate(coef["deficit"].tolist()):
+        terms.append((c, m.deficit[j], float(ix.slot_prob[soft_slot[j]])))
     root = d.decision_row[ix.x_index[:, 0], ix.x_index[:, 1]] == 0
     m.first_stage_cost = pyo.Expression(   # contracts decided at the root (two-stage view)
         expr=pyo.quicksum((float(coef["x"][i]) * m.x[i] for i in np.flatnonzero(root).tolist()
@@ -310,11 +377,14 @@ def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex
             for i in ix.qpos_of[:, s][ix.qpos_of[:, s] >= 0].tolist():
                 if coef["q"][i] != 0.0:
                     by_w[w].append(float(coef["q"][i]) * m.q[i])
-            for e in range(E):
-                for name, var in (("u", m.u), ("stock", m.stock)):
+            for name, var in (("u", m.u), ("stock", m.stock), ("z", m.z)):
+                for e in range(coef[name].shape[0]):
                     c = float(coef[name][e, s])
                     if c != 0.0:
                         by_w[w].append(c * var[e * S + s])
+            for j in np.flatnonzero(soft_slot == s).tolist():
+                if coef["deficit"][j] != 0.0:
+                    by_w[w].append(float(coef["deficit"][j]) * m.deficit[j])
     m.scenario_cost = pyo.Expression(
         range(W), rule=lambda m, w: pyo.quicksum(by_w.get(w, []), start=0.0))
 
@@ -393,11 +463,14 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
     gc.disable()  # Pyomo's many small objects make the cyclic GC pay for nothing
     try:
         ix = model_index(d, policy)
+        floors = stock_floor_rows(d, ix, policy)
         m = pyo.ConcreteModel(name=d.name)
-        define_variables(m, d, ix)
-        infeasible: list[str] = []
+        define_variables(m, d, ix, floors)
+        infeasible: list[str] = list(policy.infeasible)
         meta = {
             "contract_delivery": define_contract_delivery_constraints(m, d, ix),
+            "committed": define_committed_constraints(m, d, ix),
+            "min_take": define_min_take_constraints(m, d, ix),
             "balance": define_balance_constraints(m, d, ix),
             "max_single_country_share": define_single_country_cap_constraints(
                 m, d, policy, ix, infeasible),
@@ -405,9 +478,9 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
                 m, d, policy, ix, infeasible),
             "min_recycled_share": define_recycled_floor_constraints(
                 m, d, policy, ix, infeasible),
-            "min_stock_days": define_stock_days_constraints(m, d, policy, ix),
+            "min_stock_days": define_stock_days_constraints(m, d, ix, floors),
         }
-        define_cost_expressions(m, d, ix)
+        define_cost_expressions(m, d, ix, floors)
         meta["budget"] = define_budget_constraint(m, d, policy)
         if d.risk_lambda > 0:
             meta["cvar_excess"] = define_cvar_constraints(m, d)
@@ -416,4 +489,4 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
         if gc_was_enabled:
             gc.enable()
     return BuiltModel(m, d, policy, ix.x_index, ix.q_index, meta, infeasible,
-                      time.perf_counter() - start, index=ix)
+                      time.perf_counter() - start, index=ix, floors=floors)

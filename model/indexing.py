@@ -32,6 +32,7 @@ class ModelIndex:
     q_index: np.ndarray      # (n_q, 3) arc, period, slot
     qpos_of: np.ndarray      # (K, S) position in q_index, -1 where none
     q_bound: np.ndarray      # (n_q,) availability x capacity
+    z_elements: np.ndarray   # elements with surplus columns (a usable min-take contract)
 
     @property
     def n_slots(self) -> int:
@@ -113,5 +114,47 @@ def model_index(d: ProblemData, policy: ResolvedPolicy) -> ModelIndex:
         if len(ks) else np.zeros((0, 3), np.int64)
     qpos_of = np.full((K, len(slot_t)), -1, dtype=np.int64)
     qpos_of[ks[:, 0], ks[:, 1]] = np.arange(len(ks))
+    take = x_mask.any(axis=1) & (d.min_take > 0) if K else np.zeros(0, bool)
+    z_elements = np.unique(d.arc_element[take]).astype(np.int64)
     return ModelIndex(slot_of, slot_t, slot_rep, slot_prob, slot_prev, x_index, x_prob,
-                      xcol_of, q_index, qpos_of, bound[ks[:, 0], ks[:, 1]])
+                      xcol_of, q_index, qpos_of, bound[ks[:, 0], ks[:, 1]], z_elements)
+
+
+@dataclass
+class StockFloorRows:
+    """The stock-floor rows of a policy, one per rule, unit and slot where it binds."""
+
+    rule: list[str]
+    unit_label: list[str]
+    unit: list[list[int]]
+    slot: np.ndarray          # (n,)
+    target: np.ndarray        # (n,) t: weight x days/period_days x demand
+    deficit_cost: np.ndarray  # (n,) currency/t per period, NaN for a hard floor
+
+    @property
+    def soft(self) -> np.ndarray:
+        return ~np.isnan(self.deficit_cost)
+
+
+def stock_floor_rows(d: ProblemData, ix: ModelIndex, policy: ResolvedPolicy) -> StockFloorRows:
+    """Rows sum_{e in unit} I[e, slot] (+ deficit) >= target, rule by rule, unit by unit,
+    slot by slot; slots where the floor is released (weight 0) get no row."""
+    rule_l, label_l, unit_l, slot_l, target_l, cost_l = [], [], [], [], [], []
+    for rule in policy.stock_rules:
+        sel = np.flatnonzero(np.isin(ix.slot_t, rule.periods))
+        t, rep = ix.slot_t[sel], ix.slot_rep[sel]
+        for (unit_label, unit), binds in zip(rule.units, rule.binds):
+            weight = binds[t, np.minimum(rep, binds.shape[1] - 1)]
+            keep = weight > 0
+            need = weight * rule.fraction * d.demand_t[unit][:, t, rep].sum(axis=0)
+            n = int(keep.sum())
+            rule_l += [rule.label] * n
+            label_l += [unit_label] * n
+            unit_l += [unit] * n
+            slot_l.append(sel[keep])
+            target_l.append(need[keep])
+            cost_l.append(np.full(n, np.nan if rule.deficit_cost is None
+                                  else float(rule.deficit_cost)))
+    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+    return StockFloorRows(rule_l, label_l, unit_l, cat(slot_l, np.int64), cat(target_l, float),
+                          cat(cost_l, float))

@@ -347,6 +347,7 @@ def check_element_maps(inst: Instance) -> None:
     for e, v in inst.demand.items():
         _period_map(inst, v, f"demand.{e}", complete=False)
     _element_map(inst, inst.shortage_penalty, "shortage_penalty", complete=True)
+    _element_map(inst, inst.resale_price, "resale_price", complete=False)
     for key in ("initial", "capacity", "holding_cost"):
         _element_map(inst, getattr(inst.stock, key), f"stock.{key}", complete=False)
 
@@ -377,6 +378,7 @@ def check_sources(inst: Instance) -> None:
                 _element(inst, e, f"{place}.supply.{e}")
             _period_map(inst, sup.capacity, f"{place}.supply.{e}.capacity", complete=False)
             _period_map(inst, sup.price, f"{place}.supply.{e}.price", complete=True)
+            _check_terms(inst, s, e, sup, f"{place}.supply.{e}")
         if s.available is not None:
             lo, hi = s.available.from_, s.available.until
             if lo is not None:
@@ -389,9 +391,47 @@ def check_sources(inst: Instance) -> None:
         if s.mode == "spot" and s.reservation_fee > 0:
             raise InstanceError("a reservation fee applies to contract sources only "
                                 "(this source is spot)", f"{place}.reservation_fee")
+        if s.mode == "spot" and s.min_take is not None:
+            raise InstanceError("a minimum take applies to contract sources only (a spot "
+                                "purchase takes what it buys)", f"{place}.min_take")
         if s.mode == "spot" and s.lead_time is not None:
             raise InstanceError("a lead time applies to contract sources only (a spot "
                                 "purchase is decided in its own period)", f"{place}.lead_time")
+
+
+def _by_period_value(value: Any, period: Any) -> float:
+    if isinstance(value, dict):
+        return float({pkey(k): v for k, v in value.items()}.get(pkey(period), 0.0))
+    return float(value)
+
+
+def _check_terms(inst: Instance, s: Any, e: str, sup: Any, place: str) -> None:
+    """Committed volumes fit the capacity (inside the window); floor <= cap."""
+    if sup.price_floor is not None and sup.price_cap is not None \
+            and sup.price_floor > sup.price_cap:
+        raise InstanceError(f"price_floor {sup.price_floor:,.6g} is above price_cap "
+                            f"{sup.price_cap:,.6g}", place)
+    if sup.committed is None:
+        return
+    if s.mode == "spot":
+        raise InstanceError("a committed volume applies to contract sources only",
+                            f"{place}.committed")
+    _period_map(inst, sup.committed, f"{place}.committed", complete=False)
+    keys = [pkey(p) for p in inst.periods]
+    lo, hi = 0, len(keys) - 1
+    if s.available is not None:
+        if s.available.from_ is not None:
+            lo = keys.index(pkey(s.available.from_))
+        if s.available.until is not None:
+            hi = keys.index(pkey(s.available.until))
+    for i, p in enumerate(inst.periods):
+        if not lo <= i <= hi:      # outside the available window nothing is committed
+            continue
+        c = _by_period_value(sup.committed, p)
+        cap = _by_period_value(sup.capacity, p)
+        if c > cap + 1e-9:
+            raise InstanceError(f"{c:,.6g} t committed in {p} exceeds the capacity "
+                                f"{cap:,.6g} t", f"{place}.committed")
 
 
 def check_scenarios(inst: Instance) -> None:
@@ -425,6 +465,11 @@ def check_policies(inst: Instance) -> None:
                     _check_selector(inst, rule, place)
                 elif hasattr(rule, "elements"):
                     _check_filter(inst, rule.elements, rule.periods, place)
+                for j, c in enumerate(getattr(rule, "countries", None) or []):
+                    if c == inst.home:
+                        raise InstanceError(
+                            f"{c} is the home country, not a third country: a cap names "
+                            "third countries only", f"{place}.countries[{j}]")
 
 
 def warn_unsupplied_elements(inst: Instance) -> list[str]:

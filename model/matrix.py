@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from .data import ProblemData
 from .built import META_COLUMNS, BuiltModel
-from .indexing import ModelIndex, model_index
+from .indexing import ModelIndex, StockFloorRows, model_index, stock_floor_rows
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
 
 
@@ -202,112 +202,154 @@ def build_matrix(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
             gc.enable()
 
 
-def cost_coefficients(d: ProblemData, ix: ModelIndex) -> dict[str, np.ndarray]:
+def cost_coefficients(d: ProblemData, ix: ModelIndex,
+                      floors: StockFloorRows | None = None) -> dict[str, np.ndarray]:
     """Discounted cost per unit of each variable in a scenario that has it (currency/t).
 
-    x: reservation fee at the base price; q: the slot's shocked price;
-    u: shortage penalty; stock: holding cost. u and stock are (E, S).
+    x: reservation fee at the base price; q: the slot's delivered price (shocked,
+    clipped to the contract's floor and cap); u: shortage penalty; stock: holding
+    cost; z: minus the resale price (revenue); deficit: the stock floor's deficit
+    cost. u and stock are (E, S), z is (len(z_elements), S).
     """
     disc = d.discount
     k_x, t_x = ix.x_index[:, 0], ix.x_index[:, 1]
     k_q, t_q, s_q = ix.q_index[:, 0], ix.q_index[:, 1], ix.q_index[:, 2]
     ds = disc[ix.slot_t]
-    return {
+    out = {
         "x": disc[t_x] * d.reservation_fee[k_x] * d.price[k_x, t_x],
-        "q": disc[t_q] * d.price[k_q, t_q] * d.price_multiplier[k_q, t_q, ix.slot_rep[s_q]],
+        "q": disc[t_q] * d.delivery_price[k_q, t_q, ix.slot_rep[s_q]],
         "u": d.shortage_penalty[:, None] * ds[None, :],
         "stock": d.holding_cost[:, None] * ds[None, :],
+        "z": -d.resale_price[ix.z_elements][:, None] * ds[None, :],
     }
+    if floors is not None:
+        soft = floors.soft
+        out["deficit"] = floors.deficit_cost[soft] * ds[floors.slot[soft]]
+    return out
 
 
 def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltModel:
     E, T, W = d.demand_t.shape
-    K = d.n_arcs
     lam, alpha = d.risk_lambda, d.risk_alpha
     contract = d.is_contract
     ix = model_index(d, policy)
+    floors = stock_floor_rows(d, ix, policy)
     S = ix.n_slots
+    Z = len(ix.z_elements)
 
-    # ---- columns: x (per decision node), q (per slot), u and stock (e, slot)
-    n_x, n_q, n_es = len(ix.x_index), len(ix.q_index), E * S
-    off_x, off_q = 0, n_x
-    off_u = off_q + n_q
-    off_s = off_u + n_es
-    n_col = off_s + n_es
-    blocks = {"x": (off_x, off_q), "q": (off_q, off_u), "u": (off_u, off_s),
-              "stock": (off_s, n_col)}
+    # ---- columns: x (per decision node), q (per slot), u, stock, z (element, slot),
+    #      deficit (per soft stock-floor row), then eta and excess
+    soft = np.flatnonzero(floors.soft)
+    sizes = {"x": len(ix.x_index), "q": len(ix.q_index), "u": E * S, "stock": E * S,
+             "z": Z * S, "deficit": len(soft)}
+    blocks, n_col = {}, 0
+    for name, n in sizes.items():
+        blocks[name] = (n_col, n_col + n)
+        n_col += n
+    n_cost = n_col
     if lam > 0:
         blocks["eta"] = (n_col, n_col + 1)
         blocks["excess"] = (n_col + 1, n_col + 1 + W)
         n_col += 1 + W
-    xcol = np.where(ix.xcol_of >= 0, off_x + ix.xcol_of, -1)          # (K, T, W)
-    qcol = np.where(ix.qpos_of >= 0, off_q + ix.qpos_of, -1)          # (K, S)
-    es = np.arange(n_es).reshape(E, S)
-    ucol, scol = off_u + es, off_s + es
+    off = {name: a for name, (a, _) in blocks.items()}
+    xcol = np.where(ix.xcol_of >= 0, off["x"] + ix.xcol_of, -1)          # (K, T, W)
+    qcol = np.where(ix.qpos_of >= 0, off["q"] + ix.qpos_of, -1)          # (K, S)
+    es = np.arange(E * S).reshape(E, S)
+    ucol, scol = off["u"] + es, off["stock"] + es
+    zcol = off["z"] + np.arange(Z * S).reshape(Z, S)
 
     col_lower = np.zeros(n_col)
     col_upper = np.full(n_col, np.inf)
     k_x, t_x = ix.x_index[:, 0], ix.x_index[:, 1]
-    col_upper[off_x:off_q] = d.capacity_t[k_x, t_x]
-    col_upper[off_q:off_u] = ix.q_bound
-    col_upper[off_s:off_s + n_es] = np.repeat(d.stock_capacity_t, S)
+    col_upper[slice(*blocks["x"])] = d.capacity_t[k_x, t_x]
+    col_upper[slice(*blocks["q"])] = ix.q_bound
+    col_upper[slice(*blocks["stock"])] = np.repeat(d.stock_capacity_t, S)
     if lam > 0:
         col_lower[blocks["eta"][0]] = -np.inf
 
     # ---- costs: per unit in a scenario (coef) and expected (times the node's probability)
-    coef = cost_coefficients(d, ix)
+    coef = cost_coefficients(d, ix, floors)
     k_q, t_q, s_q = ix.q_index[:, 0], ix.q_index[:, 1], ix.q_index[:, 2]
-    p_es = np.tile(ix.slot_prob, E)
-    expected = np.concatenate([coef["x"] * ix.x_prob, coef["q"] * ix.slot_prob[s_q],
-                               coef["u"].reshape(-1) * p_es,
-                               coef["stock"].reshape(-1) * p_es])
+    prob = {"x": ix.x_prob, "q": ix.slot_prob[s_q], "u": np.tile(ix.slot_prob, E),
+            "stock": np.tile(ix.slot_prob, E), "z": np.tile(ix.slot_prob, Z),
+            "deficit": ix.slot_prob[floors.slot[soft]]}
+    expected = np.concatenate([coef[n].reshape(-1) * prob[n] for n in sizes])
     cost = np.zeros(n_col)
     if lam < 1:
-        cost[:off_s + n_es] = (1 - lam) * expected
+        cost[:n_cost] = (1 - lam) * expected
     if lam > 0:
         cost[blocks["eta"][0]] = lam
-        cost[blocks["excess"][0]:blocks["excess"][1]] = lam * d.probability / (1 - alpha)
+        cost[slice(*blocks["excess"])] = lam * d.probability / (1 - alpha)
 
     rows = _Rows()
     meta: dict[str, pd.DataFrame] = {}
     row_blocks: dict[str, tuple[int, int]] = {}
-    infeasible: list[str] = []
+    infeasible: list[str] = list(policy.infeasible)
     elements = np.array(d.elements, dtype=object)
     periods = np.array(d.periods, dtype=object)
 
     # 1. contract_delivery: q[k, s] - x[k, t, decision node of s] <= 0
-    cq = np.flatnonzero(contract[k_q]) if n_q else np.zeros(0, int)
+    cq = np.flatnonzero(contract[k_q]) if len(k_q) else np.zeros(0, int)
     n_cd = len(cq)
-    r = np.repeat(np.arange(n_cd), 2)
     x_of_q = xcol[k_q[cq], t_q[cq], ix.slot_rep[s_q[cq]]]
-    c = np.column_stack([off_q + cq, x_of_q]).reshape(-1)
-    v = np.tile([1.0, -1.0], n_cd)
-    row_blocks["contract_delivery"] = rows.add(r, c, v, np.full(n_cd, -np.inf), np.zeros(n_cd))
+    row_blocks["contract_delivery"] = rows.add(
+        np.repeat(np.arange(n_cd), 2), np.column_stack([off["q"] + cq, x_of_q]).reshape(-1),
+        np.tile([1.0, -1.0], n_cd), np.full(n_cd, -np.inf), np.zeros(n_cd))
     meta["contract_delivery"] = pd.DataFrame({
         "constraint": "contract_delivery", "rule": "",
         "element": elements[d.arc_element[k_q[cq]]], "period": periods[t_q[cq]],
         "country": "", "stage": "", "scenario": "", "sense": "<=", "rhs": 0.0,
         "demand_t": np.nan, "slot": s_q[cq], "dnode": -1}, columns=META_COLUMNS)
 
-    # 2. balance per (e, slot): I[prev] + sum q + u - I = D - (I0 at t = 0)
+    # 2. committed: x[k, t, node] >= committed[k, t] (signed volumes, at every node)
+    cx = np.flatnonzero(d.committed_t[k_x, t_x] > 0) if len(k_x) else np.zeros(0, int)
+    need = d.committed_t[k_x[cx], t_x[cx]]
+    row_blocks["committed"] = rows.add(np.arange(len(cx)), off["x"] + cx, np.ones(len(cx)),
+                                       need, np.full(len(cx), np.inf))
+    meta["committed"] = pd.DataFrame({
+        "constraint": "committed", "rule": d.sources["id"].to_numpy()[d.arc_source[k_x[cx]]],
+        "element": elements[d.arc_element[k_x[cx]]], "period": periods[t_x[cx]],
+        "country": "", "stage": "", "scenario": "", "sense": ">=", "rhs": need,
+        "demand_t": np.nan, "slot": -1, "dnode": ix.x_index[cx, 2]}, columns=META_COLUMNS)
+
+    # 3. min_take: q[k, s] - theta_k a[k, t, s] x[k, t, node] >= 0 (take-or-pay)
+    theta = d.min_take[k_q[cq]] * d.availability[k_q[cq], t_q[cq], ix.slot_rep[s_q[cq]]] \
+        if n_cd else np.zeros(0)
+    mt = np.flatnonzero(theta > 0)
+    row_blocks["min_take"] = rows.add(
+        np.repeat(np.arange(len(mt)), 2),
+        np.column_stack([off["q"] + cq[mt], x_of_q[mt]]).reshape(-1),
+        np.column_stack([np.ones(len(mt)), -theta[mt]]).reshape(-1),
+        np.zeros(len(mt)), np.full(len(mt), np.inf))
+    meta["min_take"] = pd.DataFrame({
+        "constraint": "min_take",
+        "rule": d.sources["id"].to_numpy()[d.arc_source[k_q[cq[mt]]]],
+        "element": elements[d.arc_element[k_q[cq[mt]]]], "period": periods[t_q[cq[mt]]],
+        "country": "", "stage": "", "scenario": "", "sense": ">=", "rhs": 0.0,
+        "demand_t": np.nan, "slot": s_q[cq[mt]], "dnode": -1}, columns=META_COLUMNS)
+
+    # 4. balance per (e, slot): I[prev] + sum q + u - I - z = D - (I0 at t = 0)
     e_of_q = d.arc_element[k_q]
     has_prev = ix.slot_prev >= 0
     prev_rows = es[:, has_prev].reshape(-1)
     prev_cols = scol[:, ix.slot_prev[has_prev]].reshape(-1)
     rhs = d.demand_t[:, ix.slot_t, ix.slot_rep].copy()                # (E, S)
     rhs[:, ix.slot_t == 0] -= d.stock_initial_t[:, None]
-    r = np.concatenate([e_of_q * S + s_q, prev_rows, es.reshape(-1), es.reshape(-1)])
-    c = np.concatenate([off_q + np.arange(n_q), prev_cols, ucol.reshape(-1), scol.reshape(-1)])
-    v = np.concatenate([np.ones(n_q), np.ones(len(prev_rows)), np.ones(n_es), -np.ones(n_es)])
+    z_rows = es[ix.z_elements].reshape(-1)
+    r = np.concatenate([e_of_q * S + s_q, prev_rows, es.reshape(-1), es.reshape(-1), z_rows])
+    c = np.concatenate([off["q"] + np.arange(len(k_q)), prev_cols, ucol.reshape(-1),
+                        scol.reshape(-1), zcol.reshape(-1)])
+    v = np.concatenate([np.ones(len(k_q)), np.ones(len(prev_rows)), np.ones(E * S),
+                        -np.ones(E * S), -np.ones(Z * S)])
     row_blocks["balance"] = rows.add(r, c, v, rhs.reshape(-1), rhs.reshape(-1))
-    e_grid, s_grid = np.divmod(np.arange(n_es), S)
+    e_grid, s_grid = np.divmod(np.arange(E * S), S)
     meta["balance"] = pd.DataFrame({
         "constraint": "balance", "rule": "", "element": elements[e_grid],
         "period": periods[ix.slot_t[s_grid]], "country": "", "stage": "", "scenario": "",
         "sense": "==", "rhs": d.demand_t[e_grid, ix.slot_t[s_grid], ix.slot_rep[s_grid]],
         "demand_t": np.nan, "slot": s_grid, "dnode": -1}, columns=META_COLUMNS)
 
-    # 3-5. share families (plan rows sum x, scenario rows sum q)
+    # 5-7. share families (plan rows sum x, scenario rows sum q)
     for family in ("max_single_country_share", "min_domestic_share", "min_recycled_share"):
         fam_rules = [rl for rl in policy.share_rules if rl.family == family]
         r, c, v, lo, up, fam_meta = _share_block(d, ix, fam_rules, xcol, qcol, family,
@@ -315,67 +357,60 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
         row_blocks[family] = rows.add(r, c, v, lo, up)
         meta[family] = fam_meta
 
-    # 6. min_stock_days: sum_{e in unit} I[e, s] >= fraction * sum D
-    r_l, c_l, lo_l, m_l = [], [], [], []
-    n_sd = 0
-    for rule in policy.stock_rules:
-        sel = np.flatnonzero(np.isin(ix.slot_t, rule.periods))
-        for unit_label, unit in rule.units:
-            need = rule.fraction * d.demand_t[unit][:, ix.slot_t[sel], ix.slot_rep[sel]].sum(0)
-            r_l.append(np.repeat(n_sd + np.arange(len(sel)), len(unit)))
-            c_l.append(scol[unit][:, sel].T.reshape(-1))
-            lo_l.append(need)
-            m_l.append(pd.DataFrame({
-                "constraint": "min_stock_days", "rule": rule.label, "element": unit_label,
-                "period": periods[ix.slot_t[sel]], "country": "", "stage": "", "scenario": "",
-                "sense": ">=", "rhs": need, "demand_t": np.nan, "slot": sel, "dnode": -1},
-                columns=META_COLUMNS))
-            n_sd += len(sel)
-    row_blocks["min_stock_days"] = rows.add(
-        np.concatenate(r_l) if r_l else np.zeros(0), np.concatenate(c_l) if c_l else np.zeros(0),
-        np.ones(sum(len(a) for a in c_l)), np.concatenate(lo_l) if lo_l else np.zeros(0),
-        np.full(n_sd, np.inf))
-    meta["min_stock_days"] = pd.concat(m_l, ignore_index=True) if m_l else empty_meta()
+    # 8. min_stock_days: sum_{e in unit} I[e, s] (+ deficit) >= target (where it binds)
+    n_sd = len(floors.slot)
+    sizes_u = np.array([len(u) for u in floors.unit], dtype=np.int64)
+    unit_flat = np.concatenate([np.asarray(u, np.int64) for u in floors.unit]) if n_sd \
+        else np.zeros(0, np.int64)
+    r = np.concatenate([np.repeat(np.arange(n_sd), sizes_u), soft])
+    c = np.concatenate([scol[unit_flat, np.repeat(floors.slot, sizes_u)],
+                        off["deficit"] + np.arange(len(soft))])
+    row_blocks["min_stock_days"] = rows.add(r, c, np.ones(len(c)), floors.target,
+                                            np.full(n_sd, np.inf))
+    meta["min_stock_days"] = pd.DataFrame({
+        "constraint": "min_stock_days", "rule": floors.rule, "element": floors.unit_label,
+        "period": periods[ix.slot_t[floors.slot]], "country": "", "stage": "", "scenario": "",
+        "sense": ">=", "rhs": floors.target, "demand_t": np.nan, "slot": floors.slot,
+        "dnode": -1}, columns=META_COLUMNS) if n_sd else empty_meta()
 
-    # 7. budget: expected cost <= B
-    exp_cols = np.arange(off_s + n_es)
-    nz = expected != 0
-    r_l, c_l, v_l, up_l = [], [], [], []
-    for i, (_, amount) in enumerate(policy.budgets):
-        r_l.append(np.full(int(nz.sum()), i))
-        c_l.append(exp_cols[nz])
-        v_l.append(expected[nz])
-        up_l.append(amount)
+    # 9. budget: expected cost <= B
+    nz = np.flatnonzero(expected != 0)
     nb = len(policy.budgets)
     row_blocks["budget"] = rows.add(
-        np.concatenate(r_l) if r_l else np.zeros(0), np.concatenate(c_l) if c_l else np.zeros(0),
-        np.concatenate(v_l) if v_l else np.zeros(0), np.full(nb, -np.inf), np.array(up_l))
+        np.repeat(np.arange(nb), len(nz)), np.tile(nz, nb), np.tile(expected[nz], nb),
+        np.full(nb, -np.inf), np.array([amount for _, amount in policy.budgets], dtype=float))
     meta["budget"] = pd.DataFrame(
         [("budget", lbl, "", "", "", "", "", "<=", amount, np.nan, -1, -1)
          for lbl, amount in policy.budgets], columns=META_COLUMNS) if nb else empty_meta()
 
-    # 8. cvar_excess (lambda > 0): C_w - eta - excess_w <= 0, as Pyomo writes
-    #    `excess >= C_w - eta`; C_w sums the variables on scenario w's path
+    # 10. cvar_excess (lambda > 0): C_w - eta - excess_w <= 0, as Pyomo writes
+    #     `excess >= C_w - eta`; C_w sums the variables on scenario w's path
     if lam > 0:
-        eta_c, exc0 = blocks["eta"][0], blocks["excess"][0]
         r_l, c_l, v_l = [], [], []
-        kk, tt, ww = np.nonzero(xcol >= 0)                       # x on every path
-        xpos = ix.xcol_of[kk, tt, ww]
-        keep = coef["x"][xpos] != 0
-        r_l.append(ww[keep]); c_l.append(xcol[kk, tt, ww][keep]); v_l.append(coef["x"][xpos][keep])
-        q_path = qcol[:, ix.slot_of]                               # (K, T, W)
-        kk, tt, ww = np.nonzero(q_path >= 0)
-        qpos = q_path[kk, tt, ww] - off_q
-        keep = coef["q"][qpos] != 0
-        r_l.append(ww[keep]); c_l.append(off_q + qpos[keep]); v_l.append(coef["q"][qpos][keep])
-        for name, col in (("u", ucol), ("stock", scol)):
-            path = col[:, ix.slot_of]                              # (E, T, W)
-            e_i, tt, ww = np.nonzero(np.ones(path.shape, bool))
-            vals = coef[name][e_i, ix.slot_of[tt, ww]]
-            keep = vals != 0
-            r_l.append(ww[keep]); c_l.append(path[e_i, tt, ww][keep]); v_l.append(vals[keep])
+
+        def on_path(cols: np.ndarray, vals: np.ndarray) -> None:
+            """cols, vals: (n, T, W) column (-1: none) and cost of each (item, t, w)."""
+            i, tt, ww = np.nonzero((cols >= 0) & (vals != 0))
+            r_l.append(ww)
+            c_l.append(cols[i, tt, ww])
+            v_l.append(vals[i, tt, ww])
+
+        xpos = np.where(ix.xcol_of >= 0, ix.xcol_of, 0)
+        on_path(xcol, np.where(ix.xcol_of >= 0, coef["x"][xpos] if len(coef["x"]) else 0, 0))
+        q_path = qcol[:, ix.slot_of]                                     # (K, T, W)
+        on_path(q_path, np.where(q_path >= 0, coef["q"][np.maximum(q_path - off["q"], 0)]
+                                 if len(coef["q"]) else 0, 0))
+        for name, col in (("u", ucol), ("stock", scol), ("z", zcol)):
+            on_path(col[:, ix.slot_of], coef[name][:, ix.slot_of])
+        if len(soft):      # a soft floor's deficit: one column per row (slot)
+            owner = floors.slot[soft]
+            hit = ix.slot_of[ix.slot_t[owner]] == owner[:, None]             # (n, W)
+            j, ww = np.nonzero(hit)
+            r_l.append(ww)
+            c_l.append(off["deficit"] + j)
+            v_l.append(coef["deficit"][j])
         r_l += [np.arange(W), np.arange(W)]
-        c_l += [np.full(W, eta_c), exc0 + np.arange(W)]
+        c_l += [np.full(W, off["eta"]), off["excess"] + np.arange(W)]
         v_l += [-np.ones(W), -np.ones(W)]
         row_blocks["cvar_excess"] = rows.add(np.concatenate(r_l), np.concatenate(c_l),
                                              np.concatenate(v_l), np.full(W, -np.inf),
@@ -394,6 +429,7 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     built = BuiltModel(None, d, policy, ix.x_index, ix.q_index, meta, infeasible,
                        time.perf_counter() - start_time, index=ix)
     built.matrix = lp
+    built.floors = floors
     return built
 
 

@@ -44,12 +44,21 @@ class ShareRule:
 
 @dataclass
 class StockRule:
-    """End-of-period stock at least `fraction` of demand (fraction = days / period_days)."""
+    """End-of-period stock at least `fraction` of demand (fraction = days / period_days).
+
+    ``binds[u]`` (T, W) in [0, 1] scales unit u's target: 0 where the floor is
+    released (an emergency for one of the unit's elements in that period or in
+    the `refill` periods before it), 1 where it binds; in the expected-value
+    problem, the probability that it binds. With `deficit_cost` the floor is
+    soft: stock + deficit >= target, the deficit paid per tonne and period.
+    """
 
     label: str
     fraction: float
     units: list[tuple[str, list[int]]]
     periods: list[int]
+    binds: list[np.ndarray] = field(default_factory=list)
+    deficit_cost: float | None = None
 
 
 @dataclass
@@ -61,6 +70,7 @@ class ResolvedPolicy:
     share_rules: list[ShareRule] = field(default_factory=list)
     stock_rules: list[StockRule] = field(default_factory=list)
     budgets: list[tuple[str, float]] = field(default_factory=list)
+    infeasible: list[str] = field(default_factory=list)   # found before any solve
 
 
 def policy_names(inst: Instance) -> list[str]:
@@ -96,6 +106,7 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
     excluded = src_excluded[data.arc_source] if data.n_arcs else np.zeros(0, bool)
     usable = ~excluded
     out = ResolvedPolicy(name=name, excluded_arcs=excluded)
+    out.infeasible = committed_but_excluded(data, excluded, name)
 
     def label(key: str, i: int) -> str:
         n_own = len(getattr(pol, key))
@@ -105,7 +116,10 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
         arc_sets = []
         for stage in r.stages:
             country = data.arc_country(stage)
-            for c in sorted(set(country[usable]) - {data.home}):
+            named = set(country[usable]) - {data.home}
+            if r.countries is not None:
+                named &= set(r.countries)
+            for c in sorted(named):
                 arc_sets.append(ArcSet(c, stage, usable & (country == c)))
         out.share_rules.append(ShareRule(
             "max_single_country_share", label("max_single_country_share", i), "<=",
@@ -123,11 +137,45 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
             r.applies_to == "plan", _units(data, r), data.period_index(r.periods),
             [ArcSet("", "", usable & data.arc_recycled)]))
     for i, r in enumerate(rules["min_stock_days"]):
+        units = _units(data, r)
         out.stock_rules.append(StockRule(label("min_stock_days", i),
-                                         r.days / data.period_days, _units(data, r),
-                                         data.period_index(r.periods)))
+                                         r.days / data.period_days, units,
+                                         data.period_index(r.periods),
+                                         [floor_binds(data, u, r.refill) for _, u in units],
+                                         r.deficit_cost))
     for i, r in enumerate(rules["budget"]):
         out.budgets.append((label("budget", i), r.amount))
+    return out
+
+
+def released(emergency: np.ndarray, unit: list[int], refill: int) -> np.ndarray:
+    """(T, W) True where a unit's stock floor is released: an emergency for one of its
+    elements in that period or in the `refill` periods before it."""
+    hit = emergency[unit].max(axis=0) > 0 if len(unit) else np.zeros(emergency.shape[1:], bool)
+    out = hit.copy()
+    for lag in range(1, refill + 1):
+        out[lag:] |= hit[:-lag]
+    return out
+
+
+def floor_binds(data: ProblemData, unit: list[int], refill: int) -> np.ndarray:
+    """(T, W) weight of a unit's stock floor: 1 where it binds, 0 where released; in an
+    expected-value problem the probability that it binds (DESIGN conventions)."""
+    if data.emergency_mix is not None:
+        emergency, p = data.emergency_mix
+        binds = ~released(emergency, unit, refill)
+        return (binds.astype(float) @ p)[:, None]
+    return (~released(data.emergency, unit, refill)).astype(float)
+
+
+def committed_but_excluded(data: ProblemData, excluded: np.ndarray, name: str) -> list[str]:
+    """A policy that forbids a source with signed volumes cannot be met, in words."""
+    out = []
+    for k in np.flatnonzero(excluded & (data.committed_t.sum(axis=1) > 0)):
+        t = int(np.flatnonzero(data.committed_t[k] > 0)[0])
+        out.append(f"policy {name} excludes {data.sources['id'].iloc[data.arc_source[k]]}, "
+                   f"but {data.committed_t[k, t]:,.6g} t of {data.elements[data.arc_element[k]]} "
+                   f"is committed (signed) from it in {data.periods[t]}")
     return out
 
 

@@ -29,6 +29,46 @@ class Solution:
     shortage_t: np.ndarray     # (E, T, W)
     stock_t: np.ndarray        # (E, T, W) end of period
     objective: float
+    surplus_t: np.ndarray | None = None      # (E, T, W) sold at the resale price
+    floors: pd.DataFrame | None = None       # stock-floor rows that bind, with deficits
+
+
+def stock_floor_rows(built: BuiltModel, result: SolveResult, stock_t: np.ndarray
+                     ) -> pd.DataFrame:
+    """Every stock floor per rule, unit, period and scenario: the floor (days of
+    demand), whether it binds there (``released`` in an emergency and its refill
+    periods), the target, the stock held, and a soft floor's deficit with its
+    discounted cost."""
+    d = built.data
+    cols = ["rule", "element", "period", "scenario", "node", "floor_t", "released",
+            "target_t", "stock_t", "deficit_t", "deficit_cost"]
+    meta = built.row_meta.get("min_stock_days")
+    deficit_of: dict[tuple, float] = {}
+    if meta is not None and len(meta) and "deficit" in result.values:
+        for key, v in zip(zip(meta["rule"], meta["element"], meta["period"], meta["scenario"]),
+                          result.values["deficit"]):
+            deficit_of[key] = max(float(v), 0.0)
+    labels = np.array(d.tree.labels(d.periods), dtype=object) if d.tree is not None else None
+    W = len(d.scenarios)
+    parts = []
+    for rule in built.policy.stock_rules:
+        t = np.repeat(np.asarray(rule.periods, dtype=np.int64), W)
+        w = np.tile(np.arange(W), len(rule.periods))
+        for (label, unit), binds in zip(rule.units, rule.binds):
+            floor = rule.fraction * d.demand_t[unit][:, t, w].sum(axis=0)
+            weight = binds[t, np.minimum(w, binds.shape[1] - 1)]
+            periods = [d.periods[i] for i in t]
+            scen = [d.scenarios[i] for i in w]
+            deficit = np.array([deficit_of.get((rule.label, label, p, sc), 0.0)
+                                for p, sc in zip(periods, scen)])
+            parts.append(pd.DataFrame({
+                "rule": rule.label, "element": label, "period": periods, "scenario": scen,
+                "node": labels[d.decision_node[t + 1, w]] if labels is not None
+                and d.information == "history" else "",
+                "floor_t": floor, "released": weight <= 0, "target_t": weight * floor,
+                "stock_t": stock_t[unit][:, t, w].sum(axis=0), "deficit_t": deficit,
+                "deficit_cost": deficit * (rule.deficit_cost or 0.0) * d.discount[t]}))
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def solution_arrays(built: BuiltModel, result: SolveResult) -> Solution:
@@ -42,25 +82,38 @@ def solution_arrays(built: BuiltModel, result: SolveResult) -> Solution:
     if len(built.q_index):
         q[tuple(built.q_index.T)] = result.values["q"]
     # tiny negative round-off from the solver is not a delivery
+    stock = np.maximum(result.values["stock"].reshape(E, T, W), 0.0)
+    surplus = result.values.get("z")
     return Solution(np.maximum(x, 0.0), np.maximum(q, 0.0),
-                    np.maximum(result.values["u"].reshape(E, T, W), 0.0),
-                    np.maximum(result.values["stock"].reshape(E, T, W), 0.0),
-                    float(result.objective or 0.0))
+                    np.maximum(result.values["u"].reshape(E, T, W), 0.0), stock,
+                    float(result.objective or 0.0),
+                    np.zeros((E, T, W)) if surplus is None
+                    else np.maximum(surplus.reshape(E, T, W), 0.0),
+                    stock_floor_rows(built, result, stock))
 
 
 # --------------------------------------------------------------------------- metrics
 def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
-    """Per-scenario discounted cost C_w = reservation + deliveries + shortage + holding."""
+    """Per-scenario discounted cost C_w = reservation + deliveries + shortage + holding
+    - resale revenue + stock deficit cost."""
     disc = d.discount
     fee = np.einsum("t,k,kt,ktw->w", disc, d.reservation_fee, d.price, s.contracted_t)
-    delivery = np.einsum("t,kt,ktw,ktw->w", disc, d.price, d.price_multiplier, s.delivered_t)
+    delivery = np.einsum("t,ktw,ktw->w", disc, d.delivery_price, s.delivered_t)
     shortage = np.einsum("t,e,etw->w", disc, d.shortage_penalty, s.shortage_t)
     holding = np.einsum("t,e,etw->w", disc, d.holding_cost, s.stock_t)
+    surplus = s.surplus_t if s.surplus_t is not None else np.zeros_like(s.stock_t)
+    resale = np.einsum("t,e,etw->w", disc, d.resale_price, surplus)
+    deficit = np.zeros(len(d.scenarios))
+    if s.floors is not None and len(s.floors):
+        w = pd.Index(d.scenarios).get_indexer(s.floors["scenario"])
+        np.add.at(deficit, w, s.floors["deficit_cost"].to_numpy(float))
     return pd.DataFrame({
         "scenario": d.scenarios, "probability": d.probability,
         "reservation_cost": fee, "delivery_cost": delivery, "shortage_cost": shortage,
-        "holding_cost": holding, "cost": fee + delivery + shortage + holding,
+        "holding_cost": holding, "resale_revenue": resale, "stock_deficit_cost": deficit,
+        "cost": fee + delivery + shortage + holding - resale + deficit,
         "shortage_t": s.shortage_t.sum(axis=(0, 1)),
+        "surplus_t": surplus.sum(axis=(0, 1)),
     })
 
 
@@ -171,13 +224,14 @@ def allocation_table(built: BuiltModel, s: Solution) -> pd.DataFrame:
     tab["node"] = labels[rows["g"].to_numpy(int)]
     tab["node_probability"] = rows["node_probability"].to_numpy(float)
     tab["capacity_t"] = d.capacity_t[k, t]
+    tab["committed_t"] = d.committed_t[k, t]
     tab["contracted_t"] = x
     tab["price"] = d.price[k, t]
     tab["share_of_demand"] = share
     tab["expected_delivered_t"] = rows["expected_delivered_t"].to_numpy(float)
     tab["excluded"] = built.policy.excluded_arcs[k] if K else []
     return tab[["source", "mined_in", "refined_in", "mode", "element", "period",
-                "contracted_t", "price", "share_of_demand", "capacity_t",
+                "contracted_t", "price", "share_of_demand", "capacity_t", "committed_t",
                 "expected_delivered_t", "decided_in", "node", "node_probability",
                 "excluded"]]
 
@@ -223,7 +277,7 @@ def deliveries_table(built: BuiltModel, s: Solution) -> pd.DataFrame:
     tab["available_t"] = avail[k, t, w]
     tab["contracted_t"] = s.contracted_t[k, t, w]
     tab["delivered_t"] = s.delivered_t[k, t, w]
-    tab["price"] = d.price[k, t] * d.price_multiplier[k, t, w]
+    tab["price"] = d.delivery_price[k, t, w]
     return tab
 
 
@@ -243,6 +297,8 @@ def balance_table(d: ProblemData, s: Solution) -> pd.DataFrame:
         "demand_t": d.demand_t[e, t, w], "delivered_t": delivered[e, t, w],
         "shortage_t": s.shortage_t[e, t, w], "stock_start_t": start[e, t, w],
         "stock_t": s.stock_t[e, t, w],
+        "surplus_t": (s.surplus_t if s.surplus_t is not None
+                      else np.zeros_like(s.stock_t))[e, t, w],
     })
 
 
@@ -266,8 +322,8 @@ def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
     demand.insert(0, "constraint", "demand")
     frames.append(demand.assign(rule="", country="", stage="", scenario="", node="",
                                 source=""))
-    for name in ("max_single_country_share", "min_domestic_share", "min_recycled_share",
-                 "min_stock_days", "budget"):
+    for name in ("committed", "min_take", "max_single_country_share", "min_domestic_share",
+                 "min_recycled_share", "min_stock_days", "budget"):
         meta = built.row_meta.get(name)
         if meta is None or meta.empty:
             continue

@@ -195,10 +195,14 @@ class Window(Strict):
 
 
 class Supply(Strict):
-    """One element offered by a source: t/period capacity and currency/t price."""
+    """One element offered by a source: t/period capacity and currency/t price,
+    and the terms of a signed contract (committed volume, price floor and cap)."""
 
     capacity: PeriodValue
     price: PeriodValue
+    committed: PeriodValue | None = None     # t/period already signed: x >= committed
+    price_floor: Number | None = None        # delivered price clipped to [floor, cap]
+    price_cap: Number | None = None
 
 
 class Source(Strict):
@@ -214,6 +218,8 @@ class Source(Strict):
     # periods between the decision and the period a contract volume is for:
     # decided with the information of period t - lead_time (absent: at the start)
     lead_time: Count | None = None
+    # take-or-pay minimum: in every scenario and period q >= min_take * a * x
+    min_take: Share | None = None
     available: Window | None = None
     supply: dict[str, Supply]
 
@@ -225,6 +231,8 @@ class Disruption(Strict):
     elements: list[str] | None = None
     periods: list[Label] | None = None
     availability: Share
+    # a national emergency: stock floors are released for the elements it hits
+    emergency: bool = False
 
 
 class PriceShock(Strict):
@@ -264,9 +272,11 @@ class RuleFilter(Strict):
 
 
 class CountryCapRule(RuleFilter):
-    """At most `share` of demand from any one third country at each stage."""
+    """At most `share` of demand from any one third country at each stage
+    (only from the named `countries` when given)."""
 
     share: Share
+    countries: list[Country] | None = Field(default=None, min_length=1)
     stages: list[Stage] = Field(default_factory=lambda: ["mining", "refining"], min_length=1)
     applies_to: AppliesTo = "every_scenario"
 
@@ -287,10 +297,14 @@ class RecycledFloorRule(RuleFilter):
 
 
 class StockDaysRule(RuleFilter):
-    """End-of-period stock of at least days/period_days of demand, every scenario."""
+    """End-of-period stock of at least days/period_days of demand at every node;
+    released in emergencies and the `refill` periods after them; soft with a
+    `deficit_cost` (currency per tonne below target per period)."""
 
     days: Number
     applies_to: Literal["every_scenario"] = "every_scenario"
+    refill: Count = 1
+    deficit_cost: Number | None = None
 
 
 class BudgetRule(Strict):
@@ -348,6 +362,8 @@ class Instance(Strict):
     demand: dict[str, PeriodValue]
     shortage_penalty: ElementNumberMap
     stock: Stock = Field(default_factory=Stock)
+    # currency per surplus tonne sold (take-or-pay deliveries beyond need)
+    resale_price: ElementNumberMap = Field(default_factory=dict)
     sources: list[Source] = Field(default_factory=list)
     scenarios: list[Scenario] | None = None
     policies: dict[str, Policy] = Field(default_factory=dict)

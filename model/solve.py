@@ -25,7 +25,7 @@ import numpy as np
 
 from .built import BuiltModel
 
-VARIABLES = ("x", "q", "u", "stock", "eta", "excess")
+VARIABLES = ("x", "q", "u", "stock", "z", "deficit", "eta", "excess")
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: "optimal",

@@ -33,7 +33,7 @@ import pandas as pd
 
 from .built import BuiltModel
 from .data import ProblemData
-from .indexing import model_index
+from .indexing import ModelIndex, StockFloorRows, model_index
 from .matrix import build_matrix
 from .policies import ResolvedPolicy, union_policy
 from .solve import HighsModel, SolveOptions, SolveResult
@@ -60,77 +60,93 @@ class PolicySwitcher:
         lp = self.union.matrix
         self.hm = HighsModel(self.union, options)
         self.build_seconds = self.union.build_seconds
+        meta = self.union.row_meta
         # rule rows: position in the matrix and owner label, family by family
         self.rule_rows = {fam: np.arange(*lp.row_blocks[fam]) for fam in RULE_FAMILIES}
-        self.rule_label = {fam: self.union.row_meta[fam]["rule"].to_numpy(dtype=object)
-                           for fam in RULE_FAMILIES}
+        self.rule_label = {fam: meta[fam]["rule"].to_numpy(dtype=object) for fam in RULE_FAMILIES}
         self.row_lower, self.row_upper = lp.row_lower.copy(), lp.row_upper.copy()
-        # the x and q columns, with the arc each belongs to
-        xa, xb = lp.col_blocks["x"]
-        qa, qb = lp.col_blocks["q"]
-        self.arc_cols = np.concatenate([np.arange(xa, xb), np.arange(qa, qb)])
-        self.col_arc = np.concatenate([self.union.x_index[:, 0], self.union.q_index[:, 0]]
-                                      ).astype(int)
-        self.col_upper = lp.col_upper[self.arc_cols].copy()
+        # switchable columns: x and q (their arc), z (its element), deficit (its floor row)
+        ix, floors = self.union.index, self.union.floors
+        S = ix.n_slots
+        self.cols = {name: np.arange(*lp.col_blocks[name]) for name in ("x", "q", "z", "deficit")}
+        self.col_upper = {name: lp.col_upper[c].copy() for name, c in self.cols.items()}
+        self.x_arc, self.q_arc = ix.x_index[:, 0], ix.q_index[:, 0]
+        self.z_element = np.repeat(ix.z_elements, S)
+        self.deficit_label = np.array(floors.rule, dtype=object)[floors.soft]
         # contract_delivery rows, one per contract delivery column: their arcs
-        q_arc = self.union.q_index[:, 0].astype(int)
-        self.delivery_row_arc = q_arc[d.is_contract[q_arc]]
+        self.delivery_row_arc = self.q_arc[d.is_contract[self.q_arc]]
+        self.source_of = {fam: meta[fam]["rule"].to_numpy(dtype=object)   # source ids
+                          for fam in ("committed", "min_take")}
         self.n_col, self.n_row = lp.A.shape[1], lp.A.shape[0]
         self.solves = 0
 
-    def _own_rows(self, i: int) -> dict[str, np.ndarray]:
-        """Per rule family, which of its rows belong to policy i; for
-        contract_delivery, the rows of the arcs it may use."""
+    def _own(self, i: int, view_ix: ModelIndex) -> tuple[dict[str, np.ndarray],
+                                                          dict[str, np.ndarray]]:
+        """Which rows (per family) and switchable columns (per variable) belong to
+        policy i: its own rule rows, and the rows and columns of the arcs it may use."""
+        policy = self.policies[i]
         mine = list(self.labels[i])
-        own = {fam: pd.Series(self.rule_label[fam], dtype=object).isin(mine).to_numpy()
-               for fam in RULE_FAMILIES}
-        excluded = self.policies[i].excluded_arcs
-        own["contract_delivery"] = ~excluded[self.delivery_row_arc] if len(excluded) else \
-            np.ones(len(self.delivery_row_arc), bool)
-        return own
+        rows = {fam: pd.Series(self.rule_label[fam], dtype=object).isin(mine).to_numpy()
+                for fam in RULE_FAMILIES}
+        excluded = policy.excluded_arcs if len(policy.excluded_arcs) else \
+            np.zeros(self.data.n_arcs, bool)
+        rows["contract_delivery"] = ~excluded[self.delivery_row_arc]
+        banned = set(self.data.sources["id"].to_numpy()[self.data.arc_source[excluded]])
+        for fam, src in self.source_of.items():
+            rows[fam] = ~pd.Series(src, dtype=object).isin(banned).to_numpy()
+        cols = {"x": ~excluded[self.x_arc], "q": ~excluded[self.q_arc],
+                "z": np.isin(self.z_element, view_ix.z_elements),
+                "deficit": pd.Series(self.deficit_label, dtype=object).isin(mine).to_numpy()}
+        return rows, cols
 
     def solve(self, i: int) -> tuple[BuiltModel, SolveResult]:
         """Switch to policy i, re-solve, and return its model's view and answer."""
         policy = self.policies[i]
-        own = self._own_rows(i)
+        view_ix = model_index(self.data, policy)   # the union's columns minus the excluded
+        own, keep = self._own(i, view_ix)
         # floors with nothing under them: the union build found them, by rule label
         mine = self.labels[i]
         infeasible = [m for m in self.union.trivially_infeasible
-                      if any(m.startswith(label + ":") for label in mine)]
-        excluded_col = policy.excluded_arcs[self.col_arc] if len(self.col_arc) else \
-            np.zeros(0, bool)
+                      if any(m.startswith(label + ":") for label in mine)] + policy.infeasible
         if infeasible:
             result = SolveResult("infeasible", "; ".join(infeasible),
                                  solver_version=self.hm.version)
         else:
-            # (contract_delivery rows of excluded arcs need no change: q = x = 0)
+            # other policies' rows are freed (-inf..inf); rows of excluded arcs need no
+            # change: their columns are fixed at 0
             rows = np.concatenate([self.rule_rows[f] for f in RULE_FAMILIES])
             on = np.concatenate([own[f] for f in RULE_FAMILIES])
             self.hm.set_bounds("row", rows, np.where(on, self.row_lower[rows], -np.inf),
                                np.where(on, self.row_upper[rows], np.inf))
-            self.hm.set_bounds("col", self.arc_cols, np.zeros(len(self.arc_cols)),
-                               np.where(excluded_col, 0.0, self.col_upper))
+            for name, cols in self.cols.items():
+                self.hm.set_bounds("col", cols, np.zeros(len(cols)),
+                                   np.where(keep[name], self.col_upper[name], 0.0))
             result = self.hm.solve()
             # the hand-off happened once, for the first policy solved
             result.handoff_seconds = self.hm.handoff_seconds if self.solves == 0 else 0.0
             self.solves += 1
-        n_x = len(self.union.x_index)
-        keep_x, keep_q = ~excluded_col[:n_x], ~excluded_col[n_x:]
         meta = {fam: (m[own[fam]].reset_index(drop=True) if fam in own else m)
                 for fam, m in self.union.row_meta.items()}
         if not infeasible:   # (nothing was solved for a trivially infeasible policy)
-            result.n_variables = self.n_col - int(excluded_col.sum())
+            result.n_variables = self.n_col - sum(int((~k).sum()) for k in keep.values())
             result.n_constraints = self.n_row - sum(int((~m).sum()) for m in own.values())
         if result.optimal:
             for store in (result.values, result.reduced_costs):
-                store["x"], store["q"] = store["x"][keep_x], store["q"][keep_q]
+                for name, k in keep.items():
+                    store[name] = store[name][k]
             result.duals = {fam: (dual[own[fam]] if fam in own else dual)
                             for fam, dual in result.duals.items()}
         # the build is paid once: charge it to the first policy
         build_s = self.build_seconds if i == 0 else 0.0
-        ix = model_index(self.data, policy)   # the union's columns minus the excluded arcs
-        view = BuiltModel(None, self.data, policy, ix.x_index, ix.q_index, meta, infeasible,
-                          build_s, index=ix)
+        floors = self.union.floors
+        mask = own["min_stock_days"]
+        view_floors = StockFloorRows([r for r, k in zip(floors.rule, mask) if k],
+                                     [u for u, k in zip(floors.unit_label, mask) if k],
+                                     [u for u, k in zip(floors.unit, mask) if k],
+                                     floors.slot[mask], floors.target[mask],
+                                     floors.deficit_cost[mask])
+        view = BuiltModel(None, self.data, policy, view_ix.x_index, view_ix.q_index, meta,
+                          infeasible, build_s, index=view_ix, floors=view_floors)
         return view, result
 
 

@@ -82,6 +82,32 @@ class _Facts:
     def price(self, sid: str, e: str, t: str) -> float:
         return _by_period(self.supply(self.src[sid], e).price, t)
 
+    def paid(self, sid: str, e: str, t: str, w: str) -> float:
+        """Price per delivered tonne: shocked, clipped to the contract's floor and cap."""
+        sup = self.supply(self.src[sid], e)
+        p = self.price(sid, e, t) * self.price_multiplier(sid, e, t, w)
+        if sup.price_floor is not None:
+            p = max(p, sup.price_floor)
+        if sup.price_cap is not None:
+            p = min(p, sup.price_cap)
+        return p
+
+    def committed(self, sid: str, e: str, t: str) -> float:
+        sup = self.supply(self.src[sid], e)
+        if sup is None or sup.committed is None or self.capacity(sid, e, t) <= 0:
+            return 0.0
+        return _by_period(sup.committed, t)
+
+    def emergency(self, e: str, t: str, w: str) -> bool:
+        """An emergency disruption rule of w hits a source supplying e in period t."""
+        sc = self._scenario(w)
+        for r in (sc.disruptions if sc else []):
+            if r.emergency and self._hits(r, e, t) and any(
+                    _matches(r.match, s) and self.supply(s, e) is not None
+                    for s in self.inst.sources):
+                return True
+        return False
+
     def _scenario(self, w: str) -> Any:
         return next((x for x in self.scen if x.id == w), None)
 
@@ -217,6 +243,9 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         cap = f.capacity(sid, e, t)
         if x < -tol or not le(x, cap):
             bad(f"contract {sid} {e} {t} in {w}: {x} outside [0, {cap}]")
+        if not le(f.committed(sid, e, t), x):
+            bad(f"contract {sid} {e} {t} in {w}: {x} below the {f.committed(sid, e, t)} t "
+                "committed")
         if x > tol and (f.src[sid].mode == "spot" or sid in excluded):
             bad(f"contract {sid} {e} {t}: {x} t contracted from a spot or excluded source")
 
@@ -237,6 +266,12 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                 f"{contract.get((w, sid, e, t), 0.0)}")
         if sid in excluded and q > tol:
             bad(f"delivery from excluded source {sid}: {q} t")
+    for (w, sid, e, t), x in contract.items():      # take-or-pay minimum
+        theta = f.src[sid].min_take or 0.0
+        need_q = theta * f.availability(sid, e, t, w) * x
+        if theta > 0 and not le(need_q, delivered.get((w, sid, e, t), 0.0)):
+            bad(f"min_take {sid} {e} {t} in {w}: delivered "
+                f"{delivered.get((w, sid, e, t), 0.0)} < {need_q}")
     if summary.get("tree", {}).get("information", "history") == "history":
         for t, groups in partition.items():
             if t == "root":
@@ -256,6 +291,10 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     for (w, sid, e, t), x in contract.items():
         plan_wt[w, t].append((sid, e, x))
 
+    take_elements = {e for s in inst.sources if (s.min_take or 0) > 0 and s.mode == "contract"
+                     and s.id not in excluded for e in inst.elements
+                     if f.supply(s, e) is not None}
+
     # -- balance and stock
     bal = {(r.scenario, r.element, r.period): r for r in read["balance"].itertuples()}
     stock_cap = {e: _emap(inst.stock.capacity, e, math.inf) for e in inst.elements}
@@ -270,10 +309,14 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                     continue
                 supply = sum(q for _, e2, q in by_wt[w, t] if e2 == e)
                 dem = f.demand(e, t, w)
-                lhs = prev + supply + r.shortage_t - r.stock_t
+                sold = float(getattr(r, "surplus_t", 0.0))
+                lhs = prev + supply + r.shortage_t - r.stock_t - sold
                 if not _close(lhs, dem, tol, tol * 10):
                     bad(f"balance {e} {t} in {w}: {prev} + {supply} + {r.shortage_t} - "
-                        f"{r.stock_t} = {lhs}, demand {dem}")
+                        f"{r.stock_t} - {sold} = {lhs}, demand {dem}")
+                if sold < -tol or (sold > tol and e not in take_elements):
+                    bad(f"surplus {e} {t} in {w}: {sold} t sold, but no contract of {e} "
+                        "has a minimum take")
                 if r.shortage_t < -tol or r.stock_t < -tol or not le(r.stock_t, stock_cap[e]):
                     bad(f"stock or shortage out of bounds for {e} {t} in {w}")
                 shortage_w[w] += r.shortage_t
@@ -322,7 +365,10 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     for i, rule in enumerate(pol.max_single_country_share):
         plan = rule.applies_to == "plan"
         for stage in rule.stages:
-            for c in sorted({country(s, stage) for s in inst.sources} - {home}):
+            capped = {country(s, stage) for s in inst.sources} - {home}
+            if rule.countries is not None:
+                capped &= set(rule.countries)
+            for c in sorted(capped):
                 for label, unit in units(rule):
                     for t in periods_of(rule):
                         for w in f.scen_ids:
@@ -344,15 +390,33 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                     if not le(req, v):
                         bad(f"{what} floor {label} {t} {w}{' (plan)' if plan else ''}: "
                             f"{v} < {req}")
-    for rule in pol.min_stock_days:
+    deficit_cost: dict[str, float] = defaultdict(float)
+    floors = pd.read_csv(folder / "stock_floors.csv", dtype={"period": str},
+                         keep_default_na=False) if (folder / "stock_floors.csv").is_file() \
+        else None
+    reported = {} if floors is None else {
+        (r.rule, str(r.element), r.period, r.scenario): float(r.deficit_t)
+        for r in floors.itertuples()}
+    for i, rule in enumerate(pol.min_stock_days):
         frac = rule.days / inst.period_days
+        label_rule = f"{summary['policy']}.min_stock_days[{i}]"
         for label, unit in units(rule):
-            for t in periods_of(rule):
+            for ti, t in enumerate(f.periods):
+                if t not in periods_of(rule):
+                    continue
+                back = f.periods[max(0, ti - rule.refill):ti + 1]
                 for w in f.scen_ids:
+                    if any(f.emergency(e, tb, w) for e in unit for tb in back):
+                        continue          # released: an emergency or its refill periods
                     have = sum(bal[w, e, t].stock_t for e in unit)
                     req = frac * need(unit, t, w, False)
-                    if not le(req, have):
-                        bad(f"stock days {label} {t} {w}: {have} < {req}")
+                    short = reported.get((label_rule, label, t, w), 0.0)
+                    if rule.deficit_cost is None and short > tol:
+                        bad(f"stock days {label} {t} {w}: a deficit of {short} t reported for "
+                            "a hard floor")
+                    if short < -tol or not le(req, have + short):
+                        bad(f"stock days {label} {t} {w}: {have} + deficit {short} < {req}")
+                    deficit_cost[w] += f.discount(t) * (rule.deficit_cost or 0.0) * short
 
     # -- costs and reported numbers
     fee: dict[str, float] = defaultdict(float)
@@ -361,13 +425,15 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     cost = {}
     for w in f.scen_ids:
         c = fee[w]
-        c += sum(f.discount(t) * f.price(sid, e, t) * f.price_multiplier(sid, e, t, w) * q
+        c += sum(f.discount(t) * f.paid(sid, e, t, w) * q
                  for (w2, sid, e, t), q in delivered.items() if w2 == w)
         for (w2, e, t), r in bal.items():
             if w2 == w:
                 c += f.discount(t) * (_emap(inst.shortage_penalty, e, 0.0) * r.shortage_t
-                                      + _emap(inst.stock.holding_cost, e, 0.0) * r.stock_t)
-        cost[w] = c
+                                      + _emap(inst.stock.holding_cost, e, 0.0) * r.stock_t
+                                      - _emap(inst.resale_price, e, 0.0)
+                                      * float(getattr(r, "surplus_t", 0.0)))
+        cost[w] = c + deficit_cost[w]
     expected = sum(f.prob[w] * cost[w] for w in f.scen_ids)
     ranked = sorted(f.scen_ids, key=lambda w: -cost[w])
     tail, acc, tail_cost = 1.0 - alpha, 0.0, 0.0

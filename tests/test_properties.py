@@ -90,5 +90,8 @@ def test_solving_twice_writes_identical_tables(size) -> None:
         folders = [save_run(solve_instance(path, "crma65"), Path(tmp) / f"run{i}", charts=False)
                    for i in range(2)]
         for name in RUN_TABLES:
+            if not (folders[0] / f"{name}.csv").exists():   # stock_floors: stock rules only
+                assert not (folders[1] / f"{name}.csv").exists(), name
+                continue
             assert filecmp.cmp(folders[0] / f"{name}.csv", folders[1] / f"{name}.csv",
                                shallow=False), name
