@@ -477,9 +477,7 @@ def report(
     """Render a self-contained HTML report (tables, charts, assumptions)."""
     from .report import render_report
 
-    if out is not None and out.exists() and not force:
-        raise UsageError(f"{out} already exists; use --force to replace it")
-    path = render_report(folder, out)
+    path = render_report(folder, out, force)   # checks --out (a regular file) itself
     out_console.print(f"[green]wrote[/] {path}", highlight=False)
     return EXIT_OK
 
