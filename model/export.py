@@ -63,20 +63,22 @@ def _real_target(out: Path) -> Path:
     return real
 
 
-def check_output_parent(out: Path) -> None:
+def check_output_parent(out: Path, shown: Path | None = None) -> None:
     """Refuse early an output whose folder cannot be created or written into.
 
     The nearest existing ancestor of `out` must be a folder we may write to
-    (parent folders are created as needed).
+    (parent folders are created as needed). Messages name `shown` (the path as
+    the user wrote it), by default `out`.
     """
     out = Path(out)
+    shown = out if shown is None else shown
     parent = Path(os.path.abspath(out)).parent
     while not os.path.lexists(parent) and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise UsageError(f"cannot write {out}: {parent} is not a folder")
+        raise UsageError(f"cannot write {shown}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {out}: no permission to write in {parent}")
+        raise UsageError(f"cannot write {shown}: no permission to write in {parent}")
 
 
 def check_target(out: Path, force: bool) -> None:
@@ -84,7 +86,7 @@ def check_target(out: Path, force: bool) -> None:
     sourcing wrote and that holds nothing else; never a link or another file)."""
     out = Path(out)
     real = _real_target(out)
-    check_output_parent(real)
+    check_output_parent(real, out)
     if not os.path.lexists(real):
         return
     if not force:
@@ -350,7 +352,7 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
             "version": _version()})
         _instance_copy(loaded, tmp)
         for name, run in runs.items():
-            if name != "none" and not is_id(name):   # a folder name: never a path
+            if not is_id(name):   # a folder name: never a path
                 raise UsageError(f"policy name {name!r} cannot be a folder name")
             save_run(run, tmp / "runs" / name)
 

@@ -219,9 +219,8 @@ def read_limited(path: Path, limit: int = MAX_FILE_BYTES, follow: bool = True) -
         if not stat.S_ISREG(info.st_mode):
             raise InstanceError("is not a regular file (a device, FIFO or socket)", file=file)
         if info.st_size > limit:
-            raise InstanceError(
-                f"file is {info.st_size / 2**20:.1f} MiB; instance files are limited to "
-                f"{limit // 2**20} MiB", file=file)
+            raise InstanceError(f"file is {info.st_size / 2**20:.1f} MiB; {_limit(limit)}",
+                                file=file)
         os.set_blocking(fd, True)
         chunks, total = [], 0
         while total <= limit:          # a file growing while read is cut at limit + 1
@@ -235,9 +234,14 @@ def read_limited(path: Path, limit: int = MAX_FILE_BYTES, follow: bool = True) -
     finally:
         os.close(fd)
     if total > limit:
-        raise InstanceError(f"file is larger than {limit // 2**20} MiB; instance files are "
-                            f"limited to {limit // 2**20} MiB", file=file)
+        raise InstanceError(f"file is larger than {limit // 2**20} MiB; {_limit(limit)}",
+                            file=file)
     return b"".join(chunks)
+
+
+def _limit(limit: int) -> str:
+    return (f"instance files are limited to {limit // 2**20} MiB" if limit == MAX_FILE_BYTES
+            else f"the limit is {limit // 2**20} MiB")
 
 
 def _check_nodes(root: yaml.Node) -> None:

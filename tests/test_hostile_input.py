@@ -203,6 +203,20 @@ def test_force_replaces_only_an_untouched_run_folder(tmp_path: Path, run_folder:
     _input_error(_cli("solve", inst, "--out", out, "--force"), "not a folder written")
 
 
+def test_force_replaces_comparison_and_sweep_folders_it_wrote(tmp_path: Path) -> None:
+    inst = _write(tmp_path, _good())
+    for command in (["compare", inst, "-p", "none", "-p", "cap"], ["sweep", inst, "--cap", "1"]):
+        out = tmp_path / command[0]
+        _ok(_cli(*command, "--out", out))
+        _ok(_cli("report", out))
+        first = out.stat().st_ino
+        _ok(_cli(*command, "--out", out, "--force"))
+        assert out.stat().st_ino != first
+    (tmp_path / "compare" / "runs" / "none" / "mine.txt").write_text("mine")
+    _input_error(_cli("compare", inst, "-p", "none", "--out", tmp_path / "compare", "--force"),
+                 "runs/none", "mine.txt")
+
+
 def test_force_does_not_follow_a_link(tmp_path: Path, run_folder: Path) -> None:
     real = _copy(run_folder, tmp_path, "real")
     (tmp_path / "link").symlink_to(real)
@@ -283,6 +297,17 @@ def test_verify_does_not_follow_links_either(tmp_path: Path, run_folder: Path) -
     _input_error(_cli("verify", folder), "instance.yaml", "symbolic link")
 
 
+@pytest.mark.parametrize("summary", ['{"status": "optimal"', '[1, 2]', '{"kind": "run"}',
+                                     '{"instance": "x", "instance_sha256": "0", "version": "1",'
+                                     ' "kind": "bogus"}'])
+def test_a_summary_not_written_by_sourcing_is_refused(tmp_path: Path, run_folder: Path,
+                                                      summary: str) -> None:
+    folder = _copy(run_folder, tmp_path)
+    (folder / "summary.json").write_text(summary)
+    for command in ("report", "verify"):
+        _input_error(_cli(command, folder), "summary.json")
+
+
 def test_report_holds_no_absolute_path(tmp_path: Path, run_folder: Path) -> None:
     folder = _copy(run_folder, tmp_path)
     _ok(_cli("report", folder))
@@ -346,17 +371,18 @@ def test_line_100_is_not_an_emoji(tmp_path: Path) -> None:
     _input_error(_cli("validate", path), f"{path}:100: bogus: unknown key")
 
 
-@pytest.mark.parametrize("where", ["name", "currency", "sources[0].name"])
-def test_control_characters_in_names_are_refused_and_shown_escaped(tmp_path: Path,
-                                                                   where: str) -> None:
+@pytest.mark.parametrize("where, bad", [
+    ("name", f"a{ESC}[31mred{ESC}]0;pwned\a"), ("currency", f"US{ESC}[2J"),
+    ("sources[0].name", "line\nbreak"), ("name", "evil\u202etxt.exe")])
+def test_control_characters_in_names_are_refused_and_shown_escaped(tmp_path: Path, where: str,
+                                                                   bad: str) -> None:
     inst = _good()
-    bad = f"a{ESC}[31mred{ESC}]0;pwned\a"
     if where == "sources[0].name":
         inst["sources"][0]["name"] = bad
     else:
         inst[where] = bad
     err = _input_error(_cli("validate", _write(tmp_path, inst)), where, "control character")
-    assert "\\x1b" in err
+    assert any(c in err for c in ("\\x1b", "\\n", "\\u202e"))
 
 
 def test_escapes_in_arguments_and_paths_never_reach_the_terminal(tmp_path: Path) -> None:
@@ -421,6 +447,13 @@ def test_discounting_must_stay_representable(tmp_path: Path) -> None:
     _input_error(_cli("validate", _write(tmp_path, inst)), "discount_rate", "1e-100")
 
 
+def test_json_output_is_ascii(tmp_path: Path) -> None:
+    result = _ok(_cli("solve", _write(tmp_path, _good(name="Zürich-東京", currency="€")),
+                      "--out", tmp_path / "run", "--json"))
+    assert result.stdout.isascii()
+    assert json.loads(result.stdout)["instance"] == "Zürich-東京"
+
+
 def test_an_integer_too_long_to_convert_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "long.yaml"
     path.write_text(yaml.safe_dump(_good(), sort_keys=False).replace(
@@ -454,6 +487,12 @@ def test_duplicate_keys_are_refused_with_their_line(tmp_path: Path, change: Any,
     path = tmp_path / "dup.yaml"
     path.write_text(changed)
     _input_error(_cli("validate", path), f"{path}:", fragment)
+
+
+def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("schema: 1\nname: " + "[" * 900 + "]" * 900 + "\n")
+    _input_error(_cli("validate", path), f"{path}:2:", "nested more than 64 levels")
 
 
 def test_integers_are_read_as_yaml_1_2(tmp_path: Path) -> None:
