@@ -117,9 +117,6 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-_on_signal = on_signal   # the handler lives in model.entry, installed before importing this
-
-
 def _fmt(v: Any, unit: str = "") -> str:
     from .report import format_number
 

@@ -219,8 +219,12 @@ def render_report(folder: str | Path, out: str | Path | None = None,
         check_output_parent(target)
         if os.path.lexists(target) and not target.is_symlink() and not target.is_file():
             raise UsageError(f"{target} is not a regular file; remove it to write the report")
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)      # as a plain new file (mkstemp makes it 0600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(page)
         os.replace(tmp, target)     # replaces a link itself, never its target
