@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from .api import RunResult, finish_run, solve_instance
+from .api import RunResult, check_run_settings, finish_run, solve_instance
 from .data import ProblemData, problem_data, restrict_scenarios, retree
 from .errors import UsageError
 from .decompose import compare_blocks, element_blocks, sweep_blocks
@@ -26,6 +27,7 @@ from .matrix import build, fix_root_contracts
 from .instance import LoadedInstance
 from .policies import resolve_policy, union_policy
 from .results import cost_breakdown, solution_arrays, summary_metrics
+from .safety import MAX_CAP_POINTS, check_caps
 from .schema import CountryCapRule, Policy
 from .solve import SolveOptions, solve_model
 
@@ -34,23 +36,41 @@ STAGES = ("mining", "refining")
 
 # --------------------------------------------------------------------------- helpers
 def parse_cap_range(text: str) -> list[float]:
-    """``start:stop:step`` (inclusive, either direction) or a comma list -> shares."""
+    """``start:stop:step`` (inclusive, either direction) or a comma list -> shares.
+
+    At most MAX_CAP_POINTS values, counted before any list is made (a tiny
+    step would otherwise allocate without limit); every value finite, in [0, 1].
+    """
     try:
         if ":" in text:
             start, stop, step = (float(v) for v in text.split(":"))
+            if not all(math.isfinite(v) for v in (start, stop, step)):
+                raise UsageError(f"--cap start, stop and step must be finite numbers; "
+                                 f"got '{text}'")
             if step <= 0:
                 raise ValueError
-            n = int(np.floor(abs(stop - start) / step + 1e-9)) + 1
+            points = abs(stop - start) / step + 1e-9 + 1
+            if points > MAX_CAP_POINTS + 1:
+                raise UsageError(f"--cap '{text}' gives {points:,.0f} points; at most "
+                                 f"{MAX_CAP_POINTS:,} (use a larger step)")
+            n = int(np.floor(points - 1)) + 1
             sign = 1.0 if stop >= start else -1.0
             values = [round(start + sign * i * step, 10) for i in range(n)]
         else:
             values = [float(v) for v in text.split(",") if v.strip()]
+    except UsageError:
+        raise
     except ValueError:
         raise UsageError(f"--cap must be start:stop:step (step > 0) or a list a,b,c; "
                          f"got '{text}'") from None
+    if len(values) > MAX_CAP_POINTS:
+        raise UsageError(f"--cap gives {len(values):,} points; at most {MAX_CAP_POINTS:,}")
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise UsageError(f"--cap values must be finite numbers; got {bad[:5]}")
     bad = [v for v in values if not 0.0 <= v <= 1.0]
     if not values or bad:
-        raise UsageError(f"--cap values must lie in [0, 1]; got {bad or text}")
+        raise UsageError(f"--cap values must lie in [0, 1]; got {bad[:5] or text}")
     return values
 
 
@@ -124,6 +144,7 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
     is called before each step with what is being solved and how many
     policies are finished.
     """
+    check_run_settings(risk_lambda, risk_alpha, options)
     if not policies:
         raise UsageError("compare needs at least one --policy")
     policies = list(dict.fromkeys(policies))    # a policy named twice is solved once
@@ -206,6 +227,8 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
     re-solves from the previous basis. With ``warm=False`` every point is a
     cold build and solve (for checking and benchmarking).
     """
+    check_run_settings(risk_lambda, risk_alpha, options)
+    caps = check_caps(list(caps))
     if per not in ("element", "group"):
         raise UsageError(f"--per must be element or group; got '{per}'")
     stages = stages_of(stage)
@@ -300,6 +323,7 @@ def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",
     and demand by their means; EEV fixes its contracts and re-solves the second
     stage over all scenarios. A part that is infeasible is reported as None.
     """
+    check_run_settings(risk_lambda, risk_alpha, options)
     inst = loaded.instance
     data = problem_data(loaded, risk_lambda, risk_alpha)
 

@@ -38,6 +38,7 @@ from .results import (
     tree_summary,
     tree_table,
 )
+from .safety import check_settings
 from .schema import Policy
 from .solve import SolveOptions, SolveResult, solve_model
 
@@ -71,7 +72,11 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     objective (lambda = 1) uses the Pyomo model for its second phase. With
     `decompose`, independent blocks of elements are solved as separate LPs
     (model.decompose) and merged; the answer means the same.
+
+    Raises UsageError (a ValueError) for settings out of range (lambda in
+    [0, 1], alpha in [0, 1), a positive time limit): the checks of the CLI.
     """
+    check_run_settings(risk_lambda, risk_alpha, options)
     loaded = instance if isinstance(instance, LoadedInstance) else load_instance(
         default_instance_path() if instance is None else instance)
     data = problem_data(loaded, risk_lambda, risk_alpha)
@@ -97,6 +102,15 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
             result = phase2
         built, result = expand(data, built, result)
     return finish_run(loaded, data, resolved, built, result, policy, options)
+
+
+def check_run_settings(risk_lambda: float | None, risk_alpha: float | None,
+                       options: SolveOptions | None) -> None:
+    """The settings of a run in range (UsageError otherwise), as the CLI checks them;
+    `options` again although SolveOptions checks itself: it may have been changed."""
+    check_settings(risk_lambda, risk_alpha)
+    if options is not None:
+        check_settings(time_limit=options.time_limit_s, threads=options.threads)
 
 
 def finish_run(loaded: LoadedInstance, data: ProblemData, resolved: ResolvedPolicy,

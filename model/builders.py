@@ -26,7 +26,8 @@ import numpy as np
 import yaml
 
 from .errors import InstanceError, UsageError
-from .instance import LoadedInstance, instance_from_dict
+from .instance import MAX_FILE_BYTES, LoadedInstance, instance_from_dict
+from .safety import ID_RULE, MAX_SAMPLE, check_count, check_synthetic_size, is_id
 from .schema import Instance
 
 RULE_KEYS = ("disruptions", "price_shocks", "demand_shocks")
@@ -58,6 +59,15 @@ def _float_repr(dumper: yaml.SafeDumper, value: float) -> yaml.Node:
 _Dumper.add_representer(float, _float_repr)
 
 
+def check_instance_text(text: str) -> str:
+    """Refuse to write an instance file that the loader would refuse as too large."""
+    size = len(text.encode())
+    if size > MAX_FILE_BYTES:
+        raise UsageError(f"the instance would be {size / 2**20:.1f} MiB; instance files are "
+                         f"limited to {MAX_FILE_BYTES // 2**20} MiB (fewer scenarios?)")
+    return text
+
+
 def instance_to_yaml(inst: Instance | dict[str, Any], header: str = "") -> str:
     """YAML text of an instance; loading it back gives an equal instance."""
     data = instance_to_dict(inst) if isinstance(inst, Instance) else inst
@@ -67,10 +77,12 @@ def instance_to_yaml(inst: Instance | dict[str, Any], header: str = "") -> str:
 
 
 def write_text_atomic(path: Path, text: str, force: bool = False) -> Path:
-    """Write a file whole or not at all; an existing file needs `force`."""
+    """Write a file whole or not at all; an existing file needs `force`, and only a
+    regular file is replaced (never a folder or a link)."""
+    from .export import check_file_target
+
     path = Path(path)
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists; use --force to replace it")
+    check_file_target(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -198,7 +210,19 @@ class Event:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
             raise InstanceError(f"probability must lie in [0, 1], got {p!r}",
                                 f"{place}.probability")
-        return cls(str(data["id"]), float(p), *(list(data.get(k, [])) for k in RULE_KEYS))
+        ident = data["id"]
+        if isinstance(ident, int) and not isinstance(ident, bool):
+            ident = str(ident)
+        if not isinstance(ident, str) or not is_id(ident):   # it becomes a scenario id
+            raise InstanceError(f"must be an id ({ID_RULE}), got {data['id']!r}",
+                                f"{place}.id")
+        rules = []
+        for k in RULE_KEYS:
+            value = data.get(k) or []
+            if not isinstance(value, list):
+                raise InstanceError("must be a list of rules", f"{place}.{k}")
+            rules.append(list(value))
+        return cls(ident, float(p), *rules)
 
 
 def read_events(path: str | Path, base: Instance | None = None) -> list[Event]:
@@ -269,6 +293,10 @@ def combine_events(base: Instance | dict[str, Any], events: list[Event]) -> Load
     if len(events) > 16:
         raise UsageError(f"{len(events)} events make 2^{len(events)} scenarios; "
                          "use sample_scenarios for more than 16")
+    joined = "+".join(e.id for e in events)
+    if not is_id(joined):   # the longest scenario id names every event
+        raise UsageError(f"the scenario id of all {len(events)} events, '{joined[:60]}...', "
+                         f"would be longer than the id limit ({ID_RULE}); use shorter event ids")
     scenarios, probs = [], []
     for active in itertools.product((False, True), repeat=len(events)):
         p = math.prod(e.probability if on else 1.0 - e.probability
@@ -285,8 +313,7 @@ def combine_events(base: Instance | dict[str, Any], events: list[Event]) -> Load
 def sample_scenarios(base: Instance | dict[str, Any], events: list[Event], n: int,
                      seed: int = 0) -> LoadedInstance:
     """N Monte Carlo scenarios (probability 1/N): each event occurs independently."""
-    if n < 1:
-        raise UsageError(f"the number of scenarios must be at least 1, got {n}")
+    check_count("the number of scenarios (--sample)", n, MAX_SAMPLE)
     rng = np.random.default_rng(seed)
     draws = rng.random((n, len(events))) < np.array([e.probability for e in events])
     width = len(str(n))
@@ -317,8 +344,7 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
     information tree branches over time). Policies: a 65 % cap per
     element, the same per group, and a 50 % plan cap.
     """
-    if min(n_sources, n_elements, n_periods, n_scenarios) < 1:
-        raise UsageError("every size must be at least 1")
+    check_synthetic_size(n_sources, n_elements, n_periods, n_scenarios)
     rng = np.random.default_rng(seed)
     elements = (RARE_EARTHS + [f"X{i}" for i in range(max(0, n_elements - 17))])[:n_elements]
     periods = list(range(2026, 2026 + n_periods))

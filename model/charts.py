@@ -1,19 +1,41 @@
 """Charts (matplotlib, PNG) of runs, comparisons and sweeps.
 
 Each function takes plain tables and a path; none reads model objects.
+Labels come from the user (instance name, currency, scenario ids, policy
+names) and are drawn literally: no mathtext (a `$` in a name would be parsed
+as TeX and can fail), no LaTeX, control characters shown escaped.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
+from .safety import printable
+
 DPI = 110
+F = TypeVar("F", bound=Callable[..., Path])
+
+
+def _literal_text(fn: F) -> F:
+    """Draw and save with every Text literal (rcParams are read when a Text is made,
+    tick labels included, so the whole drawing runs inside the context)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Path:
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
+def _label(text: Any) -> str:
+    return printable(text)
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -39,13 +61,14 @@ def _stacked_bars(ax: Any, shares: pd.DataFrame, bottom: np.ndarray, width: floa
                          axis=1)
         color = colors[i] if colors is not None else f"C{i % 10}"
         ax.add_collection(PolyCollection(verts, facecolors=color, edgecolors="none",
-                                         label=str(name), **style))
+                                         label=_label(name), **style))
         bottom = top
     ax.set_xlim(-0.5 - (1 - width) / 2, len(shares) - 0.5 + (1 - width) / 2)
-    ax.set_xticks(x, [str(i) for i in shares.index])
+    ax.set_xticks(x, [_label(i) for i in shares.index])
     return bottom
 
 
+@_literal_text
 def allocation_by_country(deliveries: pd.DataFrame, balance: pd.DataFrame, path: Path,
                           title: str = "") -> Path:
     """Expected supply by country as a share of expected demand, per element and stage.
@@ -78,11 +101,12 @@ def allocation_by_country(deliveries: pd.DataFrame, balance: pd.DataFrame, path:
         ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.08))
     axes[0].set_ylabel("share of expected demand")
     axes[0].set_ylim(0, max(1.0, top) * 1.05)
-    fig.suptitle((title + ": " if title else "") +
+    fig.suptitle((_label(title) + ": " if title else "") +
                  "expected supply by country; dashed line: 65 % CRMA benchmark")
     return _save(fig, path)
 
 
+@_literal_text
 def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
                                   currency: str = "USD") -> Path:
     """Discounted cost and total shortage of each scenario.
@@ -97,7 +121,8 @@ def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
                         wspace=0.22)   # fixed: a tight layout would draw the figure twice
     ax1, ax2 = fig.subplots(1, 2)
     if few:
-        labels = [f"{s}\n(p={p:.2g})" for s, p in zip(scenarios.scenario, scenarios.probability)]
+        labels = [f"{_label(s)}\n(p={p:.2g})"
+                  for s, p in zip(scenarios.scenario, scenarios.probability)]
         parts = ["reservation_cost", "delivery_cost", "holding_cost", "shortage_cost"]
         bottom = np.zeros(len(scenarios))
         for part in parts:
@@ -114,13 +139,14 @@ def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
             cum = ranked.probability.cumsum().to_numpy()
             ax.step(cum, ranked[col].to_numpy() / scale, where="post", color=color)
             ax.set_xlabel(f"cumulative probability ({len(scenarios)} scenarios ranked)")
-    ax1.set_ylabel(f"cost, million {currency} (discounted)")
+    ax1.set_ylabel(f"cost, million {_label(currency)} (discounted)")
     ax1.set_title("cost per scenario")
     ax2.set_ylabel("shortage, t (all elements and periods)")
     ax2.set_title("shortage per scenario")
     return _save(fig, path)
 
 
+@_literal_text
 def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     """Expected cost and shortage against the single-country cap."""
     ok = table[table.status == "optimal"]
@@ -129,7 +155,7 @@ def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     ax1.plot(ok.cap, ok.expected_cost / 1e6, marker="o", color="tab:blue",
              label="expected cost")
     ax1.set_xlabel("max single-country share (cap)")
-    ax1.set_ylabel(f"expected cost, million {currency}", color="tab:blue")
+    ax1.set_ylabel(f"expected cost, million {_label(currency)}", color="tab:blue")
     ax1.invert_xaxis()
     ax2 = ax1.twinx()
     ax2.plot(ok.cap, ok.expected_shortage_t, marker="s", color="tab:red",
@@ -148,6 +174,7 @@ def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     return _save(fig, path)
 
 
+@_literal_text
 def comparison(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     """Expected cost, CVaR and expected shortage per policy."""
     ok = table[table.status == "optimal"]
@@ -156,15 +183,16 @@ def comparison(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     x = np.arange(len(ok))
     ax1.bar(x - 0.2, ok.expected_cost / 1e6, width=0.4, label="expected cost")
     ax1.bar(x + 0.2, ok.cvar / 1e6, width=0.4, label="CVaR")
-    ax1.set_xticks(x, ok.policy, rotation=30, fontsize=8)
-    ax1.set_ylabel(f"million {currency}")
+    names = [_label(p) for p in ok.policy]
+    ax1.set_xticks(x, names, rotation=30, fontsize=8)
+    ax1.set_ylabel(f"million {_label(currency)}")
     ax1.legend(fontsize=8)
     ax1.set_title("cost per policy")
     ax2.bar(x - 0.2, ok.expected_shortage_t, width=0.4, color="tab:red",
             label="expected shortage")
     ax2.bar(x + 0.2, ok.worst_shortage_t, width=0.4, color="tab:orange",
             label="worst-scenario shortage")
-    ax2.set_xticks(x, ok.policy, rotation=30, fontsize=8)
+    ax2.set_xticks(x, names, rotation=30, fontsize=8)
     ax2.set_ylabel("t")
     ax2.legend(fontsize=8)
     ax2.set_title("shortage per policy")

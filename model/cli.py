@@ -3,29 +3,80 @@
 Exit codes: 0 solved to optimality (or a check passed), 2 bad input or usage
 (one message, nothing written), 3 infeasible or stopped at a limit (the run
 folder records the status and the explanation), 1 an unexpected error.
+
+Everything a user wrote (names, ids, paths, messages quoting them) is printed
+literally: the consoles parse no markup and no emoji codes, messages are rich
+``Text`` objects, and control characters are shown escaped
+(:func:`model.safety.printable`).
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":   # python -m model.cli: signal handlers before the imports below
+    from model.entry import main as _entry_main
+
+    _entry_main()
 
 import json
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from .entry import INTERRUPTED, interrupted, on_signal
 from .errors import InstanceError, UsageError
+from .safety import (
+    MAX_SAMPLE,
+    MAX_SWEEP_POINTS,
+    check_count,
+    check_settings,
+    check_synthetic_size,
+    printable,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_NOT_OPTIMAL = 0, 1, 2, 3
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Rare-earth sourcing portfolio optimiser (two-stage stochastic LP).")
-out_console = Console()
-err_console = Console(stderr=True)
+# no markup, no emoji codes, no highlighting: what the user wrote is shown as written
+out_console = Console(markup=False, emoji=False, highlight=False)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+Part = Union[str, tuple[str, str]]
+
+
+def _line(*parts: Part) -> Text:
+    """A message as rich Text: a plain string is user text (printed literally, control
+    characters escaped); a (text, style) pair is the tool's own styled word."""
+    text = Text()
+    for part in parts:
+        if isinstance(part, tuple):
+            text.append(part[0], style=part[1])
+        else:
+            text.append(printable(part))
+    return text
+
+
+def _say(console: Console, *parts: Part) -> None:
+    """Print one message line (no wrapping inserted: paths stay whole)."""
+    console.print(_line(*parts), soft_wrap=True)
+
+
+def _progress() -> Any:
+    """A progress bar whose descriptions are plain text (no markup, no emoji codes)."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, \
+        TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}", markup=False,
+                               style="progress.description"),
+                    BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                    console=err_console, transient=True)
 
 
 def _mpi_rank() -> int:
@@ -38,7 +89,7 @@ def _mpi_rank() -> int:
 
 def _fail(message: str, code: int) -> None:
     if _mpi_rank() == 0:   # under MPI every rank fails alike: say it once
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        _say(err_console, ("error:", "bold red"), f" {message}")
     raise typer.Exit(code)
 
 
@@ -53,7 +104,7 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
         except (InstanceError, UsageError) as err:
             _fail(str(err), EXIT_INPUT)
         except KeyboardInterrupt:
-            _fail("interrupted; nothing was written", 130)
+            _fail(INTERRUPTED, 130)
         except typer.Exit:
             raise
         except Exception as err:  # noqa: BLE001 - the last line of defence
@@ -64,14 +115,6 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
         raise typer.Exit(code or 0)
 
     return wrapper
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    """Ctrl-C or SIGTERM: unwind once (temporary folders are removed on the way);
-    further signals during the clean-up are ignored so it can finish."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def _fmt(v: Any, unit: str = "") -> str:
@@ -90,14 +133,18 @@ def validate(instance: Path = typer.Argument(..., help="Instance YAML file.")) -
 
     loaded = load_instance(instance)
     inst = loaded.instance
-    out_console.print(
-        f"[green]ok[/] {instance}: '{inst.name}', {len(inst.elements)} elements, "
-        f"{len(inst.periods)} periods, {len(inst.sources)} sources, "
-        f"{len(inst.scenarios or [None])} scenario(s); policies: "
-        f"{', '.join(policy_names(inst))}", highlight=False)
-    for w in loaded.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    _say(out_console, ("ok", "green"),
+         f" {instance}: '{inst.name}', {len(inst.elements)} elements, "
+         f"{len(inst.periods)} periods, {len(inst.sources)} sources, "
+         f"{len(inst.scenarios or [None])} scenario(s); policies: "
+         f"{', '.join(policy_names(inst))}")
+    _warn(loaded.warnings)
     return EXIT_OK
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        _say(err_console, ("warning:", "yellow"), f" {w}")
 
 
 @app.command()
@@ -130,7 +177,6 @@ def solve(
                               "lower bound at which the run counts as optimal."),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
-    from .export import check_target
     from .instance import default_instance_path, load_instance
 
     _risk_checks(risk_lambda, risk_alpha)
@@ -140,23 +186,21 @@ def solve(
         return _solve_mpisppy(instance or default_instance_path(), policy, out, force,
                               risk_lambda, risk_alpha, as_json, algorithm, max_iterations, gap,
                               time_limit, metrics)
-    if time_limit is not None and time_limit <= 0:
-        raise UsageError(f"--time-limit must be positive, got {time_limit}")
-    if out is not None:
-        check_target(out, force)
+    _risk_checks(time_limit=time_limit)
+    _check_out(out, force)
     loaded = load_instance(instance or default_instance_path())
-    for w in loaded.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    _warn(loaded.warnings)
     from .api import solve_instance  # heavy imports only once the input is good
     from .solve import SolveOptions
 
-    with err_console.status(f"solving {loaded.name} under policy '{policy}'..."):
+    with err_console.status(_line(f"solving {loaded.name} under policy '{policy}'...")):
         options = SolveOptions(time_limit_s=time_limit, verbose=verbose)
         run = solve_instance(loaded, policy, risk_lambda, risk_alpha, options)
     if metrics and run.optimal:
         from .analysis import stochastic_metrics
 
-        with err_console.status("stochastic metrics: wait-and-see and expected-value solves..."):
+        with err_console.status(_line("stochastic metrics: wait-and-see and "
+                                      "expected-value solves...")):
             run.summary.update(stochastic_metrics(loaded, policy, risk_lambda, risk_alpha,
                                                   options, rp=run.summary["objective"]))
     return _write_and_print(run, out, force, as_json)
@@ -168,7 +212,6 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                    time_limit: Optional[float], metrics: bool) -> int:
     """`solve --engine mpisppy`: every rank solves; rank 0 writes and prints."""
     from .distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
-    from .export import check_target
     from .instance import load_instance
 
     if time_limit is not None or metrics:
@@ -180,8 +223,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
         raise UsageError(f"--max-iterations must be at least 1, got {max_iterations}")
     if not gap >= 0:
         raise UsageError(f"--gap must be non-negative, got {gap}")
-    if out is not None:
-        check_target(out, force)
+    _check_out(out, force)
     loaded = load_instance(instance)            # every rank: the same error on every rank
     if policy not in ("none", *loaded.instance.policies):
         raise UsageError(f"unknown policy '{policy}' "
@@ -192,10 +234,9 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
 
     settings = DecompositionSettings(algorithm, max_iterations, gap)
     if rank == 0:
-        for w in loaded.warnings:
-            err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
-        with err_console.status(f"solving {loaded.name} under policy '{policy}' with "
-                                f"mpi-sppy ({algorithm}) on {size} rank(s)..."):
+        _warn(loaded.warnings)
+        with err_console.status(_line(f"solving {loaded.name} under policy '{policy}' with "
+                                      f"mpi-sppy ({algorithm}) on {size} rank(s)...")):
             run = solve_distributed(loaded.path, policy, risk_lambda, risk_alpha, settings)
     else:
         solve_distributed(loaded.path, policy, risk_lambda, risk_alpha, settings)
@@ -208,8 +249,8 @@ def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool) 
     from .export import save_run
 
     folder = save_run(run, out, force)
-    if as_json:
-        out_console.print_json(json.dumps(run.summary, default=str))
+    if as_json:   # ASCII only: JSON escapes C0 controls but would pass C1 and bidi ones
+        out_console.print_json(json.dumps(run.summary, default=str), ensure_ascii=True)
     else:
         _print_summary(run.summary, folder)
     return EXIT_OK if run.optimal else EXIT_NOT_OPTIMAL
@@ -217,40 +258,54 @@ def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool) 
 
 def _print_summary(s: dict[str, Any], folder: Path) -> None:
     cur = s.get("currency", "")
-    table = Table(title=f"{s['instance']} / policy {s['policy']}", show_header=False)
-    table.add_row("status", s["status"] if s["status"] == "optimal"
-                  else f"[red]{s['status']}[/]: {s['message']}")
+    table = Table(title=_line(f"{s['instance']} / policy {s['policy']}"), show_header=False)
+
+    def row(label: str, value: Union[str, Text]) -> None:
+        table.add_row(_line(label), value if isinstance(value, Text) else _line(value))
+
+    row("status", s["status"] if s["status"] == "optimal"
+        else _line((s["status"], "red"), f": {s['message']}"))
     if s["status"] == "optimal":
-        table.add_row("objective", _fmt(s["objective"], f" {cur}"))
-        table.add_row("expected cost", _fmt(s["expected_cost"], f" {cur}"))
-        table.add_row(f"CVaR {s['risk']['alpha']:g}", _fmt(s["cvar"], f" {cur}"))
-        table.add_row("expected shortage", _fmt(s["expected_shortage_t"], " t"))
-        table.add_row("worst-scenario shortage", _fmt(s["worst_shortage_t"], " t"))
+        row("objective", _fmt(s["objective"], f" {cur}"))
+        row("expected cost", _fmt(s["expected_cost"], f" {cur}"))
+        row(f"CVaR {s['risk']['alpha']:g}", _fmt(s["cvar"], f" {cur}"))
+        row("expected shortage", _fmt(s["expected_shortage_t"], " t"))
+        row("worst-scenario shortage", _fmt(s["worst_shortage_t"], " t"))
         for stage, v in (s["max_single_country_share"] or {}).items():
             where = (f" ({v['country']}, {v['element']} {v['period']}, {v['scenario']})"
                      if v["country"] else "")
-            table.add_row(f"max third-country share, {stage}", f"{v['share']:.1%}{where}")
+            row(f"max third-country share, {stage}", f"{v['share']:.1%}{where}")
     for key, label in (("ws", "wait-and-see (WS)"), ("eev", "EEV"), ("evpi", "EVPI = RP - WS"),
                        ("vss", "VSS = EEV - RP")):
         if key in s:
-            table.add_row(label, _fmt(s[key], f" {cur}"))
+            row(label, _fmt(s[key], f" {cur}"))
     if s.get("engine") == "mpisppy":
-        table.add_row("bounds", f"{_fmt(s['lower_bound'], '')} <= optimum <= "
-                      f"{_fmt(s['upper_bound'], f' {cur}')}")
+        row("bounds", f"{_fmt(s['lower_bound'], '')} <= optimum <= "
+            f"{_fmt(s['upper_bound'], f' {cur}')}")
         gap = s["gap"]
-        table.add_row("gap", "n/a" if gap is None else f"{gap:.2e} ({s['iterations']} "
-                      f"{s['algorithm']} iterations on {s['ranks']} rank(s), "
-                      f"{s['algorithm_seconds']:.1f} s)")
-    table.add_row("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.2f} s")
-    table.add_row("run folder", str(folder))
+        row("gap", "n/a" if gap is None else f"{gap:.2e} ({s['iterations']} "
+            f"{s['algorithm']} iterations on {s['ranks']} rank(s), "
+            f"{s['algorithm_seconds']:.1f} s)")
+    row("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.2f} s")
+    row("run folder", str(folder))
     out_console.print(table)
 
 
-def _risk_checks(risk_lambda: Optional[float], risk_alpha: Optional[float]) -> None:
-    if risk_lambda is not None and not 0.0 <= risk_lambda <= 1.0:
-        raise UsageError(f"--lambda must lie in [0, 1], got {risk_lambda}")
-    if risk_alpha is not None and not 0.0 <= risk_alpha < 1.0:
-        raise UsageError(f"--alpha must lie in [0, 1), got {risk_alpha}")
+def _risk_checks(risk_lambda: Optional[float] = None, risk_alpha: Optional[float] = None,
+                 time_limit: Optional[float] = None) -> None:
+    """The API's own range checks (model.safety.check_settings), named as options."""
+    check_settings(risk_lambda, risk_alpha, time_limit, flags=True)
+
+
+def _check_out(out: Optional[Path], force: bool, default_root: Path = Path("results")) -> None:
+    """Before any work: `out` may be written (and replaced only if --force may replace it);
+    without --out, the default results folder may be created."""
+    from .export import check_output_parent, check_target
+
+    if out is not None:
+        check_target(out, force)
+    else:
+        check_output_parent(default_root / "run")
 
 
 @app.command()
@@ -267,25 +322,21 @@ def compare(
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
 ) -> int:
     """Solve under several policies: cost of resilience and the shortage it avoids."""
-    from .export import check_target
     from .instance import load_instance
     from .policies import policy_names
 
-    _risk_checks(risk_lambda, risk_alpha)
-    if out is not None:
-        check_target(out, force)
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
+    _check_out(out, force)
     loaded = load_instance(instance)
     known = policy_names(loaded.instance)
     for p in policies:
         if p not in known:
             raise UsageError(f"unknown policy '{p}' (policies: {', '.join(known)})")
-    from rich.progress import Progress
-
     from .analysis import compare_policies
     from .export import markdown_table, save_comparison
     from .solve import SolveOptions
 
-    with Progress(console=err_console, transient=True) as bar:
+    with _progress() as bar:
         task = bar.add_task("comparing", total=len(dict.fromkeys(policies)))
 
         def step(what: str, done: int) -> None:
@@ -300,7 +351,7 @@ def compare(
                         "delta_expected_cost_per_period", "avoided_expected_shortage_t")
             if c in table.columns]
     typer.echo(markdown_table(table[cols]))
-    out_console.print(f"comparison folder: {folder}", highlight=False)
+    _say(out_console, f"comparison folder: {folder}")
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
 
@@ -321,28 +372,24 @@ def sweep(
 ) -> int:
     """Frontier of cost and shortage against a single-country cap (warm-started re-solves)."""
     from .analysis import parse_cap_range, stages_of
-    from .export import check_target
     from .instance import load_instance
     from .policies import policy_names
 
-    _risk_checks(risk_lambda, risk_alpha)
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
     caps = parse_cap_range(cap)
     stages_of(stage)
     if per not in ("element", "group"):
         raise UsageError(f"--per must be element or group; got '{per}'")
-    if out is not None:
-        check_target(out, force)
+    _check_out(out, force)
     loaded = load_instance(instance)
     if policy not in policy_names(loaded.instance):
         raise UsageError(f"unknown policy '{policy}' "
                          f"(policies: {', '.join(policy_names(loaded.instance))})")
-    from rich.progress import Progress
-
     from .analysis import sweep_cap
     from .export import markdown_table, save_sweep
     from .solve import SolveOptions
 
-    with Progress(console=err_console, transient=True) as bar:
+    with _progress() as bar:
         task = bar.add_task("sweeping the cap", total=len(caps))
         frontier = sweep_cap(loaded, caps, policy, stage, per, risk_lambda, risk_alpha,
                              SolveOptions(time_limit_s=time_limit),
@@ -351,7 +398,7 @@ def sweep(
                                    "caps": caps}, loaded, out, force)
     typer.echo(markdown_table(frontier[["cap", "status", "expected_cost",
                                         "expected_shortage_t", "worst_shortage_t"]]))
-    out_console.print(f"sweep folder: {folder}", highlight=False)
+    _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
 
@@ -375,14 +422,17 @@ def bench(
     """Benchmark each phase on the synthetic generator against a monolithic highspy solve."""
     from .bench import run_bench
 
-    with err_console.status(f"benchmark: S={sources} E={elements} T={periods} W={scenarios}..."):
+    check_synthetic_size(sources, elements, periods, scenarios, flags=True)
+    check_count("--sweep", sweep_points, MAX_SWEEP_POINTS, least=0)
+    with err_console.status(_line(f"benchmark: S={sources} E={elements} T={periods} "
+                                  f"W={scenarios}...")):
         res = run_bench(scenarios, sources, elements, periods, seed, not no_reference,
                         sweep_points, compare_runs)
     if as_json:
         typer.echo(json.dumps(res))
         return EXIT_OK
-    table = Table(title=f"bench S={sources} E={elements} T={periods} W={scenarios} "
-                  f"({res['n_variables']:,} variables, {res['blocks']} blocks)",
+    table = Table(title=_line(f"bench S={sources} E={elements} T={periods} W={scenarios} "
+                              f"({res['n_variables']:,} variables, {res['blocks']} blocks)"),
                   show_header=False)
     for key, value in res.items():
         if key.endswith("_s") or key.endswith("_mib") or key in (
@@ -422,20 +472,19 @@ def reference(
     for sub in ("compare", "sweep", "lynas-unsigned"):
         check_target(out / sub, force)
     loaded = load_instance(default_instance_path())
-    with err_console.status("reference: comparing every policy..."):
+    with err_console.status(_line("reference: comparing every policy...")):
         table, runs = compare_policies(loaded, policy_names(loaded.instance), with_metrics=True)
     render_report(save_comparison(table, runs, loaded, out / "compare", force))
     caps = parse_cap_range(REFERENCE_CAPS)
-    with err_console.status("reference: sweeping the cap..."):
+    with err_console.status(_line("reference: sweeping the cap...")):
         frontier = sweep_cap(loaded, caps)
     render_report(save_sweep(frontier, {"policy": "none", "stage": "both", "per": "element",
                                         "caps": caps}, loaded, out / "sweep", force))
     unsigned = instance_from_dict(without_signed_terms(loaded.instance, REFERENCE_CONTRACT))
-    with err_console.status(f"reference: {REFERENCE_CONTRACT} without its signed terms..."):
+    with err_console.status(_line(f"reference: {REFERENCE_CONTRACT} without its signed terms...")):
         free, free_runs = compare_policies(unsigned, REFERENCE_UNSIGNED_POLICIES)
     render_report(save_comparison(free, free_runs, unsigned, out / "lynas-unsigned", force))
-    out_console.print(f"[green]wrote[/] {out}/compare, {out}/sweep and {out}/lynas-unsigned",
-                      highlight=False)
+    _say(out_console, ("wrote", "green"), f" {out}/compare, {out}/sweep and {out}/lynas-unsigned")
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
 
@@ -446,31 +495,23 @@ def verify(run_dir: Path = typer.Argument(..., help="A run folder written by sol
 
     A comparison folder is checked run by run.
     """
-    from .verify import verify_run
+    from .verify import runs_to_verify, verify_run
 
-    if not (run_dir / "summary.json").is_file():
-        raise UsageError(f"{run_dir} is not a run folder (no summary.json)")
-    kind = json.loads((run_dir / "summary.json").read_text()).get("kind", "run")
-    if kind == "sweep":
-        raise UsageError(f"{run_dir} is a sweep folder: it holds a frontier, no allocation "
-                         "to verify (solve one cap with --policy to check it)")
-    folders = sorted(p for p in (run_dir / "runs").iterdir() if p.is_dir()) \
-        if kind == "comparison" else [run_dir]
     failed = False
-    for folder in folders:
-        status = json.loads((folder / "summary.json").read_text())["status"]
-        problems = verify_run(folder)
+    for folder, status, problems in runs_to_verify(run_dir):
+        if status is not None:   # None: the comparison folder's own instance copy
+            problems = problems + verify_run(folder)
         for p in problems:
-            err_console.print(f"[red]violated:[/] {folder}: {p}", highlight=False)
+            _say(err_console, ("violated:", "red"), f" {folder}: {p}")
         failed |= bool(problems)
         if problems:
             continue
         if status == "optimal":
-            out_console.print(f"[green]ok[/] {folder}: every constraint and reported number "
-                              "checks out", highlight=False)
+            _say(out_console, ("ok", "green"),
+                 f" {folder}: every constraint and reported number checks out")
         else:
-            out_console.print(f"[yellow]not optimal[/] {folder}: status {status}; the folder "
-                              "holds no allocation, nothing to check", highlight=False)
+            _say(out_console, ("not optimal", "yellow"), f" {folder}: status {status}; the "
+                 "folder holds no allocation, nothing to check")
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -486,10 +527,8 @@ def report(
     """Render a self-contained HTML report (tables, charts, assumptions)."""
     from .report import render_report
 
-    if out is not None and out.exists() and not force:
-        raise UsageError(f"{out} already exists; use --force to replace it")
-    path = render_report(folder, out)
-    out_console.print(f"[green]wrote[/] {path}", highlight=False)
+    path = render_report(folder, out, force)
+    _say(out_console, ("wrote", "green"), f" {path}")
     return EXIT_OK
 
 
@@ -521,23 +560,25 @@ def build_scenarios(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Replace an instance's scenarios by event combinations (2^k) or a Monte Carlo sample."""
-    from .builders import combine_events, instance_to_yaml, read_events, sample_scenarios, \
-        write_text_atomic
+    from .builders import check_instance_text, combine_events, instance_to_yaml, read_events, \
+        sample_scenarios, write_text_atomic
+    from .export import check_file_target
     from .instance import load_instance
 
-    if out.exists() and not force:
-        raise UsageError(f"{out} already exists; use --force to replace it")
+    if sample is not None:
+        check_count("--sample", sample, MAX_SAMPLE)
+    check_file_target(out, force)
     loaded = load_instance(base)
     evs = read_events(events, loaded.instance)
     built = combine_events(loaded.instance, evs) if sample is None else \
         sample_scenarios(loaded.instance, evs, sample, seed)
     how = f"{sample} sampled (seed {seed})" if sample is not None else \
         f"all {2 ** len(evs)} combinations of {len(evs)} events"
-    write_text_atomic(out, instance_to_yaml(
-        built.instance, f"Generated by `sourcing build scenarios` from {base.name}: {how}."),
+    write_text_atomic(out, check_instance_text(instance_to_yaml(
+        built.instance, f"Generated by `sourcing build scenarios` from {base.name}: {how}.")),
         force=force)
-    out_console.print(f"[green]wrote[/] {out}: {len(built.instance.scenarios or [])} scenarios "
-                      f"({how})", highlight=False)
+    _say(out_console, ("wrote", "green"),
+         f" {out}: {len(built.instance.scenarios or [])} scenarios ({how})")
     return EXIT_OK
 
 
@@ -557,33 +598,31 @@ def build_synthetic(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write a random, plausible instance of the given size (for tests and benchmarks)."""
-    from .builders import instance_to_yaml, synthetic_instance, write_text_atomic
+    from .builders import check_instance_text, instance_to_yaml, synthetic_instance, \
+        write_text_atomic
+    from .export import check_file_target
     from .instance import instance_from_dict
 
-    if out.exists() and not force:
-        raise UsageError(f"{out} already exists; use --force to replace it")
+    check_synthetic_size(sources, elements, periods, scenarios, flags=True)
+    check_file_target(out, force)
     if information not in ("history", "clairvoyant"):
         raise UsageError(f"--information must be history or clairvoyant, not '{information}'")
     data = synthetic_instance(sources, elements, periods, scenarios, seed,
                               information=information)
     instance_from_dict(data, name=data["name"])  # refuse to write an invalid instance
-    write_text_atomic(out, instance_to_yaml(data, "Synthetic instance (random, not data)."),
-                      force=force)
-    out_console.print(f"[green]wrote[/] {out}: {sources} sources x {elements} elements x "
-                      f"{periods} periods x {scenarios} scenarios (seed {seed})", highlight=False)
+    write_text_atomic(out, check_instance_text(
+        instance_to_yaml(data, "Synthetic instance (random, not data).")), force=force)
+    _say(out_console, ("wrote", "green"), f" {out}: {sources} sources x {elements} elements x "
+         f"{periods} periods x {scenarios} scenarios (seed {seed})")
     return EXIT_OK
 
 
 def main() -> None:
-    """Console entry point."""
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    """Run the command line (the console script enters through model.entry.main,
+    which installs the signal handlers before importing this module)."""
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         app()
     except KeyboardInterrupt:  # an interrupt outside a command's own guard
-        err_console.print("[bold red]error:[/] interrupted; nothing was written")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
+        interrupted()

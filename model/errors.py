@@ -30,5 +30,6 @@ class InstanceError(Exception):
         return ": ".join(parts)
 
 
-class UsageError(Exception):
-    """Bad command-line usage (an unknown policy, a malformed --cap range)."""
+class UsageError(ValueError):
+    """Bad usage of the command line or the API (an unknown policy, a malformed
+    --cap range, a setting out of range); a ValueError for Python callers."""

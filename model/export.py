@@ -3,7 +3,10 @@
 A run folder is first written under a hidden temporary name beside its final
 place and then renamed in one step, so a reader never sees half a folder; if
 anything fails (or the process is interrupted) the temporary folder is
-removed. An existing folder is replaced only with ``force``.
+removed. An existing folder is replaced only with ``force``, and only if it
+is a folder that sourcing wrote and still holds nothing else
+(:func:`model.folders.why_not_replaceable`): checked before any work by
+:func:`check_target` and again just before the replacement.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -21,23 +26,100 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import UsageError
+from .folders import why_not_replaceable
+from .safety import csv_cell, is_id, printable
 
 EXCEL_MAX_ROWS = 20_000  # larger tables stay in CSV (see docs/outputs.md)
+MAX_SLUG = 80            # of a default folder name, before the time stamp
 
 
 def default_run_dir(root: Path, instance: str, policy: str) -> Path:
-    """results/<instance>-<policy>-<UTC time>/ (a suffix keeps parallel runs apart)."""
+    """results/<instance>-<policy>-<UTC time>/ (a suffix keeps parallel runs apart).
+
+    The instance name is free text: only letters, digits and . _ - are kept,
+    the slug does not start with a dot (no hidden folder) and is cut to
+    MAX_SLUG characters (file names have a length limit).
+    """
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{instance}-{policy}").strip("-")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{instance}-{policy}").strip("-.")
+    slug = slug[:MAX_SLUG].rstrip("-.") or "run"
     return root / f"{slug}-{stamp}"
 
 
+def _real_target(out: Path) -> Path:
+    """`out` with its folder resolved (links, `..`), the last name kept as given, so a
+    link named `out` is seen as a link. Refuses the root and the current folder
+    (or one holding it): neither can be replaced by a rename."""
+    out = Path(out)
+    if out.name in ("", ".", ".."):
+        real = Path(os.path.realpath(out))
+    else:
+        real = Path(os.path.realpath(out.parent)) / out.name
+    if real.name == "" or real == real.parent:
+        raise UsageError(f"{out} is the root folder; choose a folder to create (--out)")
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if real == cwd or real in cwd.parents:
+        raise UsageError(f"{out} is the current folder or holds it; choose another --out")
+    return real
+
+
+def check_output_parent(out: Path, shown: Path | None = None) -> None:
+    """Refuse early an output whose folder cannot be created or written into.
+
+    The nearest existing ancestor of `out` must be a folder we may write to
+    (parent folders are created as needed). Messages name `shown` (the path as
+    the user wrote it), by default `out`.
+    """
+    out = Path(out)
+    shown = out if shown is None else shown
+    parent = Path(os.path.abspath(out)).parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {shown}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {shown}: no permission to write in {parent}")
+
+
 def check_target(out: Path, force: bool) -> None:
-    """Refuse early to overwrite an existing folder without `force`."""
-    if out.exists() and not force:
+    """Before any work: `out` can be created, or replaced with `force` (a folder that
+    sourcing wrote and that holds nothing else; never a link or another file)."""
+    out = Path(out)
+    real = _real_target(out)
+    check_output_parent(real, out)
+    if not os.path.lexists(real):
+        return
+    if not force:
         raise UsageError(f"{out} already exists; use --force to replace it")
-    if out.exists() and not out.is_dir():
+    _check_replaceable(out, real)
+
+
+def _check_replaceable(out: Path, real: Path) -> None:
+    if real.is_symlink():
+        raise UsageError(f"{out} is a symbolic link; --force replaces only a folder that "
+                         "sourcing wrote, not a link")
+    if not real.is_dir():
         raise UsageError(f"{out} exists and is not a folder")
+    why = why_not_replaceable(real)
+    if why:
+        raise UsageError(f"{out} is not a folder written by sourcing ({why}); --force "
+                         "replaces only such folders: remove it yourself or choose "
+                         "another --out")
+
+
+def check_file_target(out: Path, force: bool) -> None:
+    """Before any work: a single output file (`report --out`, `build --out`) can be
+    written; with `force` only a regular file is replaced, never a folder or a link."""
+    out = Path(out)
+    check_output_parent(out)
+    if not os.path.lexists(out):
+        return
+    if not force:
+        raise UsageError(f"{out} already exists; use --force to replace it")
+    if out.is_symlink():
+        raise UsageError(f"{out} is a symbolic link; --force replaces only a regular file")
+    if not out.is_file():
+        raise UsageError(f"{out} is not a regular file; --force replaces only a regular file")
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -57,17 +139,23 @@ def write_csv(path: Path, table: "pd.DataFrame") -> None:
 
     Arrow's writer is ~10x faster than pandas' on the large per-scenario tables.
     Text columns with mixed content (period labels, None) are written as text.
+    A text cell that a spreadsheet would run as a formula (= + - @ tab CR
+    first) gets a leading ``'`` (:func:`model.safety.csv_cell`); numbers,
+    negative ones too, are written as numbers.
     """
     import math
 
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     out = table.copy(deep=False)
     for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = [("" if v is None or (isinstance(v, float) and math.isnan(v))
-                         else str(v)) for v in out[col]]
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            out[col] = pd.Series(
+                [csv_cell(v) if isinstance(v, str) else
+                 ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+                 for v in out[col]], index=out.index, dtype=object)
     pacsv.write_csv(pa.Table.from_pandas(out, preserve_index=False), str(path),
                     pacsv.WriteOptions(quoting_style="needed"))
 
@@ -79,27 +167,31 @@ def write_run_folder(out: Path, fill: Callable[[Path], None], force: bool = Fals
     With `unique`, an existing `out` gets a numeric suffix instead of an error
     (default run names, where two runs may start in the same second).
     """
-    out = Path(out)
+    given = Path(out)
+    out = _real_target(given)      # the folder resolved: `.`, `..` and links in it
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         fill(tmp)
-        return _publish(tmp, out, force, unique)
+        published = _publish(tmp, out, force, unique)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    # shown to the user as they wrote it (a suffix for a taken default name)
+    return given if published == out else given.with_name(published.name)
 
 
 def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
     candidate, n = out, 1
     while True:
-        if candidate.exists():
+        if os.path.lexists(candidate):
             if unique:
                 n += 1
                 candidate = out.with_name(f"{out.name}-{n}")
                 continue
             if not force:
                 raise UsageError(f"{candidate} already exists; use --force to replace it")
+            _check_replaceable(candidate, candidate)   # again: it may have changed meanwhile
             trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old",
                                           dir=out.parent))
             os.rename(candidate, trash / "old")
@@ -115,7 +207,7 @@ def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
             os.rename(tmp, candidate)  # fails if another run created it meanwhile
             return candidate
         except OSError:
-            if not candidate.exists():
+            if not os.path.lexists(candidate):
                 raise
 
 
@@ -153,14 +245,37 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
     return write_run_folder(target, fill, force=force, unique=unique)
 
 
-def _draw_run_charts(run: Any, folder: Path) -> None:
-    import signal
+_STOP = (signal.SIGINT, signal.SIGTERM)
 
+
+def _quiet_exit(signum: int, frame: Any) -> None:
+    os._exit(128 + signum)   # no traceback, no clean-up: the parent removes the folder
+
+
+def _draw_run_charts(run: Any, folder: Path, forked: bool = False) -> None:
     from . import charts
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent handles interrupts
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if forked:
+        # The parent handles interrupts and stops this process with SIGTERM; its own
+        # handler (which raises KeyboardInterrupt) must not run here. The signals
+        # were blocked across the fork, so none arrives before these handlers.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _quiet_exit)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP)
+        try:
+            _draw(charts, run, folder)
+        except Exception as err:  # noqa: BLE001 - one line, the parent reports the failure
+            if os.environ.get("SOURCING_DEBUG"):
+                raise
+            if folder.is_dir():   # gone: the parent is cleaning up after an interrupt
+                sys.stderr.write(f"charts: {type(err).__name__}: {printable(err)}\n")
+                sys.stderr.flush()
+            os._exit(1)
+        return
+    _draw(charts, run, folder)
 
+
+def _draw(charts: Any, run: Any, folder: Path) -> None:
     charts.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
                                  folder / "allocation_by_country.png",
                                  f"{run.summary['instance']} / {run.policy}")
@@ -176,15 +291,25 @@ def _start_charts(run: Any, folder: Path) -> Any:
     if "fork" not in mp.get_all_start_methods():
         _draw_run_charts(run, folder)
         return None
-    proc = mp.get_context("fork").Process(target=_draw_run_charts, args=(run, folder),
+    proc = mp.get_context("fork").Process(target=_draw_run_charts, args=(run, folder, True),
                                           daemon=True)
-    proc.start()
+    # block SIGINT/SIGTERM across the fork: the child must not run this process's
+    # handler before it installs its own; here they are delivered once unblocked
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+    try:
+        proc.start()
+    finally:
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)   # a pending signal fires here
+        except BaseException:
+            if proc.pid is not None:   # started: stop it, it must not outlive this call
+                proc.terminate()
+                proc.join()
+            raise
     return proc
 
 
 def _finish_charts(proc: Any) -> None:
-    import sys
-
     if sys.exc_info()[0] is not None:  # failing or interrupted: do not wait for charts
         proc.terminate()
         proc.join()
@@ -195,8 +320,16 @@ def _finish_charts(proc: Any) -> None:
 
 
 def _instance_copy(loaded: Any, tmp: Path) -> None:
-    if loaded.path is not None:
-        shutil.copyfile(loaded.path, tmp / "instance.yaml")
+    """instance.yaml: the bytes that were validated and hashed (instance_sha256), also
+    for an instance built in Python (then the validated instance as YAML)."""
+    raw = getattr(loaded, "raw", None)
+    if raw is None and loaded.path is not None:
+        raw = Path(loaded.path).read_bytes()
+    if raw is None:
+        from .builders import instance_to_yaml
+
+        raw = instance_to_yaml(loaded.instance).encode()
+    (tmp / "instance.yaml").write_bytes(raw)
 
 
 def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
@@ -221,6 +354,8 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
             "version": _version()})
         _instance_copy(loaded, tmp)
         for name, run in runs.items():
+            if not is_id(name):   # a folder name: never a path
+                raise UsageError(f"policy name {name!r} cannot be a folder name")
             save_run(run, tmp / "runs" / name)
 
     return write_run_folder(target, fill, force=force, unique=unique)
@@ -249,8 +384,19 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
 
 
 def markdown_table(table: "pd.DataFrame") -> str:
-    """A GitHub-flavoured Markdown table (numbers to 6 significant digits)."""
-    return table.to_markdown(index=False, floatfmt=",.6g")
+    """A GitHub-flavoured Markdown table (numbers to 6 significant digits).
+
+    Text cells are made safe for the table and a terminal: `|` is escaped (it
+    would end the cell) and control characters are shown escaped.
+    """
+    import pandas as pd
+
+    out = table.copy(deep=False)
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            out[col] = pd.Series([printable(v).replace("|", "\\|") if isinstance(v, str)
+                                  else v for v in out[col]], index=out.index, dtype=object)
+    return out.to_markdown(index=False, floatfmt=",.6g")
 
 
 def _version() -> str:

@@ -1,7 +1,8 @@
 """Loading an instance file: YAML -> validated :class:`~model.schema.Instance`.
 
 `load_instance` is the boundary of the program. It reads the file with limits
-(size, alias expansion), validates structure with the pydantic schema, then
+(a regular file, size, nesting, alias expansion, no duplicate keys, YAML 1.2
+scalars), validates structure with the pydantic schema, then
 runs the named cross-reference checks below. Any problem becomes one
 :class:`~model.errors.InstanceError` naming the file, the place
 (``sources[2].supply.Dy.capacity``), the line and what is wrong.
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,23 +24,52 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import InstanceError
+from .safety import MAX_DISCOUNT_RATE, MAX_INT_DIGITS, MAX_STOCK_PERIODS, MIN_DISCOUNT_WEIGHT
 from .schema import Instance, Policy, Selector
 
 DEFAULT_INSTANCE = "japan_2026.yaml"
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_EXPANDED_NODES = 2_000_000
+MAX_DEPTH = 64        # instance files nest about 8 deep; PyYAML's constructor recurses
 PROBABILITY_TOLERANCE = 1e-9
+
+_INT = "tag:yaml.org,2002:int"
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when available
-    """SafeLoader with YAML 1.2 scalars: ``5.0e6`` is a float (PyYAML reads a string)
-    and only true/false are booleans (PyYAML reads ``NO``, Norway, as false)."""
+    """SafeLoader with YAML 1.2 core scalars: ``5.0e6`` is a float (PyYAML reads a
+    string), only true/false are booleans (PyYAML reads ``NO``, Norway, as false)
+    and integers are decimal, ``0o`` octal or ``0x`` hex (PyYAML reads ``010`` as 8
+    and ``1:20`` as 80)."""
 
 
 _Loader.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v
-        if tag not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")]
+        if tag not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", _INT)]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+# YAML 1.2 core integers (underscores as digit separators, as in the floats below)
+_INT_RE = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$")
+_Loader.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    digits = len(text.lstrip("+-"))
+    if digits > MAX_INT_DIGITS:   # int() refuses over 4,300 digits; far beyond any bound
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {digits:,} digits is too long", node.start_mark)
+    try:
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        if text.startswith("0x"):
+            return int(text[2:], 16)
+        return int(text, 10)      # leading zeros are decimal: 010 is 10
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"not an integer: {text!r}", node.start_mark) from None
+
+
+_Loader.add_constructor(_INT, _construct_int)
 # YAML 1.2 booleans only: in YAML 1.1 `NO` (Norway) and `on` are booleans
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
                               re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
@@ -75,6 +107,9 @@ class LoadedInstance:
     path: Path | None
     sha256: str
     warnings: list[str] = field(default_factory=list)
+    # the bytes that were validated (and hashed): run folders copy these, not the
+    # file again, so instance.yaml always matches instance_sha256
+    raw: bytes | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -92,10 +127,27 @@ def _place(loc: Iterable[Any]) -> str:
     return out
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # pydantic inserts the names of union members and validators into `loc`
-    # (e.g. 'function-before[_name(), str]'); they are not places in the file.
-    return tuple(i for i in loc if not (isinstance(i, str) and ("[" in i or "(" in i)))
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """The places of `loc` that exist in the input `data`.
+
+    pydantic inserts the names of union members and validators into `loc`
+    (e.g. 'function-before[_id(), str]', '[key]'); they are not places in the
+    file. Walking the input keeps exactly the real keys and positions, also a
+    user's key that looks like such a name. A rule written alone (not as a
+    list) is item [0] of its kind.
+    """
+    out: list[Any] = []
+    node = data
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            out.append(item)
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            out.append(item)
+            node = node[item]
+        elif isinstance(node, dict) and item == 0 and not isinstance(item, bool):
+            out.append(0)              # a lone rule or selector, read as a list of one
+    return tuple(out)
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -138,21 +190,108 @@ def _expanded_size(root: yaml.Node) -> int:
     return size(root)
 
 
-def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None, bytes]:
+def read_limited(path: Path, limit: int = MAX_FILE_BYTES, follow: bool = True) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, or an InstanceError.
+
+    The size is enforced while reading (a device such as /dev/zero reports size
+    0); FIFOs, devices and sockets are refused without blocking on them. With
+    ``follow=False`` a symbolic link is refused too (files inside run folders).
+    """
     file = str(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+        if path.is_symlink():
+            raise InstanceError("is a symbolic link; a folder written by sourcing has none",
+                                file=file)
     try:
-        size = path.stat().st_size
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise InstanceError("no such file", file=file) from None
+    except IsADirectoryError:
+        raise InstanceError("is a folder, not an instance file", file=file) from None
     except OSError as err:
         raise InstanceError(f"cannot read: {err.strerror}", file=file) from None
-    if path.is_dir():
-        raise InstanceError("is a folder, not an instance file", file=file)
-    if size > MAX_FILE_BYTES:
-        raise InstanceError(
-            f"file is {size / 2**20:.1f} MiB; instance files are limited to "
-            f"{MAX_FILE_BYTES // 2**20} MiB", file=file)
-    raw = path.read_bytes()
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InstanceError("is a folder, not an instance file", file=file)
+        if not stat.S_ISREG(info.st_mode):
+            raise InstanceError("is not a regular file (a device, FIFO or socket)", file=file)
+        if info.st_size > limit:
+            raise InstanceError(f"file is {info.st_size / 2**20:.1f} MiB; {_limit(limit)}",
+                                file=file)
+        os.set_blocking(fd, True)
+        chunks, total = [], 0
+        while total <= limit:          # a file growing while read is cut at limit + 1
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as err:
+        raise InstanceError(f"cannot read: {err.strerror}", file=file) from None
+    finally:
+        os.close(fd)
+    if total > limit:
+        raise InstanceError(f"file is larger than {limit // 2**20} MiB; {_limit(limit)}",
+                            file=file)
+    return b"".join(chunks)
+
+
+def _limit(limit: int) -> str:
+    return (f"instance files are limited to {limit // 2**20} MiB" if limit == MAX_FILE_BYTES
+            else f"the limit is {limit // 2**20} MiB")
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Nesting depth and duplicate keys, on the node tree (iteratively: no recursion).
+
+    PyYAML keeps the last of two equal keys silently; here the second one is an
+    error naming both lines. Keys are compared by their resolved value, so
+    ``010`` and ``10`` are the same key. Merge keys (``<<``) are YAML's own
+    way to override and are left alone.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, list[Any], int]] = [(root, [], 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if id(node) in seen:          # an alias: its node was checked where it was defined
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise InstanceError(f"nested more than {MAX_DEPTH} levels deep",
+                                line=node.start_mark.line + 1)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((v, path + [i], depth + 1) for i, v in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    ident = (key.tag, _key_text(key))
+                    line = key.start_mark.line + 1
+                    if ident in first:
+                        raise InstanceError(
+                            f"duplicate key '{key.value}' (first on line {first[ident]})",
+                            place=_place(path), line=line)
+                    first[ident] = line
+                stack.append((key, path, depth + 1))
+                stack.append((value, path + [getattr(key, "value", "?")], depth + 1))
+
+
+def _key_text(node: yaml.ScalarNode) -> str:
+    if node.tag == _INT:
+        try:
+            return str(int(node.value.replace("_", ""), 0) if node.value[:2] in ("0o", "0x")
+                       else int(node.value.replace("_", "")))
+        except ValueError:
+            return node.value
+    return str(node.value)
+
+
+def _read_yaml(path: Path, follow: bool = True) -> tuple[Any, yaml.Node | None, bytes]:
+    file = str(path)
+    raw = read_limited(path, follow=follow)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -162,6 +301,11 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None, bytes]:
         root = loader.get_single_node()
         if root is None:
             raise InstanceError("the file is empty", file=file)
+        try:
+            _check_nodes(root)
+        except InstanceError as err:
+            err.file = file
+            raise
         if _expanded_size(root) > MAX_EXPANDED_NODES:
             raise InstanceError(
                 f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes "
@@ -177,13 +321,14 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None, bytes]:
     return data, root, raw
 
 
-def _friendly(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
-    loc = _clean_loc(tuple(err["loc"]))
+def _friendly(err: dict[str, Any], data: Any) -> tuple[tuple[Any, ...], str]:
     kind, msg = err["type"], err["msg"]
+    if kind == "missing":
+        return _clean_loc(tuple(err["loc"][:-1]), data), \
+            f"missing required key '{err['loc'][-1]}'"
+    loc = _clean_loc(tuple(err["loc"]), data)
     if kind == "unknown_key":
         return loc + (err["ctx"]["key"],), msg
-    if kind == "missing":
-        return loc[:-1], f"missing required key '{loc[-1]}'"
     if kind == "extra_forbidden":
         return loc, "unknown key"
     if kind in {"number", "label", "name", "country", "period_map", "mapping"}:
@@ -195,8 +340,11 @@ def _friendly(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
     return loc, msg
 
 
-def load_instance(path: str | Path) -> LoadedInstance:
+def load_instance(path: str | Path, follow: bool = True) -> LoadedInstance:
     """Read, validate and cross-check an instance file.
+
+    With ``follow=False`` a symbolic link is refused (an instance.yaml inside a
+    run folder is read that way).
 
     Raises
     ------
@@ -204,14 +352,14 @@ def load_instance(path: str | Path) -> LoadedInstance:
         On any problem, naming the file, the place and the line.
     """
     path = Path(path)
-    data, root, raw = _read_yaml(path)
+    data, root, raw = _read_yaml(path, follow)
     if not isinstance(data, dict):
         raise InstanceError("the top level must be a mapping of keys (schema, name, ...)",
                             file=str(path), line=1)
     try:
         inst = Instance.model_validate(data)
     except ValidationError as exc:
-        loc, msg = _friendly(exc.errors()[0])
+        loc, msg = _friendly(exc.errors()[0], data)
         raise InstanceError(msg, place=_place(loc), file=str(path),
                             line=_line_of(root, loc)) from None
     try:
@@ -220,7 +368,7 @@ def load_instance(path: str | Path) -> LoadedInstance:
         loc = tuple(_parse_place(err.place))
         err.file, err.line = str(path), _line_of(root, loc)
         raise
-    return LoadedInstance(inst, path, hashlib.sha256(raw).hexdigest(), warnings)
+    return LoadedInstance(inst, path, hashlib.sha256(raw).hexdigest(), warnings, raw)
 
 
 def instance_from_dict(data: dict[str, Any], name: str = "<memory>") -> LoadedInstance:
@@ -228,15 +376,18 @@ def instance_from_dict(data: dict[str, Any], name: str = "<memory>") -> LoadedIn
     try:
         inst = Instance.model_validate(data)
     except ValidationError as exc:
-        loc, msg = _friendly(exc.errors()[0])
+        loc, msg = _friendly(exc.errors()[0], data)
         raise InstanceError(msg, place=_place(loc), file=name) from None
     try:
         warnings = check_instance(inst)
     except InstanceError as err:
         err.file = name
         raise
-    text = yaml.safe_dump(data, sort_keys=False).encode()
-    return LoadedInstance(inst, None, hashlib.sha256(text).hexdigest(), warnings)
+    from .builders import instance_to_yaml
+
+    # the validated instance as YAML: what a run folder's instance.yaml will hold
+    text = instance_to_yaml(inst, f"Instance {inst.name!r}, written from Python data.").encode()
+    return LoadedInstance(inst, None, hashlib.sha256(text).hexdigest(), warnings, text)
 
 
 def _parse_place(place: str) -> list[Any]:
@@ -262,6 +413,7 @@ def check_instance(inst: Instance) -> list[str]:
     check_sources(inst)
     check_scenarios(inst)
     check_policies(inst)
+    check_magnitudes(inst)
     return warn_unsupplied_elements(inst)
 
 
@@ -457,6 +609,13 @@ def check_policies(inst: Instance) -> None:
     if "none" in inst.policies:
         raise InstanceError("'none' is built in (no rules) and cannot be redefined",
                             "policies.none")
+    folded: dict[str, str] = {"none": "none"}
+    for name in inst.policies:     # each becomes a folder runs/<name> of a comparison
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            raise InstanceError(f"differs from policy '{other}' only in case: they would "
+                                "share a folder on a case-insensitive file system",
+                                f"policies.{name}")
     for name, pol in inst.policies.items():
         for key in Policy.model_fields:
             for i, rule in enumerate(getattr(pol, key)):
@@ -470,6 +629,31 @@ def check_policies(inst: Instance) -> None:
                         raise InstanceError(
                             f"{c} is the home country, not a third country: a cap names "
                             "third countries only", f"{place}.countries[{j}]")
+
+
+def check_magnitudes(inst: Instance) -> None:
+    """Products of bounded numbers that must stay representable (docs/cli.md, Safety).
+
+    Each number has its own bound in the schema; these two combine several:
+    the weight of the last period, 1/(1+rate)^(T-1), and the stock target of
+    ``min_stock_days``, days/period_days periods of demand.
+    """
+    rate, last = inst.discount_rate, len(inst.periods) - 1
+    decades = -math.log10(MIN_DISCOUNT_WEIGHT)
+    if last > 0 and last * math.log10(1.0 + rate) > decades:
+        most = min(10 ** (decades / last) - 1.0, MAX_DISCOUNT_RATE)
+        raise InstanceError(
+            f"with {last + 1} periods the last period's weight 1/(1+rate)^{last} would be "
+            f"below {MIN_DISCOUNT_WEIGHT:g}; the rate may be at most {most:.4g}",
+            "discount_rate")
+    for name, pol in inst.policies.items():
+        for i, rule in enumerate(pol.min_stock_days):
+            periods = rule.days / inst.period_days
+            if periods > MAX_STOCK_PERIODS:
+                raise InstanceError(
+                    f"days / period_days must be at most {MAX_STOCK_PERIODS:g} periods of "
+                    f"demand, got {periods:.4g} ({rule.days:g} days, period_days "
+                    f"{inst.period_days:g})", f"policies.{name}.min_stock_days[{i}].days")
 
 
 def warn_unsupplied_elements(inst: Instance) -> list[str]:

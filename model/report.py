@@ -4,13 +4,21 @@ The page embeds its charts as base64 PNG and its styles inline, so it opens
 from a file in any browser without a server. It shows the headline numbers,
 the tables, the charts and the instance's assumptions (sources, scenarios,
 the policy's rules), read from the folder alone.
+
+The folder is not trusted: its files are read only as regular files, never
+through a symbolic link (model.folders.read_member), every text goes through
+html.escape, and the page names the folder but holds no absolute path. The
+page is written to a fresh temporary file (mkstemp) beside its target and
+renamed over it, so a planted link is replaced, never written through.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
+import io
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +26,7 @@ import pandas as pd
 import yaml
 
 from .errors import UsageError
+from .folders import read_member, read_summary
 from .instance import load_instance
 
 CSS = """
@@ -53,8 +62,12 @@ def _kv(pairs: list[tuple[str, Any]], table_id: str) -> str:
     return f'<table class="kv" id="{table_id}">{rows}</table>'
 
 
+def _csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(read_member(path)), **kwargs)
+
+
 def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
+    data = base64.b64encode(read_member(path)).decode()
     return (f'<img alt="{_esc(alt)}" data-chart="{_esc(path.name)}" '
             f'onload="this.dataset.ok=1" src="data:image/png;base64,{data}">')
 
@@ -73,9 +86,9 @@ format_number = _num
 
 def _assumptions(folder: Path, policy: str | None) -> str:
     path = folder / "instance.yaml"
-    if not path.exists():
+    if not os.path.lexists(path):
         return '<p class="note">no instance.yaml in this folder</p>'
-    inst = load_instance(path).instance
+    inst = load_instance(path, follow=False).instance
     src_rows = []
     for s in inst.sources:
         window = ""
@@ -154,23 +167,23 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
     for png, title in (("allocation_by_country.png", "Supply by country"),
                        ("scenarios.png", "Cost and shortage per scenario"),
                        ("tree.png", "What is known when: the information tree")):
-        if (folder / png).exists():
+        if os.path.lexists(folder / png):
             parts += [f"<h2>{title}</h2>", _img(folder / png, title)]
-    alloc = pd.read_csv(folder / "allocation.csv")
+    alloc = _csv(folder / "allocation.csv")
     parts += ["<h2>Contracts (first stage)</h2>",
               _table(alloc[alloc.contracted_t > 1e-9].drop(columns=["excluded"]), "allocation")]
-    parts += ["<h2>Scenarios</h2>", _table(pd.read_csv(folder / "scenarios.csv"), "scenarios")]
-    bal = pd.read_csv(folder / "balance.csv")
+    parts += ["<h2>Scenarios</h2>", _table(_csv(folder / "scenarios.csv"), "scenarios")]
+    bal = _csv(folder / "balance.csv")
     short = bal.pivot_table(index="element", columns="scenario", values="shortage_t",
                             aggfunc="sum").reset_index()
     short.columns.name = None
     parts += ["<h2>Shortage by element and scenario (t)</h2>", _table(short, "shortage")]
-    if not (folder / "duals.csv").is_file():
+    if not os.path.lexists(folder / "duals.csv"):
         return parts + ["<h2>What binds: marginal values</h2>",
                         '<p class="note">This run has no duals.csv: it was solved by scenario '
                         "decomposition (mpi-sppy), which does not give the extensive form's "
                         "marginal values. Solve it with the default engine to see them.</p>"]
-    duals = pd.read_csv(folder / "duals.csv", keep_default_na=False)
+    duals = _csv(folder / "duals.csv", keep_default_na=False)
     binding = duals[(duals.constraint != "demand") & (pd.to_numeric(duals.value) != 0)]
     binding = binding.reindex(pd.to_numeric(binding.value).sort_values().index)
     parts += ["<h2>What binds: marginal values</h2>",
@@ -183,43 +196,73 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
     return parts
 
 
-def render_report(folder: str | Path, out: str | Path | None = None) -> Path:
-    """Write the HTML report of a folder (default: FOLDER/report.html)."""
+def render_report(folder: str | Path, out: str | Path | None = None,
+                  force: bool = False) -> Path:
+    """Write the HTML report of a folder (default: FOLDER/report.html).
+
+    FOLDER/report.html is regenerated in place (a link there is replaced, not
+    followed). An `out` elsewhere must not exist, or with `force` be a
+    regular file (never a folder or a link).
+    """
+    from .export import check_file_target, check_output_parent
+
     folder = Path(folder)
-    summary_path = folder / "summary.json"
-    if not summary_path.is_file():
-        raise UsageError(f"{folder} is not a run, comparison or sweep folder "
-                         "(no summary.json)")
-    s = json.loads(summary_path.read_text())
+    if out is not None:
+        check_file_target(Path(out), force)
+    s = read_summary(folder)
+    try:
+        page = _page(folder, s)
+    except KeyError as err:
+        raise UsageError(f"{folder / 'summary.json'}: no key {err} (not a summary written "
+                         "by sourcing?)") from None
+    target = Path(out) if out else folder / "report.html"
+    if out is None:
+        check_output_parent(target)
+        if os.path.lexists(target) and not target.is_symlink() and not target.is_file():
+            raise UsageError(f"{target} is not a regular file; remove it to write the report")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)      # as a plain new file (mkstemp makes it 0600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.replace(tmp, target)     # replaces a link itself, never its target
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _page(folder: Path, s: dict[str, Any]) -> str:
     kind = s.get("kind", "run")
     title = f"{s['instance']}: {kind}" + (f" / policy {s['policy']}" if kind == "run" else "")
+    name = Path(os.path.abspath(folder)).name
+    # the folder's name only: an absolute path would tell readers about this machine
     parts = [f"<h1>{_esc(title)}</h1>",
-             f'<p class="note">Generated from {_esc(folder.resolve())}</p>']
+             f'<p class="note">Generated from the {_esc(kind)} folder {_esc(name)} by '
+             f"sourcing {_esc(s.get('version', ''))}</p>"]
     if kind == "run":
         parts += _run_body(folder, s)
         policy = s["policy"]
     elif kind == "comparison":
-        table = pd.read_csv(folder / "comparison.csv")
+        table = _csv(folder / "comparison.csv")
         parts += ["<h2>Policies compared</h2>",
                   '<p class="note">Deltas are against the first policy: the cost of '
                   "resilience and the shortage it avoids.</p>", _table(table, "comparison")]
-        if (folder / "comparison.png").exists():
+        if os.path.lexists(folder / "comparison.png"):
             parts.append(_img(folder / "comparison.png", "comparison"))
         policy = None
-    elif kind == "sweep":
-        table = pd.read_csv(folder / "frontier.csv")
+    else:
+        table = _csv(folder / "frontier.csv")
         parts += [f"<h2>Cap sweep on policy {_esc(s['policy'])} "
                   f"(stage {_esc(s['stage'])}, per {_esc(s['per'])})</h2>",
-                  _table(table, "frontier"), _img(folder / "frontier.png", "frontier")]
+                  _table(table, "frontier")]
+        if os.path.lexists(folder / "frontier.png"):
+            parts.append(_img(folder / "frontier.png", "frontier"))
         policy = s["policy"]
-    else:
-        raise UsageError(f"{summary_path}: unknown kind '{kind}'")
-    parts.append(_assumptions(folder, policy))
-    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+    parts.append(_assumptions(folder, policy if isinstance(policy, str) else None))
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>"
             + "\n".join(parts) + "</body></html>\n")
-    target = Path(out) if out else folder / "report.html"
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(page)
-    tmp.replace(target)
-    return target

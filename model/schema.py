@@ -6,7 +6,11 @@ sources, scenarios, groups) are checked afterwards by the named ``check_*``
 functions of :mod:`model.instance`. No Pyomo here.
 
 Numbers are validated by hand rather than with pydantic's ``float`` so that
-``true``, ``"12"``, NaN and infinities are refused with one plain message.
+``true``, ``"12"``, NaN and infinities are refused with one plain message, and
+every number stays below the bounds of :mod:`model.safety` (far below HiGHS's
+infinity). Ids (elements, groups, source and scenario ids, policy names, text
+period labels) must match :data:`model.safety.ID_PATTERN`: they become file
+names, CSV cells and chart labels.
 """
 
 from __future__ import annotations
@@ -20,10 +24,24 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from .safety import (
+    ID_PATTERN,
+    ID_RULE,
+    MAX_CURRENCY_LENGTH,
+    MAX_DISCOUNT_RATE,
+    MAX_ID_LENGTH,
+    MAX_MULTIPLIER,
+    MAX_NAME_LENGTH,
+    MAX_NUMBER,
+    is_control,
+    is_id,
+)
 
 Stage = Literal["mining", "refining"]
 Per = Literal["element", "group"]
@@ -31,13 +49,17 @@ AppliesTo = Literal["every_scenario", "plan"]
 
 
 # --------------------------------------------------------------------------- scalars
-def _number(value: Any, *, lo: float = 0.0, hi: float | None = None,
+def _number(value: Any, *, lo: float = 0.0, hi: float = MAX_NUMBER,
             lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite number in [lo, hi] (either end may be open); by default [0, MAX_NUMBER]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PydanticCustomError("number", "must be a number, got {got}",
                                   {"got": _show(value)})
-    v = float(value)
-    if not math.isfinite(v):
+    try:
+        v = float(value)
+    except OverflowError:    # an int beyond the largest float (10**400): out of range below
+        v = math.inf if value > 0 else -math.inf
+    if isinstance(value, float) and not math.isfinite(v):
         raise PydanticCustomError("number", "must be a finite number, got {got}",
                                   {"got": _show(value)})
     if v < lo or (lo_open and v == lo):
@@ -45,7 +67,7 @@ def _number(value: Any, *, lo: float = 0.0, hi: float | None = None,
             "non-negative" if lo == 0 else f"at least {lo:g}")
         raise PydanticCustomError("number", "must be {what}, got {got}",
                                   {"what": what, "got": _show(value)})
-    if hi is not None and (v > hi or (hi_open and v == hi)):
+    if v > hi or (hi_open and v == hi):
         what = f"below {hi:g}" if hi_open else f"at most {hi:g}"
         raise PydanticCustomError("number", "must be {what}, got {got}",
                                   {"what": what, "got": _show(value)})
@@ -53,6 +75,8 @@ def _number(value: Any, *, lo: float = 0.0, hi: float | None = None,
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 60:
+        return f"an integer of {len(str(abs(value)))} digits"   # repr would be huge
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -62,7 +86,7 @@ def _nonneg(v: Any) -> float:
 
 
 def _share(v: Any) -> float:
-    return _number(v, hi=1.0)
+    return _number(v, hi=1.0, hi_open=False)
 
 
 def _alpha(v: Any) -> float:
@@ -73,11 +97,33 @@ def _positive(v: Any) -> float:
     return _number(v, lo_open=True)
 
 
+def _multiplier(v: Any) -> float:
+    return _number(v, hi=MAX_MULTIPLIER, hi_open=False)
+
+
+def _rate(v: Any) -> float:
+    return _number(v, hi=MAX_DISCOUNT_RATE, hi_open=False)
+
+
+def _id(value: Any) -> str:
+    """An id: safe as a file name, a CSV cell, a chart label and on a terminal."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("name", "must be an id (a text), got {got}",
+                                  {"got": _show(value)})
+    if not is_id(value):
+        raise PydanticCustomError("name", "must be an id ({rule}), got {got}",
+                                  {"rule": ID_RULE, "got": _show(value)})
+    return value
+
+
+MAX_COUNT = 10_000          # periods: lead times, refill, build times
+
+
 def _count(value: Any) -> int:
     """A whole number >= 0 (periods, for instance)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PydanticCustomError("number", "must be a whole number >= 0, got {got}",
-                                  {"got": _show(value)})
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise PydanticCustomError("number", "must be a whole number from 0 to {hi:,}, got {got}",
+                                  {"hi": MAX_COUNT, "got": _show(value)})
     return value
 
 
@@ -87,6 +133,26 @@ def _label(value: Any) -> str | int:
                                   {"got": _show(value)})
     if isinstance(value, str) and not value.strip():
         raise PydanticCustomError("label", "must not be empty", {})
+    if isinstance(value, str) and not is_id(value):
+        raise PydanticCustomError("label", "must be an integer or an id ({rule}), got {got}",
+                                  {"rule": ID_RULE, "got": _show(value)})
+    if isinstance(value, int) and len(str(abs(value))) > MAX_ID_LENGTH - 1:
+        raise PydanticCustomError("label", "must have at most {n} digits, got {got}",
+                                  {"n": MAX_ID_LENGTH - 1, "got": _show(value)})
+    return value
+
+
+def _text(value: Any, most: int) -> str:
+    """One line of free text: no control characters (they would reach a terminal)."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("name", "must be a text, got {got}", {"got": _show(value)})
+    if any(is_control(c) for c in value):
+        raise PydanticCustomError(
+            "name", "must not contain control characters (escapes, line breaks), got {got}",
+            {"got": _show(value)})
+    if len(value) > most:
+        raise PydanticCustomError("name", "must have at most {n} characters, got {got}",
+                                  {"n": most, "got": _show(value)})
     return value
 
 
@@ -94,7 +160,15 @@ def _name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PydanticCustomError("name", "must be a non-empty text, got {got}",
                                   {"got": _show(value)})
-    return value
+    return _text(value, MAX_NAME_LENGTH)
+
+
+def _source_name(value: Any) -> str:
+    return _text(value, MAX_NAME_LENGTH)
+
+
+def _currency(value: Any) -> str:
+    return _text(value, MAX_CURRENCY_LENGTH)
 
 
 def _country(value: Any) -> str:
@@ -130,19 +204,34 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, dict) else value
 
 
-_NUMBER_SCHEMA = {"type": "number", "minimum": 0}
+_NUMBER_SCHEMA = {"type": "number", "minimum": 0, "maximum": MAX_NUMBER}
+_ID_SCHEMA = {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"}
 Number = Annotated[float, BeforeValidator(_nonneg), WithJsonSchema(_NUMBER_SCHEMA)]
 Share = Annotated[float, BeforeValidator(_share),
                   WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})]
 Positive = Annotated[float, BeforeValidator(_positive),
-                     WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
+                     WithJsonSchema({"type": "number", "exclusiveMinimum": 0,
+                                     "maximum": MAX_NUMBER})]
 Alpha = Annotated[float, BeforeValidator(_alpha),
                   WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
 Count = Annotated[int, BeforeValidator(_count),
                   WithJsonSchema({"type": "integer", "minimum": 0})]
+Multiplier = Annotated[float, BeforeValidator(_multiplier),
+                       WithJsonSchema({"type": "number", "minimum": 0,
+                                       "maximum": MAX_MULTIPLIER})]
+Rate = Annotated[float, BeforeValidator(_rate),
+                 WithJsonSchema({"type": "number", "minimum": 0,
+                                 "maximum": MAX_DISCOUNT_RATE})]
 Label = Annotated[Union[str, int], BeforeValidator(_label),
-                  WithJsonSchema({"type": ["string", "integer"]})]
-Name = Annotated[str, BeforeValidator(_name), WithJsonSchema({"type": "string", "minLength": 1})]
+                  WithJsonSchema({"oneOf": [_ID_SCHEMA, {"type": "integer"}]})]
+Id = Annotated[str, BeforeValidator(_id), WithJsonSchema(_ID_SCHEMA)]
+Name = Annotated[str, BeforeValidator(_name),
+                 WithJsonSchema({"type": "string", "minLength": 1,
+                                 "maxLength": MAX_NAME_LENGTH})]
+SourceName = Annotated[str, BeforeValidator(_source_name),
+                       WithJsonSchema({"type": "string", "maxLength": MAX_NAME_LENGTH})]
+Currency = Annotated[str, BeforeValidator(_currency),
+                     WithJsonSchema({"type": "string", "maxLength": MAX_CURRENCY_LENGTH})]
 Country = Annotated[str, BeforeValidator(_country),
                     WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$"})]
 PeriodValue = Annotated[
@@ -180,11 +269,11 @@ class Strict(BaseModel):
 class Selector(Strict):
     """Matches sources; a missing key matches all, a list matches any of its values."""
 
-    id: Union[Name, list[Name], None] = None
+    id: Union[Id, list[Id], None] = None
     mined_in: Union[Country, list[Country], None] = None
     refined_in: Union[Country, list[Country], None] = None
     mode: Union[Literal["contract", "spot"], list[Literal["contract", "spot"]], None] = None
-    recycled: Union[bool, None] = None
+    recycled: Union[StrictBool, None] = None
 
 
 class Window(Strict):
@@ -208,12 +297,12 @@ class Supply(Strict):
 class Source(Strict):
     """A supplier (mine + refinery route) offering one or more elements."""
 
-    id: Name
-    name: str | None = None
+    id: Id
+    name: SourceName | None = None
     mined_in: Country
     refined_in: Country
     mode: Literal["contract", "spot"] = "contract"
-    recycled: bool = False
+    recycled: StrictBool = False
     reservation_fee: Share = 0.0
     # periods between the decision and the period a contract volume is for:
     # decided with the information of period t - lead_time (absent: at the start)
@@ -241,7 +330,7 @@ class PriceShock(Strict):
     match: Selector = Field(default_factory=Selector)
     elements: list[str] | None = None
     periods: list[Label] | None = None
-    multiplier: Number
+    multiplier: Multiplier
 
 
 class DemandShock(Strict):
@@ -249,13 +338,13 @@ class DemandShock(Strict):
 
     elements: list[str] | None = None
     periods: list[Label] | None = None
-    multiplier: Number
+    multiplier: Multiplier
 
 
 class Scenario(Strict):
     """One disruption scenario with its probability."""
 
-    id: Name
+    id: Id
     description: str | None = None
     probability: Share
     disruptions: list[Disruption] = Field(default_factory=list)
@@ -353,12 +442,12 @@ class Instance(Strict):
     schema_: Literal[1] = Field(alias="schema")
     name: Name
     description: str = ""
-    currency: str = "USD"
+    currency: Currency = "USD"
     home: Country
     periods: list[Label] = Field(min_length=1)
-    discount_rate: Number = 0.0
-    elements: list[Name] = Field(min_length=1)
-    groups: dict[str, list[str]] = Field(default_factory=dict)
+    discount_rate: Rate = 0.0
+    elements: list[Id] = Field(min_length=1)
+    groups: dict[Id, list[str]] = Field(default_factory=dict)
     demand: dict[str, PeriodValue]
     shortage_penalty: ElementNumberMap
     stock: Stock = Field(default_factory=Stock)
@@ -366,7 +455,7 @@ class Instance(Strict):
     resale_price: ElementNumberMap = Field(default_factory=dict)
     sources: list[Source] = Field(default_factory=list)
     scenarios: list[Scenario] | None = None
-    policies: dict[str, Policy] = Field(default_factory=dict)
+    policies: dict[Id, Policy] = Field(default_factory=dict)
     risk: Risk = Field(default_factory=Risk)
     period_days: Positive = 365.0
     # what is known when: history (decisions see only the data so far) or

@@ -43,11 +43,16 @@ _STATUS = {
 
 @dataclass
 class SolveOptions:
-    """What the user may set about a solve."""
+    """What the user may set about a solve (checked: a positive time limit, threads >= 1)."""
 
     time_limit_s: float | None = None
     threads: int | None = None
     verbose: bool = False
+
+    def __post_init__(self) -> None:
+        from .safety import check_settings
+
+        check_settings(time_limit=self.time_limit_s, threads=self.threads)
 
 
 @dataclass

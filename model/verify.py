@@ -6,18 +6,26 @@ instance with plain Python loops, reads the written tables (CSV) and the
 summary, and recomputes every constraint of the instance and every reported
 number. It is what `sourcing verify RUN_DIR` runs and what the tests run on
 every solved instance.
+
+The folder is read as untrusted: never through a symbolic link
+(model.folders.read_member), and the instance copy must still have the
+SHA-256 that summary.json records (an edited copy would make any check pass).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import io
 import math
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .errors import UsageError
+from .folders import read_member, read_summary
 from .instance import load_instance
 from .schema import Instance, Policy, Selector, Source
 
@@ -172,25 +180,68 @@ class _Facts:
         return self.periods[i - lead]
 
     def discount(self, t: str) -> float:
-        return 1.0 / (1.0 + self.inst.discount_rate) ** self.periods.index(t)
+        # a negative power underflows to 0 rather than raising OverflowError
+        return (1.0 + self.inst.discount_rate) ** -self.periods.index(t)
 
 
 def _close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-6) -> bool:
     return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
 
 
+def instance_problems(folder: Path, summary: dict[str, Any]) -> list[str]:
+    """The instance copy is the one the run was made from (its SHA-256 as recorded)."""
+    path = Path(folder) / "instance.yaml"
+    if not os.path.lexists(path):
+        return ["instance.yaml is missing: the run cannot be checked"]
+    digest = hashlib.sha256(read_member(path)).hexdigest()
+    if digest != summary.get("instance_sha256"):
+        return [f"instance.yaml has SHA-256 {digest}, but summary.json records "
+                f"{summary.get('instance_sha256')}: the copy was changed after the run"]
+    return []
+
+
+def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]]]:
+    """(run folder, status, problems found so far) of a run or comparison folder.
+
+    A comparison folder gives its runs (runs/<policy>), preceded by itself with
+    status None if its own instance copy was changed. A sweep folder holds no
+    allocation: a UsageError.
+    """
+    folder = Path(folder)
+    summary = read_summary(folder)
+    kind = summary.get("kind", "run")
+    if kind == "sweep":
+        raise UsageError(f"{folder} is a sweep folder: it holds a frontier, no allocation "
+                         "to verify (solve one cap with --policy to check it)")
+    if kind == "run":
+        return [(folder, str(summary["status"]), [])]
+    top = instance_problems(folder, summary)
+    out: list[tuple[Path, str | None, list[str]]] = [(folder, None, top)] if top else []
+    runs = folder / "runs"
+    for entry in sorted(os.scandir(runs), key=lambda e: e.name) if runs.is_dir() else []:
+        if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+            raise UsageError(f"{entry.path} is not a run folder (a link or a file)")
+        sub = read_summary(Path(entry.path))
+        out.append((Path(entry.path), str(sub.get("status")), []))
+    return out
+
+
 def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     """Every violated constraint or misreported number of a run folder (empty = all hold)."""
     folder = Path(folder)
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = read_summary(folder)
     if summary["status"] != "optimal":
-        return [] if not (folder / "allocation.csv").exists() else [
-            f"status {summary['status']} but allocation.csv was written"]
-    inst = load_instance(folder / "instance.yaml").instance
+        problems = instance_problems(folder, summary) if os.path.lexists(
+            folder / "instance.yaml") else []
+        return problems + ([] if not os.path.lexists(folder / "allocation.csv") else [
+            f"status {summary['status']} but allocation.csv was written"])
+    problems = instance_problems(folder, summary)
+    if problems:
+        return problems
+    inst = load_instance(folder / "instance.yaml", follow=False).instance
     f = _Facts(inst)
-    read = {n: pd.read_csv(folder / f"{n}.csv", dtype={"period": str})
+    read = {n: pd.read_csv(io.BytesIO(read_member(folder / f"{n}.csv")), dtype={"period": str})
             for n in ("allocation", "deliveries", "balance")}
-    problems: list[str] = []
     lam = summary["risk"]["lambda"]
     alpha = summary["risk"]["alpha"]
     pol = inst.policies.get(summary["policy"], Policy())

@@ -146,7 +146,14 @@ def test_existing_out_needs_force(tmp_path: Path) -> None:
     proc = _run(["solve", str(inst), "--out", str(out)], tmp_path)
     _assert_one_message(proc, ["already exists", "--force"])
     assert (out / "keep.txt").read_text() == "mine"
+    # --force replaces only a folder that sourcing wrote (issue 12): not this one
+    proc = _run(["solve", str(inst), "--out", str(out), "--force"], tmp_path)
+    _assert_one_message(proc, ["not a folder written by sourcing"])
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    out.rmdir()
+    assert _run(["solve", str(inst), "--out", str(out)], tmp_path).returncode == 0
+    first = out.stat().st_ino
     proc = _run(["solve", str(inst), "--out", str(out), "--force"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert not (out / "keep.txt").exists()
-    assert (out / "summary.json").exists()
+    assert out.stat().st_ino != first and (out / "summary.json").exists()   # a new folder

@@ -1,0 +1,167 @@
+"""What user text and numbers may do: the limits shared by the loader, the API and the CLI.
+
+Everything a user names (an id, a policy, a path) eventually reaches a file
+name, a terminal, a CSV cell, an HTML page or a chart label. Rather than
+trusting each of those places to be careful, this module holds the few rules
+they all use (docs/cli.md, "Safety"):
+
+* ids (elements, groups, source and scenario ids, policy names, text period
+  labels) match :data:`ID_PATTERN`, so they are safe as file names, cannot
+  start a spreadsheet formula and hold no markup or control characters;
+* free text (names, descriptions) is shown through :func:`printable` on a
+  terminal and neutralised by :func:`csv_cell` in CSV files;
+* numbers stay far below HiGHS's infinity (1e20), see the ``MAX_*`` bounds;
+* grids and generated sizes are bounded before anything is allocated;
+* :func:`check_settings` checks the run settings for the CLI and the API alike.
+
+No third-party imports: the schema and the command line's first lines use it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+import unicodedata
+from typing import Any
+
+from .errors import UsageError
+
+# --------------------------------------------------------------------------- ids
+MAX_ID_LENGTH = 100
+# a letter, digit or _ first (not . - + = @: no hidden file, no option, no
+# formula, no `..`), then letters, digits and . _ + - (`+` joins event ids)
+ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,%d}" % (MAX_ID_LENGTH - 1))
+ID_RULE = (f"letters, digits and . _ + - only, starting with a letter, digit or _, "
+           f"at most {MAX_ID_LENGTH} characters")
+
+
+def is_id(value: str) -> bool:
+    """Whether `value` is a safe id (see :data:`ID_PATTERN`)."""
+    return ID_PATTERN.fullmatch(value) is not None
+
+
+# --------------------------------------------------------------------------- free text
+MAX_NAME_LENGTH = 200      # instance and source names: one line of text
+MAX_CURRENCY_LENGTH = 40
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def is_control(char: str) -> bool:
+    """C0/C1 control characters, DEL, line separators and bidirectional overrides:
+    characters that move the cursor, recolour a terminal or reorder what is shown."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI
+
+
+def printable(text: Any) -> str:
+    """`text` for a terminal: every control character shown as its escape (``\\x1b``).
+
+    The one helper every terminal message goes through; with rich's markup and
+    emoji off (the CLI prints rich ``Text``), the result is shown literally.
+    """
+    text = str(text)
+    if not any(is_control(c) for c in text):
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii") if is_control(c) else c
+                   for c in text)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A text cell that a spreadsheet will not run as a formula (prefix ``'``).
+
+    OWASP's advice for CSV injection: a cell starting with = + - @ tab or CR
+    is a formula in Excel, LibreOffice and Google Sheets. Only text cells are
+    changed; numbers (also negative ones) are written as numbers.
+    """
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+# --------------------------------------------------------------------------- numbers
+HIGHS_INFINITY = 1e20
+# every plain number (tonnes, prices, penalties, budgets) is at most MAX_NUMBER;
+# with multipliers at most MAX_MULTIPLIER and stock targets at most
+# MAX_STOCK_PERIODS periods of demand, the largest product in the LP (a stock
+# target: 100 periods x 100 x demand) stays at most 1e19 < HIGHS_INFINITY, and a
+# price times a shock (the largest cost coefficient) at most 1e17
+MAX_NUMBER = 1e15
+MAX_MULTIPLIER = 100.0
+MAX_STOCK_PERIODS = 100.0
+MAX_DISCOUNT_RATE = 10.0
+MIN_DISCOUNT_WEIGHT = 1e-100   # 1/(1+rate)^(T-1) of the last period
+MAX_INT_DIGITS = 1000          # longer integer literals are refused while parsing
+
+# --------------------------------------------------------------------------- sizes
+MAX_CAP_POINTS = 1_000
+MAX_SAMPLE = 100_000
+MAX_SYNTHETIC_SIZE = 100_000          # each of sources, elements, periods, scenarios
+MAX_SYNTHETIC_CELLS = 20_000_000      # sources x elements x periods x scenarios
+MAX_SWEEP_POINTS = MAX_CAP_POINTS
+
+
+def check_synthetic_size(sources: int, elements: int, periods: int, scenarios: int,
+                         flags: bool = False) -> None:
+    """Refuse a synthetic instance too large to generate, before generating it."""
+    names = ("--sources", "--elements", "--periods", "--scenarios") if flags else \
+        ("n_sources", "n_elements", "n_periods", "n_scenarios")
+    sizes = (sources, elements, periods, scenarios)
+    for name, n in zip(names, sizes):
+        if not 1 <= n <= MAX_SYNTHETIC_SIZE:
+            raise UsageError(f"{name} must lie in [1, {MAX_SYNTHETIC_SIZE:,}], got {n}")
+    if math.prod(sizes) > MAX_SYNTHETIC_CELLS:
+        raise UsageError(
+            f"sources x elements x periods x scenarios = {math.prod(sizes):,} is above "
+            f"{MAX_SYNTHETIC_CELLS:,} (the size of the extensive form; see docs/cli.md)")
+
+
+def check_count(name: str, n: int, most: int, least: int = 1) -> None:
+    """`n` (a number of points, scenarios, ...) in [least, most], or a UsageError."""
+    if not least <= n <= most:
+        raise UsageError(f"{name} must lie in [{least:,}, {most:,}], got {n:,}")
+
+
+# --------------------------------------------------------------------------- run settings
+def check_settings(risk_lambda: float | None = None, risk_alpha: float | None = None,
+                   time_limit: float | None = None, threads: int | None = None,
+                   flags: bool = False) -> None:
+    """The ranges of the run settings, for the command line and the API alike.
+
+    `flags` names them as command-line options (``--lambda``) rather than as
+    Python arguments (``risk_lambda``). NaN fails every range.
+    """
+    name = {"lambda": "--lambda" if flags else "risk_lambda",
+            "alpha": "--alpha" if flags else "risk_alpha",
+            "time": "--time-limit" if flags else "time_limit_s"}
+    if risk_lambda is not None and not _real(risk_lambda, 0.0 <= _f(risk_lambda) <= 1.0):
+        raise UsageError(f"{name['lambda']} must lie in [0, 1], got {risk_lambda}")
+    if risk_alpha is not None and not _real(risk_alpha, 0.0 <= _f(risk_alpha) < 1.0):
+        raise UsageError(f"{name['alpha']} must lie in [0, 1), got {risk_alpha}")
+    if time_limit is not None and not _real(
+            time_limit, 0.0 < _f(time_limit) < math.inf):
+        raise UsageError(f"{name['time']} must be a positive number of seconds, "
+                         f"got {time_limit}")
+    if threads is not None and (isinstance(threads, bool)
+                                or not isinstance(threads, numbers.Integral) or threads < 1):
+        raise UsageError(f"threads must be a positive integer, got {threads!r}")
+
+
+def check_caps(caps: list[float], name: str = "caps") -> list[float]:
+    """Cap shares: between 1 and MAX_CAP_POINTS values, each finite and in [0, 1]."""
+    check_count(f"the number of {name}", len(caps), MAX_CAP_POINTS)
+    bad = [c for c in caps if not _real(c, 0.0 <= _f(c) <= 1.0)]
+    if bad:
+        raise UsageError(f"{name} must be finite numbers in [0, 1]; got {bad[:5]}")
+    return [float(c) for c in caps]
+
+
+def _f(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def _real(value: Any, in_range: bool) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and in_range
