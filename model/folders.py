@@ -25,8 +25,9 @@ MAX_MEMBER_BYTES = 2 * 1024 ** 3        # a run folder's largest table (deliveri
 MAX_SUMMARY_BYTES = 64 * 1024 ** 2
 
 RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliveries.csv",
-                       "balance.csv", "scenarios.csv", "duals.csv", "allocation.xlsx",
-                       "allocation_by_country.png", "scenarios.png", "report.html"})
+                       "balance.csv", "scenarios.csv", "duals.csv", "tree.csv",
+                       "stock_floors.csv", "allocation.xlsx", "allocation_by_country.png",
+                       "scenarios.png", "tree.png", "report.html"})
 COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
                               "report.html"})

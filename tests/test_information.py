@@ -306,3 +306,18 @@ def test_expected_value_plan_fixes_only_root_decisions() -> None:
     assert m["rp"] == pytest.approx(3200.0)
     assert m["eev"] >= m["rp"] - 1e-9 and m["vss"] >= -1e-9
     assert m["ws"] <= m["rp"] + 1e-9
+
+
+def test_every_file_of_a_run_folder_is_one_sourcing_may_replace(tmp_path: Path) -> None:
+    """--force recognises run folders by their files: the list must name every file
+    that save_run writes (charts and the stock-floor table included)."""
+    from model.export import save_run
+    from model.folders import RUN_FILES, why_not_replaceable
+    from test_contract_terms import stockpile_instance
+
+    run = solve_instance(instance_from_dict(stockpile_instance(True)), "stock")
+    folder = save_run(run, tmp_path / "run", charts=True)
+    written = {p.name for p in folder.iterdir()}
+    assert {"tree.csv", "tree.png", "stock_floors.csv"} <= written
+    assert written <= RUN_FILES, written - RUN_FILES
+    assert why_not_replaceable(folder) is None
