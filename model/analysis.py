@@ -23,12 +23,12 @@ from .api import RunResult, check_run_settings, finish_run, solve_instance
 from .data import ProblemData, problem_data, restrict_scenarios, retree
 from .errors import UsageError
 from .decompose import compare_blocks, element_blocks, sweep_blocks
-from .matrix import build, fix_root_contracts
+from .matrix import build, fix_shared_decisions
 from .instance import LoadedInstance
 from .policies import resolve_policy, union_policy
 from .results import cost_breakdown, solution_arrays, summary_metrics
 from .safety import MAX_CAP_POINTS, check_caps
-from .schema import CountryCapRule, Policy
+from .schema import CountryCapRule, Policy, Selector
 from .solve import SolveOptions, solve_model
 
 STAGES = ("mining", "refining")
@@ -105,7 +105,7 @@ def policy_row(run: RunResult) -> dict[str, Any]:
     """One comparison row from a solved run."""
     s = run.summary
     row: dict[str, Any] = {"policy": run.policy, "status": s["status"]}
-    if not run.optimal:
+    if not run.has_solution:
         row["message"] = s["message"]
         return row
     d, sol = run.data, run.solution
@@ -253,7 +253,7 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
     merged = sweep_blocks(inst, data, resolved, policy, extra, label, caps, blocks, options)
     for cap, (built, result) in zip(caps, merged):
         summary: dict[str, Any] = {"status": result.status, "message": result.message}
-        if result.optimal:
+        if result.has_solution:
             summary.update(summary_metrics(built, solution_arrays(built, result)))
         elif result.status == "infeasible":     # say why, in the instance's words
             summary["message"] = _explain_point(loaded, data, policy, stages, per, cap,
@@ -261,6 +261,126 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
         rows.append(_frontier_row(cap, summary, result.solve_seconds))
         if progress:
             progress(cap)
+    return pd.DataFrame(rows)
+
+
+def project_values(loaded: LoadedInstance, policy: str = "none",
+                   risk_lambda: float | None = None, risk_alpha: float | None = None,
+                   options: SolveOptions | None = None,
+                   progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """What each project is worth under a policy: solved with it allowed (the plan's
+    choice), excluded, and forced to its full size.
+
+    * ``expected_size``, ``expected_investment``: in the plan (allowed);
+    * ``saving_if_allowed``: expected cost without the project minus with it
+      (>= 0: allowing a project never costs more);
+    * ``value_per_cost``: what a full build saves per unit it costs, gross of its
+      own investment: (cost excluded - (cost forced - investment forced)) /
+      investment forced; above 1 it pays for itself;
+    * ``forced_shortage_t`` against ``excluded_shortage_t``: the shortage it avoids.
+    """
+    from .schema import BuildRule
+
+    check_run_settings(risk_lambda, risk_alpha, options)
+    pj = problem_data(loaded).projects
+    if pj is None or pj.n == 0:
+        raise UsageError(f"instance '{loaded.name}' has no projects")
+    base = solve_instance(loaded, policy, risk_lambda, risk_alpha, options)
+    if not base.optimal:
+        raise UsageError(f"policy {policy} is {base.summary['status']}: "
+                         f"{base.summary['message']}")
+    rows = []
+    for p, pid in enumerate(pj.ids):
+        if progress:
+            progress(pid)
+        excluded = solve_instance(loaded, policy, risk_lambda, risk_alpha, options,
+                                  Policy(exclude=[Selector(project=pid)]))
+        forced = solve_instance(loaded, policy, risk_lambda, risk_alpha, options,
+                                Policy(build=[BuildRule(project=pid,
+                                                        min_size=float(pj.max_size[p]))]))
+        b = base.summary["builds"][pid]
+        row = {"project": pid, "built_in_plan": b["probability_built"] > 0,
+               "expected_size": b["expected_size"],
+               "expected_investment": _project_investment(base, p)}
+        if excluded.optimal:
+            row["saving_if_allowed"] = excluded.summary["expected_cost"] - \
+                base.summary["expected_cost"]
+            row["excluded_shortage_t"] = excluded.summary["expected_shortage_t"]
+        if forced.optimal and excluded.optimal:
+            invest = _project_investment(forced, p)
+            gross = excluded.summary["expected_cost"] - \
+                (forced.summary["expected_cost"] - invest)
+            row.update({"forced_investment": invest, "forced_shortage_t":
+                        forced.summary["expected_shortage_t"],
+                        "value_per_cost": gross / invest if invest > 0 else None})
+        elif not forced.optimal:
+            row["forced_status"] = forced.summary["status"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _project_investment(run: RunResult, p: int) -> float:
+    """Expected discounted investment in project p of a run."""
+    from .results import investment_cost
+
+    d, sol = run.data, run.solution
+    only = replace(sol, built_size=np.where(np.arange(d.projects.n)[:, None, None] == p,
+                                            sol.built_size, 0.0))
+    return float(investment_cost(d, only) @ d.probability)
+
+
+def parse_values(text: str) -> list[Any]:
+    """``start:stop:step`` (inclusive) or a comma list ``a,b,c``; each item read as YAML."""
+    from .instance import yaml_load
+    from .safety import check_caps
+
+    text = text.strip()
+    if ":" in text and "{" not in text:
+        try:
+            start, stop, step = (float(v) for v in text.split(":"))
+        except ValueError:
+            raise UsageError(f"--values must be start:stop:step or a,b,c; got '{text}'") from None
+        if not step > 0 or not all(np.isfinite([start, stop, step])):
+            raise UsageError(f"--values {text}: step must be positive and the ends finite")
+        n = int(np.floor(abs(stop - start) / step + 1e-9)) + 1
+        check_caps([0.0] * min(n, 10**6), "--values")      # at most the grid limit
+        sign = 1.0 if stop >= start else -1.0
+        return [round(start + sign * i * step, 10) for i in range(n)]
+    values = [yaml_load(v) for v in text.split(",") if v.strip()]
+    if not values:
+        raise UsageError("--values needs at least one value")
+    check_caps([0.0] * len(values), "--values")
+    return values
+
+
+def sweep_param(loaded: LoadedInstance, path: str, values: list[Any], policy: str = "none",
+                risk_lambda: float | None = None, risk_alpha: float | None = None,
+                options: SolveOptions | None = None,
+                progress: Callable[[Any], None] | None = None) -> pd.DataFrame:
+    """What-if along any input: solve with ``path`` set to each value (model.overrides).
+
+    One row per value with the frontier's numbers, and for an instance with
+    projects the expected size each project is built to (``size[<project>]``),
+    which shows where a project stops being built as its cost rises.
+    """
+    from .overrides import overridden
+
+    check_run_settings(risk_lambda, risk_alpha, options)
+    rows = []
+    for value in values:
+        variant = overridden(loaded, [(path, value)])
+        if policy not in ("none", *variant.instance.policies):
+            raise UsageError(f"unknown policy '{policy}'")
+        run = solve_instance(variant, policy, risk_lambda, risk_alpha, options)
+        s = run.summary
+        row = {"param": path, "value": value, **_frontier_row(0.0, s, run.result.solve_seconds)}
+        row.pop("cap")
+        row["expected_investment"] = s.get("expected_investment")
+        for pid, b in (s.get("builds") or {}).items():
+            row[f"size[{pid}]"] = b["expected_size"]
+        rows.append(row)
+        if progress:
+            progress(value)
     return pd.DataFrame(rows)
 
 
@@ -278,7 +398,7 @@ def _explain_point(loaded: LoadedInstance, data: ProblemData, policy: str, stage
 
 
 def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, Any]:
-    ok = s["status"] == "optimal"
+    ok = s.get("expected_cost") is not None      # an optimum, or a MIP's plan at a limit
     row = {"cap": cap, "status": s["status"]}
     for key in ("objective", "expected_cost", "expected_shortage_t", "worst_shortage_t",
                 "cvar"):
@@ -286,7 +406,7 @@ def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, An
     for stage in STAGES:
         row[f"max_share_{stage}"] = s["max_single_country_share"][stage]["share"] if ok else None
     row["solve_seconds"] = round(seconds, 6)
-    row["message"] = "" if ok else s.get("message", "")
+    row["message"] = "" if s["status"] == "optimal" else s.get("message", "")
     return row
 
 
@@ -327,10 +447,11 @@ def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",
     inst = loaded.instance
     data = problem_data(loaded, risk_lambda, risk_alpha)
 
-    def optimum(d: ProblemData, fix_x: np.ndarray | None = None) -> tuple[Any, Any]:
+    def optimum(d: ProblemData, fix: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[Any, Any]:
         built = build(d, resolve_policy(inst, d, policy))
-        if fix_x is not None:
-            fix_root_contracts(built, fix_x)
+        if fix is not None:
+            fix_shared_decisions(built, *fix)
         res = solve_model(built, options)
         return (res.objective if res.optimal else None), (built, res)
 
@@ -344,11 +465,15 @@ def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",
     ws = None if any(v is None for v in ws_parts) else float(sum(ws_parts))
     ev, (ev_built, ev_res) = optimum(expected_value_data(data))
     eev = None
-    if ev is not None:   # EEV fixes what the EV plan decides at the root
-        ev_x = np.zeros(ev_built.data.capacity_t.shape)
+    if ev is not None:   # EEV fixes what the EV plan decides at nodes of every scenario
         ix = ev_built.index
+        ev_x = np.zeros(ev_built.data.capacity_t.shape)
         ev_x[ix.x_index[:, 0], ix.x_index[:, 1]] = ev_res.values["x"]
-        eev, _ = optimum(data, fix_x=ev_x)
+        ev_y = np.zeros(ev_built.data.projects.decide.shape) if data.projects is not None \
+            else np.zeros((0, len(data.periods)))
+        if len(ix.y_index):
+            ev_y[ix.y_index[:, 0], ix.y_index[:, 1]] = ev_res.values["y"] * ix.y_unit
+        eev, _ = optimum(data, fix=(ev_x, ev_y))
     return {
         "rp": rp, "ws": ws, "ev": ev, "eev": eev,
         "evpi": None if rp is None or ws is None else rp - ws,

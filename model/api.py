@@ -35,6 +35,8 @@ from .results import (
     duals_table,
     solution_arrays,
     summary_metrics,
+    capacity_added_table,
+    projects_table,
     tree_summary,
     tree_table,
 )
@@ -58,6 +60,11 @@ class RunResult:
     @property
     def optimal(self) -> bool:
         return self.result.optimal
+
+    @property
+    def has_solution(self) -> bool:
+        """Tables exist: an optimum, or the best plan of a MIP stopped at a limit."""
+        return self.result.has_solution
 
 
 def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: str = "none",
@@ -141,6 +148,8 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "expected_shortage_t": None, "worst_shortage_t": None,
         "max_single_country_share": None,
         "bound": result.bound,
+        "mip": {"gap": result.mip_gap, "bound": result.bound,
+                "plan_at_limit": result.incumbent} if result.mip else None,
         "solver": result.solver, "solver_version": result.solver_version,
         "solve_seconds": round(result.solve_seconds, 6),
         "build_seconds": round(built.build_seconds, 6),
@@ -163,8 +172,9 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
 
 
 def tabulate(run: RunResult) -> RunResult:
-    """Add the solution, its tables and its metrics to an optimal run (in place)."""
-    if not run.optimal:
+    """Add the solution, its tables and its metrics to a run with a plan (in place):
+    an optimum, or a MIP's best plan at a limit (its status says so)."""
+    if not run.has_solution:
         return run
     built, data = run.built, run.data
     sol = solution_arrays(built, run.result)
@@ -179,6 +189,9 @@ def tabulate(run: RunResult) -> RunResult:
     }
     if built.policy.stock_rules:
         run.tables["stock_floors"] = sol.floors
+    if data.projects is not None and data.projects.n:
+        run.tables["projects"] = projects_table(data, sol)
+        run.tables["capacity_added"] = capacity_added_table(data, sol)   # the chart's data
     if built.row_meta:     # an engine without duals (mpi-sppy) leaves row_meta empty
         run.tables["duals"] = duals_table(built, run.result)
     return run

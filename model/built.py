@@ -40,5 +40,6 @@ class BuiltModel:
     matrix: Any = None                  # a matrix.LinearProgram when built without Pyomo
     index: Any = None                   # model.indexing.ModelIndex (node level only)
     floors: Any = None                  # model.indexing.StockFloorRows (node level only)
+    y_index: Any = None                 # per scenario: (project, period decided, scenario)
 
 

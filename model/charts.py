@@ -148,29 +148,44 @@ def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
 
 @_literal_text
 def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
-    """Expected cost and shortage against the single-country cap."""
-    ok = table[table.status == "optimal"]
-    fig = Figure(figsize=(8, 4.5), layout="tight")
-    ax1 = fig.subplots()
-    ax1.plot(ok.cap, ok.expected_cost / 1e6, marker="o", color="tab:blue",
-             label="expected cost")
-    ax1.set_xlabel("max single-country share (cap)")
-    ax1.set_ylabel(f"expected cost, million {_label(currency)}", color="tab:blue")
-    ax1.invert_xaxis()
-    ax2 = ax1.twinx()
-    ax2.plot(ok.cap, ok.expected_shortage_t, marker="s", color="tab:red",
-             label="expected shortage")
-    ax2.plot(ok.cap, ok.worst_shortage_t, marker="^", linestyle=":", color="tab:red",
-             label="worst-scenario shortage")
-    ax2.set_ylabel("shortage, t", color="tab:red")
-    bad = table[table.status != "optimal"]
-    for cap in bad.cap:
-        ax1.axvline(cap, color="grey", linestyle=":", linewidth=1)
-    lines = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    names = ax1.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
-    ax1.legend(lines, names, fontsize=8, loc="upper left")
-    ax1.set_title("Cost and shortage against the cap"
-                  + (" (grey: infeasible or not solved)" if len(bad) else ""))
+    """Expected cost and shortage against the swept value (the cap, or any input with
+    --param): side-by-side panels, no second axis; a third panel shows the expected
+    size of each project when the instance has projects."""
+    x_col = "cap" if "cap" in table.columns else "value"
+    ok = table[table.expected_cost.notna()]
+    sizes = [c for c in table.columns if c.startswith("size[")]
+    panels = 3 if sizes else 2
+    fig = Figure(figsize=(4.6 * panels, 4.2))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.16, wspace=0.3)
+    axes = fig.subplots(1, panels)
+    x = pd.to_numeric(ok[x_col], errors="coerce")
+    axes[0].plot(x, ok.expected_cost / 1e6, marker="o", color="tab:blue")
+    axes[0].set_ylabel(f"expected cost, million {_label(currency)}")
+    axes[0].set_title("expected cost (discounted)", fontsize=9)
+    axes[1].plot(x, ok.expected_shortage_t, marker="s", color="tab:red", label="expected")
+    axes[1].plot(x, ok.worst_shortage_t, marker="^", linestyle=":", color="tab:red",
+                 label="worst scenario")
+    axes[1].set_ylabel("shortage, t (all elements and periods)")
+    axes[1].set_title("shortage", fontsize=9)
+    axes[1].legend(fontsize=8)
+    if sizes:
+        for i, c in enumerate(sizes):
+            axes[2].plot(x, ok[c], marker="o", color=f"C{i % 10}", label=c[5:-1])
+        axes[2].set_ylabel("expected size built (1 = full size)")
+        axes[2].set_title("what is built", fontsize=9)
+        axes[2].legend(fontsize=7)
+    label = "max single-country share (cap)" if x_col == "cap" else \
+        str(table["param"].iloc[0]) if "param" in table.columns and len(table) else "value"
+    bad = table[table.expected_cost.isna()]
+    for ax in axes:
+        ax.set_xlabel(label, fontsize=8)
+        if x_col == "cap":
+            ax.invert_xaxis()
+        for v in pd.to_numeric(bad[x_col], errors="coerce").dropna():
+            ax.axvline(v, color="grey", linestyle=":", linewidth=1)
+    fig.suptitle(("Cost and shortage against the cap" if x_col == "cap" else
+                  f"What-if: {label}") + (" (grey: infeasible or not solved)" if len(bad)
+                                          else ""), fontsize=10)
     return _save(fig, path)
 
 
@@ -199,6 +214,7 @@ def comparison(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     return _save(fig, path)
 
 
+@_literal_text
 def information_tree(tree: pd.DataFrame, path: Path, title: str = "") -> Path:
     """The information tree: a column per period, a dot per node (size ~ probability),
     a line to its parent; leaves name their scenarios when there are few.
@@ -256,4 +272,31 @@ def information_tree(tree: pd.DataFrame, path: Path, title: str = "") -> Path:
                  "(dot size: probability); scenarios on one branch share every decision "
                  "of that period", fontsize=9)
     fig.subplots_adjust(left=0.03, right=0.97, top=0.9, bottom=0.08)
+    return _save(fig, path)
+
+
+@_literal_text
+def capacity_built(added: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Expected capacity the builds add (and demand they avoid) over time: one panel
+    per element, a stacked bar per period, one colour per project."""
+    elements = list(dict.fromkeys(added["element"]))
+    periods = list(dict.fromkeys(sorted(added["period"], key=str)))
+    fig = Figure(figsize=(min(12, 3 + 3.2 * max(1, len(elements))), 4.2))
+    fig.subplots_adjust(left=0.07, right=0.99, top=0.84, bottom=0.28, wspace=0.25)
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(elements))))
+    projects = list(dict.fromkeys(added["project"]))
+    for ax, e in zip(axes, elements):
+        tab = added[added.element == e].pivot_table(index="period", columns="project",
+                                                    values="expected_t", aggfunc="sum")
+        tab = tab.reindex(index=periods, columns=projects).fillna(0.0)
+        tab.index = [str(p) for p in tab.index]
+        _stacked_bars(ax, tab, np.zeros(len(tab)),
+                      colors=[f"C{projects.index(p) % 10}" for p in tab.columns])
+        ax.set_ylim(0, max(1e-9, float(tab.sum(axis=1).max())) * 1.1)
+        ax.set_title(str(e), fontsize=9)
+        ax.set_ylabel("t/period (expected)")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4)
+    fig.suptitle((title + ": " if title else "") + "capacity added (and demand avoided) "
+                 "by the builds, expected over scenarios", fontsize=9)
     return _save(fig, path)

@@ -361,6 +361,12 @@ def sweep(
     instance: Path = typer.Argument(..., help="Instance YAML file."),
     cap: str = typer.Option("1.0:0.3:0.05", "--cap",
                             help="Cap values: start:stop:step (inclusive) or a,b,c."),
+    param: Optional[str] = typer.Option(
+        None, "--param", help="Sweep any input instead of the cap: a path such as "
+        "projects[caremag-phase2].cost or scenarios.jp-ban-2026.probability "
+        "(docs/cli.md, What-if)."),
+    values: Optional[str] = typer.Option(
+        None, "--values", help="With --param: the values, start:stop:step or a,b,c."),
     policy: str = typer.Option("none", "--policy", "-p", help="Policy the cap is added to."),
     stage: str = typer.Option("both", "--stage", help="mining, refining or both."),
     per: str = typer.Option("element", "--per", help="element or group."),
@@ -370,12 +376,18 @@ def sweep(
     risk_alpha: Optional[float] = typer.Option(None, "--alpha"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per point."),
 ) -> int:
-    """Frontier of cost and shortage against a single-country cap (warm-started re-solves)."""
+    """Frontier of cost and shortage against a single-country cap (warm-started re-solves),
+    or against any input with --param PATH --values ..."""
     from .analysis import parse_cap_range, stages_of
     from .instance import load_instance
     from .policies import policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
+    if (param is None) != (values is None):
+        raise UsageError("--param and --values go together")
+    if param is not None:
+        return _sweep_param(instance, param, values or "", policy, out, force, risk_lambda,
+                            risk_alpha, time_limit)
     caps = parse_cap_range(cap)
     stages_of(stage)
     if per not in ("element", "group"):
@@ -400,6 +412,70 @@ def sweep(
                                         "expected_shortage_t", "worst_shortage_t"]]))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
+                 out: Optional[Path], force: bool, risk_lambda: Optional[float],
+                 risk_alpha: Optional[float], time_limit: Optional[float]) -> int:
+    """`sweep --param PATH --values ...`: one solve per value of any input."""
+    from .analysis import parse_values, sweep_param
+    from .export import markdown_table, save_sweep
+    from .instance import load_instance
+    from .overrides import overridden, parse_path
+    from .solve import SolveOptions
+
+    parse_path(param)
+    vals = parse_values(values_text)
+    _check_out(out, force)
+    loaded = load_instance(instance)
+    overridden(loaded, [(param, vals[0])])          # a bad path or value: before any solve
+    with _progress() as bar:
+        task = bar.add_task(f"sweeping {param}", total=len(vals))
+        frontier = sweep_param(loaded, param, vals, policy, risk_lambda, risk_alpha,
+                               SolveOptions(time_limit_s=time_limit),
+                               progress=lambda v: bar.advance(task))
+    folder = save_sweep(frontier, {"policy": policy, "param": param, "values": vals},
+                        loaded, out, force)
+    cols = ["value", "status", "expected_cost", "expected_shortage_t", "worst_shortage_t"] + \
+        [c for c in frontier.columns if c.startswith("size[")]
+    typer.echo(markdown_table(frontier[cols]))
+    _say(out_console, f"sweep folder: {folder}")
+    return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+@app.command()
+@_guard
+def projects(
+    instance: Path = typer.Argument(..., help="Instance YAML file with `projects`."),
+    policy: str = typer.Option("none", "--policy", "-p", help="Policy to value them under."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1]."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+) -> int:
+    """What each investment project is worth: allowed, excluded and forced to full size."""
+    from .analysis import project_values
+    from .export import markdown_table, save_project_values
+    from .instance import load_instance
+    from .policies import policy_names
+    from .solve import SolveOptions
+
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
+    _check_out(out, force)
+    loaded = load_instance(instance)
+    if policy not in policy_names(loaded.instance):
+        raise UsageError(f"unknown policy '{policy}' "
+                         f"(policies: {', '.join(policy_names(loaded.instance))})")
+    with _progress() as bar:
+        task = bar.add_task("valuing projects", total=len(loaded.instance.projects))
+        table = project_values(loaded, policy, risk_lambda, risk_alpha,
+                               SolveOptions(time_limit_s=time_limit),
+                               progress=lambda pid: bar.advance(task))
+    folder = save_project_values(table, policy, loaded, out, force)
+    typer.echo(markdown_table(table))
+    _say(out_console, f"projects folder: {folder}")
+    return EXIT_OK
 
 
 @app.command()
@@ -447,6 +523,7 @@ def bench(
 REFERENCE_CAPS = "1.0:0.3:0.05"
 REFERENCE_CONTRACT = "lynas-jare-ndpr"      # the signed floor the reference prices
 REFERENCE_UNSIGNED_POLICIES = ["none", "crma65", "cap-china-50", "stockpile-60d"]
+REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:500e6:50e6")
 
 
 @app.command()
@@ -462,14 +539,21 @@ def reference(
     policy none (out/sweep), and the Lynas-JARE NdPr contract without its signed
     terms under the main policies (out/lynas-unsigned), each with its report.html.
     """
-    from .analysis import compare_policies, parse_cap_range, sweep_cap
+    from .analysis import (
+        compare_policies,
+        parse_cap_range,
+        parse_values,
+        project_values,
+        sweep_cap,
+        sweep_param,
+    )
     from .builders import without_signed_terms
-    from .export import check_target, save_comparison, save_sweep
+    from .export import check_target, save_comparison, save_project_values, save_sweep
     from .instance import default_instance_path, instance_from_dict, load_instance
     from .policies import policy_names
     from .report import render_report
 
-    for sub in ("compare", "sweep", "lynas-unsigned"):
+    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost"):
         check_target(out / sub, force)
     loaded = load_instance(default_instance_path())
     with err_console.status(_line("reference: comparing every policy...")):
@@ -484,7 +568,17 @@ def reference(
     with err_console.status(_line(f"reference: {REFERENCE_CONTRACT} without its signed terms...")):
         free, free_runs = compare_policies(unsigned, REFERENCE_UNSIGNED_POLICIES)
     render_report(save_comparison(free, free_runs, unsigned, out / "lynas-unsigned", force))
-    _say(out_console, ("wrote", "green"), f" {out}/compare, {out}/sweep and {out}/lynas-unsigned")
+    with err_console.status(_line("reference: what each project is worth...")):
+        values = project_values(loaded, "none")
+    save_project_values(values, "none", loaded, out / "projects", force)
+    path, grid = REFERENCE_PROJECT_SWEEP
+    with err_console.status(_line(f"reference: sweeping {path}...")):
+        swept = sweep_param(loaded, path, parse_values(grid))
+    render_report(save_sweep(swept, {"policy": "none", "param": path,
+                                     "values": parse_values(grid)}, loaded,
+                             out / "project-cost", force))
+    _say(out_console, ("wrote", "green"), f" {out}/compare, sweep, lynas-unsigned, projects "
+         "and project-cost")
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
 

@@ -66,6 +66,7 @@ class ProblemData:
     emergency: np.ndarray | None = None       # (E, T, W) 1.0 in an emergency (floors released)
     # the expected-value problem's memory of the scenarios: (emergency, probability)
     emergency_mix: tuple[np.ndarray, np.ndarray] | None = None
+    projects: "ProjectData | None" = None    # investment candidates (DESIGN: Investment)
     tree: InformationTree | None = None   # the instance's information tree (all data)
     decision_node: np.ndarray | None = None   # (T+1, W) node after period t-1
     recourse_node: np.ndarray | None = None   # (T, W) node of period t's recourse
@@ -112,6 +113,84 @@ class ProblemData:
         return [i for i, e in enumerate(self.elements) if e in set(names)]
 
 
+@dataclass
+class ProjectData:
+    """Investment projects as arrays over projects p, arcs k, elements e, periods t.
+
+    A project of full size 1 adds ``capacity[p, k, t]`` t/period to arc k (its
+    source's element) or avoids ``reduces[p, e, t]`` t/period of demand, from
+    ``build_time[p]`` periods after the decision on; it may be decided in the
+    periods of ``decide[p]``, up to ``max_size[p]`` in total along a path.
+    """
+
+    ids: list[str]
+    capacity: np.ndarray      # (P, K, T) t/period at full size (0 outside the source's window)
+    reduces: np.ndarray       # (P, E, T) avoided t/period at full size
+    cost: np.ndarray          # (P,) currency for the full size
+    fixed_cost: np.ndarray    # (P,) currency when built (integer projects)
+    build_time: np.ndarray    # (P,) periods
+    decide: np.ndarray        # (P, T) bool: a build may be decided in period t
+    max_size: np.ndarray      # (P,)
+    integer: np.ndarray       # (P,) bool: size 0 or max_size
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def online(self) -> np.ndarray:
+        """(P, T_decided, T) True where a build decided in the first period index
+        comes online in the second (t >= decided + build_time)."""
+        T = self.decide.shape[1]
+        tau = np.arange(T)[None, :, None]
+        t = np.arange(T)[None, None, :]
+        return (t >= tau + self.build_time[:, None, None]) & self.decide[:, :, None]
+
+    def potential(self, usable: np.ndarray | None = None) -> np.ndarray:
+        """(K, T) the most capacity the (usable) projects can add to each arc."""
+        use = np.ones(self.n, bool) if usable is None else usable
+        reach = self.online()[use].any(axis=1)                          # (P', T)
+        return np.einsum("p,pkt,pt->kt", self.max_size[use], self.capacity[use], reach)
+
+    def subset(self, arcs: np.ndarray, elements: list[int]) -> "ProjectData":
+        """The projects touching some arcs or elements, restricted to them."""
+        cap, red = self.capacity[:, arcs], self.reduces[:, elements]
+        keep = (cap > 0).any(axis=(1, 2)) | (red > 0).any(axis=(1, 2))
+        return ProjectData([i for i, k in zip(self.ids, keep) if k], cap[keep], red[keep],
+                           self.cost[keep], self.fixed_cost[keep], self.build_time[keep],
+                           self.decide[keep], self.max_size[keep], self.integer[keep])
+
+
+def project_data(inst: Instance, arc_source: np.ndarray, arc_element: np.ndarray,
+                 capacity_window: np.ndarray) -> ProjectData:
+    """The instance's projects as arrays (see :class:`ProjectData`)."""
+    periods = list(inst.periods)
+    E, T, K = len(inst.elements), len(periods), len(arc_source)
+    P = len(inst.projects)
+    e_pos = {e: i for i, e in enumerate(inst.elements)}
+    src_pos = {s.id: i for i, s in enumerate(inst.sources)}
+    keys = [pkey(t) for t in periods]
+    cap = np.zeros((P, K, T))
+    red = np.zeros((P, E, T))
+    decide = np.zeros((P, T), dtype=bool)
+    for i, p in enumerate(inst.projects):
+        if p.source is not None:
+            for e, v in p.capacity.items():
+                k = np.flatnonzero((arc_source == src_pos[p.source]) & (arc_element == e_pos[e]))
+                cap[i, k] = _period_array(v, periods) * capacity_window[k]
+        for e, v in p.reduces.items():
+            red[i, e_pos[e]] = _period_array(v, periods)
+        lo = keys.index(pkey(p.decide.from_)) if p.decide and p.decide.from_ is not None else 0
+        hi = keys.index(pkey(p.decide.until)) if p.decide and p.decide.until is not None \
+            else T - 1
+        decide[i, lo:hi + 1] = True
+    return ProjectData([p.id for p in inst.projects], cap, red,
+                       np.array([p.cost for p in inst.projects], dtype=float),
+                       np.array([p.fixed_cost for p in inst.projects], dtype=float),
+                       np.array([p.build_time for p in inst.projects], dtype=np.int64),
+                       decide, np.array([p.max_size for p in inst.projects], dtype=float),
+                       np.array([p.integer for p in inst.projects], dtype=bool))
+
+
 def _element_value(mapping: dict[str, Any], element: str, default: Any) -> Any:
     if element in mapping:
         return mapping[element]
@@ -127,7 +206,10 @@ def _period_array(value: float | dict[Any, float], periods: list[Any]) -> np.nda
 
 
 def selector_matches(sel: Selector, src: Source) -> bool:
-    """True when every key given in the selector matches the source."""
+    """True when every key given in the selector matches the source (a selector
+    naming projects matches no source)."""
+    if sel.project is not None:
+        return False
     for key in ("id", "mined_in", "refined_in", "mode", "recycled"):
         wanted = getattr(sel, key)
         if wanted is None:
@@ -179,7 +261,7 @@ def problem_data(loaded: LoadedInstance | Instance,
                 "reservation_fee"])
 
     arc_source, arc_element, cap_rows, price_rows, lead = [], [], [], [], []
-    committed_rows, floor, ceiling = [], [], []
+    committed_rows, floor, ceiling, windows = [], [], [], []
     for si, src in enumerate(inst.sources):
         window = _window_mask(src, periods)
         offered = {e: sup for e, sup in src.supply.items() if e != "default"}
@@ -193,6 +275,7 @@ def problem_data(loaded: LoadedInstance | Instance,
             arc_element.append(e_pos[e])
             lead.append(NO_LEAD_TIME if src.lead_time is None else int(src.lead_time))
             sup = offered[e]
+            windows.append(window)
             cap_rows.append(_period_array(sup.capacity, periods) * window)
             price_rows.append(_period_array(sup.price, periods))
             committed_rows.append(_period_array(sup.committed, periods) * window
@@ -250,6 +333,8 @@ def problem_data(loaded: LoadedInstance | Instance,
     hi = np.array(ceiling, dtype=float).reshape(K)
     delivery_price = np.clip(price[:, :, None] * price_mult, lo[:, None, None],
                              hi[:, None, None])
+    projects = project_data(inst, arc_source_a, arc_element_a,
+                            np.array(windows, dtype=float).reshape(K, T))
     return ProblemData(
         name=inst.name, currency=inst.currency, home=inst.home,
         elements=elements, periods=periods, scenarios=names, probability=prob,
@@ -276,7 +361,7 @@ def problem_data(loaded: LoadedInstance | Instance,
                           dtype=float),
         resale_price=np.array([float(_element_value(inst.resale_price, e, 0.0))
                                for e in elements]),
-        emergency=emergency,
+        emergency=emergency, projects=projects,
         tree=tree, decision_node=tree.node_of,
         recourse_node=recourse_nodes(tree, inst.information),
     )

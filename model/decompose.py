@@ -88,8 +88,15 @@ def element_blocks(d: ProblemData, policy: ResolvedPolicy) -> list[list[int]]:
             i = parent[i]
         return i
 
-    units = [u for r in policy.share_rules for _, u in r.units] + \
+    units: list[list[int]] = [u for r in policy.share_rules for _, u in r.units] + \
             [u for r in policy.stock_rules for _, u in r.units]
+    pj = d.projects
+    if pj is not None:          # a project couples the elements it yields or reduces
+        for p in range(pj.n):
+            arcs = np.flatnonzero(pj.capacity[p].sum(axis=1) > 0)
+            elems = set(d.arc_element[arcs].tolist()) | \
+                set(np.flatnonzero(pj.reduces[p].sum(axis=1) > 0).tolist())
+            units.append(sorted(elems))
     for unit in units:
         for e in unit[1:]:
             parent[find(e)] = find(unit[0])
@@ -115,6 +122,7 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
         availability=d.availability[arcs], price_multiplier=d.price_multiplier[arcs],
         delivery_price=d.delivery_price[arcs], resale_price=d.resale_price[elements],
         emergency=d.emergency[elements],
+        projects=d.projects.subset(arcs, elements) if d.projects is not None else None,
         base_demand_t=d.base_demand_t[elements], demand_t=d.demand_t[elements],
         shortage_penalty=d.shortage_penalty[elements],
         stock_initial_t=d.stock_initial_t[elements],
@@ -133,11 +141,18 @@ def reduce_data(d: ProblemData) -> tuple[ProblemData, Reduction]:
     back onto every scenario.
     """
     W = len(d.scenarios)
-    if W == 1:
-        return d, fan_reduction(1, d.decision_node, d.recourse_node, d.probability)
+    pj = d.projects
+    has_projects = pj is not None and pj.n > 0
+    if W == 1 or (has_projects and pj.integer.any() and d.risk_lambda > 0):
+        # averaging all-or-nothing builds is not a build, and CVaR does not split
+        # by subtree: no merging is known to be exact there
+        return d, fan_reduction(W, d.decision_node, d.recourse_node, d.probability)
+    rows = d.decision_row
+    if has_projects:       # builds are decided at the tree's nodes, like lead-time contracts
+        rows = np.maximum(rows, 1)
     red = reduce_scenarios(period_features(d.availability, d.price_multiplier, d.demand_t,
                                            d.emergency),
-                           d.probability, d.decision_node, d.recourse_node, d.decision_row,
+                           d.probability, d.decision_node, d.recourse_node, rows,
                            d.information)
     if red.trivial and np.array_equal(red.recourse_node, d.recourse_node):
         return d, red
@@ -275,8 +290,17 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
     meta = {name: pd.concat([b.row_meta[name] for b in built_blocks if name in b.row_meta],
                             ignore_index=True) for name in names}
     infeasible = [m for b in built_blocks for m in b.trivially_infeasible]
+    # project sizes: each block's projects are some of the instance's, by id
+    ids = d.projects.ids if d.projects is not None else []
+    y_parts = [np.column_stack([np.array([ids.index(i) for i in b.data.projects.ids],
+                                         dtype=np.int64)[b.y_index[:, 0]], b.y_index[:, 1:]])
+               for b in built_blocks if b.y_index is not None and len(b.y_index)]
+    y_index = np.concatenate(y_parts) if y_parts else np.zeros((0, 3), np.int64)
+    y_order = np.lexsort((y_index[:, 2], y_index[:, 1], y_index[:, 0])) if len(y_index) \
+        else np.zeros(0, int)
     merged_built = BuiltModel(None, d, policy, x_index[x_order], q_index[q_order], meta,
-                              infeasible, sum(b.build_seconds for b in built_blocks))
+                              infeasible, sum(b.build_seconds for b in built_blocks),
+                              y_index=y_index[y_order])
     worst = min(results, key=lambda r: STATUS_ORDER.index(r.status)
                 if r.status in STATUS_ORDER else 0)
     status = worst.status
@@ -288,18 +312,29 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
         handoff_seconds=sum(r.handoff_seconds for r in results),
         solve_seconds=sum(r.solve_seconds for r in results),
         n_variables=sum(r.n_variables for r in results),
-        n_constraints=sum(r.n_constraints for r in results))
+        n_constraints=sum(r.n_constraints for r in results),
+        mip=any(r.mip for r in results))
     merged.wall_seconds = wall  # type: ignore[attr-defined]
     merged.blocks = len(blocks)  # type: ignore[attr-defined]
-    if status != "optimal":
+    if not all(r.has_solution for r in results):
         return merged_built, merged
+    merged.incumbent = status != "optimal"      # every block has a plan, some not optimal
     merged.objective = float(sum(r.objective for r in results))
+    if merged.mip and all(r.bound is not None or not r.mip for r in results):
+        bound = sum((r.bound if r.mip else r.objective) for r in results)
+        merged.bound = float(bound)
+        merged.mip_gap = max(0.0, (merged.objective - bound) / max(1.0, abs(merged.objective)))
+    for key, order in (("y", y_order),):
+        merged.values[key] = np.concatenate([r.values.get(key, np.zeros(0))
+                                             for r in results])[order]
+        merged.reduced_costs[key] = np.concatenate([r.reduced_costs.get(key, np.zeros(0))
+                                                    for r in results])[order]
     for key in ("x", "q"):
         merged.values[key] = np.concatenate([r.values[key] for r in results])[
             x_order if key == "x" else q_order]
         merged.reduced_costs[key] = np.concatenate([r.reduced_costs[key] for r in results])[
             x_order if key == "x" else q_order]
-    for key in ("u", "stock", "z"):
+    for key in ("u", "stock", "z", "r"):
         full = np.zeros((E, T, W))
         rc = np.zeros((E, T, W))
         for block, r in zip(blocks, results):

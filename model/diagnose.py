@@ -19,7 +19,7 @@ from .matrix import scenario_words
 from .solve import SolveOptions, solve_model
 
 ELASTIC_FAMILIES = ("committed", "min_take", "max_single_country_share", "min_domestic_share",
-                    "min_recycled_share", "min_stock_days", "budget")
+                    "min_recycled_share", "min_stock_days", "build", "budget")
 
 
 def _available_t(built: BuiltModel, row: dict) -> float:
@@ -122,6 +122,10 @@ def explain_infeasibility(built: BuiltModel, options: SolveOptions | None = None
                        f"{row['period']} may be {kind} up to {row['rhs']:,.6g} t {where}, but "
                        f"signed terms need {row['rhs'] + slack:,.6g} t "
                        f"(committed volumes and minimum takes)")
+        elif name == "build":
+            out.append(f"{row['rule']}: project {row['element']} must be built to size "
+                       f"{row['rhs']:,.6g}, but at most {row['rhs'] - slack:,.6g} can be "
+                       f"{where} (a budget or the other rules forbid more)")
         elif name == "budget":
             out.append(f"{row['rule']}: the expected cost cannot go below "
                        f"{row['rhs'] + slack:,.6g} {d.currency}, above the budget of "

@@ -92,7 +92,8 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
     out = SolveResult(result.status, result.message, result.objective, result.bound,
                       result.solver, result.solver_version, result.handoff_seconds,
                       result.solve_seconds, result.n_variables, result.n_constraints)
-    for key in ("wall_seconds", "blocks", "mip_gap"):
+    out.mip, out.mip_gap, out.incumbent = result.mip, result.mip_gap, result.incumbent
+    for key in ("wall_seconds", "blocks"):
         if hasattr(result, key):
             setattr(out, key, getattr(result, key))
 
@@ -106,7 +107,10 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
     qk, qt, qw = np.nonzero(qpos_full >= 0)
     qpos = qpos_full[qk, qt, qw]
     q_index = np.column_stack([qk, qt, qw]).astype(np.int64)
-    if result.optimal:
+    ycol_full = ix.ycol_of[:, :, class_of]                               # (P, T, W)
+    yp, yt, yw = np.nonzero(ycol_full >= 0)
+    ypos = ycol_full[yp, yt, yw]
+    if result.has_solution:
         E = len(full.elements)
         v, rc = result.values, result.reduced_costs
         out.values["x"] = v["x"][xpos]
@@ -120,10 +124,15 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
             out.values[key] = per.reshape(-1)
             out.reduced_costs[key] = (rc[key].reshape(E, S)[:, slot_full]
                                       * share[None]).reshape(-1)
-        surplus = np.zeros((E, T, W))       # z exists for min-take elements only
-        if len(ix.z_elements):
-            surplus[ix.z_elements] = v["z"].reshape(len(ix.z_elements), S)[:, slot_full]
-        out.values["z"] = surplus.reshape(-1)
+        for key, elems in (("z", ix.z_elements), ("r", ix.r_elements)):
+            dense = np.zeros((E, T, W))     # surplus sold, demand avoided: some elements
+            if len(elems):
+                dense[elems] = v[key].reshape(len(elems), S)[:, slot_full]
+            out.values[key] = dense.reshape(-1)
+        # project sizes (in full-size units) per scenario; reduced costs shared out
+        out.values["y"] = v["y"][ypos] * ix.y_unit[ypos] if len(ypos) else np.zeros(0)
+        out.reduced_costs["y"] = rc["y"][ypos] * _ratio(p[yw], ix.y_prob[ypos]) \
+            if len(ypos) else np.zeros(0)
         if "eta" in v:
             p_class = built.data.probability
             out.values["eta"], out.reduced_costs["eta"] = v["eta"], rc["eta"]
@@ -133,7 +142,7 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
     # ---- rows
     meta: dict[str, pd.DataFrame] = {}
     soft = built.floors is not None and bool(built.floors.soft.any())
-    if rows or (soft and result.optimal):   # a soft floor's deficits enter the costs
+    if rows or (soft and result.has_solution):   # a soft floor's deficits enter the costs
         scen_names = np.array(full.scenarios, dtype=object)
         d_red = built.data
         node_row = {int(n): r for r in range(d_red.decision_node.shape[0])
@@ -169,15 +178,16 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
             em["scenario"] = scen
             em["node"] = node
             meta[fam] = em[EXPANDED_COLUMNS]
-            if result.optimal and fam in result.duals:
+            if result.has_solution and fam in result.duals:
                 out.duals[fam] = result.duals[fam][src] * ratio
-            if result.optimal and fam == "min_stock_days":   # a soft floor's deficit
+            if result.has_solution and fam == "min_stock_days":   # a soft floor's deficit
                 deficit = np.zeros(len(fm))
                 if built.floors is not None and len(fm):
                     deficit[built.floors.soft] = result.values["deficit"]
                 out.values["deficit"] = deficit[src]
     view = BuiltModel(None, full, built.policy, x_index, q_index, meta,
-                      built.trivially_infeasible, built.build_seconds)
+                      built.trivially_infeasible, built.build_seconds,
+                      y_index=np.column_stack([yp, yt, yw]).astype(np.int64))
     return view, out
 
 

@@ -212,7 +212,7 @@ def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
 
 
 RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "duals", "tree",
-              "stock_floors")
+              "stock_floors", "projects")
 
 
 def save_run(run: Any, out: Path | None = None, force: bool = False,
@@ -230,7 +230,7 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
     def fill(tmp: Path) -> None:
         write_json(tmp / "summary.json", run.summary)
         _instance_copy(run.loaded, tmp)
-        if not run.optimal:
+        if not run.has_solution:      # no plan: nothing that could pass for one
             return
         painter = _start_charts(run, tmp) if charts else None
         try:
@@ -282,6 +282,9 @@ def _draw(charts: Any, run: Any, folder: Path) -> None:
     charts.cost_and_shortage_by_scenario(run.tables["scenarios"], folder / "scenarios.png",
                                          run.summary.get("currency", ""))
     charts.information_tree(run.tables["tree"], folder / "tree.png", run.summary["instance"])
+    if len(run.tables.get("capacity_added", ())):
+        charts.capacity_built(run.tables["capacity_added"], folder / "projects.png",
+                              run.summary["instance"])
 
 
 def _start_charts(run: Any, folder: Path) -> Any:
@@ -357,6 +360,25 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
             if not is_id(name):   # a folder name: never a path
                 raise UsageError(f"policy name {name!r} cannot be a folder name")
             save_run(run, tmp / "runs" / name)
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def save_project_values(table: "pd.DataFrame", policy: str, loaded: Any,
+                        out: Path | None = None, force: bool = False,
+                        results_root: Path = Path("results")) -> Path:
+    """A project-values folder: project_values.csv/.md, summary.json, instance.yaml."""
+    unique = out is None
+    target = default_run_dir(results_root, loaded.name, f"projects-{policy}") \
+        if out is None else Path(out)
+
+    def fill(tmp: Path) -> None:
+        write_csv(tmp / "project_values.csv", table)
+        (tmp / "project_values.md").write_text(markdown_table(table) + "\n")
+        write_json(tmp / "summary.json", {
+            "kind": "projects", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "policy": policy, "projects": table["project"].tolist(), "version": _version()})
+        _instance_copy(loaded, tmp)
 
     return write_run_folder(target, fill, force=force, unique=unique)
 

@@ -26,14 +26,18 @@ MAX_SUMMARY_BYTES = 64 * 1024 ** 2
 
 RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliveries.csv",
                        "balance.csv", "scenarios.csv", "duals.csv", "tree.csv",
-                       "stock_floors.csv", "allocation.xlsx", "allocation_by_country.png",
-                       "scenarios.png", "tree.png", "report.html"})
+                       "stock_floors.csv", "projects.csv", "allocation.xlsx",
+                       "allocation_by_country.png", "scenarios.png", "tree.png",
+                       "projects.png", "report.html"})
 COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
                               "report.html"})
 SWEEP_FILES = frozenset({"summary.json", "instance.yaml", "frontier.csv", "frontier.md",
                          "frontier.png", "report.html"})
-FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FILES}
+PROJECT_FILES = frozenset({"summary.json", "instance.yaml", "project_values.csv",
+                           "project_values.md", "report.html"})
+FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FILES,
+            "projects": PROJECT_FILES}
 # keys that every summary.json of this tool has had, whatever its kind and version
 OUR_KEYS = frozenset({"instance", "instance_sha256", "version"})
 
@@ -50,6 +54,19 @@ def read_member(path: Path, limit: int = MAX_MEMBER_BYTES) -> bytes:
         return read_limited(Path(path), limit, follow=False)
     except InstanceError as err:
         raise UsageError(str(err)) from None
+
+
+def read_table(path: Path, **kwargs: Any) -> Any:
+    """One of our CSV tables as a DataFrame: read as a regular file (never through a
+    link, size-limited), and only empty cells are missing values: a country such
+    as NA (Namibia) or an id such as "null" stays text."""
+    import io
+
+    import pandas as pd
+
+    kwargs.setdefault("keep_default_na", False)
+    kwargs.setdefault("na_values", [""])
+    return pd.read_csv(io.BytesIO(read_member(path)), **kwargs)
 
 
 def read_summary(folder: Path) -> dict[str, Any]:

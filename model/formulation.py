@@ -46,6 +46,7 @@ import pyomo.environ as pyo
 from .built import META_COLUMNS, BuiltModel
 from .data import ProblemData
 from .indexing import ModelIndex, StockFloorRows, model_index, stock_floor_rows
+from .investment import project_rows
 from .matrix import cost_coefficients, empty_meta, scenario_words
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
 
@@ -61,14 +62,21 @@ def define_variables(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex,
     * :math:`u_{en} \ge 0` unmet demand t,
     * :math:`0 \le I_{en} \le \bar I_e` end-of-period stock t,
     * :math:`z_{en} \ge 0` surplus sold t (elements with a minimum-take contract),
-    * :math:`\delta_r \ge 0` deficit below a soft stock floor's row r, t.
+    * :math:`\delta_r \ge 0` deficit below a soft stock floor's row r, t,
+    * :math:`y_{p\tau n}` project sizes (binary for all-or-nothing projects),
+    * :math:`r_{en} \ge 0` demand avoided by demand-reducing projects, t.
 
     Arcs excluded by the policy get no variables at all.
     """
     E, S = len(d.elements), ix.n_slots
     m.z = pyo.Var(range(len(ix.z_elements) * S), within=pyo.NonNegativeReals)
     m.deficit = pyo.Var(range(int(floors.soft.sum())), within=pyo.NonNegativeReals)
-    x_ub = d.capacity_t[ix.x_index[:, 0], ix.x_index[:, 1]].tolist()
+    y_upper, y_int = ix.y_upper.tolist(), ix.y_integer.tolist()
+    m.y = pyo.Var(range(len(y_upper)), bounds=lambda _, i: (0.0, y_upper[i]),
+                  domain=lambda _, i: pyo.Binary if y_int[i] else pyo.NonNegativeReals)
+    m.r = pyo.Var(range(len(ix.r_elements) * S), within=pyo.NonNegativeReals)
+    k_x, t_x = ix.x_index[:, 0], ix.x_index[:, 1]
+    x_ub = (d.capacity_t[k_x, t_x] + ix.potential[k_x, t_x]).tolist()
     q_ub = ix.q_bound.tolist()
     m.x = pyo.Var(range(len(x_ub)), bounds=lambda _, i: (0.0, x_ub[i]))
     m.q = pyo.Var(range(len(q_ub)), bounds=lambda _, i: (0.0, q_ub[i]))
@@ -150,11 +158,13 @@ def define_balance_constraints(m: pyo.ConcreteModel, d: ProblemData,
                                ix: ModelIndex) -> pd.DataFrame:
     r"""Inventory balance per element and slot.
 
-    .. math:: I_{e,n^-} + \sum_{k \in K_e} q_{kn} + u_{en} - I_{en} - z_{en} = D_{e,t(n),n}
+    .. math:: I_{e,n^-} + \sum_{k \in K_e} q_{kn} + u_{en} - I_{en} - z_{en} + r_{en}
+              = D_{e,t(n),n}
 
     with :math:`I_{e,n^-} = I^0_e` (``stock.initial``) in the first period,
-    :math:`D` the base demand times the slot's demand shocks and :math:`z`
-    the surplus sold (only for elements with a minimum-take contract). The
+    :math:`D` the base demand times the slot's demand shocks, :math:`z`
+    the surplus sold (only for elements with a minimum-take contract) and
+    :math:`r` the demand avoided by demand-reducing projects. The
     dual of this row is the marginal cost of one more tonne of demand at the node.
     """
     S = ix.n_slots
@@ -162,14 +172,17 @@ def define_balance_constraints(m: pyo.ConcreteModel, d: ProblemData,
     for i, (k, _, s) in enumerate(ix.q_index.tolist()):
         by_es[int(d.arc_element[k]), s].append(i)
     z_pos = {int(e): j for j, e in enumerate(ix.z_elements.tolist())}
+    r_pos = {int(e): j for j, e in enumerate(ix.r_elements.tolist())}
 
     def rule(m: pyo.ConcreteModel, e: int, s: int) -> Any:
         prev = int(ix.slot_prev[s])
         before = m.stock[e * S + prev] if prev >= 0 else float(d.stock_initial_t[e])
         supply = sum(m.q[i] for i in by_es.get((e, s), ()))
         sold = m.z[z_pos[e] * S + s] if e in z_pos else 0.0
+        avoided = m.r[r_pos[e] * S + s] if e in r_pos else 0.0
         demand = float(d.demand_t[e, ix.slot_t[s], ix.slot_rep[s]])
-        return before + supply + m.u[e * S + s] - m.stock[e * S + s] - sold == demand
+        return before + supply + m.u[e * S + s] - m.stock[e * S + s] - sold + avoided == \
+            demand
 
     E = len(d.elements)
     m.balance = pyo.Constraint(range(E), range(S), rule=rule)
@@ -328,6 +341,34 @@ def define_stock_days_constraints(m: pyo.ConcreteModel, d: ProblemData,
                  demand_t=np.nan, slot=floors.slot, dnode=-1)
 
 
+def define_project_constraints(m: pyo.ConcreteModel, d: ProblemData, policy: ResolvedPolicy,
+                               ix: ModelIndex, infeasible: list[str]) -> dict[str, pd.DataFrame]:
+    r"""Investment families (model.investment): capacity that builds add to deliveries
+    and contracts, one full build along a path, required builds, avoided demand.
+
+    See :mod:`model.investment` for each family's mathematics; the row terms are
+    built there once, for this formulation and the matrix path alike.
+    """
+    var = {"x": m.x, "q": m.q, "y": m.y, "r": m.r}
+    out = {}
+    for terms in project_rows(d, ix, policy, infeasible):
+        by_row: list[list[Any]] = [[] for _ in range(terms.n)]
+        for r, kind, pos, c in zip(terms.row.tolist(), terms.kind.tolist(),
+                                   terms.pos.tolist(), terms.coef.tolist()):
+            by_row[r].append(c * var[kind][pos])
+        lo, up = terms.lower.tolist(), terms.upper.tolist()
+
+        def rule(m: pyo.ConcreteModel, r: int, by_row=by_row, lo=lo, up=up) -> Any:
+            body = pyo.quicksum(by_row[r])
+            if np.isinf(lo[r]):
+                return body <= up[r]
+            return body >= lo[r]
+
+        m.add_component(terms.family, pyo.Constraint(range(terms.n), rule=rule))
+        out[terms.family] = terms.meta if terms.n else empty_meta()
+    return out
+
+
 def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex,
                             floors: StockFloorRows) -> None:
     r"""Each scenario's cost along its path, and the expected cost (discounted, currency).
@@ -359,6 +400,8 @@ def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex
             terms.append((c, var[i], float(ix.slot_prob[i % S])))
     for j, c in enumerate(coef["deficit"].tolist()):
         terms.append((c, m.deficit[j], float(ix.slot_prob[soft_slot[j]])))
+    for j, c in enumerate(coef["y"].tolist()):
+        terms.append((c, m.y[j], float(ix.y_prob[j])))
     root = d.decision_row[ix.x_index[:, 0], ix.x_index[:, 1]] == 0
     m.first_stage_cost = pyo.Expression(   # contracts decided at the root (two-stage view)
         expr=pyo.quicksum((float(coef["x"][i]) * m.x[i] for i in np.flatnonzero(root).tolist()
@@ -371,6 +414,10 @@ def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex
                             ix.xcol_of[ix.xcol_of >= 0].tolist()):
         if coef["x"][i] != 0.0:
             by_w[w].append(float(coef["x"][i]) * m.x[i])
+    for (p, tau, w), i in zip(np.argwhere(ix.ycol_of >= 0).tolist(),
+                              ix.ycol_of[ix.ycol_of >= 0].tolist()):
+        if coef["y"][i] != 0.0:
+            by_w[w].append(float(coef["y"][i]) * m.y[i])
     for w in range(W):
         for t in range(T):
             s = int(ix.slot_of[t, w])
@@ -480,6 +527,7 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
                 m, d, policy, ix, infeasible),
             "min_stock_days": define_stock_days_constraints(m, d, ix, floors),
         }
+        meta.update(define_project_constraints(m, d, policy, ix, infeasible))
         define_cost_expressions(m, d, ix, floors)
         meta["budget"] = define_budget_constraint(m, d, policy)
         if d.risk_lambda > 0:

@@ -33,6 +33,14 @@ class ModelIndex:
     qpos_of: np.ndarray      # (K, S) position in q_index, -1 where none
     q_bound: np.ndarray      # (n_q,) availability x capacity
     z_elements: np.ndarray   # elements with surplus columns (a usable min-take contract)
+    y_index: np.ndarray = None    # (n_y, 3) project, period decided, decision node
+    y_prob: np.ndarray = None     # (n_y,) probability of the node
+    ycol_of: np.ndarray = None    # (P, T, W) position in y_index, -1 where none
+    y_unit: np.ndarray = None     # (n_y,) size per unit of y: max_size if all-or-nothing, else 1
+    y_upper: np.ndarray = None    # (n_y,) 1 (binary) or max_size
+    y_integer: np.ndarray = None  # (n_y,) bool
+    potential: np.ndarray = None  # (K, T) most capacity projects can add (t/period)
+    r_elements: np.ndarray = None  # elements whose demand projects can reduce
 
     @property
     def n_slots(self) -> int:
@@ -78,7 +86,9 @@ def model_index(d: ProblemData, policy: ResolvedPolicy) -> ModelIndex:
     W = len(d.scenarios)
     slot_of, slot_t, slot_rep, slot_prob, slot_prev = slots(d)
     usable = ~policy.excluded_arcs if len(policy.excluded_arcs) else np.zeros(0, bool)
-    x_mask = (d.capacity_t > 0) & (d.is_contract & usable)[:, None]
+    proj = _project_index(d, policy, slot_of)
+    capacity = d.capacity_t + proj["potential"]
+    x_mask = (capacity > 0) & (d.is_contract & usable)[:, None]
 
     # contracts: one column per (arc, period, node of its decision row)
     D = d.decision_node
@@ -105,7 +115,7 @@ def model_index(d: ProblemData, policy: ResolvedPolicy) -> ModelIndex:
         xcol_of[k, t, :] = start[:, None] + inv[drow[k, t], :]
 
     # deliveries: one column per (arc, slot) with capacity available
-    bound = d.capacity_t[:, slot_t] * d.availability[:, slot_t, slot_rep] if K \
+    bound = capacity[:, slot_t] * d.availability[:, slot_t, slot_rep] if K \
         else np.zeros((0, len(slot_t)))
     q_mask = (bound > 0) & usable[:, None]
     q_mask &= ~d.is_contract[:, None] | x_mask[:, slot_t]
@@ -117,7 +127,44 @@ def model_index(d: ProblemData, policy: ResolvedPolicy) -> ModelIndex:
     take = x_mask.any(axis=1) & (d.min_take > 0) if K else np.zeros(0, bool)
     z_elements = np.unique(d.arc_element[take]).astype(np.int64)
     return ModelIndex(slot_of, slot_t, slot_rep, slot_prob, slot_prev, x_index, x_prob,
-                      xcol_of, q_index, qpos_of, bound[ks[:, 0], ks[:, 1]], z_elements)
+                      xcol_of, q_index, qpos_of, bound[ks[:, 0], ks[:, 1]], z_elements, **proj)
+
+
+def _project_index(d: ProblemData, policy: ResolvedPolicy, slot_of: np.ndarray
+                   ) -> dict[str, np.ndarray]:
+    """Project size columns: one per (project, decision period, node of that period)."""
+    K, T = d.capacity_t.shape
+    W = len(d.scenarios)
+    pj = d.projects
+    empty = {"y_index": np.zeros((0, 3), np.int64), "y_prob": np.zeros(0),
+             "ycol_of": np.full((0, T, W), -1, np.int64), "y_unit": np.zeros(0),
+             "y_upper": np.zeros(0), "y_integer": np.zeros(0, bool),
+             "potential": np.zeros((K, T)), "r_elements": np.zeros(0, np.int64)}
+    if pj is None or pj.n == 0:
+        return empty
+    usable = ~policy.excluded_projects if len(policy.excluded_projects) else np.ones(pj.n, bool)
+    D = d.decision_node
+    rows, cols = [], []
+    ycol_of = np.full((pj.n, T, W), -1, dtype=np.int64)
+    n = 0
+    for p in np.flatnonzero(usable):
+        for tau in np.flatnonzero(pj.decide[p]):
+            nodes, inv = np.unique(D[tau + 1], return_inverse=True)
+            rows.append(np.column_stack([np.full(len(nodes), p), np.full(len(nodes), tau),
+                                         nodes]))
+            ycol_of[p, tau] = n + inv
+            n += len(nodes)
+    y_index = np.concatenate(rows).astype(np.int64) if rows else empty["y_index"]
+    node_prob = np.bincount(D.reshape(-1), weights=np.tile(d.probability, D.shape[0]))
+    p_of = y_index[:, 0]
+    integer = pj.integer[p_of]
+    reach = pj.online()[usable].any(axis=1)                                # (P', T)
+    potential = pj.potential(usable)
+    reduced = (pj.reduces[usable] * reach[:, None, :]).sum(axis=(0, 2)) > 0
+    return {"y_index": y_index, "y_prob": node_prob[y_index[:, 2]] if n else np.zeros(0),
+            "ycol_of": ycol_of, "y_unit": np.where(integer, pj.max_size[p_of], 1.0),
+            "y_upper": np.where(integer, 1.0, pj.max_size[p_of]), "y_integer": integer,
+            "potential": potential, "r_elements": np.flatnonzero(reduced).astype(np.int64)}
 
 
 @dataclass

@@ -411,6 +411,7 @@ def check_instance(inst: Instance) -> list[str]:
     check_groups(inst)
     check_element_maps(inst)
     check_sources(inst)
+    check_projects(inst)
     check_scenarios(inst)
     check_policies(inst)
     check_magnitudes(inst)
@@ -504,7 +505,22 @@ def check_element_maps(inst: Instance) -> None:
         _element_map(inst, getattr(inst.stock, key), f"stock.{key}", complete=False)
 
 
-def _check_selector(inst: Instance, sel: Selector, place: str) -> None:
+def _check_selector(inst: Instance, sel: Selector, place: str,
+                    projects_allowed: bool = False) -> None:
+    if sel.project is not None:
+        if not projects_allowed:
+            raise InstanceError("`project` names investment projects: only a policy's "
+                                "`exclude` may use it", f"{place}.project")
+        others = [k for k in ("id", "mined_in", "refined_in", "mode", "recycled")
+                  if getattr(sel, k) is not None]
+        if others:
+            raise InstanceError(f"a selector names either projects or sources, not both "
+                                f"(also has '{others[0]}')", place)
+        known = {p.id for p in inst.projects}
+        for v in sel.project if isinstance(sel.project, list) else [sel.project]:
+            if v not in known:
+                raise InstanceError(f"unknown project '{v}'", f"{place}.project")
+        return
     if sel.id is not None:
         ids = {s.id for s in inst.sources}
         for v in sel.id if isinstance(sel.id, list) else [sel.id]:
@@ -604,6 +620,64 @@ def check_scenarios(inst: Instance) -> None:
                     _check_selector(inst, rule.match, f"{place}.match")
 
 
+def _check_build(inst: Instance, rule: Any, place: str) -> None:
+    project = next((p for p in inst.projects if p.id == rule.project), None)
+    if project is None:
+        raise InstanceError(f"unknown project '{rule.project}'", f"{place}.project")
+    if rule.min_size > project.max_size + 1e-12:
+        raise InstanceError(f"min_size {rule.min_size:g} is above the project's max_size "
+                            f"{project.max_size:g}", f"{place}.min_size")
+
+
+def check_projects(inst: Instance) -> None:
+    """Projects have unique ids, a known source supplying what they add (or only
+    `reduces`), known elements and periods, and `fixed_cost` only when integer."""
+    hit = _dupe([p.id for p in inst.projects])
+    if hit:
+        raise InstanceError(f"duplicate id '{hit[1]}'", f"projects[{hit[0]}].id")
+    order = {pkey(t): i for i, t in enumerate(inst.periods)}
+    by_id = {s.id: s for s in inst.sources}
+    for i, p in enumerate(inst.projects):
+        place = f"projects[{i}]"
+        if p.source is not None:
+            if p.source not in by_id:
+                raise InstanceError(f"unknown source id '{p.source}'", f"{place}.source")
+            if not p.capacity:
+                raise InstanceError("a project with a source adds `capacity` (element -> "
+                                    "t/period at full size)", place)
+            if p.reduces:
+                raise InstanceError("a project either adds capacity to a source or "
+                                    "`reduces` demand, not both", f"{place}.reduces")
+            src = by_id[p.source]
+            for e, v in p.capacity.items():
+                _element(inst, e, f"{place}.capacity.{e}")
+                if e not in src.supply and "default" not in src.supply:
+                    raise InstanceError(f"source '{src.id}' does not supply {e} (a project "
+                                        "adds capacity at the source's price)",
+                                        f"{place}.capacity.{e}")
+                _period_map(inst, v, f"{place}.capacity.{e}", complete=False)
+        else:
+            if p.capacity:
+                raise InstanceError("`capacity` needs the `source` it adds to", f"{place}.capacity")
+            if not p.reduces:
+                raise InstanceError("a project needs a `source` and `capacity`, or `reduces`",
+                                    place)
+            for e, v in p.reduces.items():
+                _element(inst, e, f"{place}.reduces.{e}")
+                _period_map(inst, v, f"{place}.reduces.{e}", complete=False)
+        if p.fixed_cost > 0 and not p.integer:
+            raise InstanceError("a fixed cost applies to all-or-nothing projects only "
+                                "(integer: true)", f"{place}.fixed_cost")
+        if p.decide is not None:
+            lo, hi = p.decide.from_, p.decide.until
+            if lo is not None:
+                _period(inst, lo, f"{place}.decide.from")
+            if hi is not None:
+                _period(inst, hi, f"{place}.decide.until")
+            if lo is not None and hi is not None and order[pkey(lo)] > order[pkey(hi)]:
+                raise InstanceError(f"'from' ({lo}) is after 'until' ({hi})", f"{place}.decide")
+
+
 def check_policies(inst: Instance) -> None:
     """`none` is reserved; rule filters and exclusion selectors name known things."""
     if "none" in inst.policies:
@@ -621,7 +695,9 @@ def check_policies(inst: Instance) -> None:
             for i, rule in enumerate(getattr(pol, key)):
                 place = f"policies.{name}.{key}[{i}]"
                 if isinstance(rule, Selector):
-                    _check_selector(inst, rule, place)
+                    _check_selector(inst, rule, place, projects_allowed=True)
+                elif key == "build":
+                    _check_build(inst, rule, place)
                 elif hasattr(rule, "elements"):
                     _check_filter(inst, rule.elements, rule.periods, place)
                 for j, c in enumerate(getattr(rule, "countries", None) or []):

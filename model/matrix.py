@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from .data import ProblemData
 from .built import META_COLUMNS, BuiltModel
 from .indexing import ModelIndex, StockFloorRows, model_index, stock_floor_rows
+from .investment import project_rows
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
 
 
@@ -42,6 +43,7 @@ class LinearProgram:
     col_blocks: dict[str, tuple[int, int]]     # variable name -> [start, stop) columns
     row_blocks: dict[str, tuple[int, int]]     # family name -> [start, stop) rows
     offset: float = 0.0
+    integrality: np.ndarray | None = None      # (n_col,) 1 where a column is binary
 
     @property
     def row_sense(self) -> np.ndarray:
@@ -225,6 +227,15 @@ def cost_coefficients(d: ProblemData, ix: ModelIndex,
     if floors is not None:
         soft = floors.soft
         out["deficit"] = floors.deficit_cost[soft] * ds[floors.slot[soft]]
+    if ix.y_index is not None and len(ix.y_index):
+        pj = d.projects
+        p, tau = ix.y_index[:, 0], ix.y_index[:, 1]
+        # the full-size cost per unit of size, a fixed cost once built (binary y)
+        out["y"] = (ix.y_unit * pj.cost[p] + np.where(ix.y_integer, pj.fixed_cost[p], 0.0)) \
+            * disc[tau]
+    else:
+        out["y"] = np.zeros(0)
+    out["r"] = np.zeros((0 if ix.r_elements is None else len(ix.r_elements), len(ds)))
     return out
 
 
@@ -240,8 +251,9 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     # ---- columns: x (per decision node), q (per slot), u, stock, z (element, slot),
     #      deficit (per soft stock-floor row), then eta and excess
     soft = np.flatnonzero(floors.soft)
+    R = len(ix.r_elements)
     sizes = {"x": len(ix.x_index), "q": len(ix.q_index), "u": E * S, "stock": E * S,
-             "z": Z * S, "deficit": len(soft)}
+             "z": Z * S, "deficit": len(soft), "y": len(ix.y_index), "r": R * S}
     blocks, n_col = {}, 0
     for name, n in sizes.items():
         blocks[name] = (n_col, n_col + n)
@@ -257,11 +269,13 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     es = np.arange(E * S).reshape(E, S)
     ucol, scol = off["u"] + es, off["stock"] + es
     zcol = off["z"] + np.arange(Z * S).reshape(Z, S)
+    rcol = off["r"] + np.arange(R * S).reshape(R, S)
 
     col_lower = np.zeros(n_col)
     col_upper = np.full(n_col, np.inf)
     k_x, t_x = ix.x_index[:, 0], ix.x_index[:, 1]
-    col_upper[slice(*blocks["x"])] = d.capacity_t[k_x, t_x]
+    col_upper[slice(*blocks["x"])] = d.capacity_t[k_x, t_x] + ix.potential[k_x, t_x]
+    col_upper[slice(*blocks["y"])] = ix.y_upper
     col_upper[slice(*blocks["q"])] = ix.q_bound
     col_upper[slice(*blocks["stock"])] = np.repeat(d.stock_capacity_t, S)
     if lam > 0:
@@ -272,7 +286,8 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     k_q, t_q, s_q = ix.q_index[:, 0], ix.q_index[:, 1], ix.q_index[:, 2]
     prob = {"x": ix.x_prob, "q": ix.slot_prob[s_q], "u": np.tile(ix.slot_prob, E),
             "stock": np.tile(ix.slot_prob, E), "z": np.tile(ix.slot_prob, Z),
-            "deficit": ix.slot_prob[floors.slot[soft]]}
+            "deficit": ix.slot_prob[floors.slot[soft]], "y": ix.y_prob,
+            "r": np.tile(ix.slot_prob, R)}
     expected = np.concatenate([coef[n].reshape(-1) * prob[n] for n in sizes])
     cost = np.zeros(n_col)
     if lam < 1:
@@ -336,11 +351,13 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     rhs = d.demand_t[:, ix.slot_t, ix.slot_rep].copy()                # (E, S)
     rhs[:, ix.slot_t == 0] -= d.stock_initial_t[:, None]
     z_rows = es[ix.z_elements].reshape(-1)
-    r = np.concatenate([e_of_q * S + s_q, prev_rows, es.reshape(-1), es.reshape(-1), z_rows])
+    r_rows = es[ix.r_elements].reshape(-1)     # avoided demand (demand-reducing projects)
+    r = np.concatenate([e_of_q * S + s_q, prev_rows, es.reshape(-1), es.reshape(-1), z_rows,
+                        r_rows])
     c = np.concatenate([off["q"] + np.arange(len(k_q)), prev_cols, ucol.reshape(-1),
-                        scol.reshape(-1), zcol.reshape(-1)])
+                        scol.reshape(-1), zcol.reshape(-1), rcol.reshape(-1)])
     v = np.concatenate([np.ones(len(k_q)), np.ones(len(prev_rows)), np.ones(E * S),
-                        -np.ones(E * S), -np.ones(Z * S)])
+                        -np.ones(E * S), -np.ones(Z * S), np.ones(R * S)])
     row_blocks["balance"] = rows.add(r, c, v, rhs.reshape(-1), rhs.reshape(-1))
     e_grid, s_grid = np.divmod(np.arange(E * S), S)
     meta["balance"] = pd.DataFrame({
@@ -373,7 +390,15 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
         "sense": ">=", "rhs": floors.target, "demand_t": np.nan, "slot": floors.slot,
         "dnode": -1}, columns=META_COLUMNS) if n_sd else empty_meta()
 
-    # 9. budget: expected cost <= B
+    # 9. projects: capacity added, sizes, required builds, avoided demand (model.investment)
+    for terms in project_rows(d, ix, policy, infeasible):
+        col = np.array([off[kind] for kind in terms.kind], dtype=np.int64) + terms.pos \
+            if len(terms.kind) else np.zeros(0, np.int64)
+        row_blocks[terms.family] = rows.add(terms.row, col, terms.coef, terms.lower,
+                                            terms.upper)
+        meta[terms.family] = terms.meta if terms.n else empty_meta()
+
+    # 10. budget: expected cost <= B
     nz = np.flatnonzero(expected != 0)
     nb = len(policy.budgets)
     row_blocks["budget"] = rows.add(
@@ -402,6 +427,10 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
                                  if len(coef["q"]) else 0, 0))
         for name, col in (("u", ucol), ("stock", scol), ("z", zcol)):
             on_path(col[:, ix.slot_of], coef[name][:, ix.slot_of])
+        if len(ix.y_index):   # builds decided on the path, paid when decided
+            ypos = np.where(ix.ycol_of >= 0, ix.ycol_of, 0)
+            on_path(np.where(ix.ycol_of >= 0, off["y"] + ix.ycol_of, -1),
+                    np.where(ix.ycol_of >= 0, coef["y"][ypos], 0.0))
         if len(soft):      # a soft floor's deficit: one column per row (slot)
             owner = floors.slot[soft]
             hit = ix.slot_of[ix.slot_t[owner]] == owner[:, None]             # (n, W)
@@ -424,8 +453,11 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
                        (np.concatenate(rows.rows), np.concatenate(rows.cols))),
                       shape=(rows.n, n_col))
     A.sum_duplicates()
+    integrality = np.zeros(n_col, dtype=np.int8)
+    integrality[off["y"] + np.flatnonzero(ix.y_integer)] = 1
     lp = LinearProgram(A, cost, col_lower, col_upper, np.concatenate(rows.lower),
-                       np.concatenate(rows.upper), blocks, row_blocks)
+                       np.concatenate(rows.upper), blocks, row_blocks,
+                       integrality=integrality if integrality.any() else None)
     built = BuiltModel(None, d, policy, ix.x_index, ix.q_index, meta, infeasible,
                        time.perf_counter() - start_time, index=ix)
     built.matrix = lp
@@ -447,18 +479,28 @@ def build(d: ProblemData, policy: ResolvedPolicy, builder: str = "matrix") -> Bu
     return build_matrix(d, policy)
 
 
-def fix_root_contracts(built: BuiltModel, contracted_t: np.ndarray) -> None:
-    """Fix every contract decided at the root (before the first period) at
-    `contracted_t[k, t]` (K, T); contracts decided at later nodes stay free."""
+def fix_shared_decisions(built: BuiltModel, contracted_t: np.ndarray,
+                         size: np.ndarray | None = None) -> None:
+    """Fix the decisions taken at nodes holding every scenario (the root's contracts,
+    and contracts and builds of a period before the scenarios split): contracts at
+    ``contracted_t[k, t]`` (K, T), project sizes at ``size[p, t]`` (P, T); the
+    rest stays free. EEV fixes the expected-value plan's decisions this way."""
     d, ix = built.data, built.index
-    root = d.decision_row[ix.x_index[:, 0], ix.x_index[:, 1]] == 0
-    pos = np.flatnonzero(root)
-    k, t = ix.x_index[pos, 0], ix.x_index[pos, 1]
-    value = np.clip(contracted_t[k, t], 0.0, d.capacity_t[k, t])
-    if built.matrix is not None:
-        a, _ = built.matrix.col_blocks["x"]
-        built.matrix.col_lower[a + pos] = value
-        built.matrix.col_upper[a + pos] = value
-        return
-    for i, v in zip(pos.tolist(), value.tolist()):
-        built.model.x[i].fix(v)
+    shared_x = np.flatnonzero(ix.x_prob >= 1.0 - 1e-12)
+    k, t = ix.x_index[shared_x, 0], ix.x_index[shared_x, 1]
+    cap = d.capacity_t + ix.potential
+    fixes = [("x", shared_x, np.clip(contracted_t[k, t], 0.0, cap[k, t]))]
+    if size is not None and len(ix.y_index):
+        shared_y = np.flatnonzero(ix.y_prob >= 1.0 - 1e-12)
+        p, tau = ix.y_index[shared_y, 0], ix.y_index[shared_y, 1]
+        fixes.append(("y", shared_y, np.clip(size[p, tau] / ix.y_unit[shared_y], 0.0,
+                                             ix.y_upper[shared_y])))
+    for name, pos, value in fixes:
+        if built.matrix is not None:
+            a, _ = built.matrix.col_blocks[name]
+            built.matrix.col_lower[a + pos] = value
+            built.matrix.col_upper[a + pos] = value
+        else:
+            var = built.model.component(name)
+            for i, v in zip(pos.tolist(), value.tolist()):
+                var[i].fix(v)

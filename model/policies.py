@@ -71,6 +71,8 @@ class ResolvedPolicy:
     stock_rules: list[StockRule] = field(default_factory=list)
     budgets: list[tuple[str, float]] = field(default_factory=list)
     infeasible: list[str] = field(default_factory=list)   # found before any solve
+    excluded_projects: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    builds: list[tuple[str, int, float]] = field(default_factory=list)  # label, project, min
 
 
 def policy_names(inst: Instance) -> list[str]:
@@ -145,6 +147,18 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
                                          r.deficit_cost))
     for i, r in enumerate(rules["budget"]):
         out.budgets.append((label("budget", i), r.amount))
+    projects = data.projects.ids if data.projects is not None else []
+    named = {v for sel in rules["exclude"] if sel.project is not None
+             for v in (sel.project if isinstance(sel.project, list) else [sel.project])}
+    out.excluded_projects = np.array([p in named for p in projects], dtype=bool)
+    for i, r in enumerate(rules["build"]):
+        if r.project not in projects:      # the project belongs to another element block
+            continue
+        j = projects.index(r.project)
+        out.builds.append((label("build", i), j, r.min_size))
+        if out.excluded_projects[j] and r.min_size > 0:
+            out.infeasible.append(f"{label('build', i)}: policy {name} requires project "
+                                  f"{r.project} (size {r.min_size:g}) and excludes it")
     return out
 
 
@@ -193,7 +207,9 @@ def union_policy(policies: list[ResolvedPolicy]) -> ResolvedPolicy:
         excluded_arcs=np.logical_and.reduce([p.excluded_arcs for p in policies]),
         share_rules=[r for p in policies for r in p.share_rules],
         stock_rules=[r for p in policies for r in p.stock_rules],
-        budgets=[b for p in policies for b in p.budgets])
+        budgets=[b for p in policies for b in p.budgets],
+        excluded_projects=np.logical_and.reduce([p.excluded_projects for p in policies]),
+        builds=[b for p in policies for b in p.builds])
 
 
 def arcs_words(arcs_of: ArcSet, rule: ShareRule) -> str:

@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from .errors import UsageError
-from .folders import read_member, read_summary
+from .folders import read_member, read_summary, read_table
 from .instance import load_instance
 
 CSS = """
@@ -63,7 +63,7 @@ def _kv(pairs: list[tuple[str, Any]], table_id: str) -> str:
 
 
 def _csv(path: Path, **kwargs: Any) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(read_member(path)), **kwargs)
+    return read_table(path, **kwargs)
 
 
 def _img(path: Path, alt: str) -> str:
@@ -160,18 +160,31 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
     head += [("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.3f} s"),
              ("instance sha256", s["instance_sha256"]), ("tool version", s["version"])]
     parts = ["<h2>Summary</h2>", _kv(head, "summary")]
-    if s["status"] != "optimal":
+    at_limit = bool((s.get("mip") or {}).get("plan_at_limit"))
+    if s["status"] != "optimal" and not at_limit:
         parts.append(f'<p class="bad">No allocation: the model is {_esc(s["status"])}. '
                      f'{_esc(s.get("message", ""))}</p>')
         return parts
+    if at_limit:
+        gap = s["mip"].get("gap")
+        parts.append(f'<p class="bad">Not optimal: stopped at a limit ({_esc(s["status"])}); '
+                     f"the best plan found is shown, within {gap:.2%} of the best bound.</p>"
+                     if gap is not None else '<p class="bad">Not optimal: stopped at a '
+                     "limit; the best plan found is shown.</p>")
     for png, title in (("allocation_by_country.png", "Supply by country"),
                        ("scenarios.png", "Cost and shortage per scenario"),
-                       ("tree.png", "What is known when: the information tree")):
+                       ("tree.png", "What is known when: the information tree"),
+                       ("projects.png", "Investment: capacity the builds add")):
         if os.path.lexists(folder / png):
             parts += [f"<h2>{title}</h2>", _img(folder / png, title)]
     alloc = _csv(folder / "allocation.csv")
     parts += ["<h2>Contracts (first stage)</h2>",
               _table(alloc[alloc.contracted_t > 1e-9].drop(columns=["excluded"]), "allocation")]
+    if os.path.lexists(folder / "projects.csv"):
+        parts += ["<h2>Investment: builds decided</h2>",
+                  '<p class="note">One row per project, period and node with a build; size '
+                  "in units of the project's full size; nothing listed: nothing built.</p>",
+                  _table(_csv(folder / "projects.csv"), "projects")]
     parts += ["<h2>Scenarios</h2>", _table(_csv(folder / "scenarios.csv"), "scenarios")]
     bal = _csv(folder / "balance.csv")
     short = bal.pivot_table(index="element", columns="scenario", values="shortage_t",
@@ -183,7 +196,7 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
                         '<p class="note">This run has no duals.csv: it was solved by scenario '
                         "decomposition (mpi-sppy), which does not give the extensive form's "
                         "marginal values. Solve it with the default engine to see them.</p>"]
-    duals = _csv(folder / "duals.csv", keep_default_na=False)
+    duals = _csv(folder / "duals.csv", na_values=[])
     binding = duals[(duals.constraint != "demand") & (pd.to_numeric(duals.value) != 0)]
     binding = binding.reindex(pd.to_numeric(binding.value).sort_values().index)
     parts += ["<h2>What binds: marginal values</h2>",
@@ -254,11 +267,20 @@ def _page(folder: Path, s: dict[str, Any]) -> str:
         if os.path.lexists(folder / "comparison.png"):
             parts.append(_img(folder / "comparison.png", "comparison"))
         policy = None
+    elif kind == "projects":
+        parts += [f"<h2>What each project is worth under policy {_esc(s['policy'])}</h2>",
+                  '<p class="note">saving_if_allowed: expected cost without the project '
+                  "minus with it; value_per_cost: what a full build saves per unit it costs "
+                  "(above 1 it pays for itself).</p>",
+                  _table(_csv(folder / "project_values.csv"), "project-values")]
+        policy = s["policy"]
     else:
         table = _csv(folder / "frontier.csv")
-        parts += [f"<h2>Cap sweep on policy {_esc(s['policy'])} "
-                  f"(stage {_esc(s['stage'])}, per {_esc(s['per'])})</h2>",
-                  _table(table, "frontier")]
+        heading = (f"What-if on policy {_esc(s['policy'])}: {_esc(s['param'])}"
+                   if "param" in s else
+                   f"Cap sweep on policy {_esc(s['policy'])} "
+                   f"(stage {_esc(s['stage'])}, per {_esc(s['per'])})")
+        parts += [f"<h2>{heading}</h2>", _table(table, "frontier")]
         if os.path.lexists(folder / "frontier.png"):
             parts.append(_img(folder / "frontier.png", "frontier"))
         policy = s["policy"]

@@ -31,6 +31,8 @@ class Solution:
     objective: float
     surplus_t: np.ndarray | None = None      # (E, T, W) sold at the resale price
     floors: pd.DataFrame | None = None       # stock-floor rows that bind, with deficits
+    built_size: np.ndarray | None = None     # (P, T, W) project size decided in t (full = 1)
+    avoided_t: np.ndarray | None = None      # (E, T, W) demand avoided by projects
 
 
 def stock_floor_rows(built: BuiltModel, result: SolveResult, stock_t: np.ndarray
@@ -83,13 +85,17 @@ def solution_arrays(built: BuiltModel, result: SolveResult) -> Solution:
         q[tuple(built.q_index.T)] = result.values["q"]
     # tiny negative round-off from the solver is not a delivery
     stock = np.maximum(result.values["stock"].reshape(E, T, W), 0.0)
-    surplus = result.values.get("z")
+    dense = {key: (np.zeros((E, T, W)) if result.values.get(key) is None
+                   else np.maximum(result.values[key].reshape(E, T, W), 0.0))
+             for key in ("z", "r")}
+    P = d.projects.n if d.projects is not None else 0
+    size = np.zeros((P, T, W))
+    if built.y_index is not None and len(built.y_index):
+        size[tuple(built.y_index.T)] = np.maximum(result.values["y"], 0.0)
     return Solution(np.maximum(x, 0.0), np.maximum(q, 0.0),
                     np.maximum(result.values["u"].reshape(E, T, W), 0.0), stock,
-                    float(result.objective or 0.0),
-                    np.zeros((E, T, W)) if surplus is None
-                    else np.maximum(surplus.reshape(E, T, W), 0.0),
-                    stock_floor_rows(built, result, stock))
+                    float(result.objective or 0.0), dense["z"],
+                    stock_floor_rows(built, result, stock), size, dense["r"])
 
 
 # --------------------------------------------------------------------------- metrics
@@ -107,14 +113,36 @@ def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
     if s.floors is not None and len(s.floors):
         w = pd.Index(d.scenarios).get_indexer(s.floors["scenario"])
         np.add.at(deficit, w, s.floors["deficit_cost"].to_numpy(float))
+    invest = investment_cost(d, s)
     return pd.DataFrame({
         "scenario": d.scenarios, "probability": d.probability,
         "reservation_cost": fee, "delivery_cost": delivery, "shortage_cost": shortage,
         "holding_cost": holding, "resale_revenue": resale, "stock_deficit_cost": deficit,
-        "cost": fee + delivery + shortage + holding - resale + deficit,
+        "investment_cost": invest,
+        "cost": fee + delivery + shortage + holding - resale + deficit + invest,
         "shortage_t": s.shortage_t.sum(axis=(0, 1)),
         "surplus_t": surplus.sum(axis=(0, 1)),
     })
+
+
+def investment_cost(d: ProblemData, s: Solution) -> np.ndarray:
+    """(W,) discounted project cost of each scenario's builds: cost x size, plus the
+    fixed cost of an all-or-nothing build, at the decision's period."""
+    W = len(d.scenarios)
+    pj = d.projects
+    if pj is None or pj.n == 0 or s.built_size is None:
+        return np.zeros(W)
+    built = s.built_size
+    fixed = np.where(pj.integer, pj.fixed_cost / pj.max_size, 0.0)   # per unit of size
+    return np.einsum("t,p,ptw->w", d.discount, pj.cost + fixed, built)
+
+
+def added_capacity_t(d: ProblemData, s: Solution) -> np.ndarray:
+    """(P, K, T, W) t/period each project's builds add to each arc, online periods only."""
+    pj = d.projects
+    online = pj.online()                                         # (P, Tdec, T)
+    active = np.einsum("pdt,pdw->ptw", online.astype(float), s.built_size)
+    return pj.capacity[:, :, :, None] * active[:, None, :, :]
 
 
 def cvar(costs: np.ndarray, probability: np.ndarray, alpha: float) -> float:
@@ -194,8 +222,11 @@ def allocation_table(built: BuiltModel, s: Solution) -> pd.DataFrame:
     drow = d.decision_row
     p = d.probability
     parts = []
-    for r in np.unique(drow[d.capacity_t > 0]) if K else []:
-        k, t = np.nonzero((d.capacity_t > 0) & (drow == r))
+    offered = d.capacity_t > 0      # base capacity, or capacity a project could add
+    if d.projects is not None and d.projects.n:
+        offered |= d.projects.potential() > 0
+    for r in np.unique(drow[offered]) if K else []:
+        k, t = np.nonzero(offered & (drow == r))
         nodes, first, inv = np.unique(D[r], return_index=True, return_inverse=True)
         member = np.zeros((len(p), len(nodes)))
         member[np.arange(len(p)), inv] = p
@@ -299,7 +330,77 @@ def balance_table(d: ProblemData, s: Solution) -> pd.DataFrame:
         "stock_t": s.stock_t[e, t, w],
         "surplus_t": (s.surplus_t if s.surplus_t is not None
                       else np.zeros_like(s.stock_t))[e, t, w],
+        "avoided_t": (s.avoided_t if s.avoided_t is not None
+                      else np.zeros_like(s.stock_t))[e, t, w],
     })
+
+
+def capacity_added_table(d: ProblemData, s: Solution) -> pd.DataFrame:
+    """Expected t/period each project adds (capacity) or avoids (demand), per element
+    and period: what the builds deliver over time (for the chart)."""
+    pj = d.projects
+    cols = ["project", "element", "period", "kind", "expected_t"]
+    if pj is None or pj.n == 0 or s.built_size is None:
+        return pd.DataFrame(columns=cols)
+    active = np.einsum("pdt,pdw,w->pt", pj.online().astype(float), s.built_size,
+                       d.probability)                                      # (P, T)
+    E = len(d.elements)
+    per_element = np.zeros((pj.n, E, len(d.periods)))
+    np.add.at(per_element, (slice(None), d.arc_element), pj.capacity)
+    rows = []
+    for kind, amount in (("capacity", per_element), ("avoided demand", pj.reduces)):
+        p, e, t = np.nonzero(amount * active[:, None, :] > 1e-9)
+        rows.append(pd.DataFrame({
+            "project": np.array(pj.ids, dtype=object)[p],
+            "element": np.array(d.elements, dtype=object)[e],
+            "period": np.array(d.periods, dtype=object)[t], "kind": kind,
+            "expected_t": (amount * active[:, None, :])[p, e, t]}))
+    return pd.concat(rows, ignore_index=True)[cols]
+
+
+def projects_table(d: ProblemData, s: Solution) -> pd.DataFrame:
+    """The builds: one row per project, period decided and decision node with a size.
+
+    ``size`` is in units of the project's full size; ``first_output`` is the
+    first period the build adds capacity (``after <last period>`` when beyond
+    the horizon); ``added_<e>_t`` / ``avoided_<e>_t`` the most it adds or avoids
+    per period; ``cost`` the undiscounted investment at that size.
+    """
+    pj = d.projects
+    elements = d.elements
+    cap_cols = [f"added_{e}_t" for e in elements]
+    red_cols = [f"avoided_{e}_t" for e in elements]
+    base = ["project", "period_decided", "node", "node_probability", "size", "first_output",
+            "integer", "cost"]
+    if pj is None or pj.n == 0 or s.built_size is None:
+        return pd.DataFrame(columns=base)
+    labels = np.array(d.tree.labels(d.periods), dtype=object)
+    D = d.decision_node
+    node_p = np.bincount(D.reshape(-1), weights=np.tile(d.probability, D.shape[0]))
+    rows = []
+    per_element_cap = np.zeros((pj.n, len(elements)))
+    np.maximum.at(per_element_cap.T, d.arc_element, pj.capacity.max(axis=2).T)
+    per_element_red = pj.reduces.max(axis=2)
+    T = len(d.periods)
+    for p in range(pj.n):
+        for tau in np.flatnonzero(pj.decide[p]):
+            nodes, first = np.unique(D[tau + 1], return_index=True)
+            for g, w in zip(nodes.tolist(), first.tolist()):
+                size = float(s.built_size[p, tau, w])
+                if size <= 1e-9:
+                    continue
+                out = int(tau + pj.build_time[p])
+                row = {"project": pj.ids[p], "period_decided": d.periods[tau],
+                       "node": labels[g], "node_probability": float(node_p[g]), "size": size,
+                       "first_output": d.periods[out] if out < T else f"after {d.periods[-1]}",
+                       "integer": bool(pj.integer[p]),
+                       "cost": size * pj.cost[p] + (pj.fixed_cost[p] if pj.integer[p] else 0.0)}
+                row.update({c: size * v for c, v in zip(cap_cols, per_element_cap[p])})
+                row.update({c: size * v for c, v in zip(red_cols, per_element_red[p])})
+                rows.append(row)
+    used = [c for c, v in zip(cap_cols, per_element_cap.any(axis=0)) if v] + \
+        [c for c, v in zip(red_cols, per_element_red.any(axis=0)) if v]
+    return pd.DataFrame(rows, columns=base + cap_cols + red_cols)[base + used]
 
 
 def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
@@ -378,4 +479,17 @@ def summary_metrics(built: BuiltModel, s: Solution) -> dict[str, Any]:
         else 0.0,
         "max_single_country_share": max_single_country_share(d, s),
         "scenario_costs": {w: float(c) for w, c in zip(d.scenarios, costs["cost"])},
+        "expected_investment": float((costs["investment_cost"] * costs["probability"]).sum()),
+        "builds": build_summary(d, s),
     }
+
+
+def build_summary(d: ProblemData, s: Solution) -> dict[str, Any]:
+    """Per project: the probability that it is built at all and its expected size."""
+    pj = d.projects
+    if pj is None or pj.n == 0 or s.built_size is None:
+        return {}
+    total = s.built_size.sum(axis=1)                                   # (P, W)
+    return {pid: {"expected_size": float(total[p] @ d.probability),
+                  "probability_built": float(d.probability[total[p] > 1e-9].sum())}
+            for p, pid in enumerate(pj.ids)}

@@ -267,8 +267,10 @@ class Strict(BaseModel):
 
 
 class Selector(Strict):
-    """Matches sources; a missing key matches all, a list matches any of its values."""
+    """Matches sources; a missing key matches all, a list matches any of its values.
+    In a policy's `exclude`, ``{project: ID}`` names investment projects instead."""
 
+    project: Union[Id, list[Id], None] = None
     id: Union[Id, list[Id], None] = None
     mined_in: Union[Country, list[Country], None] = None
     refined_in: Union[Country, list[Country], None] = None
@@ -402,6 +404,31 @@ class BudgetRule(Strict):
     amount: Number
 
 
+class BuildRule(Strict):
+    """Require a project: its sizes decided along every scenario path sum to at least
+    `min_size` (in units of its full size)."""
+
+    project: Id
+    min_size: Number = 1.0
+
+
+class Project(Strict):
+    """An investment in new capacity of a source (or in using less: `reduces`),
+    sized at the nodes of the information tree (DESIGN.md, "Investment")."""
+
+    id: Id
+    name: SourceName | None = None
+    source: Id | None = None                       # adds capacity to this source
+    capacity: dict[str, PeriodValue] = Field(default_factory=dict)   # t/period at full size
+    reduces: dict[str, PeriodValue] = Field(default_factory=dict)    # avoided t/period
+    cost: Number                                   # currency for the full size
+    build_time: Count = 0                          # periods from decision to first output
+    decide: Window | None = None                   # periods in which a build may be decided
+    max_size: Positive = 1.0
+    integer: StrictBool = False                    # all or nothing: size 0 or max_size
+    fixed_cost: Number = 0.0                       # paid when built (integer projects)
+
+
 def _rules(model: type) -> Any:
     """A rule written alone or as a list of rules (JSON Schema says both)."""
     # the before-validator makes a lone rule a list, so the union's second member
@@ -419,6 +446,7 @@ class Policy(Strict):
     exclude: _rules(Selector) = Field(default_factory=list)
     min_stock_days: _rules(StockDaysRule) = Field(default_factory=list)
     budget: _rules(BudgetRule) = Field(default_factory=list)
+    build: _rules(BuildRule) = Field(default_factory=list)
 
 
 class Stock(Strict):
@@ -454,6 +482,7 @@ class Instance(Strict):
     # currency per surplus tonne sold (take-or-pay deliveries beyond need)
     resale_price: ElementNumberMap = Field(default_factory=dict)
     sources: list[Source] = Field(default_factory=list)
+    projects: list[Project] = Field(default_factory=list)
     scenarios: list[Scenario] | None = None
     policies: dict[Id, Policy] = Field(default_factory=dict)
     risk: Risk = Field(default_factory=Risk)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .built import BuiltModel
 
-VARIABLES = ("x", "q", "u", "stock", "z", "deficit", "eta", "excess")
+VARIABLES = ("x", "q", "u", "stock", "z", "deficit", "y", "r", "eta", "excess")
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: "optimal",
@@ -72,10 +72,18 @@ class SolveResult:
     values: dict[str, np.ndarray] = field(default_factory=dict)
     reduced_costs: dict[str, np.ndarray] = field(default_factory=dict)
     duals: dict[str, np.ndarray] = field(default_factory=dict)
+    mip: bool = False                    # integer (all-or-nothing) decisions present
+    mip_gap: float | None = None         # relative gap of the plan found to the bound
+    incumbent: bool = False              # stopped at a limit with a plan (not optimal)
 
     @property
     def optimal(self) -> bool:
         return self.status == "optimal"
+
+    @property
+    def has_solution(self) -> bool:
+        """Values are filled: an optimum, or the best plan a MIP found before a limit."""
+        return self.optimal or self.incumbent
 
 
 @contextlib.contextmanager
@@ -142,6 +150,11 @@ class HighsModel:
         lp.col_cost_, lp.col_lower_, lp.col_upper_ = self.cost, self.col_lower, self.col_upper
         lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
         lp.offset_ = self.offset
+        self.integer_cols = np.flatnonzero(self.integrality) if self.integrality is not None \
+            else np.zeros(0, np.int64)
+        if len(self.integer_cols):
+            lp.integrality_ = [highspy.HighsVarType.kInteger if i else
+                               highspy.HighsVarType.kContinuous for i in self.integrality]
         A = self.A
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = A.indptr.astype(np.int32)
@@ -149,6 +162,9 @@ class HighsModel:
         lp.a_matrix_.value_ = A.data.astype(float)
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
         del self.A  # HiGHS holds its own copy
+        # the column bounds HiGHS holds now (set_bounds changes them)
+        self.col_lower_now = np.array(self.col_lower, dtype=float)
+        self.col_upper_now = np.array(self.col_upper, dtype=float)
         with _quiet_stdout():
             self.highs = highspy.Highs()
         h = self.highs
@@ -171,6 +187,7 @@ class HighsModel:
         self.col_of = {name: np.arange(a, b) for name, (a, b) in lp.col_blocks.items()}
         self.dropped_value = {name: np.zeros(0) for name in lp.col_blocks}
         self.row_of = {name: np.arange(a, b) for name, (a, b) in lp.row_blocks.items()}
+        self.integrality = lp.integrality
 
     def _from_pyomo(self, built: BuiltModel) -> None:
         """The Pyomo path: compile with LinearStandardFormCompiler and map back."""
@@ -185,6 +202,8 @@ class HighsModel:
         rhs = np.asarray(info.rhs, dtype=float).reshape(-1)
         self.row_sense = np.array([bt for _, bt in info.rows], dtype=int).reshape(-1)
         self.A = info.A.tocsc()
+        integer = np.array([v.is_integer() or v.is_binary() for v in columns], dtype=np.int8)
+        self.integrality = integer if integer.any() else None
         self.cost = info.c.toarray().reshape(-1) if info.c.shape[0] else np.zeros(self.n_col)
 
         # columns -> (variable component, position in its index order)
@@ -244,6 +263,7 @@ class HighsModel:
             self.highs.changeRowsBounds(len(idx), idx, lower, upper)
         elif kind == "col":
             self.highs.changeColsBounds(len(idx), idx, lower, upper)
+            self.col_lower_now[idx], self.col_upper_now[idx] = lower, upper
         else:
             raise ValueError(f"kind must be 'row' or 'col', not {kind!r}")
 
@@ -269,7 +289,13 @@ class HighsModel:
         return status
 
     def solve(self) -> SolveResult:
-        """Run HiGHS (warm-started after a change) and map the outcome."""
+        """Run HiGHS (warm-started after a change) and map the outcome.
+
+        A MIP (all-or-nothing projects) is solved by branch and bound; its plan's
+        duals come from the LP with the integer decisions fixed at their values.
+        Stopped at a limit with a plan, the result is not optimal but carries the
+        plan (``incumbent``), its objective and gap, and the bound.
+        """
         h = self.highs
         if self.options.time_limit_s is not None:
             # HiGHS counts time_limit against this instance's total run time:
@@ -285,18 +311,24 @@ class HighsModel:
         result = SolveResult(status, h.modelStatusToString(model_status),
                              solver_version=self.version, handoff_seconds=self.handoff_seconds,
                              solve_seconds=t2 - t1, n_variables=self.n_col,
-                             n_constraints=self.n_row)
+                             n_constraints=self.n_row, mip=bool(len(self.integer_cols)))
         hinfo = h.getInfo()
+        if result.mip:
+            return self._finish_mip(result, hinfo)
         if status != "optimal":
             if status in {"time_limit", "iteration_limit", "interrupted"}:
                 result.bound = float(hinfo.objective_function_value) \
                     if hinfo.dual_solution_status == 2 else None
             return result
-        sol = h.getSolution()
+        result.objective = float(hinfo.objective_function_value)
+        self._read_solution(result)
+        return result
+
+    def _read_solution(self, result: SolveResult) -> None:
+        sol = self.highs.getSolution()
         col_value = np.asarray(sol.col_value, dtype=float)
         col_dual = np.asarray(sol.col_dual, dtype=float)
         row_dual = np.asarray(sol.row_dual, dtype=float)
-        result.objective = float(hinfo.objective_function_value)
         for name, cols in self.col_of.items():
             present = cols >= 0
             values = np.zeros(len(cols))
@@ -309,6 +341,40 @@ class HighsModel:
             dual = np.zeros(len(rows))
             dual[rows >= 0] = row_dual[rows[rows >= 0]]
             result.duals[name] = dual
+
+    def _finish_mip(self, result: SolveResult, hinfo: Any) -> SolveResult:
+        """Gap and bound; with a plan, the LP with the integer decisions fixed gives
+        the values and duals. Bounds and integrality are restored afterwards."""
+        h = self.highs
+        has_plan = hinfo.primal_solution_status == 2
+        result.bound = float(hinfo.mip_dual_bound) if np.isfinite(hinfo.mip_dual_bound) \
+            else None
+        if not has_plan:
+            return result
+        objective = float(hinfo.objective_function_value)
+        result.mip_gap = float(max(hinfo.mip_gap, 0.0)) if np.isfinite(hinfo.mip_gap) else None
+        if not result.optimal:
+            if result.status not in {"time_limit", "iteration_limit", "interrupted"}:
+                return result
+            result.incumbent = True
+        cols = self.integer_cols.astype(np.int32)
+        fixed = np.round(np.asarray(h.getSolution().col_value, dtype=float)[cols])
+        lower, upper = self.col_lower_now[cols].copy(), self.col_upper_now[cols].copy()
+        n = len(cols)
+        h.changeColsBounds(n, cols, fixed, fixed)
+        h.changeColsIntegrality(n, cols, np.array([highspy.HighsVarType.kContinuous] * n))
+        try:
+            self._run_interruptibly()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                result.status, result.incumbent = "error", False
+                result.message = "the LP with the build decisions fixed did not solve"
+                return result
+            self._read_solution(result)
+            # the fixed LP re-optimises the continuous part: never worse than the plan
+            result.objective = min(objective, float(h.getInfo().objective_function_value))
+        finally:
+            h.changeColsBounds(n, cols, lower, upper)
+            h.changeColsIntegrality(n, cols, np.array([highspy.HighsVarType.kInteger] * n))
         return result
 
 

@@ -39,12 +39,12 @@ from .policies import ResolvedPolicy, union_policy
 from .solve import HighsModel, SolveOptions, SolveResult
 
 RULE_FAMILIES = ("max_single_country_share", "min_domestic_share", "min_recycled_share",
-                 "min_stock_days", "budget")
+                 "min_stock_days", "budget", "build")
 
 
 def _labels(policy: ResolvedPolicy) -> set[str]:
     return ({r.label for r in policy.share_rules} | {r.label for r in policy.stock_rules}
-            | {label for label, _ in policy.budgets})
+            | {label for label, _ in policy.budgets} | {b[0] for b in policy.builds})
 
 
 class PolicySwitcher:
@@ -68,11 +68,23 @@ class PolicySwitcher:
         # switchable columns: x and q (their arc), z (its element), deficit (its floor row)
         ix, floors = self.union.index, self.union.floors
         S = ix.n_slots
-        self.cols = {name: np.arange(*lp.col_blocks[name]) for name in ("x", "q", "z", "deficit")}
+        self.cols = {name: np.arange(*lp.col_blocks[name])
+                     for name in ("x", "q", "z", "deficit", "y", "r")}
         self.col_upper = {name: lp.col_upper[c].copy() for name, c in self.cols.items()}
         self.x_arc, self.q_arc = ix.x_index[:, 0], ix.q_index[:, 0]
         self.z_element = np.repeat(ix.z_elements, S)
         self.deficit_label = np.array(floors.rule, dtype=object)[floors.soft]
+        self.y_project = ix.y_index[:, 0]
+        self.r_element = np.repeat(ix.r_elements, S)
+        # rows that exist only where a project can add capacity to an arc: their arc
+        arc_of = {(sid, e): k for k, (sid, e) in enumerate(zip(
+            d.sources["id"].to_numpy()[d.arc_source],
+            np.array(d.elements, dtype=object)[d.arc_element]))}
+        self.capacity_row_kt = {
+            fam: np.array([(arc_of[sid, e], d.periods.index(t)) for sid, e, t in
+                           zip(meta[fam]["rule"], meta[fam]["element"], meta[fam]["period"])],
+                          dtype=np.int64).reshape(-1, 2)
+            for fam in ("delivery_capacity", "contract_capacity")}
         # contract_delivery rows, one per contract delivery column: their arcs
         self.delivery_row_arc = self.q_arc[d.is_contract[self.q_arc]]
         self.source_of = {fam: meta[fam]["rule"].to_numpy(dtype=object)   # source ids
@@ -94,9 +106,24 @@ class PolicySwitcher:
         banned = set(self.data.sources["id"].to_numpy()[self.data.arc_source[excluded]])
         for fam, src in self.source_of.items():
             rows[fam] = ~pd.Series(src, dtype=object).isin(banned).to_numpy()
+        projects = self.data.projects
+        p_excluded = policy.excluded_projects if len(policy.excluded_projects) else \
+            np.zeros(0 if projects is None else projects.n, bool)
+        for fam, kt in self.capacity_row_kt.items():
+            rows[fam] = ~excluded[kt[:, 0]] & (view_ix.potential[kt[:, 0], kt[:, 1]] > 0) \
+                if len(kt) else np.zeros(0, bool)
+        rows["project_size"] = ~pd.Series(self.union.row_meta["project_size"]["rule"],
+                                          dtype=object).isin(
+            [projects.ids[j] for j in np.flatnonzero(p_excluded)]).to_numpy() \
+            if projects is not None else np.zeros(0, bool)
+        rows["reduction"] = pd.Series(self.union.row_meta["reduction"]["element"],
+                                      dtype=object).isin(
+            [self.data.elements[e] for e in view_ix.r_elements]).to_numpy()
         cols = {"x": ~excluded[self.x_arc], "q": ~excluded[self.q_arc],
                 "z": np.isin(self.z_element, view_ix.z_elements),
-                "deficit": pd.Series(self.deficit_label, dtype=object).isin(mine).to_numpy()}
+                "deficit": pd.Series(self.deficit_label, dtype=object).isin(mine).to_numpy(),
+                "y": ~p_excluded[self.y_project] if len(self.y_project) else np.zeros(0, bool),
+                "r": np.isin(self.r_element, view_ix.r_elements)}
         return rows, cols
 
     def solve(self, i: int) -> tuple[BuiltModel, SolveResult]:
@@ -130,7 +157,7 @@ class PolicySwitcher:
         if not infeasible:   # (nothing was solved for a trivially infeasible policy)
             result.n_variables = self.n_col - sum(int((~k).sum()) for k in keep.values())
             result.n_constraints = self.n_row - sum(int((~m).sum()) for m in own.values())
-        if result.optimal:
+        if result.has_solution:
             for store in (result.values, result.reduced_costs):
                 for name, k in keep.items():
                     store[name] = store[name][k]

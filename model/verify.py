@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import UsageError
-from .folders import read_member, read_summary
+from .folders import read_member, read_summary, read_table
 from .instance import load_instance
 from .schema import Instance, Policy, Selector, Source
 
@@ -35,6 +35,8 @@ def _k(p: Any) -> str:
 
 
 def _matches(sel: Selector, src: Source) -> bool:
+    if sel.project is not None:      # names projects, not sources
+        return False
     for key in ("id", "mined_in", "refined_in", "mode", "recycled"):
         want = getattr(sel, key)
         if want is None:
@@ -149,6 +151,30 @@ class _Facts:
                 m *= r.multiplier
         return self.base_demand(e, t) * m
 
+    def capacity_window(self, sid: str, t: str) -> float:
+        """1 inside the source's available window, 0 outside."""
+        s = self.src[sid]
+        i = self.periods.index(t)
+        if s.available is not None:
+            if s.available.from_ is not None and i < self.periods.index(_k(s.available.from_)):
+                return 0.0
+            if s.available.until is not None and i > self.periods.index(_k(s.available.until)):
+                return 0.0
+        return 1.0
+
+    def decidable(self, p: Any, t: str) -> bool:
+        lo = self.periods.index(_k(p.decide.from_)) if p.decide and p.decide.from_ is not None \
+            else 0
+        hi = self.periods.index(_k(p.decide.until)) if p.decide and p.decide.until is not None \
+            else len(self.periods) - 1
+        return lo <= self.periods.index(t) <= hi
+
+    def online_decisions(self, p: Any, t: str) -> list[str]:
+        """Periods whose builds of project p are online in period t."""
+        i = self.periods.index(t)
+        return [tau for j, tau in enumerate(self.periods)
+                if j + p.build_time <= i and self.decidable(p, tau)]
+
     def arcs(self) -> list[tuple[str, str]]:
         """(source id, element) of every element a source offers."""
         return [(s.id, e) for s in self.inst.sources for e in self.inst.elements
@@ -210,9 +236,10 @@ def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]
     folder = Path(folder)
     summary = read_summary(folder)
     kind = summary.get("kind", "run")
-    if kind == "sweep":
-        raise UsageError(f"{folder} is a sweep folder: it holds a frontier, no allocation "
-                         "to verify (solve one cap with --policy to check it)")
+    if kind in ("sweep", "projects"):
+        raise UsageError(f"{folder} is a {kind} folder: it holds a table of solves, no "
+                         "allocation to verify (solve one point with `sourcing solve` and "
+                         "--set or --policy to check it)")
     if kind == "run":
         return [(folder, str(summary["status"]), [])]
     top = instance_problems(folder, summary)
@@ -230,7 +257,8 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     """Every violated constraint or misreported number of a run folder (empty = all hold)."""
     folder = Path(folder)
     summary = read_summary(folder)
-    if summary["status"] != "optimal":
+    at_limit = bool((summary.get("mip") or {}).get("plan_at_limit"))   # a MIP's best plan
+    if summary["status"] != "optimal" and not at_limit:
         problems = instance_problems(folder, summary) if os.path.lexists(
             folder / "instance.yaml") else []
         return problems + ([] if not os.path.lexists(folder / "allocation.csv") else [
@@ -240,7 +268,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         return problems
     inst = load_instance(folder / "instance.yaml", follow=False).instance
     f = _Facts(inst)
-    read = {n: pd.read_csv(io.BytesIO(read_member(folder / f"{n}.csv")), dtype={"period": str})
+    read = {n: read_table(folder / f"{n}.csv", dtype={"period": str})
             for n in ("allocation", "deliveries", "balance")}
     lam = summary["risk"]["lambda"]
     alpha = summary["risk"]["alpha"]
@@ -255,7 +283,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
 
     # -- what is known when: the tree, node decisions, contracts' information
     partition = f.partition()
-    tree_rows = pd.read_csv(folder / "tree.csv", dtype=str, keep_default_na=False) \
+    tree_rows = read_table(folder / "tree.csv", dtype=str, na_values=[]) \
         if (folder / "tree.csv").is_file() else None
     node_scen: dict[str, frozenset[str]] = {}
     if tree_rows is None:
@@ -269,6 +297,58 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
             if listed != set(groups):
                 bad(f"tree.csv: the nodes of {t_row} do not group the scenarios by their data "
                     f"so far ({len(listed)} listed, {len(groups)} expected)")
+
+    # -- investment: sizes per node, repeated per scenario; capacity they add
+    size: dict[tuple[str, str, str], float] = defaultdict(float)     # (project, period, w)
+    proj = {p.id: p for p in inst.projects}
+    banned = {v for sel in pol.exclude if sel.project is not None
+              for v in (sel.project if isinstance(sel.project, list) else [sel.project])}
+    if inst.projects:
+        table = read_table(folder / "projects.csv", dtype={"period_decided": str}) \
+            if (folder / "projects.csv").is_file() \
+            else None
+        if table is None:
+            bad("projects.csv is missing")
+        for r in (table.itertuples() if table is not None else ()):
+            p = proj.get(r.project)
+            if p is None:
+                bad(f"projects.csv: unknown project {r.project}")
+                continue
+            scen = node_scen.get(str(r.node), frozenset())
+            if r.period_decided in partition and scen not in partition[r.period_decided]:
+                bad(f"build {r.project} {r.period_decided} at node {r.node}: its scenarios are "
+                    "not a node of that period")
+            if not f.decidable(p, r.period_decided):
+                bad(f"build {r.project} decided in {r.period_decided}, outside its decide window")
+            if r.project in banned and r.size > tol:
+                bad(f"build {r.project}: the policy excludes it")
+            if p.integer and not (_close(r.size, 0.0, tol, tol)
+                                  or _close(r.size, p.max_size, tol, tol)):
+                bad(f"build {r.project}: size {r.size} of an all-or-nothing project")
+            for w in scen:
+                size[r.project, r.period_decided, w] += float(r.size)
+        for pid, p in proj.items():
+            for w in f.scen_ids:
+                total = sum(size.get((pid, t, w), 0.0) for t in f.periods)
+                if total < -tol or not le(total, p.max_size):
+                    bad(f"build {pid} in {w}: total size {total} above max_size {p.max_size}")
+        for rule in pol.build:
+            for w in f.scen_ids:
+                total = sum(size.get((rule.project, t, w), 0.0) for t in f.periods)
+                if not le(rule.min_size, total):
+                    bad(f"build rule {rule.project} in {w}: size {total} < {rule.min_size}")
+
+    def added(sid: str, e: str, t: str, w: str) -> float:
+        """Capacity the scenario's builds add to source sid's element e in period t."""
+        if f.capacity_window(sid, t) == 0.0:
+            return 0.0
+        return sum(size.get((p.id, tau, w), 0.0) * _by_period(p.capacity[e], t)
+                   for p in inst.projects if p.source == sid and e in p.capacity
+                   for tau in f.online_decisions(p, t))
+
+    def avoided_cap(e: str, t: str, w: str) -> float:
+        return sum(size.get((p.id, tau, w), 0.0) * _by_period(p.reduces[e], t)
+                   for p in inst.projects if e in p.reduces for tau in f.online_decisions(p, t))
 
     # -- first stage: contracts, one value per decision node, repeated per scenario
     contract: dict[tuple[str, str, str, str], float] = {}
@@ -291,7 +371,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         if covered != sorted(f.scen_ids):
             bad(f"contract {' '.join(key)}: its nodes do not cover every scenario once")
     for (w, sid, e, t), x in contract.items():
-        cap = f.capacity(sid, e, t)
+        cap = f.capacity(sid, e, t) + added(sid, e, t, w)
         if x < -tol or not le(x, cap):
             bad(f"contract {sid} {e} {t} in {w}: {x} outside [0, {cap}]")
         if not le(f.committed(sid, e, t), x):
@@ -309,7 +389,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
             bad(f"deliveries.csv contracted_t of {r.source} {r.element} {r.period} in "
                 f"{r.scenario} differs from allocation.csv")
     for (w, sid, e, t), q in delivered.items():
-        bound = f.availability(sid, e, t, w) * f.capacity(sid, e, t)
+        bound = f.availability(sid, e, t, w) * (f.capacity(sid, e, t) + added(sid, e, t, w))
         if q < -tol or not le(q, bound):
             bad(f"delivery {sid} {e} {t} in {w}: {q} outside [0, {bound}]")
         if f.src[sid].mode == "contract" and not le(q, contract.get((w, sid, e, t), 0.0)):
@@ -361,7 +441,11 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                 supply = sum(q for _, e2, q in by_wt[w, t] if e2 == e)
                 dem = f.demand(e, t, w)
                 sold = float(getattr(r, "surplus_t", 0.0))
-                lhs = prev + supply + r.shortage_t - r.stock_t - sold
+                saved = float(getattr(r, "avoided_t", 0.0))
+                if saved < -tol or not le(saved, avoided_cap(e, t, w)):
+                    bad(f"avoided demand {e} {t} in {w}: {saved} t, builds allow "
+                        f"{avoided_cap(e, t, w)}")
+                lhs = prev + supply + r.shortage_t - r.stock_t - sold + saved
                 if not _close(lhs, dem, tol, tol * 10):
                     bad(f"balance {e} {t} in {w}: {prev} + {supply} + {r.shortage_t} - "
                         f"{r.stock_t} - {sold} = {lhs}, demand {dem}")
@@ -442,8 +526,8 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                         bad(f"{what} floor {label} {t} {w}{' (plan)' if plan else ''}: "
                             f"{v} < {req}")
     deficit_cost: dict[str, float] = defaultdict(float)
-    floors = pd.read_csv(folder / "stock_floors.csv", dtype={"period": str},
-                         keep_default_na=False) if (folder / "stock_floors.csv").is_file() \
+    floors = read_table(folder / "stock_floors.csv", dtype={"period": str}) \
+        if (folder / "stock_floors.csv").is_file() \
         else None
     reported = {} if floors is None else {
         (r.rule, str(r.element), r.period, r.scenario): float(r.deficit_t)
@@ -484,6 +568,10 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                                       + _emap(inst.stock.holding_cost, e, 0.0) * r.stock_t
                                       - _emap(inst.resale_price, e, 0.0)
                                       * float(getattr(r, "surplus_t", 0.0)))
+        for (pid, tau, w2), sz in size.items():
+            if w2 == w and sz > tol:
+                p = proj[pid]
+                c += f.discount(tau) * (p.cost * sz + (p.fixed_cost if p.integer else 0.0))
         cost[w] = c + deficit_cost[w]
     expected = sum(f.prob[w] * cost[w] for w in f.scen_ids)
     ranked = sorted(f.scen_ids, key=lambda w: -cost[w])
