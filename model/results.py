@@ -456,7 +456,27 @@ def _capacity_duals(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
         qv, rc = result.values["q"], result.reduced_costs["q"]
         at_ub = qv >= ub - tol * np.maximum(1.0, ub)
         np.add.at(value, (k, t), np.where(at_ub, a * np.minimum(rc, 0.0), 0.0))
-    k, t = np.nonzero(d.capacity_t > 0)
+    # where projects can add capacity, the bounds are rows (model.investment):
+    # deliveries q <= a (cap + added) and contracts x <= cap + added on every path
+    arc_of = {(sid, e): k for k, (sid, e) in enumerate(zip(
+        d.sources["id"].to_numpy()[d.arc_source],
+        np.array(d.elements, dtype=object)[d.arc_element]))}
+    scen = {w: i for i, w in enumerate(d.scenarios)}
+    for fam in ("delivery_capacity", "contract_capacity"):
+        meta = built.row_meta.get(fam)
+        if meta is None or meta.empty or fam not in result.duals:
+            continue
+        k = np.array([arc_of[sid, e] for sid, e in zip(meta["rule"], meta["element"])])
+        t = np.array([d.periods.index(p) for p in meta["period"]])
+        per_cap = result.duals[fam].copy()
+        if fam == "delivery_capacity":
+            w = np.array([scen[n] for n in meta["scenario"]])
+            per_cap *= d.availability[k, t, w]
+        np.add.at(value, (k, t), np.minimum(per_cap, 0.0))
+    offered = d.capacity_t > 0
+    if d.projects is not None and d.projects.n:
+        offered |= d.projects.potential() > 0
+    k, t = np.nonzero(offered)
     arcs = _arc_frame(d).iloc[k].reset_index(drop=True)
     return pd.DataFrame({
         "constraint": "capacity", "rule": "", "source": arcs["source"],

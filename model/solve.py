@@ -34,6 +34,7 @@ _STATUS = {
     highspy.HighsModelStatus.kUnbounded: "unbounded",
     highspy.HighsModelStatus.kTimeLimit: "time_limit",
     highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
+    highspy.HighsModelStatus.kSolutionLimit: "iteration_limit",   # a node or solution limit
     highspy.HighsModelStatus.kInterrupt: "interrupted",
     highspy.HighsModelStatus.kHighsInterrupt: "interrupted",
     highspy.HighsModelStatus.kMemoryLimit: "memory_limit",
@@ -48,6 +49,9 @@ class SolveOptions:
     time_limit_s: float | None = None
     threads: int | None = None
     verbose: bool = False
+    # expert HiGHS options passed as they are (Python API only), e.g. mip_rel_gap or
+    # mip_max_improving_sols; a name HiGHS does not know is refused when solving
+    highs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from .safety import check_settings
@@ -173,6 +177,11 @@ class HighsModel:
             h.setOptionValue("time_limit", float(self.options.time_limit_s))
         if self.options.threads is not None:
             h.setOptionValue("threads", int(self.options.threads))
+        for name, value in self.options.highs.items():
+            if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+                from .errors import UsageError
+
+                raise UsageError(f"HiGHS refuses option {name}={value!r}")
         h.passModel(lp)
         self.handoff_seconds = time.perf_counter() - t0
 
