@@ -22,7 +22,7 @@ import pandas as pd
 from .api import RunResult, check_run_settings, finish_run, solve_instance
 from .data import ProblemData, problem_data, restrict_scenarios, retree
 from .errors import UsageError
-from .decompose import compare_blocks, element_blocks, sweep_blocks
+from .decompose import compare_blocks, element_blocks, sweep_blocks, variant_blocks
 from .matrix import build, fix_shared_decisions
 from .instance import LoadedInstance
 from .policies import resolve_policy, union_policy
@@ -111,15 +111,22 @@ def policy_row(run: RunResult) -> dict[str, Any]:
     d, sol = run.data, run.solution
     row.update({k: s[k] for k in ("objective", "expected_cost", "cvar", "expected_shortage_t",
                                   "worst_shortage_t")})
+    by_year = run.tables["cost_by_year"]
+    expected = by_year[by_year.scenario == "expected"]
+    T = len(d.periods)
+    row["cash_per_year"] = float(expected["cash"].sum()) / T          # undiscounted
+    row["penalty_per_year"] = float(expected["penalty"].sum()) / T    # undiscounted
     for stage in STAGES:
+        # of demand: per element, period and scenario, the largest (into stock included)
         m = s["max_single_country_share"][stage]
-        row[f"max_share_{stage}"] = m["share"]
-        row[f"max_share_{stage}_country"] = m["country"]
+        row[f"max_share_of_demand_{stage}"] = m["share"]
+        row[f"max_share_of_demand_{stage}_country"] = m["country"]
+        # of deliveries: expected tonnes over all elements and periods
         supply = expected_supply_by_country(d, sol.delivered_t, stage)
         total = supply.sum()
         share = supply / total if total > 0 else supply * 0
-        row[f"china_share_{stage}"] = float(share.get("CN", 0.0))
-        row[f"hhi_{stage}"] = float((share ** 2).sum())
+        row[f"china_share_of_deliveries_{stage}"] = float(share.get("CN", 0.0))
+        row[f"hhi_of_deliveries_{stage}"] = float((share ** 2).sum())
     costs = cost_breakdown(d, sol)
     for w, short in zip(costs.scenario, costs.shortage_t):
         row[f"shortage_t[{w}]"] = float(short)
@@ -134,13 +141,17 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
                      risk_lambda: float | None = None, risk_alpha: float | None = None,
                      options: SolveOptions | None = None, with_metrics: bool = False,
                      progress: Callable[[str, int], None] | None = None,
-                     reuse: bool = True) -> tuple[pd.DataFrame, dict[str, RunResult]]:
+                     reuse: bool = False) -> tuple[pd.DataFrame, dict[str, RunResult]]:
     """Solve under each policy; a row per policy with deltas against the first.
 
-    With `reuse` (the default) all policies are solved on one model per element
+    By default each policy is built and solved on its own (decomposed) model,
+    exactly as `solve` does, so its plan and its duals do not depend on which
+    other policies are compared (an LP with equally cheap plans or degenerate
+    duals answers by the path HiGHS takes, and that path is the same for the
+    same model). With ``reuse=True`` all policies share one model per element
     block (model.switch: built and handed to HiGHS once, each policy a warm
-    re-solve); ``reuse=False`` builds and solves each policy from scratch.
-    Both give the same optimum (tests/test_switch.py). `progress(what, done)`
+    re-solve): the same optimum (tests/test_switch.py), but an equally cheap
+    plan or other valid duals may be reported. `progress(what, done)`
     is called before each step with what is being solved and how many
     policies are finished.
     """
@@ -173,6 +184,9 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
             first["expected_cost"]
         table.loc[ok, "delta_expected_cost_per_period"] = \
             table.loc[ok, "delta_expected_cost"] / periods
+        # the same difference split in money spent and shortage penalty, undiscounted
+        for col in ("cash_per_year", "penalty_per_year"):
+            table.loc[ok, "delta_" + col] = table.loc[ok, col] - first[col]
         table.loc[ok, "delta_cvar"] = table.loc[ok, "cvar"] - first["cvar"]
         table.loc[ok, "avoided_expected_shortage_t"] = first["expected_shortage_t"] - \
             table.loc[ok, "expected_shortage_t"]
@@ -185,6 +199,26 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
         avoided = avoided.where(ok).rename(columns=lambda c: "avoided_" + c)
         table = pd.concat([table, avoided], axis=1)
     return table, runs
+
+
+def cost_by_year_table(runs: dict[str, RunResult]) -> pd.DataFrame:
+    """Per policy and period: expected cash spent (undiscounted and discounted),
+    shortage penalty and shortage, and each against the first policy."""
+    rows = []
+    for name, run in runs.items():
+        if not run.has_solution:
+            continue
+        t = run.tables["cost_by_year"]
+        rows.append(t[t.scenario == "expected"].drop(columns=["scenario", "probability"])
+                    .assign(policy=name))
+    if not rows:
+        return pd.DataFrame()
+    out = pd.concat(rows, ignore_index=True)
+    base = out[out.policy == next(iter(runs))].set_index("period")
+    for col in ("cash", "penalty", "shortage_t"):
+        out["delta_" + col] = out[col].to_numpy() - base[col].reindex(out["period"]).to_numpy()
+    return out[["policy", "period", "cash", "cash_discounted", "penalty", "penalty_discounted",
+                "shortage_t", "delta_cash", "delta_penalty", "delta_shortage_t"]]
 
 
 def _solve_on_one_model(loaded: LoadedInstance, data: ProblemData, names: list[str],
@@ -356,24 +390,44 @@ def parse_values(text: str) -> list[Any]:
 def sweep_param(loaded: LoadedInstance, path: str, values: list[Any], policy: str = "none",
                 risk_lambda: float | None = None, risk_alpha: float | None = None,
                 options: SolveOptions | None = None,
-                progress: Callable[[Any], None] | None = None) -> pd.DataFrame:
+                progress: Callable[[Any], None] | None = None,
+                warm: bool = True) -> pd.DataFrame:
     """What-if along any input: solve with ``path`` set to each value (model.overrides).
 
     One row per value with the frontier's numbers, and for an instance with
     projects the expected size each project is built to (``size[<project>]``),
-    which shows where a project stops being built as its cost rises.
+    which shows where a project stops being built as its cost rises. Where
+    the variants share their model's shape (a price, a capacity, a probability
+    within the same tree, a cost), each element block is solved once and every
+    further value re-solved from the previous basis (model.decompose.variant_blocks);
+    otherwise, or with ``warm=False``, each value is a separate solve.
     """
     from .overrides import overridden
 
     check_run_settings(risk_lambda, risk_alpha, options)
-    rows = []
-    for value in values:
-        variant = overridden(loaded, [(path, value)])
+    variants = [overridden(loaded, [(path, v)]) for v in values]
+    for variant in variants:
         if policy not in ("none", *variant.instance.policies):
             raise UsageError(f"unknown policy '{policy}'")
-        run = solve_instance(variant, policy, risk_lambda, risk_alpha, options)
-        s = run.summary
-        row = {"param": path, "value": value, **_frontier_row(0.0, s, run.result.solve_seconds)}
+    datas = [problem_data(v, risk_lambda, risk_alpha) for v in variants]
+    resolved = [resolve_policy(v.instance, d, policy) for v, d in zip(variants, datas)]
+    blocks = [element_blocks(d, r) for d, r in zip(datas, resolved)]
+    shared = warm and all(b == blocks[0] for b in blocks) and datas[0].risk_lambda < 1.0 \
+        and all(d.risk_lambda < 1.0 for d in datas)
+    answers = variant_blocks([v.instance for v in variants], datas, resolved, policy,
+                             blocks[0], options) if shared else [None] * len(values)
+    rows = []
+    for value, variant, answer in zip(values, variants, answers):
+        if answer is None:
+            run = solve_instance(variant, policy, risk_lambda, risk_alpha, options)
+            s, seconds = run.summary, run.result.solve_seconds
+        else:
+            built, result = answer
+            s = {"status": result.status, "message": result.message}
+            if result.has_solution:
+                s.update(summary_metrics(built, solution_arrays(built, result)))
+            seconds = result.solve_seconds
+        row = {"param": path, "value": value, **_frontier_row(0.0, s, seconds)}
         row.pop("cap")
         row["expected_investment"] = s.get("expected_investment")
         for pid, b in (s.get("builds") or {}).items():
@@ -404,7 +458,8 @@ def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, An
                 "cvar"):
         row[key] = s.get(key) if ok else None
     for stage in STAGES:
-        row[f"max_share_{stage}"] = s["max_single_country_share"][stage]["share"] if ok else None
+        row[f"max_share_of_demand_{stage}"] = \
+            s["max_single_country_share"][stage]["share"] if ok else None
     row["solve_seconds"] = round(seconds, 6)
     row["message"] = "" if s["status"] == "optimal" else s.get("message", "")
     return row

@@ -36,6 +36,7 @@ from .results import (
     solution_arrays,
     summary_metrics,
     capacity_added_table,
+    cost_by_year,
     projects_table,
     tree_summary,
     tree_table,
@@ -159,6 +160,7 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "instance": loaded.name,
         "instance_path": str(loaded.path) if loaded.path else None,
         "instance_sha256": loaded.sha256,
+        "overrides": list(loaded.overrides),
         "policy": policy,
         "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha},
         "currency": data.currency, "home": data.home,
@@ -186,6 +188,7 @@ def tabulate(run: RunResult) -> RunResult:
         "balance": balance_table(data, sol),
         "scenarios": cost_breakdown(data, sol),
         "tree": tree_table(data),
+        "cost_by_year": cost_by_year(data, sol),
     }
     if built.policy.stock_rules:
         run.tables["stock_floors"] = sol.floors

@@ -271,22 +271,40 @@ def _with_scenarios(base: Instance | dict[str, Any], scenarios: list[dict[str, A
     return instance_from_dict(data, name=f"<{data['name']}>")
 
 
+def base_rules(base: Instance | dict[str, Any], scenario: str | None
+               ) -> dict[str, list[dict[str, Any]]]:
+    """The rules of one of the base instance's scenarios (its baseline, such as the
+    normal Chinese licensing regime), to apply in every generated scenario."""
+    if scenario is None:
+        return {}
+    data = instance_to_dict(base) if isinstance(base, Instance) else base
+    for w in data.get("scenarios") or []:
+        if w["id"] == scenario:
+            return {key: copy.deepcopy(w.get(key, [])) for key in RULE_KEYS}
+    ids = [w["id"] for w in data.get("scenarios") or []]
+    raise UsageError(f"--base-scenario: no scenario '{scenario}' in the base instance"
+                     + (f" (scenarios: {', '.join(ids)})" if ids else " (it has none)"))
+
+
 def _scenario_of(events: list[Event], active: tuple[bool, ...], sid: str,
-                 probability: float) -> dict[str, Any]:
+                 probability: float, base: dict[str, list[dict[str, Any]]] | None = None
+                 ) -> dict[str, Any]:
     scen: dict[str, Any] = {"id": sid, "probability": probability}
     for key in RULE_KEYS:
-        rules = [copy.deepcopy(r) for e, on in zip(events, active) if on
-                 for r in getattr(e, key)]
+        rules = [copy.deepcopy(r) for r in (base or {}).get(key, [])] + \
+            [copy.deepcopy(r) for e, on in zip(events, active) if on for r in getattr(e, key)]
         if rules:
             scen[key] = rules
     return scen
 
 
-def combine_events(base: Instance | dict[str, Any], events: list[Event]) -> LoadedInstance:
+def combine_events(base: Instance | dict[str, Any], events: list[Event],
+                   baseline: dict[str, list[dict[str, Any]]] | None = None) -> LoadedInstance:
     """All 2^k combinations of k independent events, probabilities multiplied.
 
     The scenario with no event is ``normal``; others are named by their events
-    joined with ``+``. Rules of simultaneous events multiply, as in any scenario.
+    joined with ``+``. Rules of simultaneous events multiply, as in any scenario;
+    the `baseline` rules (:func:`base_rules`) hold in every scenario.
     """
     if not events:
         raise UsageError("combine_events needs at least one event")
@@ -302,7 +320,7 @@ def combine_events(base: Instance | dict[str, Any], events: list[Event]) -> Load
         p = math.prod(e.probability if on else 1.0 - e.probability
                       for e, on in zip(events, active))
         sid = "+".join(e.id for e, on in zip(events, active) if on) or "normal"
-        scenarios.append(_scenario_of(events, active, sid, p))
+        scenarios.append(_scenario_of(events, active, sid, p, baseline))
         probs.append(p)
     # exact sum to 1 despite rounding: put the residual on the largest scenario
     total = math.fsum(probs)
@@ -311,13 +329,15 @@ def combine_events(base: Instance | dict[str, Any], events: list[Event]) -> Load
 
 
 def sample_scenarios(base: Instance | dict[str, Any], events: list[Event], n: int,
-                     seed: int = 0) -> LoadedInstance:
-    """N Monte Carlo scenarios (probability 1/N): each event occurs independently."""
+                     seed: int = 0, baseline: dict[str, list[dict[str, Any]]] | None = None
+                     ) -> LoadedInstance:
+    """N Monte Carlo scenarios (probability 1/N): each event occurs independently;
+    the `baseline` rules hold in every scenario."""
     check_count("the number of scenarios (--sample)", n, MAX_SAMPLE)
     rng = np.random.default_rng(seed)
     draws = rng.random((n, len(events))) < np.array([e.probability for e in events])
     width = len(str(n))
-    scenarios = [_scenario_of(events, tuple(row), f"mc{i + 1:0{width}d}", 1.0 / n)
+    scenarios = [_scenario_of(events, tuple(row), f"mc{i + 1:0{width}d}", 1.0 / n, baseline)
                  for i, row in enumerate(draws.tolist())]
     return _with_scenarios(base, scenarios, f"mc{n}-seed{seed}")
 

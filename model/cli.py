@@ -42,8 +42,26 @@ from .safety import (
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_NOT_OPTIMAL = 0, 1, 2, 3
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Rare-earth sourcing portfolio optimiser (two-stage stochastic LP).")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Rare-earth sourcing portfolio optimiser: a stochastic LP (MIP with "
+                       "all-or-nothing projects) on the scenarios' information tree.")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from . import __version__
+        from .solve import highs_version
+
+        typer.echo(f"sourcing {__version__} (HiGHS {highs_version()})")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version_callback,
+                                       is_eager=True,
+                                       help="Print the version of sourcing and HiGHS and exit.")
+          ) -> None:
+    """Rare-earth sourcing portfolio optimiser (docs/cli.md)."""
 # no markup, no emoji codes, no highlighting: what the user wrote is shown as written
 out_console = Console(markup=False, emoji=False, highlight=False)
 err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
@@ -117,6 +135,20 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
+SET_HELP = ("What-if: set any input, PATH=VALUE (repeat), e.g. "
+            "--set 'scenarios.jp-ban-2026.probability=0.2' or "
+            "--set 'sources[lynas-hree].supply.Dy.capacity=150' (docs/cli.md, What-if).")
+
+
+def _load(instance: Path, sets: Optional[list[str]]) -> Any:
+    """Load and validate an instance, then apply the --set overrides (validated again)."""
+    from .instance import load_instance
+    from .overrides import overridden, parse_assignment
+
+    loaded = load_instance(instance)
+    return overridden(loaded, [parse_assignment(a) for a in sets or []])
+
+
 def _fmt(v: Any, unit: str = "") -> str:
     from .report import format_number
 
@@ -126,12 +158,12 @@ def _fmt(v: Any, unit: str = "") -> str:
 # --------------------------------------------------------------------------- commands
 @app.command()
 @_guard
-def validate(instance: Path = typer.Argument(..., help="Instance YAML file.")) -> int:
-    """Check an instance file and print what it contains."""
-    from .instance import load_instance
+def validate(instance: Path = typer.Argument(..., help="Instance YAML file."),
+             sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP)) -> int:
+    """Check an instance file (with any --set applied) and print what it contains."""
     from .policies import policy_names
 
-    loaded = load_instance(instance)
+    loaded = _load(instance, sets)
     inst = loaded.instance
     _say(out_console, ("ok", "green"),
          f" {instance}: '{inst.name}', {len(inst.elements)} elements, "
@@ -175,20 +207,25 @@ def solve(
                                        help="mpisppy: L-shaped master solves or PH iterations."),
     gap: float = typer.Option(1e-3, "--gap", help="mpisppy: relative gap between the upper and "
                               "lower bound at which the run counts as optimal."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
-    from .instance import default_instance_path, load_instance
+    from .instance import default_instance_path
 
     _risk_checks(risk_lambda, risk_alpha)
     if engine not in ("highs", "mpisppy"):
         raise UsageError(f"--engine must be highs or mpisppy, not '{engine}'")
     if engine == "mpisppy":
+        if sets:
+            raise UsageError("--set belongs to the default engine: every MPI rank reads the "
+                             "instance file itself; write the changed instance to a file "
+                             "(sourcing validate shows the result) and solve that")
         return _solve_mpisppy(instance or default_instance_path(), policy, out, force,
                               risk_lambda, risk_alpha, as_json, algorithm, max_iterations, gap,
                               time_limit, metrics)
     _risk_checks(time_limit=time_limit)
     _check_out(out, force)
-    loaded = load_instance(instance or default_instance_path())
+    loaded = _load(instance or default_instance_path(), sets)
     _warn(loaded.warnings)
     from .api import solve_instance  # heavy imports only once the input is good
     from .solve import SolveOptions
@@ -274,7 +311,7 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
         for stage, v in (s["max_single_country_share"] or {}).items():
             where = (f" ({v['country']}, {v['element']} {v['period']}, {v['scenario']})"
                      if v["country"] else "")
-            row(f"max third-country share, {stage}", f"{v['share']:.1%}{where}")
+            row(f"max third-country share of demand, {stage}", f"{v['share']:.1%}{where}")
     for key, label in (("ws", "wait-and-see (WS)"), ("eev", "EEV"), ("evpi", "EVPI = RP - WS"),
                        ("vss", "VSS = EEV - RP")):
         if key in s:
@@ -312,22 +349,22 @@ def _check_out(out: Optional[Path], force: bool, default_root: Path = Path("resu
 @_guard
 def compare(
     instance: Path = typer.Argument(..., help="Instance YAML file."),
-    policies: list[str] = typer.Option(..., "--policy", "-p",
+    policies: list[str] = typer.Option(..., "--policy", "-p", metavar="NAME",
                                        help="Policy to compare (repeat; the first is the baseline)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Comparison folder to create."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
-    risk_lambda: Optional[float] = typer.Option(None, "--lambda"),
-    risk_alpha: Optional[float] = typer.Option(None, "--alpha"),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1] (overrides the instance's risk.lambda)."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
     metrics: bool = typer.Option(False, "--stochastic-metrics", help="Add WS, EEV, EVPI, VSS."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """Solve under several policies: cost of resilience and the shortage it avoids."""
-    from .instance import load_instance
     from .policies import policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
-    loaded = load_instance(instance)
+    loaded = _load(instance, sets)
     known = policy_names(loaded.instance)
     for p in policies:
         if p not in known:
@@ -347,7 +384,8 @@ def compare(
                                        progress=step)
     folder = save_comparison(table, runs, loaded, out, force)
     cols = [c for c in ("policy", "status", "expected_cost", "cvar", "expected_shortage_t",
-                        "worst_shortage_t", "max_share_refining", "china_share_refining",
+                        "worst_shortage_t", "max_share_of_demand_refining",
+                        "china_share_of_deliveries_refining",
                         "delta_expected_cost_per_period", "avoided_expected_shortage_t")
             if c in table.columns]
     typer.echo(markdown_table(table[cols]))
@@ -372,14 +410,14 @@ def sweep(
     per: str = typer.Option("element", "--per", help="element or group."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder to create."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
-    risk_lambda: Optional[float] = typer.Option(None, "--lambda"),
-    risk_alpha: Optional[float] = typer.Option(None, "--alpha"),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1] (overrides the instance's risk.lambda)."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per point."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """Frontier of cost and shortage against a single-country cap (warm-started re-solves),
     or against any input with --param PATH --values ..."""
     from .analysis import parse_cap_range, stages_of
-    from .instance import load_instance
     from .policies import policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
@@ -387,13 +425,13 @@ def sweep(
         raise UsageError("--param and --values go together")
     if param is not None:
         return _sweep_param(instance, param, values or "", policy, out, force, risk_lambda,
-                            risk_alpha, time_limit)
+                            risk_alpha, time_limit, sets)
     caps = parse_cap_range(cap)
     stages_of(stage)
     if per not in ("element", "group"):
         raise UsageError(f"--per must be element or group; got '{per}'")
     _check_out(out, force)
-    loaded = load_instance(instance)
+    loaded = _load(instance, sets)
     if policy not in policy_names(loaded.instance):
         raise UsageError(f"unknown policy '{policy}' "
                          f"(policies: {', '.join(policy_names(loaded.instance))})")
@@ -416,18 +454,18 @@ def sweep(
 
 def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
                  out: Optional[Path], force: bool, risk_lambda: Optional[float],
-                 risk_alpha: Optional[float], time_limit: Optional[float]) -> int:
+                 risk_alpha: Optional[float], time_limit: Optional[float],
+                 sets: Optional[list[str]]) -> int:
     """`sweep --param PATH --values ...`: one solve per value of any input."""
     from .analysis import parse_values, sweep_param
     from .export import markdown_table, save_sweep
-    from .instance import load_instance
     from .overrides import overridden, parse_path
     from .solve import SolveOptions
 
     parse_path(param)
     vals = parse_values(values_text)
     _check_out(out, force)
-    loaded = load_instance(instance)
+    loaded = _load(instance, sets)
     overridden(loaded, [(param, vals[0])])          # a bad path or value: before any solve
     with _progress() as bar:
         task = bar.add_task(f"sweeping {param}", total=len(vals))
@@ -453,17 +491,17 @@ def projects(
     risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1]."),
     risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1)."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """What each investment project is worth: allowed, excluded and forced to full size."""
     from .analysis import project_values
     from .export import markdown_table, save_project_values
-    from .instance import load_instance
     from .policies import policy_names
     from .solve import SolveOptions
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
-    loaded = load_instance(instance)
+    loaded = _load(instance, sets)
     if policy not in policy_names(loaded.instance):
         raise UsageError(f"unknown policy '{policy}' "
                          f"(policies: {', '.join(policy_names(loaded.instance))})")
@@ -482,10 +520,10 @@ def projects(
 @_guard
 def bench(
     scenarios: int = typer.Option(25, "--scenarios", "-w", min=1, help="Scenarios W."),
-    sources: int = typer.Option(20, "--sources", min=1),
-    elements: int = typer.Option(17, "--elements", min=1),
-    periods: int = typer.Option(10, "--periods", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    sources: int = typer.Option(20, "--sources", min=1, help="Sources S."),
+    elements: int = typer.Option(17, "--elements", min=1, help="Elements E."),
+    periods: int = typer.Option(10, "--periods", min=1, help="Periods T."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the generator."),
     sweep_points: int = typer.Option(0, "--sweep", min=0,
                                      help="Also time an N-point cap sweep, warm against cold."),
     compare_runs: bool = typer.Option(False, "--compare",
@@ -636,7 +674,7 @@ def schema() -> int:
     return EXIT_OK
 
 
-build_app = typer.Typer(no_args_is_help=True,
+build_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                         help="Generate instances: scenario sets and synthetic cases.")
 app.add_typer(build_app, name="build")
 
@@ -651,11 +689,17 @@ def build_scenarios(
     sample: Optional[int] = typer.Option(
         None, "--sample", help="Draw this many Monte Carlo scenarios instead of all 2^k."),
     seed: int = typer.Option(0, "--seed", help="Random seed for --sample."),
+    base_scenario: Optional[str] = typer.Option(
+        None, "--base-scenario", metavar="ID",
+        help="The base instance's scenario whose rules (its baseline, such as the normal "
+             "licensing regime) hold in every generated scenario; default: its first "
+             "scenario; 'none' for no baseline rules."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
-    """Replace an instance's scenarios by event combinations (2^k) or a Monte Carlo sample."""
-    from .builders import check_instance_text, combine_events, instance_to_yaml, read_events, \
-        sample_scenarios, write_text_atomic
+    """Replace an instance's scenarios by event combinations (2^k) or a Monte Carlo sample,
+    each on top of the base instance's baseline scenario rules."""
+    from .builders import base_rules, check_instance_text, combine_events, instance_to_yaml, \
+        read_events, sample_scenarios, write_text_atomic
     from .export import check_file_target
     from .instance import load_instance
 
@@ -664,10 +708,15 @@ def build_scenarios(
     check_file_target(out, force)
     loaded = load_instance(base)
     evs = read_events(events, loaded.instance)
-    built = combine_events(loaded.instance, evs) if sample is None else \
-        sample_scenarios(loaded.instance, evs, sample, seed)
-    how = f"{sample} sampled (seed {seed})" if sample is not None else \
-        f"all {2 ** len(evs)} combinations of {len(evs)} events"
+    scenarios = loaded.instance.scenarios or []
+    chosen = (scenarios[0].id if scenarios else None) if base_scenario is None else \
+        (None if base_scenario == "none" else base_scenario)
+    baseline = base_rules(loaded.instance, chosen)
+    built = combine_events(loaded.instance, evs, baseline) if sample is None else \
+        sample_scenarios(loaded.instance, evs, sample, seed, baseline)
+    how = (f"{sample} sampled (seed {seed})" if sample is not None else
+           f"all {2 ** len(evs)} combinations of {len(evs)} events") + \
+        (f", each on top of scenario {chosen}'s rules" if chosen else "")
     write_text_atomic(out, check_instance_text(instance_to_yaml(
         built.instance, f"Generated by `sourcing build scenarios` from {base.name}: {how}.")),
         force=force)
@@ -680,11 +729,11 @@ def build_scenarios(
 @_guard
 def build_synthetic(
     out: Path = typer.Option(..., "--out", "-o", help="Instance file to write."),
-    sources: int = typer.Option(20, "--sources", min=1),
-    elements: int = typer.Option(17, "--elements", min=1),
-    periods: int = typer.Option(10, "--periods", min=1),
-    scenarios: int = typer.Option(25, "--scenarios", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    sources: int = typer.Option(20, "--sources", min=1, help="Sources S."),
+    elements: int = typer.Option(17, "--elements", min=1, help="Elements E."),
+    periods: int = typer.Option(10, "--periods", min=1, help="Periods T."),
+    scenarios: int = typer.Option(25, "--scenarios", min=1, help="Scenarios W."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the generator."),
     information: str = typer.Option(
         "history", "--information",
         help="history (decisions see the data so far; the default) or clairvoyant "

@@ -230,6 +230,46 @@ def sweep_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
             for i in range(len(caps))]
 
 
+def _variant_block(args: tuple[Any, ...]) -> list[tuple[BuiltModel, SolveResult]]:
+    """One block under several variants of the instance (one value of an input each),
+    solved in turn on one HiGHS model: a variant of the same shape only changes costs,
+    bounds and coefficients, so it starts from the previous variant's basis."""
+    from .matrix import build_matrix
+    from .solve import HighsModel
+
+    variants, policy_name, options = args
+    hm: HighsModel | None = None
+    out = []
+    for inst, sub in variants:
+        merged, red = reduce_data(sub)
+        built = build_matrix(merged, resolve_policy(inst, merged, policy_name))
+        if built.trivially_infeasible:
+            out.append(expand(sub, built, SolveResult(
+                "infeasible", "; ".join(built.trivially_infeasible)), red, rows=False))
+            continue
+        if hm is None or not hm.load_changes(built):
+            hm = HighsModel(built, options)
+        out.append(expand(sub, built, hm.solve(), red, rows=False))
+    return out
+
+
+def variant_blocks(insts: list[Instance], datas: list[ProblemData],
+                   policies: list[ResolvedPolicy], policy_name: str,
+                   blocks: list[list[int]], options: SolveOptions | None = None
+                   ) -> list[tuple[BuiltModel, SolveResult]]:
+    """Several variants of an instance (a --param sweep) block by block, each block's
+    variants warm-started one from the other, merged per variant (values only)."""
+    subs = [[subset_data(d, b) for b in blocks] for d in datas]
+    jobs = [([(inst, subs[v][i][0]) for v, inst in enumerate(insts)], policy_name, options)
+            for i in range(len(blocks))]
+    size = int((datas[0].capacity_t[:, :, None] * datas[0].availability > 0).sum())
+    outcomes = run_jobs(_variant_block, jobs, [len(subs[0][i][1]) for i in range(len(blocks))],
+                        size >= PARALLEL_MIN_DELIVERIES)
+    arc_maps = [a for _, a in subs[0]]
+    return [_merge(d, policies[v], blocks, arc_maps, [res[v] for res in outcomes], 0.0,
+                   rows=False) for v, d in enumerate(datas)]
+
+
 def _compare_block(args: tuple[Any, ...]) -> list[tuple[BuiltModel, SolveResult]]:
     """One block under every policy, on one union model re-solved warm (model.switch)."""
     from .switch import solve_policies

@@ -211,8 +211,8 @@ def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
                 raise
 
 
-RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "duals", "tree",
-              "stock_floors", "projects")
+RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "cost_by_year", "duals",
+              "tree", "stock_floors", "projects")
 
 
 def save_run(run: Any, out: Path | None = None, force: bool = False,
@@ -346,13 +346,18 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
     def fill(tmp: Path) -> None:
         from . import charts
 
+        from .analysis import cost_by_year_table
+
+        by_year = cost_by_year_table(runs)
         write_csv(tmp / "comparison.csv", table)
+        write_csv(tmp / "cost_by_year.csv", by_year)
         (tmp / "comparison.md").write_text(markdown_table(table) + "\n")
-        write_excel(tmp / "comparison.xlsx", {"comparison": table})
+        write_excel(tmp / "comparison.xlsx", {"comparison": table, "cost_by_year": by_year})
         if (table.status == "optimal").any():
             charts.comparison(table, tmp / "comparison.png", currency)
         write_json(tmp / "summary.json", {
             "kind": "comparison", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
             "policies": list(runs), "statuses": {p: r.summary["status"] for p, r in runs.items()},
             "version": _version()})
         _instance_copy(loaded, tmp)
@@ -377,6 +382,7 @@ def save_project_values(table: "pd.DataFrame", policy: str, loaded: Any,
         (tmp / "project_values.md").write_text(markdown_table(table) + "\n")
         write_json(tmp / "summary.json", {
             "kind": "projects", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
             "policy": policy, "projects": table["project"].tolist(), "version": _version()})
         _instance_copy(loaded, tmp)
 
@@ -399,6 +405,7 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
         charts.frontier(frontier, tmp / "frontier.png", loaded.instance.currency)
         write_json(tmp / "summary.json", {
             "kind": "sweep", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
             **settings, "statuses": frontier.status.tolist(), "version": _version()})
         _instance_copy(loaded, tmp)
 

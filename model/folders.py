@@ -25,11 +25,13 @@ MAX_MEMBER_BYTES = 2 * 1024 ** 3        # a run folder's largest table (deliveri
 MAX_SUMMARY_BYTES = 64 * 1024 ** 2
 
 RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliveries.csv",
-                       "balance.csv", "scenarios.csv", "duals.csv", "tree.csv",
+                       "balance.csv", "scenarios.csv", "cost_by_year.csv", "duals.csv",
+                       "tree.csv",
                        "stock_floors.csv", "projects.csv", "allocation.xlsx",
                        "allocation_by_country.png", "scenarios.png", "tree.png",
                        "projects.png", "report.html"})
 COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
+                              "cost_by_year.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
                               "report.html"})
 SWEEP_FILES = frozenset({"summary.json", "instance.yaml", "frontier.csv", "frontier.md",

@@ -387,7 +387,7 @@ def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex
     :math:`E[C] = \sum_i P(\mathrm{node}_i)\, c_i\, v_i = \sum_w p_w C_w`.
     """
     coef = cost_coefficients(d, ix, floors)
-    E, S = len(d.elements), ix.n_slots
+    S = ix.n_slots
     T, W = ix.slot_of.shape
     soft_slot = floors.slot[floors.soft]
     terms: list[tuple[float, Any, float]] = []          # (cost, variable, probability)

@@ -144,7 +144,7 @@ def _project_index(d: ProblemData, policy: ResolvedPolicy, slot_of: np.ndarray
         return empty
     usable = ~policy.excluded_projects if len(policy.excluded_projects) else np.ones(pj.n, bool)
     D = d.decision_node
-    rows, cols = [], []
+    rows = []
     ycol_of = np.full((pj.n, T, W), -1, dtype=np.int64)
     n = 0
     for p in np.flatnonzero(usable):

@@ -110,6 +110,8 @@ class LoadedInstance:
     # the bytes that were validated (and hashed): run folders copy these, not the
     # file again, so instance.yaml always matches instance_sha256
     raw: bytes | None = field(default=None, repr=False)
+    # what-if overrides applied after loading (model.overrides), as "path=value"
+    overrides: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -151,7 +151,10 @@ def overridden(loaded: Any, assignments: list[tuple[str, Any]]) -> Any:
         data = apply_override(data, path, value)
     label = ", ".join(f"{p}={v}" for p, v in assignments)
     try:
-        return instance_from_dict(data, name=f"{loaded.path or loaded.name} with {label}")
+        changed = instance_from_dict(data, name=f"{loaded.path or loaded.name} with {label}")
     except InstanceError as err:
         err.message = f"{err.message} (after --set {label})"
         raise
+    changed.path = loaded.path
+    changed.overrides = [*loaded.overrides, *(f"{p}={v}" for p, v in assignments)]
+    return changed

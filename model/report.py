@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -151,7 +150,7 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
             ("expected shortage", _num(s["expected_shortage_t"], " t")),
             ("worst-scenario shortage", _num(s["worst_shortage_t"], " t"))]
     for stage, v in (s.get("max_single_country_share") or {}).items():
-        head.append((f"max third-country share, {stage}",
+        head.append((f"max third-country share of demand, {stage} (deliveries into stock count)",
                      f"{v['share']:.1%} ({v['country']}, {v['element']} {v['period']}, "
                      f"{v['scenario']})" if v["country"] else "0"))
     for key in ("ws", "eev", "evpi", "vss"):

@@ -99,30 +99,82 @@ def solution_arrays(built: BuiltModel, result: SolveResult) -> Solution:
 
 
 # --------------------------------------------------------------------------- metrics
+def cost_parts(d: ProblemData, s: Solution) -> dict[str, np.ndarray]:
+    """Each cost of each period and scenario, undiscounted (T, W), currency.
+
+    Cash: reservation fees (on contracts), deliveries (at the price paid),
+    holding, investment (in the period decided), minus resale revenue.
+    Penalties (not cash): shortage at its penalty, soft stock floors' deficits.
+    """
+    T, W = len(d.periods), len(d.scenarios)
+    surplus = s.surplus_t if s.surplus_t is not None else np.zeros_like(s.stock_t)
+    deficit = np.zeros((T, W))
+    if s.floors is not None and len(s.floors):
+        t = pd.Index(d.periods).get_indexer(s.floors["period"])
+        w = pd.Index(d.scenarios).get_indexer(s.floors["scenario"])
+        np.add.at(deficit, (t, w), s.floors["deficit_cost"].to_numpy(float) / d.discount[t])
+    invest = np.zeros((T, W))
+    pj = d.projects
+    if pj is not None and pj.n and s.built_size is not None:
+        fixed = np.where(pj.integer, pj.fixed_cost / pj.max_size, 0.0)   # per unit of size
+        invest = np.einsum("p,ptw->tw", pj.cost + fixed, s.built_size)
+    return {
+        "reservation": np.einsum("k,kt,ktw->tw", d.reservation_fee, d.price, s.contracted_t),
+        "delivery": np.einsum("ktw,ktw->tw", d.delivery_price, s.delivered_t),
+        "holding": np.einsum("e,etw->tw", d.holding_cost, s.stock_t),
+        "investment": invest,
+        "resale": np.einsum("e,etw->tw", d.resale_price, surplus),
+        "shortage": np.einsum("e,etw->tw", d.shortage_penalty, s.shortage_t),
+        "deficit": deficit,
+    }
+
+
 def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
     """Per-scenario discounted cost C_w = reservation + deliveries + shortage + holding
-    - resale revenue + stock deficit cost."""
-    disc = d.discount
-    fee = np.einsum("t,k,kt,ktw->w", disc, d.reservation_fee, d.price, s.contracted_t)
-    delivery = np.einsum("t,ktw,ktw->w", disc, d.delivery_price, s.delivered_t)
-    shortage = np.einsum("t,e,etw->w", disc, d.shortage_penalty, s.shortage_t)
-    holding = np.einsum("t,e,etw->w", disc, d.holding_cost, s.stock_t)
+    - resale revenue + stock deficit cost + investment."""
+    parts = {k: d.discount @ v for k, v in cost_parts(d, s).items()}
     surplus = s.surplus_t if s.surplus_t is not None else np.zeros_like(s.stock_t)
-    resale = np.einsum("t,e,etw->w", disc, d.resale_price, surplus)
-    deficit = np.zeros(len(d.scenarios))
-    if s.floors is not None and len(s.floors):
-        w = pd.Index(d.scenarios).get_indexer(s.floors["scenario"])
-        np.add.at(deficit, w, s.floors["deficit_cost"].to_numpy(float))
-    invest = investment_cost(d, s)
     return pd.DataFrame({
         "scenario": d.scenarios, "probability": d.probability,
-        "reservation_cost": fee, "delivery_cost": delivery, "shortage_cost": shortage,
-        "holding_cost": holding, "resale_revenue": resale, "stock_deficit_cost": deficit,
-        "investment_cost": invest,
-        "cost": fee + delivery + shortage + holding - resale + deficit + invest,
+        "reservation_cost": parts["reservation"], "delivery_cost": parts["delivery"],
+        "shortage_cost": parts["shortage"], "holding_cost": parts["holding"],
+        "resale_revenue": parts["resale"], "stock_deficit_cost": parts["deficit"],
+        "investment_cost": parts["investment"],
+        "cost": parts["reservation"] + parts["delivery"] + parts["shortage"]
+        + parts["holding"] - parts["resale"] + parts["deficit"] + parts["investment"],
         "shortage_t": s.shortage_t.sum(axis=(0, 1)),
         "surplus_t": surplus.sum(axis=(0, 1)),
     })
+
+
+def cost_by_year(d: ProblemData, s: Solution) -> pd.DataFrame:
+    """Per scenario and period, and expected: money spent apart from penalties.
+
+    ``cash`` is what is paid (fees, deliveries, holding, investment, less resale),
+    undiscounted and discounted; ``penalty`` the shortage penalty plus soft stock
+    floors' deficit costs (a valuation, not cash); their discounted sum over the
+    periods is the scenario cost. Rows ``scenario = expected`` weight by probability.
+    """
+    parts = cost_parts(d, s)
+    cash = parts["reservation"] + parts["delivery"] + parts["holding"] + \
+        parts["investment"] - parts["resale"]
+    penalty = parts["shortage"] + parts["deficit"]
+    shortage = s.shortage_t.sum(axis=0)                                    # (T, W)
+    T, W = cash.shape
+    disc = d.discount[:, None]
+    per = pd.DataFrame({
+        "scenario": np.repeat(np.array(d.scenarios, dtype=object), T),
+        "probability": np.repeat(d.probability, T),
+        "period": np.tile(np.array(d.periods, dtype=object), W),
+        "cash": cash.T.reshape(-1), "cash_discounted": (cash * disc).T.reshape(-1),
+        "penalty": penalty.T.reshape(-1), "penalty_discounted": (penalty * disc).T.reshape(-1),
+        "shortage_t": shortage.T.reshape(-1)})
+    p = d.probability
+    expected = pd.DataFrame({
+        "scenario": "expected", "probability": 1.0, "period": np.array(d.periods, dtype=object),
+        "cash": cash @ p, "cash_discounted": (cash * disc) @ p, "penalty": penalty @ p,
+        "penalty_discounted": (penalty * disc) @ p, "shortage_t": shortage @ p})
+    return pd.concat([expected, per], ignore_index=True)
 
 
 def investment_cost(d: ProblemData, s: Solution) -> np.ndarray:
@@ -166,6 +218,11 @@ def country_delivered_t(d: ProblemData, s: Solution, stage: str) -> tuple[list[s
     out = np.zeros((len(names), E, T, W))
     np.add.at(out, (code, d.arc_element), s.delivered_t)
     return [str(c) for c in names], out
+
+
+SHARE_DEFINITION = ("tonnes delivered from one third country over the scenario's demand, "
+                    "per element, period and scenario (deliveries into stock count, so it "
+                    "can exceed 100 %); the largest over scenarios with positive probability")
 
 
 def max_single_country_share(d: ProblemData, s: Solution) -> dict[str, Any]:
@@ -498,6 +555,7 @@ def summary_metrics(built: BuiltModel, s: Solution) -> dict[str, Any]:
         "worst_shortage_t": float(per_scenario_shortage[positive].max()) if positive.any()
         else 0.0,
         "max_single_country_share": max_single_country_share(d, s),
+        "max_single_country_share_definition": SHARE_DEFINITION,
         "scenario_costs": {w: float(c) for w, c in zip(d.scenarios, costs["cost"])},
         "expected_investment": float((costs["investment_cost"] * costs["probability"]).sum()),
         "builds": build_summary(d, s),

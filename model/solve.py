@@ -165,7 +165,11 @@ class HighsModel:
         lp.a_matrix_.index_ = A.indices.astype(np.int32)
         lp.a_matrix_.value_ = A.data.astype(float)
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
-        del self.A  # HiGHS holds its own copy
+        # what a later LP of the same shape is compared with (load_changes); HiGHS
+        # holds its own copy of the matrix
+        self._pattern = (A.indptr.copy(), A.indices.copy(), A.data.astype(float).copy()) \
+            if built.matrix is not None else None
+        del self.A
         # the column bounds HiGHS holds now (set_bounds changes them)
         self.col_lower_now = np.array(self.col_lower, dtype=float)
         self.col_upper_now = np.array(self.col_upper, dtype=float)
@@ -197,6 +201,7 @@ class HighsModel:
         self.dropped_value = {name: np.zeros(0) for name in lp.col_blocks}
         self.row_of = {name: np.arange(a, b) for name, (a, b) in lp.row_blocks.items()}
         self.integrality = lp.integrality
+        self._blocks = (dict(lp.row_blocks), dict(lp.col_blocks))
 
     def _from_pyomo(self, built: BuiltModel) -> None:
         """The Pyomo path: compile with LinearStandardFormCompiler and map back."""
@@ -249,6 +254,38 @@ class HighsModel:
         self.row_lower = np.where(self.row_sense == 1, -np.inf, rhs)
         self.row_upper = np.where(self.row_sense == -1, np.inf, rhs)
         self.offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+
+    def load_changes(self, built: BuiltModel) -> bool:
+        """Take a new LP of the same shape (another value of an input, as sweep --param
+        makes) as changes to the loaded one, so the next solve starts from the last
+        basis: costs, bounds and changed coefficients are passed to HiGHS. Returns
+        False (and changes nothing) when the shape or the sparsity differs."""
+        lp = built.matrix
+        if lp is None or self._pattern is None or lp.A.shape != (self.n_row, self.n_col):
+            return False
+        indptr, indices, values = self._pattern
+        A = lp.A
+        if not (np.array_equal(A.indptr, indptr) and np.array_equal(A.indices, indices)) or \
+                (lp.integrality is None) != (self.integrality is None) or \
+                (lp.row_blocks, lp.col_blocks) != self._blocks:
+            return False
+        h = self.highs
+        cols = np.arange(self.n_col, dtype=np.int32)
+        if not np.array_equal(lp.cost, self.cost):
+            h.changeColsCost(self.n_col, cols, np.asarray(lp.cost, dtype=float))
+        self.set_bounds("col", cols, lp.col_lower, lp.col_upper)
+        self.set_bounds("row", np.arange(self.n_row, dtype=np.int32), lp.row_lower,
+                        lp.row_upper)
+        changed = np.flatnonzero(A.data != values)
+        if len(changed):
+            col_of_nz = np.repeat(np.arange(self.n_col), np.diff(indptr))
+            for j in changed.tolist():
+                h.changeCoeff(int(indices[j]), int(col_of_nz[j]), float(A.data[j]))
+        self.cost, self.col_lower, self.col_upper = lp.cost, lp.col_lower, lp.col_upper
+        self.row_lower, self.row_upper = lp.row_lower, lp.row_upper
+        self._pattern = (indptr, indices, A.data.astype(float).copy())
+        self.built = built
+        return True
 
     def set_rhs(self, name: str, rhs: np.ndarray) -> None:
         """New right-hand sides for the rows of constraint family `name` (meta order)."""

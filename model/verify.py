@@ -15,14 +15,12 @@ SHA-256 that summary.json records (an edited copy would make any check pass).
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from .errors import UsageError
 from .folders import read_member, read_summary, read_table
@@ -585,6 +583,17 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         if not le(expected, pol_budget.amount):
             bad(f"budget: expected cost {expected} > {pol_budget.amount}")
     objective = (1 - lam) * expected + lam * cvar
+    if os.path.lexists(folder / "cost_by_year.csv"):     # the years add up to the costs
+        by_year = read_table(folder / "cost_by_year.csv", dtype={"period": str})
+        total = (by_year["cash_discounted"] + by_year["penalty_discounted"]).groupby(
+            by_year["scenario"]).sum()
+        for w in f.scen_ids:
+            if not _close(float(total.get(w, 0.0)), cost[w], 1e-6, 1e-4):
+                bad(f"cost_by_year.csv: {w}'s years add up to {total.get(w, 0.0)}, "
+                    f"its cost is {cost[w]}")
+        if not _close(float(total.get("expected", 0.0)), expected, 1e-6, 1e-4):
+            bad(f"cost_by_year.csv: the expected years add up to {total.get('expected')}, "
+                f"the expected cost is {expected}")
     checks = {"expected_cost": expected, "cvar": cvar, "objective": objective,
               "expected_shortage_t": sum(f.prob[w] * shortage_w[w] for w in f.scen_ids),
               "worst_shortage_t": max((shortage_w[w] for w in f.scen_ids if f.prob[w] > 0),

@@ -68,7 +68,7 @@ def test_tightening_the_cap_never_lowers_cost() -> None:
     frontier = sweep_cap(loaded, parse_cap_range("1.0:0.3:0.1"))
     cost = frontier.objective.astype(float).to_numpy()
     assert (np.diff(cost) >= -1e-6 * np.abs(cost[:-1])).all()
-    assert frontier.max_share_refining.astype(float).max() <= 1.0 + 1e-9
+    assert frontier.max_share_of_demand_refining.astype(float).max() <= 1.0 + 1e-9
 
 
 def test_sweep_reports_infeasible_points_and_goes_on(tmp_path: Path) -> None:
@@ -93,10 +93,10 @@ def test_compare_rows_and_deltas() -> None:
         assert row.delta_expected_cost == pytest.approx(row.expected_cost - base.expected_cost)
         assert row.avoided_expected_shortage_t == pytest.approx(
             base.expected_shortage_t - row.expected_shortage_t)
-        assert 0 <= row.hhi_refining <= 1
+        assert 0 <= row.hhi_of_deliveries_refining <= 1
     nochina = table.set_index("policy").loc["no-china"]
-    assert nochina.china_share_mining == 0 and nochina.china_share_refining == 0
-    assert table.set_index("policy").loc["crma", "max_share_refining"] <= 0.65 + 1e-9
+    assert nochina.china_share_of_deliveries_mining == 0 and nochina.china_share_of_deliveries_refining == 0
+    assert table.set_index("policy").loc["crma", "max_share_of_demand_refining"] <= 0.65 + 1e-9
     assert "max_single_country_share" in table.set_index("policy").loc["crma", "binding"]
 
 

@@ -171,13 +171,13 @@ def test_order_of_policies_does_not_change_their_answers(order: list[str], seed:
 def test_compare_reports_progress_per_shared_model_and_per_policy() -> None:
     loaded = load_instance(ROOT / "instances" / "example.yaml")
     calls: list[tuple[str, int]] = []
-    compare_policies(loaded, ["none", "crma", "no-china"], with_metrics=True,
+    compare_policies(loaded, ["none", "crma", "no-china"], with_metrics=True, reuse=True,
                      progress=lambda what, done: calls.append((what, done)))
     assert calls[0] == ("none + crma + no-china (one model)", 0)
     assert [c for c in calls[1:]] == [(f"{n}: stochastic metrics", i)
                                       for i, n in enumerate(["none", "crma", "no-china"])]
     calls.clear()
-    compare_policies(loaded, ["none", "crma"], reuse=False,
+    compare_policies(loaded, ["none", "crma"],      # the default: one model per policy
                      progress=lambda what, done: calls.append((what, done)))
     assert calls == [("none", 0), ("crma", 1)]
 
