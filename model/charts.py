@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from .formatting import key_scenarios
 from .palette import SHORTAGE_COLOR, country_color, country_order
@@ -59,6 +60,15 @@ def _title(text: str, width: int = 100, lines: int = 2) -> str:
         wrapped = wrapped[:lines]
         wrapped[-1] = wrapped[-1][:width - 1] + "\u2026"
     return "\n".join(wrapped)
+
+
+def _compact(v: float, _pos: Any = None) -> str:
+    """An axis tick without an offset or e-notation: 1.5 bn, 150 m, 15 k, 0.25."""
+    a = abs(v)
+    for scale, unit in ((1e9, " bn"), (1e6, " m"), (1e3, " k")):
+        if a >= scale:
+            return f"{v / scale:,.3g}{unit}"
+    return f"{v:.3g}"
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -220,6 +230,7 @@ def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     bad = table[table.expected_cost.isna()]
     for ax in axes:
         ax.set_xlabel(label, fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(_compact))   # never a "1e8" offset
         if x_col == "cap":
             ax.invert_xaxis()
         for v in pd.to_numeric(bad[x_col], errors="coerce").dropna():
