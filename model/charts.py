@@ -26,7 +26,18 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from .formatting import key_scenarios
-from .palette import SHORTAGE_COLOR, country_color, country_order
+from .palette import (
+    CASH_COLOR,
+    COST_COLOR,
+    COST_PART_COLORS,
+    PENALTY_COLOR,
+    SHORTAGE_COLOR,
+    SHORTAGE_DARK,
+    SHORTAGE_LIGHT,
+    country_color,
+    country_order,
+    project_color,
+)
 from .safety import printable
 
 DPI = 110
@@ -174,17 +185,18 @@ def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
         parts = ["reservation_cost", "delivery_cost", "holding_cost", "shortage_cost"]
         bottom = np.zeros(len(scenarios))
         for part in parts:
-            ax1.bar(x, scenarios[part] / 1e6, bottom=bottom, label=part.replace("_", " "))
+            ax1.bar(x, scenarios[part] / 1e6, bottom=bottom, label=part.replace("_", " "),
+                    color=COST_PART_COLORS[part], hatch="//" if part == "shortage_cost" else None)
             bottom += scenarios[part].to_numpy() / 1e6
         ax1.legend(fontsize=8)
-        ax2.bar(x, scenarios.shortage_t, color="tab:red")
+        ax2.bar(x, scenarios.shortage_t, color=SHORTAGE_DARK)
         for ax in (ax1, ax2):
             # anchored at the tick and right-aligned: a rotated label ends under its bar
             ax.set_xticks(x, labels, rotation=45, ha="right", rotation_mode="anchor",
                           fontsize=7)
     else:
-        for ax, col, scale, color in ((ax1, "cost", 1e6, "tab:blue"),
-                                      (ax2, "shortage_t", 1.0, "tab:red")):
+        for ax, col, scale, color in ((ax1, "cost", 1e6, COST_COLOR),
+                                      (ax2, "shortage_t", 1.0, SHORTAGE_DARK)):
             ranked = scenarios.sort_values(col)
             cum = ranked.probability.cumsum().to_numpy()
             ax.step(cum, ranked[col].to_numpy() / scale, where="post", color=color)
@@ -209,18 +221,19 @@ def frontier(table: pd.DataFrame, path: Path, currency: str = "USD") -> Path:
     fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.16, wspace=0.3)
     axes = fig.subplots(1, panels)
     x = pd.to_numeric(ok[x_col], errors="coerce")
-    axes[0].plot(x, ok.expected_cost / 1e6, marker="o", color="tab:blue")
+    axes[0].plot(x, ok.expected_cost / 1e6, marker="o", color=COST_COLOR)
     axes[0].set_ylabel(f"expected cost, million {_label(currency, 12)}")
     axes[0].set_title("expected cost (discounted)", fontsize=9)
-    axes[1].plot(x, ok.expected_shortage_t, marker="s", color="tab:red", label="expected")
-    axes[1].plot(x, ok.worst_shortage_t, marker="^", linestyle=":", color="tab:red",
+    axes[1].plot(x, ok.expected_shortage_t, marker="s", color=SHORTAGE_DARK, label="expected")
+    axes[1].plot(x, ok.worst_shortage_t, marker="^", linestyle=":", color=SHORTAGE_DARK,
                  label="worst scenario")
     axes[1].set_ylabel("shortage, t (all elements and periods)")
     axes[1].set_title("shortage", fontsize=9)
     axes[1].legend(fontsize=8)
     if sizes:
         for i, c in enumerate(sizes):
-            axes[2].plot(x, ok[c], marker="o", color=f"C{i % 10}", label=_label(c[5:-1], 28))
+            axes[2].plot(x, ok[c], marker="o", color=project_color(i),
+                         label=_label(c[5:-1], 28))
         axes[2].set_ylabel("expected size built (1 = full size)")
         axes[2].set_title("what is built", fontsize=9)
         axes[2].legend(fontsize=7)
@@ -331,20 +344,21 @@ def comparison(table: pd.DataFrame, path: Path, currency: str = "USD",
     deltas = "delta_expected_cost_per_period" in table.columns
     cur = _label(currency, 12)
     if deltas:
-        cost = [(col("delta_expected_cost_per_period", 1e6), "expected cost", "tab:blue")]
-        for extra, label, color in (("delta_cash_per_year", "money spent", "tab:cyan"),
+        cost = [(col("delta_expected_cost_per_period", 1e6), "expected cost", COST_COLOR)]
+        for extra, label, color in (("delta_cash_per_year", "money spent", CASH_COLOR),
                                     ("delta_penalty_per_year", "shortage penalty",
-                                     "tab:purple")):
+                                     PENALTY_COLOR)):
             if extra in table.columns:       # cost by year, when the comparison has it
                 cost.append((col(extra, 1e6), label, color))
-        short = [(col("avoided_expected_shortage_t", sign=-1.0), "expected", "tab:red"),
-                 (col("avoided_worst_shortage_t", sign=-1.0), "worst scenario", "tab:orange")]
+        short = [(col("avoided_expected_shortage_t", sign=-1.0), "expected", SHORTAGE_DARK),
+                 (col("avoided_worst_shortage_t", sign=-1.0), "worst scenario",
+                  SHORTAGE_LIGHT)]
         titles = (f"change in expected cost per {per}", "change in shortage")
         units = (f"million {cur} per {per}", "t, all elements and periods\n+: more shortage")
     else:
-        cost = [(col("expected_cost", 1e6), "expected cost", "tab:blue")]
-        short = [(col("expected_shortage_t"), "expected", "tab:red"),
-                 (col("worst_shortage_t"), "worst scenario", "tab:orange")]
+        cost = [(col("expected_cost", 1e6), "expected cost", COST_COLOR)]
+        short = [(col("expected_shortage_t"), "expected", SHORTAGE_DARK),
+                 (col("worst_shortage_t"), "worst scenario", SHORTAGE_LIGHT)]
         titles = ("expected cost (discounted)", "shortage")
         units = (f"million {cur}", "t, all elements and periods")
     scen = key_scenarios(table)
@@ -444,7 +458,7 @@ def information_tree(tree: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.add_collection(LineCollection(segs, colors="grey", linewidths=0.8))
     prob = dict(zip(nodes, tree["probability"].astype(float)))
     ax.scatter([xpos[n] for n in nodes], [y[n] for n in nodes],
-               s=[12 + 160 * prob[n] for n in nodes], color="tab:blue", zorder=3)
+               s=[12 + 160 * prob[n] for n in nodes], color=COST_COLOR, zorder=3)
     for leaf, text in names.items():
         ax.annotate(text, (xpos[leaf], y[leaf]), xytext=(6, 0), textcoords="offset points",
                     va="center", fontsize=7, annotation_clip=False)
@@ -487,12 +501,12 @@ def capacity_built(added: pd.DataFrame, path: Path, title: str = "",
         tab = tab.reindex(index=periods, columns=shown).fillna(0.0)
         tab.index = [str(p) for p in tab.index]
         _stacked_bars(ax, tab, np.zeros(len(tab)),
-                      colors=[f"C{projects.index(p) % 10}" for p in tab.columns])
+                      colors=[project_color(projects.index(p)) for p in tab.columns])
         ax.set_ylim(0, max(1e-9, float(tab.sum(axis=1).max())) * 1.1)
         ax.set_title(_label(e, 24), fontsize=9)
         ax.set_ylabel("t/period (expected)")
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-    handles = [Patch(facecolor=f"C{projects.index(p) % 10}", label=_label(p, 28))
+    handles = [Patch(facecolor=project_color(projects.index(p)), label=_label(p, 28))
                for p in shown]
     fig.legend(handles=handles, loc="lower center", ncol=min(4, max(1, len(handles))),
                fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.01))

@@ -12,7 +12,8 @@ and orange in the next (issue 16). Here a colour depends only on the name:
   family and two sources of one country still differ in lightness.
 
 Grey is left for shortage (the hatched segments of the supply chart), so no
-country is grey. Colours are hex strings: matplotlib and CSS both take them.
+country is grey, and series that are not countries (cost, shortage) use
+colours no country has. Colours are hex strings: matplotlib and CSS both take them.
 """
 
 from __future__ import annotations
@@ -52,6 +53,19 @@ COUNTRY_COLORS: dict[str, str] = {
     "TH": "#6b6ecf",   # periwinkle
 }
 SHORTAGE_COLOR = "lightgrey"   # reserved: never a country's colour
+# Series that are not countries stay out of the countries' colours (China's red
+# above all): cost in steel blue, shortage in greys, as in the supply chart.
+COST_COLOR = "#3b6ea8"
+SHORTAGE_DARK = "#4d4d4d"
+SHORTAGE_LIGHT = "#a6a6a6"
+CASH_COLOR = "#7fa7d1"
+PENALTY_COLOR = "#8c8c8c"
+# projects by their place in the instance's list (stable across runs of an
+# instance): a qualitative palette that shares no colour with a country
+PROJECT_COLORS = ["#1f77b4", "#fd8d3c", "#74c476", "#756bb1", "#ffbb78", "#98df8a",
+                  "#6baed6", "#dbdb8d", "#9c9ede", "#e7cb94"]
+COST_PART_COLORS = {"reservation_cost": "#a6c8e0", "delivery_cost": COST_COLOR,
+                    "holding_cost": "#c5b0d5", "shortage_cost": "#8c8c8c"}
 
 
 def _unit(text: str, salt: str) -> float:
@@ -86,6 +100,11 @@ def source_color(source: str, country: str | None = None) -> str:
     # a hue shift of at most +-0.04 and a lightness in [0.3, 0.7]: the family stays visible
     return _hex(h + 0.08 * (_unit(source, "hue") - 0.5), 0.3 + 0.4 * _unit(source, "light"),
                 max(0.45, s))
+
+
+def project_color(index: int) -> str:
+    """The colour of the instance's `index`-th project."""
+    return PROJECT_COLORS[index % len(PROJECT_COLORS)]
 
 
 def country_order(codes: list[str]) -> list[str]:

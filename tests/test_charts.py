@@ -232,6 +232,23 @@ def test_a_forty_character_scenario_id_keeps_both_ends(monkeypatch: pytest.Monke
     assert len(first_line) == 24
 
 
+def _colours_used(fig: Figure) -> set[str]:
+    out: set[str] = set()
+    for ax in fig.axes:
+        out |= {to_hex(p.get_facecolor()) for p in ax.patches}
+        out |= {to_hex(c) for coll in ax.collections for c in coll.get_facecolor()}
+        out |= {to_hex(line.get_color()) for line in ax.lines}
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(set(CHARTS) - {"allocation_by_country"}))
+def test_only_china_is_red(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                           name: str) -> None:
+    """Charts without countries use none of the countries' fixed colours."""
+    fig = _drawn(monkeypatch, CHARTS[name], tmp_path)
+    assert not _colours_used(fig) & {to_hex(c) for c in COUNTRY_COLORS.values()}
+
+
 # --------------------------------------------------------------------------- comparison
 def test_robust_limit_clips_only_outliers() -> None:
     assert charts.robust_limit([0.0, 10.0, 12.0, 9.0]) is None
