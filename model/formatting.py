@@ -18,6 +18,7 @@ gets its own spec; a spec whose column is missing is simply not used.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -104,6 +105,11 @@ COLUMNS: list[Column] = [
     Column("investment_cost", "investment", "money"),
     Column("size", "size", "size"),
     Column("reservation_fee", "reservation fee", "share"),
+    # labels that are numbers (years): as written, no thousands separator
+    Column("period", "period", "label"),
+    Column("period_decided", "period decided", "label"),
+    Column("first_output", "first output", "label"),
+    Column("decided_in", "decided in", "label"),
     Column("contracted_t", "contracted", "t"),
     Column("capacity_t", "capacity", "t"),
     Column("committed_t", "committed", "t"),
@@ -194,16 +200,21 @@ def cell(value: Any, kind: str, currency: str = "", per: str = "period",
          unit: bool = False) -> str:
     """One value as text; with `unit` the unit follows ("USD 239.0 m/yr", "927.7 t",
     "21 %"), else the header carries it. Missing values: ""."""
-    text = _cell(value, kind, currency, per, unit)
     # a value that rounds to zero is shown as zero, never "-0.0"
-    return text[1:] if text.startswith("-") and not any(ch in "123456789" for ch in text) \
-        else text
+    return _NEGATIVE_ZERO.sub("", _cell(value, kind, currency, per, unit))
+
+
+_NEGATIVE_ZERO = re.compile(r"-(?=0[0.,]*(?![\d.,]))")
 
 
 def _cell(value: Any, kind: str, currency: str, per: str, unit: bool) -> str:
-    if kind in ("text", "country") or isinstance(value, (bool, str)):
+    if kind in ("text", "country", "label") or isinstance(value, (bool, str)):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
+        if kind == "text" and isinstance(value, float):    # a number among text cells
+            return number(value)
+        if kind == "label" and isinstance(value, float) and value == int(value):
+            return str(int(value))                         # 2026.0 read back: 2026
         return printable(value)
     v = _finite(value)
     if v is None:
@@ -241,7 +252,7 @@ def _cell(value: Any, kind: str, currency: str, per: str, unit: bool) -> str:
 
 
 def is_numeric_kind(kind: str) -> bool:
-    return kind not in ("text", "country", "bool")
+    return kind not in ("text", "country", "bool", "label")
 
 
 def format_frame(df: pd.DataFrame, currency: str = "", per: str = "period",
@@ -251,7 +262,8 @@ def format_frame(df: pd.DataFrame, currency: str = "", per: str = "period",
     for name in df.columns:
         c = spec(str(name), overrides)
         kind = c.kind
-        if kind not in ("text", "country") and not pd.api.types.is_numeric_dtype(df[name]) \
+        if kind not in ("text", "country", "label") and \
+                not pd.api.types.is_numeric_dtype(df[name]) \
                 and not pd.api.types.is_bool_dtype(df[name]):
             # text in a column named like a number (e.g. a price range "1..2"): as it is
             if not all(_finite(v) is not None or v is None or v == "" for v in df[name]):
