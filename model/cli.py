@@ -388,7 +388,10 @@ def compare(
                         "china_share_of_deliveries_refining",
                         "delta_expected_cost_per_period", "avoided_expected_shortage_t")
             if c in table.columns]
-    typer.echo(markdown_table(table[cols]))
+    from .formatting import period_word
+
+    typer.echo(markdown_table(table[cols], loaded.instance.currency,
+                              period_word(loaded.instance.period_days)))
     _say(out_console, f"comparison folder: {folder}")
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
@@ -447,7 +450,8 @@ def sweep(
     folder = save_sweep(frontier, {"policy": policy, "stage": stage, "per": per,
                                    "caps": caps}, loaded, out, force)
     typer.echo(markdown_table(frontier[["cap", "status", "expected_cost",
-                                        "expected_shortage_t", "worst_shortage_t"]]))
+                                        "expected_shortage_t", "worst_shortage_t"]],
+                              loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
@@ -476,7 +480,7 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
                         loaded, out, force)
     cols = ["value", "status", "expected_cost", "expected_shortage_t", "worst_shortage_t"] + \
         [c for c in frontier.columns if c.startswith("size[")]
-    typer.echo(markdown_table(frontier[cols]))
+    typer.echo(markdown_table(frontier[cols], loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
 
@@ -511,7 +515,7 @@ def projects(
                                SolveOptions(time_limit_s=time_limit),
                                progress=lambda pid: bar.advance(task))
     folder = save_project_values(table, policy, loaded, out, force)
-    typer.echo(markdown_table(table))
+    typer.echo(markdown_table(table, loaded.instance.currency))
     _say(out_console, f"projects folder: {folder}")
     return EXIT_OK
 

@@ -284,7 +284,8 @@ def _draw(charts: Any, run: Any, folder: Path) -> None:
     charts.information_tree(run.tables["tree"], folder / "tree.png", run.summary["instance"])
     if len(run.tables.get("capacity_added", ())):
         charts.capacity_built(run.tables["capacity_added"], folder / "projects.png",
-                              run.summary["instance"])
+                              run.summary["instance"],
+                              [p.id for p in run.loaded.instance.projects])
 
 
 def _start_charts(run: Any, folder: Path) -> Any:
@@ -345,16 +346,18 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
 
     def fill(tmp: Path) -> None:
         from . import charts
-
         from .analysis import cost_by_year_table
+        from .formatting import period_word
 
         by_year = cost_by_year_table(runs)
         write_csv(tmp / "comparison.csv", table)
         write_csv(tmp / "cost_by_year.csv", by_year)
-        (tmp / "comparison.md").write_text(markdown_table(table) + "\n")
+        per = period_word(loaded.instance.period_days)
+        (tmp / "comparison.md").write_text(markdown_table(table, currency, per) + "\n")
         write_excel(tmp / "comparison.xlsx", {"comparison": table, "cost_by_year": by_year})
         if (table.status == "optimal").any():
-            charts.comparison(table, tmp / "comparison.png", currency)
+            charts.comparison(table, tmp / "comparison.png", currency,
+                              "year" if per == "yr" else "period")
         write_json(tmp / "summary.json", {
             "kind": "comparison", "instance": loaded.name, "instance_sha256": loaded.sha256,
             "overrides": list(loaded.overrides),
@@ -379,7 +382,8 @@ def save_project_values(table: "pd.DataFrame", policy: str, loaded: Any,
 
     def fill(tmp: Path) -> None:
         write_csv(tmp / "project_values.csv", table)
-        (tmp / "project_values.md").write_text(markdown_table(table) + "\n")
+        (tmp / "project_values.md").write_text(
+            markdown_table(table, loaded.instance.currency) + "\n")
         write_json(tmp / "summary.json", {
             "kind": "projects", "instance": loaded.name, "instance_sha256": loaded.sha256,
             "overrides": list(loaded.overrides),
@@ -401,7 +405,8 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
         from . import charts
 
         write_csv(tmp / "frontier.csv", frontier)
-        (tmp / "frontier.md").write_text(markdown_table(frontier) + "\n")
+        (tmp / "frontier.md").write_text(
+            markdown_table(frontier, loaded.instance.currency) + "\n")
         charts.frontier(frontier, tmp / "frontier.png", loaded.instance.currency)
         write_json(tmp / "summary.json", {
             "kind": "sweep", "instance": loaded.name, "instance_sha256": loaded.sha256,
@@ -412,20 +417,22 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
     return write_run_folder(target, fill, force=force, unique=unique)
 
 
-def markdown_table(table: "pd.DataFrame") -> str:
-    """A GitHub-flavoured Markdown table (numbers to 6 significant digits).
+def markdown_table(table: "pd.DataFrame", currency: str = "", per: str = "period") -> str:
+    """A GitHub-flavoured Markdown table for people (model.formatting): money in
+    millions of `currency`, tonnes with one decimal, shares in percent, units in
+    the headers, numbers right-aligned; never scientific notation.
 
     Text cells are made safe for the table and a terminal: `|` is escaped (it
     would end the cell) and control characters are shown escaped.
     """
-    import pandas as pd
+    from .formatting import format_frame, numeric_columns
 
-    out = table.copy(deep=False)
+    out = format_frame(table, currency, per)
+    out.columns = [c.replace("|", "\\|") for c in out.columns]
     for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
-            out[col] = pd.Series([printable(v).replace("|", "\\|") if isinstance(v, str)
-                                  else v for v in out[col]], index=out.index, dtype=object)
-    return out.to_markdown(index=False, floatfmt=",.6g")
+        out[col] = [v.replace("|", "\\|") for v in out[col]]
+    align = ["right" if n else "left" for n in numeric_columns(table)]
+    return out.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 def _version() -> str:

@@ -1,7 +1,12 @@
-"""`sourcing report`: the HTML page renders in headless Chromium with every table and chart.
+"""`sourcing report`: the HTML page renders in headless Chromium with every table and
+chart, fits the window at 1280 and 700 px (no sideways scrolling of the page: wide
+tables scroll in their own box), and reads as a briefing: a key table first,
+policies in words, numbers with units and never in e-notation.
 
 Chromium is Debian's `chromium` package (`.ci/run` installs it when missing).
-Outside CI a machine without it skips this test; in CI (CI=true) it fails.
+Outside CI a machine without it skips these tests; in CI (CI=true) they fail.
+Screenshots are written to the test's temporary folder, or to
+$REPORT_SCREENSHOTS when set (to look at them).
 """
 
 from __future__ import annotations
@@ -21,16 +26,62 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _dom(page: Path, profile: Path) -> str:
+WIDTHS = (1280, 700)
+# written into the page's DOM once it has loaded (charts decoded), read back with
+# --dump-dom: the page's width against the window's
+MEASURE = ("<script>window.addEventListener('load',function(){var d=document.documentElement;"
+           "d.dataset.scrollWidth=d.scrollWidth;d.dataset.clientWidth=d.clientWidth;"
+           "d.dataset.innerWidth=window.innerWidth;});</script>")
+E_NOTATION = re.compile(r"\d\.?\d*e[+-]\d+", re.I)
+
+
+def _chromium() -> str:
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (.ci/run should install it)")
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                           page.resolve().as_uri()], capture_output=True, text=True,
-                          timeout=120)
+    return CHROMIUM
+
+
+def _dom(page: Path, profile: Path, width: int | None = None) -> str:
+    size = [f"--window-size={width},900"] if width else []
+    proc = subprocess.run([_chromium(), *FLAGS, *size, f"--user-data-dir={profile}",
+                           "--dump-dom", page.resolve().as_uri()], capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
+
+
+def _screenshot(page: Path, profile: Path, width: int, out: Path) -> Path:
+    proc = subprocess.run([_chromium(), *FLAGS, f"--window-size={width},1400",
+                           "--hide-scrollbars", f"--user-data-dir={profile}",
+                           f"--screenshot={out}", page.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and out.exists(), proc.stderr[-2000:]
+    return out
+
+
+def _measured(page: Path, tmp: Path) -> Path:
+    """A copy of `page` with the measuring script (the report itself has no script)."""
+    copy = tmp / f"measured-{page.parent.name}.html"
+    copy.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    return copy
+
+
+def _overflow(page: Path, tmp: Path, width: int) -> tuple[int, int, int]:
+    """(page width, window content width, window width) in CSS pixels."""
+    dom = _dom(_measured(page, tmp), tmp / f"profile-{page.parent.name}-{width}", width)
+    found = {k: int(v) for k, v in re.findall(r'data-(scroll|client|inner)-width="(\d+)"',
+                                              dom)}
+    assert set(found) == {"scroll", "client", "inner"}, dom[:500]
+    return found["scroll"], found["client"], found["inner"]
+
+
+def _text(page_html: str) -> str:
+    """What a reader sees: the page without its embedded images, tags or styles."""
+    body = re.sub(r"<img[^>]*>", "", page_html)
+    body = re.sub(r"<style>.*?</style>", "", body, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", body)
 
 
 def _cli(*args: str) -> None:
@@ -43,7 +94,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("report")
     inst = str(ROOT / "instances" / "example.yaml")
     _cli("solve", inst, "--policy", "crma", "--out", str(tmp / "run"))
-    _cli("compare", inst, "-p", "none", "-p", "crma", "--out", str(tmp / "cmp"))
+    _cli("compare", inst, "-p", "none", "-p", "crma", "-p", "no-china", "--out",
+         str(tmp / "cmp"))
     _cli("sweep", inst, "--cap", "1.0:0.6:0.2", "--out", str(tmp / "sw"))
     for name in ("run", "cmp", "sw"):
         _cli("report", str(tmp / name))
@@ -53,7 +105,9 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("kind, tables, charts", [
     ("run", ["summary", "allocation", "scenarios", "shortage", "binding", "demand-duals",
              "assumptions-general", "assumptions-sources", "assumptions-scenarios"], 3),
-    ("cmp", ["comparison", "assumptions-sources", "assumptions-scenarios"], 1),
+    ("cmp", ["key", "comparison-cost", "comparison-shortage", "comparison-scenario",
+             "comparison-avoided", "comparison-shares", "comparison-binds",
+             "assumptions-sources", "assumptions-scenarios"], 1),
     ("sw", ["frontier", "assumptions-sources"], 1),
 ])
 def test_report_renders_in_chromium(folders: dict[str, Path], kind: str, tables: list[str],
@@ -68,6 +122,111 @@ def test_report_renders_in_chromium(folders: dict[str, Path], kind: str, tables:
         assert re.search(rf'<table[^>]*id="{table_id}"[^>]*>.*?<td', dom, re.S), table_id
     shown = re.findall(r'<img[^>]*data-ok="1"', dom)
     assert len(shown) == charts, f"{len(shown)} of {charts} charts decoded"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("kind", ["run", "cmp", "sw"])
+def test_report_fits_the_window(folders: dict[str, Path], kind: str, width: int) -> None:
+    """The page is never wider than the window (a wide table scrolls in its own box),
+    and its screenshot's right edge is blank: nothing runs off the side."""
+    from PIL import Image
+
+    page = folders[kind] / "report.html"
+    scroll, client, inner = _overflow(page, folders["tmp"], width)
+    assert inner == width, f"the window is {inner} px wide, not {width}"
+    assert scroll <= client, f"{kind} at {width} px: the page is {scroll} px wide in " \
+        f"a window of {client} px"
+    shots = Path(os.environ.get("REPORT_SCREENSHOTS") or folders["tmp"])
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = _screenshot(page, folders["tmp"] / f"shot-{kind}-{width}", width,
+                       shots / f"report-{kind}-{width}.png")
+    with Image.open(shot) as img:
+        rgb = img.convert("RGB")
+        assert rgb.width == width
+        edge = rgb.crop((width - 4, 0, width, rgb.height)).getcolors(maxcolors=4 * 2048)
+    assert edge is not None and {c for _, c in edge} == {(255, 255, 255)}, \
+        f"{kind} at {width} px: something is drawn at the right edge"
+
+
+def test_the_overflow_check_can_fail(folders: dict[str, Path]) -> None:
+    """A table wider than the window outside a scrolling box is seen as overflow."""
+    page = folders["tmp"] / "wide" / "report.html"
+    page.parent.mkdir(exist_ok=True)
+    row = "".join(f"<td>{i:,}.0 t</td>" for i in range(60))
+    page.write_text(f"<!DOCTYPE html><html><body><table><tr>{row}</tr></table></body></html>")
+    scroll, client, _ = _overflow(page, folders["tmp"], 700)
+    assert scroll > client
+
+
+def test_comparison_report_reads_as_a_briefing(folders: dict[str, Path]) -> None:
+    html = (folders["cmp"] / "report.html").read_text()
+    # the key table comes first, then the policies in words, then the chart and the rest
+    order = [html.index(x) for x in ('id="key"', "<h2>The policies</h2>",
+                                     'data-chart="comparison.png"', 'id="comparison-cost"',
+                                     'id="assumptions-sources"')]
+    assert order == sorted(order)
+    key = html[html.index('id="key"'):html.index("</table>", html.index('id="key"'))]
+    assert "baseline" in key and " m/yr" in key and "USD +" in key
+    assert re.search(r"\d+ %", key)                                   # China's share
+    for scenario in ("normal", "china-heavy-ban"):                   # both named scenarios
+        assert f"<th>{scenario}</th>" in key
+    assert "At most 65 % of each element&#x27;s demand from any single country other " \
+        "than Japan, at mining and at refining, in every scenario." in html
+    assert "Excluded: no source mined in China and no source refined in China." in html
+    for kind in ("run", "cmp", "sw"):
+        text = _text((folders[kind] / "report.html").read_text())
+        assert not E_NOTATION.search(text), (kind, E_NOTATION.findall(text)[:5])
+
+
+def test_comparison_report_skips_missing_columns_and_shows_new_ones(
+        folders: dict[str, Path], tmp_path: Path) -> None:
+    """A comparison without some columns still reports; a cost-by-year column added
+    later appears in the key table, formatted."""
+    import shutil
+
+    import pandas as pd
+
+    folder = tmp_path / "cmp"
+    shutil.copytree(folders["cmp"], folder)
+    table = pd.read_csv(folder / "comparison.csv", keep_default_na=False, na_values=[""])
+    table = table.drop(columns=[c for c in table.columns
+                                if c.startswith(("china_share", "hhi")) or c == "binding"])
+    table["delta_cash_per_year"] = [0.0, 1.25e6, 2.5e8][:len(table)]
+    table.to_csv(folder / "comparison.csv", index=False)
+    _cli("report", str(folder))
+    html = (folder / "report.html").read_text()
+    key = html[html.index('id="key"'):html.index("</table>", html.index('id="key"'))]
+    assert "of which money spent" in key and "USD +1.2 m/yr" in key
+    assert "China" not in key and "binds" not in key
+    assert 'id="comparison-binds"' not in html
+
+
+def test_every_policy_rule_kind_has_words() -> None:
+    from model.describe import policy_in_words
+    from model.instance import load_instance
+    from model.schema import Policy
+
+    inst = load_instance(ROOT / "instances" / "example.yaml").instance
+    samples = {"max_single_country_share": {"share": 0.5, "countries": ["CN"],
+                                            "stages": ["refining"], "applies_to": "plan"},
+               "min_domestic_share": {"share": 0.1, "elements": ["Dy"]},
+               "min_recycled_share": {"share": 0.2, "periods": [2028]},
+               "exclude": [{"refined_in": "CN"}, {"project": "x"}, {"id": "s1"}],
+               "min_stock_days": {"days": 60, "refill": 2, "deficit_cost": 5e4},
+               "budget": {"amount": 2e10}, "build": {"project": "x", "min_size": 0.5}}
+    assert set(samples) == set(Policy.model_fields), "a rule kind without a sample here"
+    sentences = policy_in_words("p", Policy.model_validate(samples), inst)
+    words = " ".join(sentences)
+    for expected in ("At most 50 % of each element's demand from China, at refining, in "
+                     "the contracts signed", "At least 10 % of each element's demand from "
+                     "Japan at mining, for Dy", "from recycled sources, in 2028",
+                     "no source refined in China", "project x is not built",
+                     "not source s1", "at least 60 days of demand of every element",
+                     "for 2 periods after it", "USD 50,000", "at most USD 20,000.0 m",
+                     "Build project x to at least 0.5 of its full size"):
+        assert expected in words, expected
+    # the fallback for a kind without words starts with its key
+    assert not [w for w in sentences if w.startswith(tuple(Policy.model_fields))]
 
 
 def test_report_of_a_non_folder_is_one_message(tmp_path: Path) -> None:
