@@ -101,6 +101,16 @@ def binding_constraints(duals: pd.DataFrame, top: int = 3) -> str:
 
 
 # --------------------------------------------------------------------------- compare
+def largest_contracts(allocation: pd.DataFrame, n_periods: int, top: int = 3) -> str:
+    """Which suppliers and how much: the `top` sources by expected contracted tonnes a
+    period (all elements; each decision node weighted by its probability), as text
+    ``"lynas-jare-ndpr 5,000 t; china-term 1,234 t"``."""
+    weighted = allocation.contracted_t * allocation.node_probability
+    per_source = weighted.groupby(allocation.source, sort=False).sum() / max(n_periods, 1)
+    per_source = per_source[per_source > 0.05].sort_values(ascending=False, kind="stable")
+    return "; ".join(f"{s} {t:,.0f} t" for s, t in per_source.head(top).items())
+
+
 def policy_row(run: RunResult) -> dict[str, Any]:
     """One comparison row from a solved run."""
     s = run.summary
@@ -130,6 +140,7 @@ def policy_row(run: RunResult) -> dict[str, Any]:
     costs = cost_breakdown(d, sol)
     for w, short in zip(costs.scenario, costs.shortage_t):
         row[f"shortage_t[{w}]"] = float(short)
+    row["largest_contracts"] = largest_contracts(run.tables["allocation"], T)
     row["binding"] = binding_constraints(run.tables["duals"])
     for key in ("ws", "eev", "evpi", "vss"):
         if key in s:

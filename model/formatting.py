@@ -88,6 +88,8 @@ COLUMNS: list[Column] = [
     Column("china_share_of_deliveries_refining", "China's share of deliveries, refining",
            "share", "shares"),
     Column("hhi_of_deliveries_refining", "HHI of deliveries, refining", "hhi", "shares"),
+    Column("largest_contracts", "largest contracts, expected t per {per}", "text",
+           "binds"),
     Column("binding", "what binds", "text", "binds"),
     # sweeps and project values
     Column("size[", "size built: {}", "size", "projects"),

@@ -326,7 +326,7 @@ GROUPS: list[tuple[str, str]] = [
                 "shortage)"),
     ("shares", "Shares of supply"),
     ("projects", "Projects"),
-    ("binds", "What binds"),
+    ("binds", "Suppliers and what binds"),
     ("status", "Status"),
     ("other", "Other columns"),
 ]
@@ -376,10 +376,11 @@ def _key_table(table: pd.DataFrame, cur: str, per: str, scenarios: list[str]) ->
     shortages = [t for t in shortages if t[0] in table.columns]
     shares = [c for c in table.columns if c.startswith("china_share")]
     binds = "binding" in table.columns
+    suppliers = "largest_contracts" in table.columns
     share_head = "China's share of deliveries, " + " / ".join(
         c.removeprefix("china_share").removeprefix("_of_deliveries").strip("_").replace("_", " ")
         or "all" for c in shares)
-    n_cols = 1 + len(costs) + len(shortages) + bool(shares) + binds
+    n_cols = 1 + len(costs) + len(shortages) + bool(shares) + suppliers + binds
     rows = []
     for i, row in enumerate(table.to_dict("records")):
         cells = [f"<td class=text><b>{_esc(row['policy'])}</b>"
@@ -406,6 +407,9 @@ def _key_table(table: pd.DataFrame, cur: str, per: str, scenarios: list[str]) ->
         if shares:
             cells.append(f"<td>{_swatch('CN')}" + " / ".join(
                 _esc(cell(row.get(c), "share", unit=True)) for c in shares) + "</td>")
+        if suppliers:
+            cells.append("<td class='text wide'>" + "<br>".join(
+                _esc(s) for s in str(row.get("largest_contracts") or "").split("; ")) + "</td>")
         if binds:
             first = str(row.get("binding") or "").split("; ")[0]
             cells.append("<td class='text wide'>" + (_esc(_binding_short(first, cur))
@@ -418,6 +422,9 @@ def _key_table(table: pd.DataFrame, cur: str, per: str, scenarios: list[str]) ->
                    "in the scenarios (under it: change from the baseline)</th>")
     if shares:
         top.append(f"<th rowspan=2>{_esc(share_head)}</th>")
+    if suppliers:
+        top.append(f"<th rowspan=2 class=text>largest contracts (expected t per "
+                   f"{'year' if per == 'yr' else _esc(per)})</th>")
     if binds:
         top.append("<th rowspan=2 class=text>what binds most</th>")
     sub = "".join(f"<th>{_esc(h)}</th>" for _, _, h in shortages)

@@ -140,6 +140,15 @@ def test_cost_by_year_adds_up_and_the_comparison_splits_cash_and_penalty() -> No
             .sum()) / T - sum(runs["none"].tables["cost_by_year"].query(
                 "scenario == 'expected'")[["cash", "penalty"]].sum()) / T)
 
+    # which suppliers and how much: sources by expected contracted tonnes a period
+    alloc = run.tables["allocation"]
+    expected = (alloc.contracted_t * alloc.node_probability).groupby(alloc.source).sum() / T
+    expected = expected[expected > 0.05].sort_values(ascending=False)
+    named = [part.rsplit(" ", 2) for part in row.largest_contracts.split("; ")]
+    assert [n for n, _, _ in named] == list(expected.index[:3])
+    for (name, tonnes, unit), value in zip(named, expected.iloc[:3]):
+        assert unit == "t" and float(tonnes.replace(",", "")) == pytest.approx(value, abs=0.5)
+
 
 def test_compare_reports_what_a_separate_solve_reports() -> None:
     """Plans and duals of a policy do not depend on the other policies compared."""
