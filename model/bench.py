@@ -40,8 +40,10 @@ def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def reference_solve(instance: str | Path) -> dict[str, Any]:
-    """Monolithic numpy build + highspy with default options (run in its own process)."""
+def reference_solve(instance: str | Path, policy: str = "none",
+                    risk_lambda: float | None = None) -> dict[str, Any]:
+    """Monolithic numpy build + highspy with default options (run in its own process):
+    the extensive form of `policy` (with the CVaR term when lambda > 0) as one LP."""
     import highspy
     import numpy as np
 
@@ -54,8 +56,8 @@ def reference_solve(instance: str | Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     loaded = load_instance(instance)
     t_load = time.perf_counter()
-    d = problem_data(loaded)
-    built = build_matrix(d, resolve_policy(loaded.instance, d, "none"))
+    d = problem_data(loaded, risk_lambda)
+    built = build_matrix(d, resolve_policy(loaded.instance, d, policy))
     lp_m = built.matrix
     t_build = time.perf_counter()
     lp = highspy.HighsLp()
@@ -83,10 +85,47 @@ def reference_solve(instance: str | Path) -> dict[str, Any]:
             "nonzeros": int(lp_m.A.nnz)}
 
 
+def _reference(path: Path, policy: str, risk_lambda: float | None) -> dict[str, Any]:
+    """The reference solve in a process of its own (its own memory peak)."""
+    t0 = time.perf_counter()
+    args = [sys.executable, "-m", "model.bench", "--reference", str(path), policy,
+            "" if risk_lambda is None else repr(float(risk_lambda))]
+    proc = subprocess.run(args, capture_output=True, text=True, check=True)
+    ref = json.loads(proc.stdout)
+    ref["reference_process_s"] = time.perf_counter() - t0
+    return ref
+
+
+BUDGET_POLICY = "bench-budget"
+
+
+def _with_budget(inst: dict[str, Any], policy: str, slack: float, risk_lambda: float | None
+                 ) -> tuple[dict[str, Any], str]:
+    """The instance with policy `bench-budget`: `policy`'s rules plus a budget of
+    (1 + slack) times the least expected cost under `policy` (solved first, not timed),
+    so that with lambda > 0 the budget binds against the tail."""
+    from .api import solve_instance
+    from .instance import instance_from_dict
+
+    run = solve_instance(instance_from_dict(inst), policy, risk_lambda=0.0)
+    if not run.optimal:
+        raise RuntimeError(f"bench: policy {policy} is {run.summary['status']} at lambda 0")
+    rules = dict(inst["policies"].get(policy, {})) if policy != "none" else {}
+    rules["budget"] = float(run.summary["expected_cost"]) * (1.0 + slack)
+    inst = {**inst, "policies": {**inst["policies"], BUDGET_POLICY: rules}}
+    return inst, BUDGET_POLICY
+
+
 def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: int = 10,
               seed: int = 0, reference: bool = True, sweep_points: int = 0,
-              compare: bool = False) -> dict[str, Any]:
-    """Time our pipeline phase by phase, then the reference in its own process."""
+              compare: bool = False, policy: str = "none", risk_lambda: float | None = None,
+              budget_slack: float | None = None, information: str = "history"
+              ) -> dict[str, Any]:
+    """Time our pipeline phase by phase, then the reference in its own process.
+
+    `policy` and `risk_lambda` choose the case (the reference solves the same LP);
+    `budget_slack` adds a budget of (1 + slack) x the least expected cost to `policy`
+    (policy ``bench-budget``); `information` is the generator's (history: a tree)."""
     from . import __version__
     from .api import solve_instance
     from .builders import instance_to_yaml, synthetic_instance
@@ -96,16 +135,21 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
 
     out: dict[str, Any] = {"sources": sources, "elements": elements, "periods": periods,
                            "scenarios": scenarios, "seed": seed, "cpus": os.cpu_count(),
+                           "policy": policy, "lambda": risk_lambda, "budget_slack": budget_slack,
                            "version": __version__, "highs_version": highs_version(),
                            "python": sys.version.split()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.yaml"
-        path.write_text(instance_to_yaml(synthetic_instance(sources, elements, periods,
-                                                            scenarios, seed)))
+        inst = synthetic_instance(sources, elements, periods, scenarios, seed,
+                                  information=information)
+        if budget_slack is not None:
+            inst, policy = _with_budget(inst, policy, budget_slack, risk_lambda)
+            out["policy"] = policy
+        path.write_text(instance_to_yaml(inst))
         t0 = time.perf_counter()
         loaded = load_instance(path)
         t1 = time.perf_counter()
-        run = solve_instance(loaded)
+        run = solve_instance(loaded, policy, risk_lambda=risk_lambda)
         t2 = time.perf_counter()
         save_run(run, Path(tmp) / "run")
         t3 = time.perf_counter()
@@ -131,13 +175,9 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
         if sweep_points:
             out.update(_sweep_bench(loaded, sweep_points))
         if compare:
-            out.update(_compare_bench(loaded))
+            out.update(_compare_bench(loaded, path if reference else None, risk_lambda))
         if reference:
-            t4 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "model.bench", "--reference",
-                                   str(path)], capture_output=True, text=True, check=True)
-            ref = json.loads(proc.stdout)
-            ref["reference_process_s"] = time.perf_counter() - t4
+            ref = _reference(path, policy, risk_lambda)
             out.update({k: v for k, v in ref.items() if k.startswith("reference")})
             out["nonzeros"] = ref["nonzeros"]
             out["speedup"] = ref["reference_s"] / total if total else None
@@ -172,30 +212,43 @@ def _sweep_bench(loaded: Any, points: int) -> dict[str, Any]:
 COMPARE_POLICIES = ["none", "crma65", "plan50", "crma65-group"]
 
 
-def _compare_bench(loaded: Any) -> dict[str, Any]:
-    """compare over the synthetic instance's policies: one switched model per block
-    (warm re-solves) against a separate build and solve per policy."""
+def _compare_bench(loaded: Any, path: Path | None, risk_lambda: float | None
+                   ) -> dict[str, Any]:
+    """compare over the synthetic instance's policies as `sourcing compare` runs it (each
+    policy on its own decomposed model), against one switched model per block (warm
+    re-solves) and, with `path`, against one monolithic reference solve per policy."""
     import numpy as np
 
     from .analysis import compare_policies
 
     t0 = time.perf_counter()
-    shared, _ = compare_policies(loaded, COMPARE_POLICIES)
+    separate, _ = compare_policies(loaded, COMPARE_POLICIES, risk_lambda)
     t1 = time.perf_counter()
-    cold, _ = compare_policies(loaded, COMPARE_POLICIES, reuse=False)
+    shared, _ = compare_policies(loaded, COMPARE_POLICIES, risk_lambda, reuse=True)
     t2 = time.perf_counter()
-    a, b = shared.objective.astype(float), cold.objective.astype(float)
-    diff = float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
-    return {"compare_policies": len(COMPARE_POLICIES), "compare_shared_s": t1 - t0,
-            "compare_separate_s": t2 - t1, "compare_speedup": (t2 - t1) / (t1 - t0),
-            "compare_max_rel_diff": diff}
+    a, b = shared.objective.astype(float), separate.objective.astype(float)
+    out = {"compare_policies": len(COMPARE_POLICIES), "compare_separate_s": t1 - t0,
+           "compare_shared_s": t2 - t1, "compare_speedup": (t1 - t0) / (t2 - t1),
+           "compare_max_rel_diff": float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))}
+    if path is not None:
+        refs = [_reference(path, p, risk_lambda) for p in COMPARE_POLICIES]
+        ref_s = sum(r["reference_s"] for r in refs)
+        ref_obj = np.array([r["reference_objective"] for r in refs])
+        out.update({"compare_reference_s": ref_s,
+                    "compare_reference_speedup": ref_s / (t1 - t0),
+                    "compare_reference_max_rel_diff": float(np.max(
+                        np.abs(b - ref_obj) / np.maximum(1.0, np.abs(ref_obj)))),
+                    "compare_reference_by_policy": {p: r["reference_s"] for p, r in
+                                                    zip(COMPARE_POLICIES, refs)}})
+    return out
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--reference":
-        print(json.dumps(reference_solve(sys.argv[2])))
+    if len(sys.argv) in (3, 5) and sys.argv[1] == "--reference":
+        policy, lam = (sys.argv[3], sys.argv[4]) if len(sys.argv) == 5 else ("none", "")
+        print(json.dumps(reference_solve(sys.argv[2], policy, float(lam) if lam else None)))
         return
-    raise SystemExit("usage: python -m model.bench --reference INSTANCE")
+    raise SystemExit("usage: python -m model.bench --reference INSTANCE [POLICY LAMBDA]")
 
 
 if __name__ == "__main__":

@@ -535,6 +535,18 @@ def bench(
                                       "one switched model against separate solves."),
     no_reference: bool = typer.Option(False, "--no-reference",
                                       help="Skip the monolithic highspy reference."),
+    policy: str = typer.Option("none", "--policy", "-p", metavar="NAME",
+                               help="Policy of the timed solve (the generator's: none, crma65, "
+                               "crma65-group, plan50); the reference solves the same."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda",
+                                                help="CVaR weight in [0, 1] of the timed solve "
+                                                "and the reference."),
+    budget_slack: Optional[float] = typer.Option(
+        None, "--budget", metavar="SLACK",
+        help="Add a budget of (1 + SLACK) x the least expected cost to the policy."),
+    information: str = typer.Option("history", "--information", metavar="KIND",
+                                    help="history (scenarios share early periods: a tree) "
+                                    "or clairvoyant."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
     """Benchmark each phase on the synthetic generator against a monolithic highspy solve."""
@@ -542,10 +554,19 @@ def bench(
 
     check_synthetic_size(sources, elements, periods, scenarios, flags=True)
     check_count("--sweep", sweep_points, MAX_SWEEP_POINTS, least=0)
+    check_settings(risk_lambda)
+    if policy not in ("none", "crma65", "crma65-group", "plan50"):
+        raise UsageError(f"unknown policy '{policy}' (the generator's: none, crma65, "
+                         "crma65-group, plan50)")
+    if information not in ("history", "clairvoyant"):
+        raise UsageError(f"--information must be history or clairvoyant, got '{information}'")
+    if budget_slack is not None and not 0 <= budget_slack <= 10:
+        raise UsageError(f"--budget must be in [0, 10], got {budget_slack}")
     with err_console.status(_line(f"benchmark: S={sources} E={elements} T={periods} "
                                   f"W={scenarios}...")):
         res = run_bench(scenarios, sources, elements, periods, seed, not no_reference,
-                        sweep_points, compare_runs)
+                        sweep_points, compare_runs, policy, risk_lambda, budget_slack,
+                        information)
     if as_json:
         typer.echo(json.dumps(res))
         return EXIT_OK
@@ -556,7 +577,8 @@ def bench(
         if key.endswith("_s") or key.endswith("_mib") or key in (
                 "objective", "reference_objective", "speedup", "objective_rel_diff",
                 "outside_highs_share", "rss_ratio", "sweep_speedup", "sweep_max_rel_diff",
-                "compare_speedup", "compare_max_rel_diff"):
+                "compare_speedup", "compare_max_rel_diff", "compare_reference_speedup",
+                "compare_reference_max_rel_diff"):
             table.add_row(key, _fmt(float(value)) if value is not None else "-")
     out_console.print(table)
     return EXIT_OK
