@@ -375,9 +375,10 @@ def run_summary_sheet(s: dict[str, Any]) -> FrontSheet:
         for stage, v in (s.get("max_single_country_share") or {}).items():
             where = (f"{v['country']}, {v['element']} {v['period']}, scenario {v['scenario']}"
                      if v.get("country") else "")
-            row(f"largest single-country share, {stage}", v.get("share"), "share", "%",
-                (where + "; " if where else "") + "delivered tonnes (deliveries into "
-                "stock included) over demand, one element and period")
+            row(f"largest third-country share, {stage}", v.get("share"), "share", "%",
+                (where + "; " if where else "") + "tonnes delivered from one third country "
+                "over demand, one element, period and scenario (deliveries into stock "
+                "count, so it can pass 100%)")
         if "expected_investment" in s:
             row("expected investment", s["expected_investment"], "money", cur,
                 "probability-weighted cost of the projects built, discounted")
@@ -483,10 +484,10 @@ _COMPARISON_LABELS = {
     "avoided_worst_shortage_t": "worst-scenario shortage avoided vs {base}",
     "china_share_mining": "China's share of expected deliveries, mining",
     "china_share_refining": "China's share of expected deliveries, refining",
-    "max_share_mining": "largest single-country share, mining",
-    "max_share_mining_country": "  its country",
-    "max_share_refining": "largest single-country share, refining",
-    "max_share_refining_country": "  its country",
+    "max_share_mining": "largest third-country share, mining",
+    "max_share_mining_country": "  country of that share",
+    "max_share_refining": "largest third-country share, refining",
+    "max_share_refining_country": "  country of that share",
     "binding": "what binds (most negative duals)",
     "message": "message",
 }
@@ -549,6 +550,42 @@ def comparison_summary_sheet(table: "pd.DataFrame", instance: str,
                       frozen_columns=1, autofilter=False,
                       widths=[46, 8] + [max(14.0, min(40.0, len(p) + 4)) for p in policies],
                       wrap_columns=frozenset(range(2, 2 + len(policies))))
+
+
+def comparison_contracts_sheet(runs: dict[str, Any]) -> FrontSheet | None:
+    """Contracted tonnes over the whole horizon per supplier and element (rows) and
+    policy (columns): which suppliers, and how much, under each policy."""
+    import pandas as pd
+
+    totals: dict[str, "pd.Series"] = {}
+    for policy, run in runs.items():
+        alloc = getattr(run, "tables", {}).get("allocation")
+        if alloc is None or not getattr(run, "has_solution", True):
+            continue
+        x = alloc["contracted_t"].to_numpy(dtype=float) * \
+            alloc["node_probability"].to_numpy(dtype=float)
+        frame = alloc.assign(_x=x)
+        groups = frame.groupby(["source", "element"], sort=False)
+        keep = groups["_x"].sum()
+        spot = (groups["mode"].first() == "spot") if "mode" in frame.columns else \
+            pd.Series(False, index=keep.index)
+        totals[str(policy)] = keep[~(spot & (keep == 0.0))]
+    if not totals:
+        return None
+    index: list[Any] = []
+    for series in totals.values():
+        index += [k for k in series.index if k not in index]
+    rows = [[Cell(s), Cell(e)] + [Cell(float(t[(s, e)]) if (s, e) in t.index else None,
+                                        "t_grid") for t in totals.values()]
+            for s, e in index]
+    return FrontSheet(
+        name="contracts", title="Contracted tonnes over the horizon, by supplier and policy",
+        header=["source", "element"] + [f"{p} (t)" for p in totals], rows=rows,
+        notes=["Expected contracted tonnes (t), summed over all periods (for contracts "
+               "decided at several information nodes, weighted by node probability).",
+               "Per period: runs/<policy>/allocation.xlsx, sheet contracts. Spot sources "
+               "buy at delivery and have no contract."],
+        frozen_columns=2)
 
 
 # --------------------------------------------------------------------------- sweep

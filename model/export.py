@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 from .errors import UsageError
 from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used from here too
     EXCEL_MAX_ROWS,
+    comparison_contracts_sheet,
     comparison_summary_sheet,
     run_front_sheets,
     sweep_summary_sheet,
@@ -356,8 +357,10 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
 
         write_csv(tmp / "comparison.csv", table)
         (tmp / "comparison.md").write_text(markdown_table(table) + "\n")
+        front = [comparison_summary_sheet(table, loaded.name, currency),
+                 comparison_contracts_sheet(runs)]
         write_excel(tmp / "comparison.xlsx", {"comparison": table}, currency,
-                    [comparison_summary_sheet(table, loaded.name, currency)])
+                    [f for f in front if f is not None])
         if (table.status == "optimal").any():
             charts.comparison(table, tmp / "comparison.png", currency)
         write_json(tmp / "summary.json", {

@@ -300,7 +300,7 @@ def test_run_workbook_is_formatted(japan_run: Path) -> None:
     assert items["expected cost"][2] == "USD"
     assert math.isclose(items["expected shortage"][1], summary["expected_shortage_t"],
                         rel_tol=1e-15) and items["expected shortage"][2] == "t"
-    assert items["largest single-country share, refining"][2] == "%"
+    assert items["largest third-country share, refining"][2] == "%"
     assert "build gbd-conversion" in items
 
 
@@ -345,7 +345,7 @@ def test_comparison_workbook_has_a_summary(tmp_path: Path) -> None:
     table, runs = compare_policies(loaded, ["none", "crma"])
     folder = save_comparison(table, runs, loaded, tmp_path / "cmp")
     wb = openpyxl.load_workbook(folder / "comparison.xlsx")
-    assert wb.sheetnames == ["summary", "comparison"]
+    assert wb.sheetnames == ["summary", "contracts", "comparison"]
     _, head, rows = _table_at(wb["summary"], "measure")
     assert head == ["measure", "unit", "none", "crma"]
     measures = {r[0]: r for r in rows}
@@ -362,6 +362,16 @@ def test_comparison_workbook_has_a_summary(tmp_path: Path) -> None:
     assert "what binds (most negative duals)" in measures
     full = wb["comparison"]
     assert full.freeze_panes == "A2" and full.auto_filter.ref.startswith("A1:")
+    # which suppliers and how much: contracted tonnes over the horizon per policy
+    _, head, rows = _table_at(wb["contracts"], "source")
+    assert head == ["source", "element", "none (t)", "crma (t)"]
+    for i, policy in enumerate(["none", "crma"]):
+        alloc = runs[policy].tables["allocation"]
+        want = (alloc["contracted_t"] * alloc["node_probability"]).groupby(
+            [alloc["source"], alloc["element"]]).sum()
+        got = {(r[0], r[1]): r[2 + i] for r in rows}
+        assert got == pytest.approx({k: v for k, v in want.items() if k in got}, rel=1e-15)
+        assert {k for k, v in want.items() if v > 0} <= set(got)
 
 
 def test_sweep_writes_a_workbook(tmp_path: Path) -> None:
