@@ -660,7 +660,8 @@ def export_instance(
 
 
 build_app = typer.Typer(no_args_is_help=True,
-                        help="Generate instances: scenario sets, synthetic cases, instances from workbooks.")
+                        help="Generate instances: scenario sets, synthetic cases, "
+                             "instances from workbooks.")
 app.add_typer(build_app, name="build")
 
 

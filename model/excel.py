@@ -337,10 +337,12 @@ def _money(v: Any) -> Cell:
     return Cell(v, "money")
 
 
-def run_front_sheets(summary: dict[str, Any], tables: dict[str, "pd.DataFrame"]) -> list[FrontSheet]:
+def run_front_sheets(summary: dict[str, Any],
+                     tables: dict[str, "pd.DataFrame"]) -> list[FrontSheet]:
     """The `summary` and `contracts` sheets of a run's workbook."""
     sheets = [run_summary_sheet(summary)]
-    if "allocation" in tables:
+    if "allocation" in tables and {"source", "element", "period", "contracted_t"} <= \
+            set(tables["allocation"].columns):
         sheets.append(contracts_sheet(tables["allocation"], summary.get("periods") or []))
     return sheets
 
@@ -433,9 +435,10 @@ def contracts_sheet(allocation: "pd.DataFrame", periods: Iterable[Any]) -> Front
     order = [str(p) for p in periods]
     keys = ["source", "element"]
     extra = [c for c in ("mined_in", "refined_in", "mode") if c in a.columns]
+    weight = a["node_probability"].to_numpy(dtype=float) if "node_probability" in a.columns \
+        else 1.0                      # one decision per period: no nodes to weigh
     a = a.assign(_p=a["period"].astype(str),
-                 _x=a["contracted_t"].to_numpy(dtype=float) *
-                 a["node_probability"].to_numpy(dtype=float))
+                 _x=a["contracted_t"].to_numpy(dtype=float) * weight)
     # one sum per source, element and period (rows: one per decision node), then
     # the periods as columns
     sums = a.groupby(keys + ["_p"], sort=False)["_x"].agg(["sum", "size"])

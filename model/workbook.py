@@ -67,11 +67,17 @@ from .schema import (
     BudgetRule,
     BuildRule,
     CountryCapRule,
+    DemandShock,
+    Disruption,
     DomesticFloorRule,
     Instance,
-    Policy,
+    PriceShock,
+    Project,
     RecycledFloorRule,
+    Risk,
+    Scenario,
     Selector,
+    Source,
     StockDaysRule,
 )
 
@@ -84,24 +90,46 @@ SCALAR_ITEMS = frozenset({"price_floor", "price_cap"})     # one value for every
 EFFECT_ITEMS = ("capacity", "reduces")
 RULE_KINDS = {"disruption": "disruptions", "price_shock": "price_shocks",
               "demand_shock": "demand_shocks"}
-RULE_VALUE = {"disruptions": "availability", "price_shocks": "multiplier",
-              "demand_shocks": "multiplier"}
 
-INSTANCE_KEYS = ("schema", "name", "description", "currency", "home", "discount_rate",
-                 "period_days", "information", "risk.lambda", "risk.alpha", "periods")
+
+def _model_keys(model: Any) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _with_new_fields(columns: tuple[str, ...], model: Any, elsewhere: tuple[str, ...]
+                     ) -> tuple[str, ...]:
+    """`columns`, then any field of `model` added to the schema since (as YAML cells),
+    so that an export never drops a setting; `elsewhere`: fields with sheets of their own."""
+    return columns + tuple(k for k in _model_keys(model)
+                           if k not in columns and k not in elsewhere)
+
+
+_STRUCTURED = ("elements", "groups", "demand", "shortage_penalty", "stock", "resale_price",
+               "sources", "projects", "scenarios", "policies", "risk")
+INSTANCE_KEYS = _with_new_fields(
+    ("schema", "name", "description", "currency", "home", "discount_rate", "period_days",
+     "information"), Instance, _STRUCTURED + ("periods",)) + \
+    tuple(f"risk.{k}" for k in _model_keys(Risk)) + ("periods",)
 ELEMENT_MAPS = (("shortage_penalty", ("shortage_penalty",), "{cur}/t"),
                 ("resale_price", ("resale_price",), "{cur}/t"),
                 ("stock_initial", ("stock", "initial"), "t"),
                 ("stock_capacity", ("stock", "capacity"), "t"),
                 ("stock_holding_cost", ("stock", "holding_cost"), "{cur}/t per period"))
-SOURCE_COLUMNS = ("id", "name", "mined_in", "refined_in", "mode", "recycled",
-                  "reservation_fee", "lead_time", "min_take", "available_from",
-                  "available_until")
-PROJECT_COLUMNS = ("id", "name", "source", "cost", "fixed_cost", "max_size", "integer",
-                   "build_time", "decide_from", "decide_until")
-SCENARIO_COLUMNS = ("id", "probability", "description")
-SCENARIO_RULE_COLUMNS = ("scenario", "kind", "match", "elements", "periods", "availability",
-                         "multiplier", "emergency")
+SOURCE_COLUMNS = _with_new_fields(
+    ("id", "name", "mined_in", "refined_in", "mode", "recycled", "reservation_fee",
+     "lead_time", "min_take", "available_from", "available_until"), Source,
+    ("supply", "available"))
+PROJECT_COLUMNS = _with_new_fields(
+    ("id", "name", "source", "cost", "fixed_cost", "max_size", "integer", "build_time",
+     "decide_from", "decide_until"), Project, ("capacity", "reduces", "decide"))
+SCENARIO_COLUMNS = _with_new_fields(("id", "probability", "description"), Scenario,
+                                    tuple(RULE_KINDS.values()))
+SCENARIO_RULE_COLUMNS = ("scenario", "kind") + _with_new_fields(
+    _with_new_fields(_with_new_fields(("match", "elements", "periods", "availability",
+                                       "multiplier", "emergency"), Disruption, ()),
+                     PriceShock, ()), DemandShock, ())
+WINDOWS = {"available_from": ("available", "from"), "available_until": ("available", "until"),
+           "decide_from": ("decide", "from"), "decide_until": ("decide", "until")}
 # rule settings of policies: every field of every rule model, in a reading order
 RULE_MODELS = {"max_single_country_share": CountryCapRule,
                "min_domestic_share": DomesticFloorRule,
@@ -110,10 +138,6 @@ RULE_MODELS = {"max_single_country_share": CountryCapRule,
 _POLICY_ORDER = ("share", "countries", "stages", "stage", "per", "elements", "periods",
                  "applies_to", "days", "refill", "deficit_cost", "amount", "project",
                  "min_size", "id", "mined_in", "refined_in", "mode", "recycled")
-
-
-def _model_keys(model: Any) -> list[str]:
-    return [f.alias or n for n, f in model.model_fields.items()]
 
 
 def _policy_columns() -> tuple[str, ...]:
@@ -363,7 +387,7 @@ def _tables(d: dict[str, Any]) -> list[_Table]:
         if sub:
             value = (value or {}).get(sub)
         if value is not None:
-            inst.rows.append([key, value])
+            inst.rows.append([key, _cell_value(value, _kind(key))])
     tables.append(inst)
 
     elements = _Table("elements", ["element"] + [_header(n, u.format(cur=cur))
@@ -392,9 +416,7 @@ def _tables(d: dict[str, Any]) -> list[_Table]:
                                  for c in SOURCE_COLUMNS])
     supply = _Table("supply", ["source", "element", "item", "unit"] + grid_head)
     for s in d["sources"]:
-        window = s.get("available")
-        sources.rows.append([_cell_value(s.get(c), _kind(c)) for c in SOURCE_COLUMNS[:9]] +
-                            _window_cells(window))
+        sources.rows.append(_record_cells(s, SOURCE_COLUMNS))
         for e, sup in s["supply"].items():
             for item in SUPPLY_ITEMS:
                 if item in sup:
@@ -408,8 +430,7 @@ def _tables(d: dict[str, Any]) -> list[_Table]:
                                    for c in PROJECT_COLUMNS])
     effects = _Table("project_effects", ["project", "item", "element"] + grid_head)
     for p in d.get("projects", []):
-        projects.rows.append([_cell_value(p.get(c), _kind(c)) for c in PROJECT_COLUMNS[:8]] +
-                             _window_cells(p.get("decide")))
+        projects.rows.append(_record_cells(p, PROJECT_COLUMNS))
         for item in EFFECT_ITEMS:
             for e, v in (p.get(item) or {}).items():
                 effects.rows.append([p["id"], item, e] + _period_cells(v, periods))
@@ -441,12 +462,20 @@ def _tables(d: dict[str, Any]) -> list[_Table]:
     return tables
 
 
-def _window_cells(window: dict[str, Any] | None) -> list[Any]:
-    if window is None:
-        return [None, None]
-    if not window:
-        return ["-", None]            # a window given without bounds: "-" (see _window)
-    return [window.get("from"), window.get("until")]
+def _record_cells(record: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
+    """The cells of a source or project row; a window is spread over two columns."""
+    cells = []
+    for c in columns:
+        if c in WINDOWS:
+            key, bound = WINDOWS[c]
+            window = record.get(key)
+            if window == {} and bound == "from":
+                cells.append("-")     # a window given without bounds (see _Parser.window)
+            else:
+                cells.append(None if window is None else window.get(bound))
+        else:
+            cells.append(_cell_value(record.get(c), _kind(c)))
+    return cells
 
 
 def _get(d: dict[str, Any], path: tuple[str, ...]) -> Any:
