@@ -565,8 +565,9 @@ def comparison_contracts_sheet(runs: dict[str, Any]) -> FrontSheet | None:
         alloc = getattr(run, "tables", {}).get("allocation")
         if alloc is None or not getattr(run, "has_solution", True):
             continue
-        x = alloc["contracted_t"].to_numpy(dtype=float) * \
+        x = alloc["contracted_t"].to_numpy(dtype=float) * (
             alloc["node_probability"].to_numpy(dtype=float)
+            if "node_probability" in alloc.columns else 1.0)
         frame = alloc.assign(_x=x)
         groups = frame.groupby(["source", "element"], sort=False)
         keep = groups["_x"].sum()
