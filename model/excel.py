@@ -337,18 +337,21 @@ def _money(v: Any) -> Cell:
     return Cell(v, "money")
 
 
-def run_front_sheets(summary: dict[str, Any],
-                     tables: dict[str, "pd.DataFrame"]) -> list[FrontSheet]:
+def run_front_sheets(summary: dict[str, Any], tables: dict[str, "pd.DataFrame"],
+                     period_days: float | None = None) -> list[FrontSheet]:
     """The `summary` and `contracts` sheets of a run's workbook."""
-    sheets = [run_summary_sheet(summary)]
+    per = "year" if period_days is not None and abs(period_days - 365.0) <= 1.5 else "period"
+    sheets = [run_summary_sheet(summary, tables.get("cost_by_year"), per)]
     if "allocation" in tables and {"source", "element", "period", "contracted_t"} <= \
             set(tables["allocation"].columns):
         sheets.append(contracts_sheet(tables["allocation"], summary.get("periods") or []))
     return sheets
 
 
-def run_summary_sheet(s: dict[str, Any]) -> FrontSheet:
-    """A run's key numbers in words and units, from its summary.json."""
+def run_summary_sheet(s: dict[str, Any], cost_by_year: "pd.DataFrame | None" = None,
+                      per: str = "period") -> FrontSheet:
+    """A run's key numbers in words and units, from its summary.json (and, when the
+    run has one, the expected rows of its cost-by-year table)."""
     cur = s.get("currency") or "currency"
     rows: list[list[Cell]] = []
 
@@ -370,6 +373,8 @@ def run_summary_sheet(s: dict[str, Any]) -> FrontSheet:
         if alpha is not None:
             row(f"CVaR at {alpha:.0%}", s.get("cvar"), "money", cur,
                 f"mean cost of the worst {1 - alpha:.0%} of scenario probability")
+        for label, value, detail in _money_per_period(cost_by_year, per):
+            row(label, value, "money", cur, detail)
         row("expected shortage", s.get("expected_shortage_t"), "t", "t",
             "probability-weighted, all elements and periods")
         row("worst-scenario shortage", s.get("worst_shortage_t"), "t", "t",
@@ -377,10 +382,11 @@ def run_summary_sheet(s: dict[str, Any]) -> FrontSheet:
         for stage, v in (s.get("max_single_country_share") or {}).items():
             where = (f"{v['country']}, {v['element']} {v['period']}, scenario {v['scenario']}"
                      if v.get("country") else "")
+            definition = s.get("max_single_country_share_definition") or (
+                "tonnes delivered from one third country over demand, one element, period "
+                "and scenario (deliveries into stock count, so it can pass 100%)")
             row(f"largest third-country share, {stage}", v.get("share"), "share", "%",
-                (where + "; " if where else "") + "tonnes delivered from one third country "
-                "over demand, one element, period and scenario (deliveries into stock "
-                "count, so it can pass 100%)")
+                (where + "; " if where else "") + definition)
         if "expected_investment" in s:
             row("expected investment", s["expected_investment"], "money", cur,
                 "probability-weighted cost of the projects built, discounted")
@@ -418,6 +424,23 @@ def run_summary_sheet(s: dict[str, Any]) -> FrontSheet:
                "(t, per period unless said otherwise); shares as percentages.",
                "The tables of the CSV files follow, one sheet each; see docs/outputs.md."],
         widths=[34, 22, 12, 70], autofilter=False, wrap_columns=frozenset({3}))
+
+
+def _money_per_period(table: "pd.DataFrame | None", per: str) -> list[tuple[str, float, str]]:
+    """Money spent and shortage penalty per period (expected, undiscounted) from a
+    cost-by-year table (rows ``scenario = expected``, columns ``cash``, ``penalty``)."""
+    if table is None or not {"scenario", "cash", "penalty"} <= set(table.columns):
+        return []
+    expected = table[table["scenario"] == "expected"]
+    n = len(expected)
+    if not n:
+        return []
+    return [(f"money spent per {per}, expected", float(expected["cash"].sum()) / n,
+             "fees, deliveries, holding and investment less resale; undiscounted, the "
+             f"average over the {n} periods"),
+            (f"shortage penalty per {per}, expected", float(expected["penalty"].sum()) / n,
+             "the value put on unmet demand (and stock-floor deficits), not money spent; "
+             "undiscounted")]
 
 
 def contracts_sheet(allocation: "pd.DataFrame", periods: Iterable[Any]) -> FrontSheet:
@@ -494,12 +517,33 @@ _COMPARISON_LABELS = {
     "binding": "what binds (most negative duals)",
     "message": "message",
 }
+# (names of both the current tables and those with the cost-by-year split and the
+# shares named by what they divide: whichever a table has is shown)
+_COMPARISON_LABELS.update({
+    "cash_per_year": "money spent per year, expected (undiscounted)",
+    "delta_cash_per_year": "extra money spent per year vs {base} (undiscounted)",
+    "penalty_per_year": "shortage penalty per year, expected (undiscounted)",
+    "delta_penalty_per_year": "extra shortage penalty per year vs {base} (undiscounted)",
+    "china_share_of_deliveries_mining": "China's share of expected deliveries, mining",
+    "china_share_of_deliveries_refining": "China's share of expected deliveries, refining",
+    "max_share_of_demand_mining": "largest third-country share of demand, mining",
+    "max_share_of_demand_mining_country": "  country of that share",
+    "max_share_of_demand_refining": "largest third-country share of demand, refining",
+    "max_share_of_demand_refining_country": "  country of that share",
+    "largest_contracts": "largest contracts (expected t per period)",
+})
 _COMPARISON_KEYS_HEAD = ["status", "expected_cost", "delta_expected_cost",
-                         "delta_expected_cost_per_period", "cvar", "expected_shortage_t",
-                         "avoided_expected_shortage_t", "worst_shortage_t"]
-_COMPARISON_KEYS_TAIL = ["china_share_mining", "china_share_refining", "max_share_mining",
-                         "max_share_mining_country", "max_share_refining",
-                         "max_share_refining_country", "binding", "message"]
+                         "delta_expected_cost_per_period", "delta_cash_per_year",
+                         "delta_penalty_per_year", "cash_per_year", "penalty_per_year", "cvar",
+                         "expected_shortage_t", "avoided_expected_shortage_t",
+                         "worst_shortage_t"]
+_COMPARISON_KEYS_TAIL = ["china_share_mining", "china_share_refining",
+                         "china_share_of_deliveries_mining", "china_share_of_deliveries_refining",
+                         "max_share_mining", "max_share_mining_country", "max_share_refining",
+                         "max_share_refining_country", "max_share_of_demand_mining",
+                         "max_share_of_demand_mining_country", "max_share_of_demand_refining",
+                         "max_share_of_demand_refining_country", "largest_contracts", "binding",
+                         "message"]
 
 
 def _comparison_keys(columns: list[str]) -> list[str]:
@@ -595,7 +639,8 @@ def comparison_contracts_sheet(runs: dict[str, Any]) -> FrontSheet | None:
 # --------------------------------------------------------------------------- sweep
 _SWEEP_KEYS = ["param", "value", "cap", "status", "expected_cost", "cvar",
                "expected_shortage_t", "worst_shortage_t", "max_share_mining",
-               "max_share_refining", "expected_investment"]
+               "max_share_refining", "max_share_of_demand_mining",
+               "max_share_of_demand_refining", "expected_investment"]
 
 
 def sweep_summary_sheet(frontier: "pd.DataFrame", settings: dict[str, Any], instance: str,

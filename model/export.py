@@ -246,7 +246,8 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
                 write_csv(tmp / f"{name}.csv", run.tables[name])
             write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names},
                         run.summary.get("currency", ""),
-                        run_front_sheets(run.summary, run.tables))
+                        run_front_sheets(run.summary, run.tables,
+                                         run.loaded.instance.period_days))
         finally:
             if painter is not None:
                 _finish_charts(painter)

@@ -402,3 +402,22 @@ def test_long_tables_stay_in_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     wb = openpyxl.load_workbook(tmp_path / "t.xlsx")
     assert wb.sheetnames == ["small", "notes"]
     assert _sheet_rows(wb["notes"])[1] == ("big", 3, "over 2 rows: see big.csv")
+
+
+def test_run_summary_shows_money_per_year_when_the_run_has_costs_by_year() -> None:
+    from model.excel import run_summary_sheet
+
+    by_year = pd.DataFrame({"scenario": ["expected", "expected", "ban"],
+                            "period": [2026, 2027, 2026], "cash": [100.0, 300.0, 7.0],
+                            "penalty": [10.0, 0.0, 5.0]})
+    summary = {"instance": "x", "policy": "none", "status": "optimal", "currency": "USD",
+               "objective": 1.0, "expected_cost": 1.0, "cvar": 1.0,
+               "expected_shortage_t": 0.0, "worst_shortage_t": 0.0,
+               "risk": {"lambda": 0.0, "alpha": 0.95}}
+    rows = {r[0].value: r for r in run_summary_sheet(summary, by_year, "year").rows}
+    assert rows["money spent per year, expected"][1].value == 200.0
+    assert rows["shortage penalty per year, expected"][1].value == 5.0
+    assert rows["money spent per year, expected"][2].value == "USD"
+    assert "money spent per period, expected" not in \
+        {r[0].value for r in run_summary_sheet(summary).rows}
+
