@@ -76,9 +76,10 @@ def instance_to_yaml(inst: Instance | dict[str, Any], header: str = "") -> str:
     return lines + text
 
 
-def write_text_atomic(path: Path, text: str, force: bool = False) -> Path:
-    """Write a file whole or not at all; an existing file needs `force`, and only a
-    regular file is replaced (never a folder or a link)."""
+def write_text_atomic(path: Path, text: str | bytes, force: bool = False) -> Path:
+    """Write a file (text, or bytes such as a workbook) whole or not at all; an
+    existing file needs `force`, and only a regular file is replaced (never a
+    folder or a link)."""
     from .export import check_file_target
 
     path = Path(path)
@@ -86,7 +87,7 @@ def write_text_atomic(path: Path, text: str, force: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
     finally:

@@ -26,10 +26,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import UsageError
+from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used from here too
+    EXCEL_MAX_ROWS,
+    comparison_contracts_sheet,
+    comparison_summary_sheet,
+    run_front_sheets,
+    sweep_summary_sheet,
+    write_excel,
+)
 from .folders import why_not_replaceable
 from .safety import csv_cell, is_id, printable
 
-EXCEL_MAX_ROWS = 20_000  # larger tables stay in CSV (see docs/outputs.md)
 MAX_SLUG = 80            # of a default folder name, before the time stamp
 
 
@@ -237,7 +244,10 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
             names = [n for n in RUN_TABLES if n in run.tables]   # no duals from mpi-sppy
             for name in names:
                 write_csv(tmp / f"{name}.csv", run.tables[name])
-            write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names})
+            write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names},
+                        run.summary.get("currency", ""),
+                        run_front_sheets(run.summary, run.tables,
+                                         run.loaded.instance.period_days))
         finally:
             if painter is not None:
                 _finish_charts(painter)
@@ -354,7 +364,10 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
         write_csv(tmp / "cost_by_year.csv", by_year)
         per = period_word(loaded.instance.period_days)
         (tmp / "comparison.md").write_text(markdown_table(table, currency, per) + "\n")
-        write_excel(tmp / "comparison.xlsx", {"comparison": table, "cost_by_year": by_year})
+        front = [comparison_summary_sheet(table, loaded.name, currency),
+                 comparison_contracts_sheet(runs)]
+        write_excel(tmp / "comparison.xlsx", {"comparison": table, "cost_by_year": by_year},
+                    currency, [f for f in front if f is not None])
         if (table.status == "optimal").any():
             charts.comparison(table, tmp / "comparison.png", currency,
                               "year" if per == "yr" else "period")
@@ -396,7 +409,7 @@ def save_project_values(table: "pd.DataFrame", policy: str, loaded: Any,
 def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
                out: Path | None = None, force: bool = False,
                results_root: Path = Path("results")) -> Path:
-    """A sweep folder: frontier.csv, frontier.png, summary.json, instance.yaml."""
+    """A sweep folder: frontier.csv/.md/.xlsx/.png, summary.json, instance.yaml."""
     unique = out is None
     target = default_run_dir(results_root, loaded.name, f"sweep-{settings['policy']}") \
         if out is None else Path(out)
@@ -407,6 +420,9 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
         write_csv(tmp / "frontier.csv", frontier)
         (tmp / "frontier.md").write_text(
             markdown_table(frontier, loaded.instance.currency) + "\n")
+        currency = loaded.instance.currency
+        write_excel(tmp / "frontier.xlsx", {"frontier": frontier}, currency,
+                    [sweep_summary_sheet(frontier, settings, loaded.name, currency)])
         charts.frontier(frontier, tmp / "frontier.png", loaded.instance.currency)
         write_json(tmp / "summary.json", {
             "kind": "sweep", "instance": loaded.name, "instance_sha256": loaded.sha256,
@@ -439,59 +455,3 @@ def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-def write_excel(path: Path, tables: dict[str, "pd.DataFrame"]) -> None:
-    """One sheet per table (xlsxwriter, constant memory), written column-typed.
-
-    Tables longer than :data:`EXCEL_MAX_ROWS` stay in their CSV only; a
-    ``notes`` sheet says which, so a spreadsheet never shows a silently cut table.
-    Cells go straight to xlsxwriter row by row: pandas' ``to_excel`` formats
-    every cell on its own and was several times slower.
-    """
-    import pandas as pd
-    import xlsxwriter
-
-    omitted = {n: len(t) for n, t in tables.items() if len(t) > EXCEL_MAX_ROWS}
-    sheets = {n: t for n, t in tables.items() if n not in omitted}
-    if omitted:
-        sheets["notes"] = pd.DataFrame({
-            "table": list(omitted), "rows": list(omitted.values()),
-            "note": [f"over {EXCEL_MAX_ROWS:,} rows: see {n}.csv" for n in omitted]})
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    try:
-        bold = book.add_format({"bold": True})
-        for name, table in sheets.items():
-            sheet = book.add_worksheet(name[:31])
-            sheet.write_row(0, 0, [str(c) for c in table.columns], bold)
-            columns = [_excel_cells(table[c]) for c in table.columns]
-            # typed writers: write_row would test every string for numbers and URLs
-            writers = [{"number": sheet.write_number, "bool": sheet.write_boolean,
-                        "text": sheet.write_string}[kind] for kind, _ in columns]
-            for r, row in enumerate(zip(*(cells for _, cells in columns)), 1):
-                for c, (write, value) in enumerate(zip(writers, row)):
-                    if value is not None:
-                        write(r, c, value)
-    finally:
-        book.close()
-
-
-def _excel_cells(column: "pd.Series") -> tuple[str, list[Any]]:
-    """(kind, plain Python values) of one column; missing or non-finite values: None (blank)."""
-    import numpy as np
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(column):
-        return "bool", column.tolist()
-    if column.dtype == object and len(column) and all(
-            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-            for v in column):
-        column = column.astype(float)      # e.g. periods: numbers in an object column
-    if pd.api.types.is_numeric_dtype(column):
-        values = column.to_numpy(dtype=float)
-        cells: list[Any] = values.tolist()
-        for i in np.flatnonzero(~np.isfinite(values)):
-            cells[i] = None
-        return "number", cells
-    return "text", [None if v is None or (isinstance(v, float) and v != v) else str(v)
-                    for v in column.astype(object).tolist()]

@@ -35,7 +35,7 @@ COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
                               "report.html"})
 SWEEP_FILES = frozenset({"summary.json", "instance.yaml", "frontier.csv", "frontier.md",
-                         "frontier.png", "report.html"})
+                         "frontier.png", "frontier.xlsx", "report.html"})
 PROJECT_FILES = frozenset({"summary.json", "instance.yaml", "project_values.csv",
                            "project_values.md", "report.html"})
 FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FILES,

@@ -90,36 +90,51 @@ def test_report_out_needs_force(tmp_path: Path) -> None:
 
 
 def test_excel_sheets_hold_the_csv_tables(tmp_path: Path) -> None:
-    """Every sheet of allocation.xlsx reads back as its CSV (numbers as numbers)."""
+    """Every CSV table of a run folder reads back from its sheet of allocation.xlsx
+    (numbers as numbers), under its header with the unit added."""
     import numpy as np
     import pandas as pd
 
     from model.export import write_excel
+    from model.excel import excel_header
 
     table = pd.DataFrame({"source": ["AU-mine", "NO", "1e3"],
                           "period": pd.Series([2026, 2027, 2028], dtype=object),
                           "contracted_t": [1.5, np.nan, np.inf], "flag": [True, False, True]})
-    write_excel(tmp_path / "t.xlsx", {"allocation": table})
+    write_excel(tmp_path / "t.xlsx", {"allocation": table}, "USD")
     back = pd.read_excel(tmp_path / "t.xlsx", sheet_name=None)
     assert list(back) == ["allocation"]
     got = back["allocation"]
+    assert list(got.columns) == ["source", "period", "contracted (t)", "flag"]
     assert got["source"].tolist() == ["AU-mine", "NO", "1e3"]     # strings stay strings
     assert got["period"].tolist() == [2026, 2027, 2028]           # numbers stay numbers
-    assert got["contracted_t"].iloc[0] == 1.5 and got["contracted_t"].iloc[1:].isna().all()
+    assert got["contracted (t)"].iloc[0] == 1.5 and got["contracted (t)"].iloc[1:].isna().all()
     assert got["flag"].tolist() == [True, False, True]
 
     run = tmp_path / "run"
     assert _run("solve", "--out", str(run)).returncode == 0
+    currency = json.loads((run / "summary.json").read_text())["currency"]
     sheets = pd.read_excel(run / "allocation.xlsx", sheet_name=None, keep_default_na=False,
                            na_values=[""])   # NA is Namibia, not a missing value
-    for name, sheet in sheets.items():
-        csv = pd.read_csv(run / f"{name}.csv", keep_default_na=False, na_values=[""])
-        assert sheet.shape == csv.shape, name
-        for col in csv.columns:
+    assert list(sheets)[:2] == ["summary", "contracts"]
+    csvs = sorted(run.glob("*.csv"))
+    assert len(csvs) >= 6
+    for path in csvs:
+        name = path.stem
+        csv = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        if name not in sheets:   # a long table stays in its CSV, and the notes say so
+            assert len(csv) > 20_000 and name in sheets["notes"]["table"].tolist(), name
+            continue
+        sheet = sheets[name]
+        assert len(sheet) == len(csv), name
+        headers = [excel_header(c, name, currency) if c not in sheet.columns else c
+                   for c in csv.columns]
+        assert headers == list(sheet.columns), name
+        for col, head in zip(csv.columns, headers):
             if pd.api.types.is_numeric_dtype(csv[col]):
-                assert pd.api.types.is_numeric_dtype(sheet[col]), (name, col)
-                assert np.allclose(sheet[col].astype(float), csv[col].astype(float),
+                assert pd.api.types.is_numeric_dtype(sheet[head]), (name, col)
+                assert np.allclose(sheet[head].astype(float), csv[col].astype(float),
                                    equal_nan=True), (name, col)
             else:
-                assert sheet[col].fillna("").astype(str).tolist() == \
+                assert sheet[head].fillna("").astype(str).tolist() == \
                     csv[col].fillna("").astype(str).tolist(), (name, col)
