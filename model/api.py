@@ -92,7 +92,15 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
     blocks = element_blocks(data, resolved)
-    if decompose and builder == "matrix" and len(blocks) > 1:
+    coupled = element_blocks(data, resolved, scenario_costs=False) \
+        if decompose and builder == "matrix" and (data.risk_lambda > 0 or resolved.budgets) \
+        and data.risk_lambda < 1.0 and not _integer_projects(data) else []
+    if len(coupled) > 1:      # blocks tied only by CVaR or a budget: Dantzig-Wolfe
+        from .coupled import solve_coupled
+
+        built, result = solve_coupled(loaded.instance, data, resolved, policy, extra_rules,
+                                      coupled, options)
+    elif decompose and builder == "matrix" and len(blocks) > 1:
         built, result = solve_blocks(loaded.instance, data, resolved, policy, extra_rules,
                                      blocks, options)
     else:
@@ -110,6 +118,12 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
             result = phase2
         built, result = expand(data, built, result)
     return finish_run(loaded, data, resolved, built, result, policy, options)
+
+
+def _integer_projects(data: ProblemData) -> bool:
+    """All-or-nothing projects make a MIP: Dantzig-Wolfe's convex combinations of
+    plans would not be plans."""
+    return data.projects is not None and bool(data.projects.integer.any())
 
 
 def check_run_settings(risk_lambda: float | None, risk_alpha: float | None,

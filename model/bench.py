@@ -111,7 +111,7 @@ def _with_budget(inst: dict[str, Any], policy: str, slack: float, risk_lambda: f
     if not run.optimal:
         raise RuntimeError(f"bench: policy {policy} is {run.summary['status']} at lambda 0")
     rules = dict(inst["policies"].get(policy, {})) if policy != "none" else {}
-    rules["budget"] = float(run.summary["expected_cost"]) * (1.0 + slack)
+    rules["budget"] = [{"amount": float(run.summary["expected_cost"]) * (1.0 + slack)}]
     inst = {**inst, "policies": {**inst["policies"], BUDGET_POLICY: rules}}
     return inst, BUDGET_POLICY
 

@@ -75,10 +75,15 @@ def run_jobs(func: Any, jobs: list[tuple[Any, ...]], weights: list[int],
     return [done[i] for i in range(len(jobs))]
 
 
-def element_blocks(d: ProblemData, policy: ResolvedPolicy) -> list[list[int]]:
-    """Connected components of elements under the coupling rules (union-find)."""
+def element_blocks(d: ProblemData, policy: ResolvedPolicy,
+                   scenario_costs: bool = True) -> list[list[int]]:
+    """Connected components of elements under the coupling rules (union-find).
+
+    A CVaR term and a budget tie every element through each scenario's total
+    cost; with ``scenario_costs=False`` they are left out (model.coupled prices
+    them between the blocks)."""
     E = len(d.elements)
-    if d.risk_lambda > 0 or policy.budgets:
+    if scenario_costs and (d.risk_lambda > 0 or policy.budgets):
         return [list(range(E))]
     parent = list(range(E))
 
@@ -131,8 +136,9 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
     return sub, arcs
 
 
-def reduce_data(d: ProblemData) -> tuple[ProblemData, Reduction]:
-    """The data of `d` with the scenarios its block cannot tell apart merged (exact).
+def reduce_data(d: ProblemData, any_weights: bool = False) -> tuple[ProblemData, Reduction]:
+    """The data of `d` with the scenarios its block cannot tell apart merged (exact;
+    with `any_weights` exact for any weights of the scenarios, see reduce_scenarios).
 
     model.tree.reduce_scenarios decides which: under ``history`` nodes whose
     subtrees agree in this block's data and conditional probabilities, under
@@ -153,7 +159,7 @@ def reduce_data(d: ProblemData) -> tuple[ProblemData, Reduction]:
     red = reduce_scenarios(period_features(d.availability, d.price_multiplier, d.demand_t,
                                            d.emergency),
                            d.probability, d.decision_node, d.recourse_node, rows,
-                           d.information)
+                           d.information, any_weights)
     if red.trivial and np.array_equal(red.recourse_node, d.recourse_node):
         return d, red
     reps = red.representative

@@ -58,6 +58,17 @@ def _spread(owner: np.ndarray, order: np.ndarray, start: np.ndarray, count: np.n
     return src, member
 
 
+_EMPTY: pd.DataFrame | None = None
+
+
+def _empty_expanded() -> pd.DataFrame:
+    """The expanded metadata of a family without rows (columns as a sliced empty one)."""
+    global _EMPTY
+    if _EMPTY is None:
+        _EMPTY = pd.DataFrame({c: pd.Series(dtype=object) for c in EXPANDED_COLUMNS})
+    return _EMPTY.copy()
+
+
 def node_labels(full: ProblemData) -> np.ndarray:
     """Label of every information node of the full data (object array)."""
     return np.array(full.tree.labels(full.periods), dtype=object)
@@ -150,6 +161,13 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
         c_order, c_start, c_count = _groups(class_of, len(d_red.scenarios))
         for fam, fm in built.row_meta.items():
             if not rows and fam != "min_stock_days":
+                continue
+            if not len(fm):     # most families of a block are empty: no frame work
+                meta[fam] = _empty_expanded()
+                if result.has_solution and fam in result.duals:
+                    out.duals[fam] = np.zeros(0)
+                if result.has_solution and fam == "min_stock_days":
+                    out.values["deficit"] = np.zeros(0)
                 continue
             slot = fm["slot"].to_numpy(dtype=np.int64)
             if fam == "cvar_excess":      # one row per (merged) scenario: its members

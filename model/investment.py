@@ -87,6 +87,12 @@ class _Collector:
         self.meta.append(row)
 
     def done(self) -> RowTerms:
+        if not self.meta:      # no projects (most instances): no frame to build
+            from .matrix import empty_meta
+
+            return RowTerms(self.family, np.zeros(0, np.int64), np.zeros(0, dtype=object),
+                            np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0),
+                            empty_meta())
         meta = pd.DataFrame(self.meta, columns=META_COLUMNS)
         return RowTerms(self.family, np.array(self.row, dtype=np.int64),
                         np.array(self.kind, dtype=object), np.array(self.pos, dtype=np.int64),

@@ -287,6 +287,17 @@ class HighsModel:
         self.built = built
         return True
 
+    def set_costs(self, cost: np.ndarray) -> None:
+        """New objective coefficients for every column (model order); the next solve
+        starts from the current basis (still primal feasible)."""
+        cost = np.asarray(cost, dtype=float)
+        self.highs.changeColsCost(self.n_col, np.arange(self.n_col, dtype=np.int32), cost)
+        self.cost = cost
+
+    def col_values(self) -> np.ndarray:
+        """The last solve's value of every column (model order)."""
+        return np.asarray(self.highs.getSolution().col_value, dtype=float)
+
     def set_rhs(self, name: str, rhs: np.ndarray) -> None:
         """New right-hand sides for the rows of constraint family `name` (meta order)."""
         rows = self.row_of[name]
@@ -334,8 +345,11 @@ class HighsModel:
             raise KeyboardInterrupt
         return status
 
-    def solve(self) -> SolveResult:
+    def solve(self, read: bool = True) -> SolveResult:
         """Run HiGHS (warm-started after a change) and map the outcome.
+
+        With ``read=False`` an optimal LP's values and duals stay in HiGHS
+        (:meth:`read_solution` fetches them later; :meth:`col_values` the values).
 
         A MIP (all-or-nothing projects) is solved by branch and bound; its plan's
         duals come from the LP with the integer decisions fixed at their values.
@@ -367,8 +381,13 @@ class HighsModel:
                     if hinfo.dual_solution_status == 2 else None
             return result
         result.objective = float(hinfo.objective_function_value)
-        self._read_solution(result)
+        if read:
+            self._read_solution(result)
         return result
+
+    def read_solution(self, result: SolveResult) -> None:
+        """The last solve's values, reduced costs and duals into `result`."""
+        self._read_solution(result)
 
     def _read_solution(self, result: SolveResult) -> None:
         sol = self.highs.getSolution()

@@ -158,7 +158,8 @@ def _classes_from_paths(path_keys: np.ndarray, probability: np.ndarray) -> Reduc
 
 def reduce_scenarios(features: list[np.ndarray], probability: np.ndarray,
                      decision_node: np.ndarray, recourse_node: np.ndarray,
-                     rows: np.ndarray, information: str) -> Reduction:
+                     rows: np.ndarray, information: str, any_weights: bool = False
+                     ) -> Reduction:
     """Merge the scenarios that a block's data cannot tell apart, exactly.
 
     `features` are the block's own per-period data (its arcs and elements).
@@ -175,6 +176,13 @@ def reduce_scenarios(features: list[np.ndarray], probability: np.ndarray,
       anyway).
     * ``clairvoyant`` with contracts decided at later nodes: only scenarios
       in the same leaf of the information tree (identical in all data) merge.
+
+    With `any_weights` the merge must stay exact when the scenarios' weights in
+    the objective are not their probabilities (model.coupled prices a block with
+    the weights of a CVaR tail). Under ``history`` a node then merges only when
+    all its children are of one kind: its subtree is one path of data, whatever
+    weight each scenario in it carries. (Clairvoyant merges are of whole paths
+    already.)
     """
     T = len(features)
     W = len(probability)
@@ -218,10 +226,13 @@ def reduce_scenarios(features: list[np.ndarray], probability: np.ndarray,
         for n in nodes.tolist():
             label = features[t - 1][rep[n]].tobytes() if t > 0 else b""
             kids = children.get(n, {})
-            # conditional probabilities, rounded so that sums in another order agree
-            dist = tuple(sorted((s, round(p / prob[n], 12)) for s, p in kids.items())) \
-                if prob[n] > 0 else tuple(sorted(kids))
-            sig = sig_ids.setdefault((label, dist), len(sig_ids))
+            if any_weights and len(kids) > 1:     # branches that weights can tell apart
+                sig = sig_ids.setdefault(("node", n), len(sig_ids))
+            else:
+                # conditional probabilities, rounded so that sums in another order agree
+                dist = tuple(sorted((s, round(p / prob[n], 12)) for s, p in kids.items())) \
+                    if prob[n] > 0 else tuple(sorted(kids))
+                sig = sig_ids.setdefault((label, dist), len(sig_ids))
             signature[n] = sig
             if t > 0:
                 par = children.setdefault(int(parent[n]), {})
