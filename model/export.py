@@ -156,13 +156,25 @@ def write_csv(path: Path, table: "pd.DataFrame") -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    import numpy as np
+
+    def text(v: Any) -> str:
+        return csv_cell(v) if isinstance(v, str) else \
+            ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+
     out = table.copy(deep=False)
     for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
-            out[col] = pd.Series(
-                [csv_cell(v) if isinstance(v, str) else
-                 ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
-                 for v in out[col]], index=out.index, dtype=object)
+        values = out[col]
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+            continue
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            # text and missing values only: each distinct value once (ids repeat
+            # over millions of rows of the per-scenario tables)
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            mapped = np.array([text(v) for v in uniques] + [""], dtype=object)
+            out[col] = pd.Series(mapped[codes], index=out.index, dtype=object)
+        else:
+            out[col] = pd.Series([text(v) for v in values], index=out.index, dtype=object)
     pacsv.write_csv(pa.Table.from_pandas(out, preserve_index=False), str(path),
                     pacsv.WriteOptions(quoting_style="needed"))
 
