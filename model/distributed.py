@@ -48,7 +48,7 @@ import numpy as np
 from .bench import peak_rss_mib
 from .errors import UsageError
 
-ALGORITHMS = ("ph", "lshaped")
+ALGORITHMS = ("ph", "lshaped", "blocks")
 SOLVER = "appsi_highs"
 
 
@@ -60,6 +60,7 @@ class DecompositionSettings:
     max_iterations: int = 200     # PH iterations or L-shaped master solves
     gap: float = 1e-3             # relative gap at which the run counts as optimal
     rho_factor: float = 1.0       # PH: rho = factor * the contract's reservation cost
+    bundle_size: int | None = None  # blocks: scenarios per bundle (None: 4 bundles a rank)
 
 
 def require_mpisppy() -> Any:
@@ -198,23 +199,36 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
               "risk_alpha": risk_alpha}
     names = list(data.scenarios)
     t0 = time.perf_counter()
-    with _quiet():
-        if settings.algorithm == "ph":
-            lower, xhat, iterations, extra = _run_ph(names, kwargs, settings)
-        else:
-            lower, xhat, iterations, extra = _run_lshaped(names, kwargs, settings)
+    if settings.algorithm == "blocks":
+        from .lshaped import NoCompleteRecourse, block_lshaped
+
+        try:
+            lower, contracted, iterations, extra = block_lshaped(
+                comm, loaded, data, resolved, policy, settings.gap, settings.max_iterations,
+                settings.bundle_size)
+        except NoCompleteRecourse as exc:
+            raise UsageError(f"--algorithm blocks needs a second stage that is feasible for "
+                             f"every plan of contracts, and a bundle of scenarios has none "
+                             f"({exc}); use --algorithm lshaped or the default engine") from None
+    else:
+        with _quiet():
+            if settings.algorithm == "ph":
+                lower, xhat, iterations, extra = _run_ph(names, kwargs, settings)
+            else:
+                lower, xhat, iterations, extra = _run_lshaped(names, kwargs, settings)
+        contracted = _as_contracted(loaded, data, policy, xhat) if rank == 0 else None
     t_algo = time.perf_counter() - t0
     # every rank evaluates its share of the scenarios with the contracts fixed
-    xhat = comm.bcast(xhat if rank == 0 else None, root=0)
+    contracted = comm.bcast(contracted, root=0)
     mine = list(range(rank, len(names), size))
-    local = [_second_stage(loaded, data, policy, w, xhat) for w in mine]
+    local = [_second_stage(loaded, data, policy, w, contracted) for w in mine]
     gathered = comm.gather(list(zip(mine, local)), root=0)
     t_eval = time.perf_counter() - t0 - t_algo
     peak = comm.gather(peak_rss_mib(), root=0)
     if rank != 0:
         return None
     parts = dict(item for chunk in gathered for item in chunk)
-    return _assemble(loaded, data, resolved, policy, xhat, parts, lower, settings,
+    return _assemble(loaded, data, resolved, policy, parts, lower, settings,
                      {"iterations": iterations, "ranks": size, "algorithm_seconds": t_algo,
                       "evaluation_seconds": t_eval, "peak_rss_mib_per_rank": peak, **extra})
 
@@ -292,9 +306,24 @@ def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: Decompositi
     return lower, xhat, iterations, {}
 
 
+def _as_contracted(loaded: Any, data: Any, policy: str, xhat: np.ndarray) -> np.ndarray:
+    """mpi-sppy's first-stage vector (a scenario model's x, in its index order) as
+    contracted tonnes per (arc, period)."""
+    from .analysis import scenario_data
+    from .indexing import model_index
+    from .policies import resolve_policy
+
+    one = scenario_data(data, 0)
+    keys = model_index(one, resolve_policy(loaded.instance, one, policy)).x_index
+    contracted = np.zeros(data.capacity_t.shape)
+    contracted[keys[:, 0], keys[:, 1]] = xhat
+    return contracted
+
+
 def _second_stage(loaded: Any, data: Any, policy: str, w: int,
-                  xhat: np.ndarray) -> dict[str, Any]:
-    """Scenario w's second stage with the contracts fixed at xhat (expected-cost model)."""
+                  contracted_t: np.ndarray) -> dict[str, Any]:
+    """Scenario w's second stage with the contracts fixed at contracted_t (K, T)
+    (expected-cost model)."""
     from dataclasses import replace
 
     from .analysis import scenario_data
@@ -306,9 +335,7 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
 
     one = replace(scenario_data(data, w), risk_lambda=0.0)   # least C_w: best for any eta
     built = build_matrix(one, resolve_policy(loaded.instance, one, policy))
-    contracted = np.zeros(one.capacity_t.shape)
-    contracted[built.x_index[:, 0], built.x_index[:, 1]] = xhat
-    fix_shared_decisions(built, contracted)
+    fix_shared_decisions(built, contracted_t)
     result = solve_model(built)
     if not result.optimal:
         return {"status": result.status, "message": result.message}
@@ -319,7 +346,7 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
             "handoff_seconds": result.handoff_seconds, "solve_seconds": result.solve_seconds}
 
 
-def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarray,
+def _assemble(loaded: Any, data: Any, resolved: Any, policy: str,
               parts: dict[int, dict[str, Any]], lower: float,
               settings: DecompositionSettings, info: dict[str, Any]) -> Any:
     """Rank 0: one RunResult in the extensive form's indexing, bounds in the summary."""
@@ -375,7 +402,7 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
         "algorithm_seconds": round(info.pop("algorithm_seconds"), 6),
         "evaluation_seconds": round(info.pop("evaluation_seconds"), 6),
         "peak_rss_mib_per_rank": [round(v, 1) for v in info.pop("peak_rss_mib_per_rank")],
-        **{k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
+        **{k: (float(v) if isinstance(v, (float, np.floating)) else v)
            for k, v in info.items()},
         "duals": "not computed by the mpisppy engine (see docs/outputs.md)",
     })
