@@ -10,11 +10,20 @@ the contracts :math:`x` (and, with a CVaR term, :math:`\eta`); its objective is
 .. math:: f_w = (1-\lambda)\,C_w + \lambda\,\big(\eta + z_w/(1-\alpha)\big),
           \qquad \textstyle\sum_w p_w f_w = \text{the extensive form's objective}.
 
+``--algorithm blocks`` keeps the scenario decomposition but not mpi-sppy's
+Pyomo subproblems: :mod:`model.lshaped` runs the L-shaped method per block of
+elements, each subproblem a bundle of scenarios held in one warm-started HiGHS
+instance built by the vectorised builder, over mpi4py. The plan is then
+evaluated in bundles of :data:`EVAL_BUNDLE` scenarios per LP. Everything below
+(upper bound, gap, the run) is the same for the three algorithms.
+
 After the algorithm:
 
 * **lower bound**: PH: the Lagrangian bound of its final weights (never below
-  the trivial, wait-and-see bound); L-shaped: the master problem's objective;
-* **candidate** :math:`\hat x`: PH's consensus :math:`\bar x`; L-shaped: the master's x;
+  the trivial, wait-and-see bound); L-shaped: the master problem's objective
+  (blocks: the sum of the blocks' masters);
+* **candidate** :math:`\hat x`: PH's consensus :math:`\bar x`; L-shaped: the master's x
+  (blocks: each block's plan of least upper bound);
 * **upper bound**: :math:`\hat x` evaluated exactly. Every rank fixes the
   contracts in its share of the scenarios and solves their second stage (the
   vectorised builder and HiGHS); with the costs :math:`C_w` of all scenarios,
@@ -50,6 +59,7 @@ from .errors import UsageError
 
 ALGORITHMS = ("ph", "lshaped", "blocks")
 SOLVER = "appsi_highs"
+EVAL_BUNDLE = 25      # blocks: scenarios per LP when the plan is evaluated
 
 
 @dataclass
@@ -220,9 +230,16 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
     t_algo = time.perf_counter() - t0
     # every rank evaluates its share of the scenarios with the contracts fixed
     contracted = comm.bcast(contracted, root=0)
-    mine = list(range(rank, len(names), size))
-    local = [_second_stage(loaded, data, policy, w, contracted) for w in mine]
-    gathered = comm.gather(list(zip(mine, local)), root=0)
+    if settings.algorithm == "blocks":   # in bundles of scenarios, the rank's own share
+        share = np.array_split(np.arange(len(names)), size)[rank]
+        chunks = [c for c in np.array_split(share, -(-len(share) // EVAL_BUNDLE)) if len(c)] \
+            if len(share) else []
+        pairs = [item for c in chunks for item in _second_stages(loaded, data, policy, c,
+                                                                 contracted)]
+    else:
+        mine = list(range(rank, len(names), size))
+        pairs = [(w, _second_stage(loaded, data, policy, w, contracted)) for w in mine]
+    gathered = comm.gather(pairs, root=0)
     t_eval = time.perf_counter() - t0 - t_algo
     peak = comm.gather(peak_rss_mib(), root=0)
     if rank != 0:
@@ -344,6 +361,40 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
             "delivered_t": sol.delivered_t[:, :, 0], "shortage_t": sol.shortage_t[:, :, 0],
             "stock_t": sol.stock_t[:, :, 0], "contracted_t": sol.contracted_t[:, :, 0],
             "handoff_seconds": result.handoff_seconds, "solve_seconds": result.solve_seconds}
+
+
+def _second_stages(loaded: Any, data: Any, policy: str, ws: np.ndarray,
+                   contracted_t: np.ndarray) -> list[tuple[int, dict[str, Any]]]:
+    """The second stages of scenarios `ws` with the contracts fixed, as one LP (the
+    extensive form of those scenarios, which separates by scenario once the contracts
+    are fixed): what :func:`_second_stage` gives for each, at a fraction of the builds."""
+    from dataclasses import replace
+
+    from .data import restrict_scenarios
+    from .expand import expand
+    from .matrix import build_matrix, fix_shared_decisions
+    from .policies import resolve_policy
+    from .results import cost_breakdown, solution_arrays
+    from .solve import solve_model
+
+    ws = np.asarray(ws, dtype=np.int64)
+    some = replace(restrict_scenarios(data, ws), risk_lambda=0.0)
+    built = build_matrix(some, resolve_policy(loaded.instance, some, policy))
+    fix_shared_decisions(built, contracted_t)
+    result = solve_model(built)
+    if not result.optimal:
+        bad = {"status": result.status, "message": result.message}
+        return [(int(w), bad) for w in ws]
+    sol = solution_arrays(*expand(some, built, result, rows=False))
+    costs = cost_breakdown(some, sol)["cost"].to_numpy()
+    n = len(ws)
+    return [(int(w), {"status": "optimal", "cost": float(costs[i]),
+                      "delivered_t": sol.delivered_t[:, :, i],
+                      "shortage_t": sol.shortage_t[:, :, i], "stock_t": sol.stock_t[:, :, i],
+                      "contracted_t": sol.contracted_t[:, :, i],
+                      "handoff_seconds": result.handoff_seconds / n,
+                      "solve_seconds": result.solve_seconds / n})
+            for i, w in enumerate(ws)]
 
 
 def _assemble(loaded: Any, data: Any, resolved: Any, policy: str,

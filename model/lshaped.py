@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 
 @dataclass
@@ -114,28 +115,34 @@ class _Master:
     """min sum_B P_B theta_B over the block's first stage, cuts added as rows (rank 0)."""
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray, rows: Any, row_lower: np.ndarray,
-                 row_upper: np.ndarray, weights: np.ndarray, theta_lower: np.ndarray) -> None:
+                 row_upper: np.ndarray, weights: np.ndarray, theta_lower: np.ndarray,
+                 n_eta: int = 0) -> None:
         import highspy
 
         from .solve import _quiet_stdout
 
         self.n = len(lower)
         self.nb = len(weights)
-        # theta in units of a typical bundle value: cut coefficients near 1, not 1e7
+        # theta and eta in units of a typical bundle value: cut coefficients near 1,
+        # not 1e7 (and no eta coefficient below HiGHS's small_matrix_value)
         self.scale = float(max(1.0, np.abs(theta_lower).mean())) if len(theta_lower) else 1.0
+        self.col_scale = np.ones(self.n)
+        self.col_scale[self.n - n_eta:] = self.scale
         theta_lower = theta_lower / self.scale
         with _quiet_stdout():
             h = highspy.Highs()
         h.setOptionValue("output_flag", False)
+        h.setOptionValue("small_matrix_value", 1e-12)
         inf = highspy.kHighsInf
-        lo = np.concatenate([lower, theta_lower])
-        up = np.concatenate([np.where(np.isfinite(upper), upper, inf), np.full(self.nb, inf)])
+        lo = np.concatenate([lower / self.col_scale, theta_lower])
+        up = np.concatenate([upper / self.col_scale, np.full(self.nb, inf)])
         lo = np.where(np.isfinite(lo), lo, -inf)
+        up = np.where(np.isfinite(up), up, inf)
         cost = np.concatenate([np.zeros(self.n), weights])
         h.addVars(len(lo), lo, up)
         h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
         if rows.shape[0]:
-            csr = rows.tocsr()
+            csr = sp.csr_matrix(rows @ sp.diags(self.col_scale))
             h.addRows(csr.shape[0], np.where(np.isfinite(row_lower), row_lower, -inf),
                       np.where(np.isfinite(row_upper), row_upper, inf), csr.nnz,
                       csr.indptr.astype(np.int32), csr.indices.astype(np.int32),
@@ -155,7 +162,7 @@ class _Master:
             nz = np.flatnonzero(g)
             starts.append(nnz)
             index.append(np.concatenate([nz, [self.n + b]]))
-            value.append(np.concatenate([-g[nz] / self.scale, [1.0]]))
+            value.append(np.concatenate([-g[nz] * self.col_scale[nz] / self.scale, [1.0]]))
             lower.append((v - float(g @ xhat)) / self.scale)
             nnz += len(nz) + 1
         self.h.addRows(len(cuts), np.array(lower), np.full(len(cuts), highspy.kHighsInf), nnz,
@@ -175,8 +182,8 @@ class _Master:
             raise RuntimeError(f"the L-shaped master did not solve: "
                                f"{h.modelStatusToString(h.getModelStatus())}")
         col = np.asarray(h.getSolution().col_value, dtype=float)
-        return (float(h.getInfo().objective_function_value) * self.scale, col[:self.n],
-                col[self.n:] * self.scale)
+        return (float(h.getInfo().objective_function_value) * self.scale,
+                col[:self.n] * self.col_scale, col[self.n:] * self.scale)
 
 
 def _solve_bundle(bd: _Bundle, xhat: np.ndarray | None) -> tuple[float, np.ndarray, np.ndarray]:
@@ -212,7 +219,7 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
     from .decompose import element_blocks, reduce_data, subset_data
     from .matrix import build_matrix
     from .policies import resolve_policy
-    from .solve import HighsModel
+    from .solve import HighsModel, SolveOptions
 
     rank, size = comm.Get_rank(), comm.Get_size()
     W = len(data.scenarios)
@@ -226,10 +233,12 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
     lower_total = 0.0
     worst_iterations = 0
     infeasible = None
+    timing = {"build": 0.0, "subproblems": 0.0, "waiting": 0.0, "master": 0.0}
     for elements in blocks:
         t0 = time.perf_counter()
         sub, arcs = (data, np.arange(K)) if len(elements) == len(data.elements) \
             else subset_data(data, elements)
+        t_build = time.perf_counter()
         held: list[_Bundle] = []
         keys = None
         for b in mine:
@@ -247,10 +256,11 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
                 lo, up = built.matrix.col_lower[cols].copy(), built.matrix.col_upper[cols].copy()
             elif not np.array_equal(keys, key):     # pragma: no cover - a builder change
                 raise RuntimeError("bundles of one block disagree on their contracts")
-            hm = HighsModel(built)
+            hm = HighsModel(built, SolveOptions(threads=1))
             del built
             held.append(_Bundle(b, float(weight[b]), hm, cols,
                                 hm.col_lower[cols].copy(), hm.col_upper[cols].copy()))
+        timing["build"] += time.perf_counter() - t_build
         # iteration 0: contracts free in every bundle (None: this rank failed)
         try:
             local = [(bd.index, *_solve_bundle(bd, None)) for bd in held]
@@ -267,18 +277,24 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
             found = {b: (v, x) for part in every for b, v, x, _ in part}
             floor = np.array([found[b][0] for b in range(len(groups))])
             xhat = sum(weight[b] * found[b][1] for b in range(len(groups)))
-            master = _Master(lo, up, rows[0], rows[1], rows[2], weight, floor)
+            master = _Master(lo, up, rows[0], rows[1], rows[2], weight, floor,
+                             n_eta=len(lo) - len(keys))
             best_upper, best_x = np.inf, xhat
             lower = float(weight @ floor)
         it = 0
         while True:
             it += 1
             xhat = comm.bcast(xhat if rank == 0 else None, root=0)
+            t1 = time.perf_counter()
             try:
                 local = [(bd.index, *_solve_bundle(bd, xhat)) for bd in held]
             except NoCompleteRecourse as exc:        # no complete recourse at xhat
                 local, infeasible = None, str(exc)
+            t2 = time.perf_counter()
+            timing["subproblems"] += t2 - t1
             every = comm.gather(local, root=0)
+            timing["waiting"] += time.perf_counter() - t2
+            t3 = time.perf_counter()
             done = None
             if rank == 0:
                 if any(part is None for part in every):
@@ -296,6 +312,7 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
                         done = "optimal"
                     elif it >= max_iterations:
                         done = "iteration_limit"
+            timing["master"] += time.perf_counter() - t3
             done = comm.bcast(done, root=0)
             if done is not None:
                 break
@@ -312,7 +329,9 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
     extra: dict[str, Any] = {"blocks": len(blocks), "bundles": len(groups),
                              "scenarios_per_bundle": [int(len(g)) for g in groups][:1] +
                              ([int(len(groups[-1]))] if len(groups) > 1 else [])}
+    every_timing = comm.gather(timing, root=0)
     if rank == 0:
+        extra["seconds_per_rank"] = {k: [round(t[k], 2) for t in every_timing] for k in timing}
         extra["block_iterations"] = [r.iterations for r in reports]
         extra["block_seconds"] = [round(r.seconds, 3) for r in reports]
         extra["cuts"] = int(sum(r.cuts for r in reports))
