@@ -274,7 +274,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     if policy not in ("none", *loaded.instance.policies):
         raise UsageError(f"unknown policy '{policy}' "
                          f"(policies: {', '.join(['none', *loaded.instance.policies])})")
-    MPI = require_mpisppy()
+    MPI = require_mpisppy(algorithm)
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
     from .distributed import solve_distributed
 

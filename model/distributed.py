@@ -73,12 +73,14 @@ class DecompositionSettings:
     bundle_size: int | None = None  # blocks: scenarios per bundle (None: 4 bundles a rank)
 
 
-def require_mpisppy() -> Any:
-    """Import mpi4py's MPI and mpi-sppy, or explain how to install them."""
+def require_mpisppy(algorithm: str = "lshaped") -> Any:
+    """Import mpi4py's MPI and mpi-sppy, or explain how to install them. The blocks
+    algorithm needs mpi4py only (not importing mpi-sppy and Pyomo saves 50 MiB a rank)."""
     try:
         from mpi4py import MPI
-        with contextlib.redirect_stdout(io.StringIO()):   # its import prints a banner
-            import mpisppy  # noqa: F401
+        if algorithm != "blocks":
+            with contextlib.redirect_stdout(io.StringIO()):   # its import prints a banner
+                import mpisppy  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the machine
         raise UsageError(
             f"the mpisppy engine needs the distributed extra ({exc.name} is missing): "
@@ -195,8 +197,8 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
     (status, bounds and gap in its summary; tables when optimal); other ranks
     return None.
     """
-    MPI = require_mpisppy()
     settings = settings or DecompositionSettings()
+    MPI = require_mpisppy(settings.algorithm)
     if settings.algorithm not in ALGORITHMS:
         raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, "
                          f"not {settings.algorithm!r}")
@@ -412,8 +414,10 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str,
     ix = model_index(data, resolved)     # per scenario, as model.expand reports
     x_index = np.argwhere(ix.xcol_of >= 0)
     q_index = np.argwhere(ix.qpos_of[:, ix.slot_of] >= 0)
-    result = SolveResult("optimal", "", solver=f"mpi-sppy {_mpisppy_version()} "
-                         f"({settings.algorithm}) + HiGHS", solver_version=highs_version())
+    solver = (f"model.lshaped (blocks) on mpi4py {_version('mpi4py')} + HiGHS"
+              if settings.algorithm == "blocks" else
+              f"mpi-sppy {_version('mpi-sppy')} ({settings.algorithm}) + HiGHS")
+    result = SolveResult("optimal", "", solver=solver, solver_version=highs_version())
     upper = None
     if bad:
         result.status = "infeasible"
@@ -460,7 +464,7 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str,
     return tabulate(RunResult(loaded, data, built, result, policy, summary))
 
 
-def _mpisppy_version() -> str:
+def _version(package: str) -> str:
     from importlib.metadata import version
 
-    return version("mpi-sppy")
+    return version(package)
