@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 out=benchmarks/results/mpi_blocks_w${W}${SUFFIX:-}.txt
 {
   echo "instance: S=$S E=$E T=$T W=$W (sourcing build synthetic --seed 0 --information clairvoyant)"
-  echo "machine: $(nproc) cores; $(date -u +%F)"
+  echo "machine: $(nproc) cores; $(date -u +%FT%TZ); load average at start: $(cut -d" " -f1-3 /proc/loadavg) (shared with other jobs)"
   if [ "${EF:-1}" = 1 ]; then
     /usr/bin/time -f "extensive form: wall %e s, peak RSS %M KiB" \
       timeout 900 .venv/bin/sourcing solve "$tmp/inst.yaml" --out "$tmp/ef" >/dev/null
@@ -28,7 +28,7 @@ out=benchmarks/results/mpi_blocks_w${W}${SUFFIX:-}.txt
       --out "$tmp/m$n" >/dev/null || true
     python3 -c "
 import json; s=json.load(open('$tmp/m$n/summary.json'))
-print({k: s.get(k) for k in ('status','objective','lower_bound','upper_bound','gap','iterations','ranks','blocks','bundles','cuts','largest_master','algorithm_seconds','evaluation_seconds','peak_rss_mib_per_rank')})"
+print({k: s.get(k) for k in ('status','objective','lower_bound','upper_bound','gap','iterations','ranks','blocks','bundles','cuts','largest_master','algorithm_seconds','evaluation_seconds','peak_rss_mib_per_rank','seconds_per_rank')})"
     if [ -d "$tmp/ef" ]; then
       .venv/bin/python -c "
 import json, pandas as pd

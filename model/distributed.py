@@ -231,6 +231,10 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
         contracted = _as_contracted(loaded, data, policy, xhat) if rank == 0 else None
     t_algo = time.perf_counter() - t0
     # every rank evaluates its share of the scenarios with the contracts fixed
+    if settings.algorithm == "blocks":
+        from .lshaped import settle
+
+        settle(comm)
     contracted = comm.bcast(contracted, root=0)
     if settings.algorithm == "blocks":   # in bundles of scenarios, the rank's own share
         share = np.array_split(np.arange(len(names)), size)[rank]
@@ -241,6 +245,10 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
     else:
         mine = list(range(rank, len(names), size))
         pairs = [(w, _second_stage(loaded, data, policy, w, contracted)) for w in mine]
+    if settings.algorithm == "blocks":
+        from .lshaped import settle
+
+        settle(comm)
     gathered = comm.gather(pairs, root=0)
     t_eval = time.perf_counter() - t0 - t_algo
     peak = comm.gather(peak_rss_mib(), root=0)

@@ -206,6 +206,16 @@ def _solve_bundle(bd: _Bundle, xhat: np.ndarray | None) -> tuple[float, np.ndarr
     return float(h.getInfo().objective_function_value), x, g
 
 
+def settle(comm: Any) -> None:
+    """Wait for every rank without spinning: Open MPI's blocking calls poll at 100 % CPU,
+    which takes a core from the ranks still working when ranks outnumber cores."""
+    if comm.Get_size() == 1:
+        return
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(0.0005)
+
+
 class NoCompleteRecourse(RuntimeError):
     """A bundle without a feasible second stage (take-or-pay minimums can do that)."""
 
@@ -268,6 +278,7 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
             local, infeasible = None, str(exc)
         if infeasible is not None:
             local = None
+        settle(comm)
         every = comm.gather(local, root=0)
         stop = comm.bcast(any(part is None for part in every) if rank == 0 else None, root=0)
         if stop:
@@ -284,6 +295,7 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
         it = 0
         while True:
             it += 1
+            settle(comm)                      # the others wait for the master, idle
             xhat = comm.bcast(xhat if rank == 0 else None, root=0)
             t1 = time.perf_counter()
             try:
@@ -292,6 +304,7 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
                 local, infeasible = None, str(exc)
             t2 = time.perf_counter()
             timing["subproblems"] += t2 - t1
+            settle(comm)
             every = comm.gather(local, root=0)
             timing["waiting"] += time.perf_counter() - t2
             t3 = time.perf_counter()
@@ -313,6 +326,7 @@ def block_lshaped(comm: Any, loaded: Any, data: Any, resolved: Any, policy: str,
                     elif it >= max_iterations:
                         done = "iteration_limit"
             timing["master"] += time.perf_counter() - t3
+            settle(comm)
             done = comm.bcast(done, root=0)
             if done is not None:
                 break
