@@ -201,12 +201,17 @@ def solve(
         "highs", "--engine", help="highs: the extensive form (default); mpisppy: scenario "
         "decomposition on mpi-sppy, run under mpiexec -n N (needs the distributed extra)."),
     algorithm: str = typer.Option("lshaped", "--algorithm",
-                                  help="mpisppy: lshaped (L-shaped method) or ph "
-                                       "(progressive hedging)."),
+                                  help="mpisppy: lshaped (mpi-sppy's L-shaped method), ph "
+                                       "(mpi-sppy's progressive hedging) or blocks (the "
+                                       "project's L-shaped method per element block on "
+                                       "bundles of scenarios: fast on large models)."),
     max_iterations: int = typer.Option(200, "--max-iterations",
                                        help="mpisppy: L-shaped master solves or PH iterations."),
     gap: float = typer.Option(1e-3, "--gap", help="mpisppy: relative gap between the upper and "
                               "lower bound at which the run counts as optimal."),
+    bundle_size: Optional[int] = typer.Option(
+        None, "--bundle-size", help="mpisppy --algorithm blocks: scenarios per bundle (one "
+        "subproblem); default: 4 bundles per rank."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
@@ -222,7 +227,7 @@ def solve(
                              "(sourcing validate shows the result) and solve that")
         return _solve_mpisppy(instance or default_instance_path(), policy, out, force,
                               risk_lambda, risk_alpha, as_json, algorithm, max_iterations, gap,
-                              time_limit, metrics)
+                              time_limit, metrics, bundle_size)
     _risk_checks(time_limit=time_limit)
     _check_out(out, force)
     loaded = _load(instance or default_instance_path(), sets)
@@ -246,7 +251,8 @@ def solve(
 def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool,
                    risk_lambda: Optional[float], risk_alpha: Optional[float], as_json: bool,
                    algorithm: str, max_iterations: int, gap: float,
-                   time_limit: Optional[float], metrics: bool) -> int:
+                   time_limit: Optional[float], metrics: bool,
+                   bundle_size: Optional[int] = None) -> int:
     """`solve --engine mpisppy`: every rank solves; rank 0 writes and prints."""
     from .distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
     from .instance import load_instance
@@ -260,16 +266,19 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
         raise UsageError(f"--max-iterations must be at least 1, got {max_iterations}")
     if not gap >= 0:
         raise UsageError(f"--gap must be non-negative, got {gap}")
+    if bundle_size is not None and (bundle_size < 1 or algorithm != "blocks"):
+        raise UsageError("--bundle-size takes a positive number of scenarios, with "
+                         f"--algorithm blocks (got {bundle_size} with {algorithm})")
     _check_out(out, force)
     loaded = load_instance(instance)            # every rank: the same error on every rank
     if policy not in ("none", *loaded.instance.policies):
         raise UsageError(f"unknown policy '{policy}' "
                          f"(policies: {', '.join(['none', *loaded.instance.policies])})")
-    MPI = require_mpisppy()
+    MPI = require_mpisppy(algorithm)
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
     from .distributed import solve_distributed
 
-    settings = DecompositionSettings(algorithm, max_iterations, gap)
+    settings = DecompositionSettings(algorithm, max_iterations, gap, bundle_size=bundle_size)
     if rank == 0:
         _warn(loaded.warnings)
         with err_console.status(_line(f"solving {loaded.name} under policy '{policy}' with "

@@ -10,11 +10,20 @@ the contracts :math:`x` (and, with a CVaR term, :math:`\eta`); its objective is
 .. math:: f_w = (1-\lambda)\,C_w + \lambda\,\big(\eta + z_w/(1-\alpha)\big),
           \qquad \textstyle\sum_w p_w f_w = \text{the extensive form's objective}.
 
+``--algorithm blocks`` keeps the scenario decomposition but not mpi-sppy's
+Pyomo subproblems: :mod:`model.lshaped` runs the L-shaped method per block of
+elements, each subproblem a bundle of scenarios held in one warm-started HiGHS
+instance built by the vectorised builder, over mpi4py. The plan is then
+evaluated in bundles of :data:`EVAL_BUNDLE` scenarios per LP. Everything below
+(upper bound, gap, the run) is the same for the three algorithms.
+
 After the algorithm:
 
 * **lower bound**: PH: the Lagrangian bound of its final weights (never below
-  the trivial, wait-and-see bound); L-shaped: the master problem's objective;
-* **candidate** :math:`\hat x`: PH's consensus :math:`\bar x`; L-shaped: the master's x;
+  the trivial, wait-and-see bound); L-shaped: the master problem's objective
+  (blocks: the sum of the blocks' masters);
+* **candidate** :math:`\hat x`: PH's consensus :math:`\bar x`; L-shaped: the master's x
+  (blocks: each block's plan of least upper bound);
 * **upper bound**: :math:`\hat x` evaluated exactly. Every rank fixes the
   contracts in its share of the scenarios and solves their second stage (the
   vectorised builder and HiGHS); with the costs :math:`C_w` of all scenarios,
@@ -48,8 +57,9 @@ import numpy as np
 from .bench import peak_rss_mib
 from .errors import UsageError
 
-ALGORITHMS = ("ph", "lshaped")
+ALGORITHMS = ("ph", "lshaped", "blocks")
 SOLVER = "appsi_highs"
+EVAL_BUNDLE = 25      # blocks: scenarios per LP when the plan is evaluated
 
 
 @dataclass
@@ -60,14 +70,17 @@ class DecompositionSettings:
     max_iterations: int = 200     # PH iterations or L-shaped master solves
     gap: float = 1e-3             # relative gap at which the run counts as optimal
     rho_factor: float = 1.0       # PH: rho = factor * the contract's reservation cost
+    bundle_size: int | None = None  # blocks: scenarios per bundle (None: 4 bundles a rank)
 
 
-def require_mpisppy() -> Any:
-    """Import mpi4py's MPI and mpi-sppy, or explain how to install them."""
+def require_mpisppy(algorithm: str = "lshaped") -> Any:
+    """Import mpi4py's MPI and mpi-sppy, or explain how to install them. The blocks
+    algorithm needs mpi4py only (not importing mpi-sppy and Pyomo saves 50 MiB a rank)."""
     try:
         from mpi4py import MPI
-        with contextlib.redirect_stdout(io.StringIO()):   # its import prints a banner
-            import mpisppy  # noqa: F401
+        if algorithm != "blocks":
+            with contextlib.redirect_stdout(io.StringIO()):   # its import prints a banner
+                import mpisppy  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the machine
         raise UsageError(
             f"the mpisppy engine needs the distributed extra ({exc.name} is missing): "
@@ -184,8 +197,8 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
     (status, bounds and gap in its summary; tables when optimal); other ranks
     return None.
     """
-    MPI = require_mpisppy()
     settings = settings or DecompositionSettings()
+    MPI = require_mpisppy(settings.algorithm)
     if settings.algorithm not in ALGORITHMS:
         raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, "
                          f"not {settings.algorithm!r}")
@@ -198,23 +211,51 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
               "risk_alpha": risk_alpha}
     names = list(data.scenarios)
     t0 = time.perf_counter()
-    with _quiet():
-        if settings.algorithm == "ph":
-            lower, xhat, iterations, extra = _run_ph(names, kwargs, settings)
-        else:
-            lower, xhat, iterations, extra = _run_lshaped(names, kwargs, settings)
+    if settings.algorithm == "blocks":
+        from .lshaped import NoCompleteRecourse, block_lshaped
+
+        try:
+            lower, contracted, iterations, extra = block_lshaped(
+                comm, loaded, data, resolved, policy, settings.gap, settings.max_iterations,
+                settings.bundle_size)
+        except NoCompleteRecourse as exc:
+            raise UsageError(f"--algorithm blocks needs a second stage that is feasible for "
+                             f"every plan of contracts, and a bundle of scenarios has none "
+                             f"({exc}); use --algorithm lshaped or the default engine") from None
+    else:
+        with _quiet():
+            if settings.algorithm == "ph":
+                lower, xhat, iterations, extra = _run_ph(names, kwargs, settings)
+            else:
+                lower, xhat, iterations, extra = _run_lshaped(names, kwargs, settings)
+        contracted = _as_contracted(loaded, data, policy, xhat) if rank == 0 else None
     t_algo = time.perf_counter() - t0
     # every rank evaluates its share of the scenarios with the contracts fixed
-    xhat = comm.bcast(xhat if rank == 0 else None, root=0)
-    mine = list(range(rank, len(names), size))
-    local = [_second_stage(loaded, data, policy, w, xhat) for w in mine]
-    gathered = comm.gather(list(zip(mine, local)), root=0)
+    if settings.algorithm == "blocks":
+        from .lshaped import settle
+
+        settle(comm)
+    contracted = comm.bcast(contracted, root=0)
+    if settings.algorithm == "blocks":   # in bundles of scenarios, the rank's own share
+        share = np.array_split(np.arange(len(names)), size)[rank]
+        chunks = [c for c in np.array_split(share, -(-len(share) // EVAL_BUNDLE)) if len(c)] \
+            if len(share) else []
+        pairs = [item for c in chunks for item in _second_stages(loaded, data, policy, c,
+                                                                 contracted)]
+    else:
+        mine = list(range(rank, len(names), size))
+        pairs = [(w, _second_stage(loaded, data, policy, w, contracted)) for w in mine]
+    if settings.algorithm == "blocks":
+        from .lshaped import settle
+
+        settle(comm)
+    gathered = comm.gather(pairs, root=0)
     t_eval = time.perf_counter() - t0 - t_algo
     peak = comm.gather(peak_rss_mib(), root=0)
     if rank != 0:
         return None
     parts = dict(item for chunk in gathered for item in chunk)
-    return _assemble(loaded, data, resolved, policy, xhat, parts, lower, settings,
+    return _assemble(loaded, data, resolved, policy, parts, lower, settings,
                      {"iterations": iterations, "ranks": size, "algorithm_seconds": t_algo,
                       "evaluation_seconds": t_eval, "peak_rss_mib_per_rank": peak, **extra})
 
@@ -292,9 +333,24 @@ def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: Decompositi
     return lower, xhat, iterations, {}
 
 
+def _as_contracted(loaded: Any, data: Any, policy: str, xhat: np.ndarray) -> np.ndarray:
+    """mpi-sppy's first-stage vector (a scenario model's x, in its index order) as
+    contracted tonnes per (arc, period)."""
+    from .analysis import scenario_data
+    from .indexing import model_index
+    from .policies import resolve_policy
+
+    one = scenario_data(data, 0)
+    keys = model_index(one, resolve_policy(loaded.instance, one, policy)).x_index
+    contracted = np.zeros(data.capacity_t.shape)
+    contracted[keys[:, 0], keys[:, 1]] = xhat
+    return contracted
+
+
 def _second_stage(loaded: Any, data: Any, policy: str, w: int,
-                  xhat: np.ndarray) -> dict[str, Any]:
-    """Scenario w's second stage with the contracts fixed at xhat (expected-cost model)."""
+                  contracted_t: np.ndarray) -> dict[str, Any]:
+    """Scenario w's second stage with the contracts fixed at contracted_t (K, T)
+    (expected-cost model)."""
     from dataclasses import replace
 
     from .analysis import scenario_data
@@ -306,9 +362,7 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
 
     one = replace(scenario_data(data, w), risk_lambda=0.0)   # least C_w: best for any eta
     built = build_matrix(one, resolve_policy(loaded.instance, one, policy))
-    contracted = np.zeros(one.capacity_t.shape)
-    contracted[built.x_index[:, 0], built.x_index[:, 1]] = xhat
-    fix_shared_decisions(built, contracted)
+    fix_shared_decisions(built, contracted_t)
     result = solve_model(built)
     if not result.optimal:
         return {"status": result.status, "message": result.message}
@@ -319,7 +373,41 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
             "handoff_seconds": result.handoff_seconds, "solve_seconds": result.solve_seconds}
 
 
-def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarray,
+def _second_stages(loaded: Any, data: Any, policy: str, ws: np.ndarray,
+                   contracted_t: np.ndarray) -> list[tuple[int, dict[str, Any]]]:
+    """The second stages of scenarios `ws` with the contracts fixed, as one LP (the
+    extensive form of those scenarios, which separates by scenario once the contracts
+    are fixed): what :func:`_second_stage` gives for each, at a fraction of the builds."""
+    from dataclasses import replace
+
+    from .data import restrict_scenarios
+    from .expand import expand
+    from .matrix import build_matrix, fix_shared_decisions
+    from .policies import resolve_policy
+    from .results import cost_breakdown, solution_arrays
+    from .solve import solve_model
+
+    ws = np.asarray(ws, dtype=np.int64)
+    some = replace(restrict_scenarios(data, ws), risk_lambda=0.0)
+    built = build_matrix(some, resolve_policy(loaded.instance, some, policy))
+    fix_shared_decisions(built, contracted_t)
+    result = solve_model(built)
+    if not result.optimal:
+        bad = {"status": result.status, "message": result.message}
+        return [(int(w), bad) for w in ws]
+    sol = solution_arrays(*expand(some, built, result, rows=False))
+    costs = cost_breakdown(some, sol)["cost"].to_numpy()
+    n = len(ws)
+    return [(int(w), {"status": "optimal", "cost": float(costs[i]),
+                      "delivered_t": sol.delivered_t[:, :, i],
+                      "shortage_t": sol.shortage_t[:, :, i], "stock_t": sol.stock_t[:, :, i],
+                      "contracted_t": sol.contracted_t[:, :, i],
+                      "handoff_seconds": result.handoff_seconds / n,
+                      "solve_seconds": result.solve_seconds / n})
+            for i, w in enumerate(ws)]
+
+
+def _assemble(loaded: Any, data: Any, resolved: Any, policy: str,
               parts: dict[int, dict[str, Any]], lower: float,
               settings: DecompositionSettings, info: dict[str, Any]) -> Any:
     """Rank 0: one RunResult in the extensive form's indexing, bounds in the summary."""
@@ -334,8 +422,10 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
     ix = model_index(data, resolved)     # per scenario, as model.expand reports
     x_index = np.argwhere(ix.xcol_of >= 0)
     q_index = np.argwhere(ix.qpos_of[:, ix.slot_of] >= 0)
-    result = SolveResult("optimal", "", solver=f"mpi-sppy {_mpisppy_version()} "
-                         f"({settings.algorithm}) + HiGHS", solver_version=highs_version())
+    solver = (f"model.lshaped (blocks) on mpi4py {_version('mpi4py')} + HiGHS"
+              if settings.algorithm == "blocks" else
+              f"mpi-sppy {_version('mpi-sppy')} ({settings.algorithm}) + HiGHS")
+    result = SolveResult("optimal", "", solver=solver, solver_version=highs_version())
     upper = None
     if bad:
         result.status = "infeasible"
@@ -375,14 +465,14 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str, xhat: np.ndarr
         "algorithm_seconds": round(info.pop("algorithm_seconds"), 6),
         "evaluation_seconds": round(info.pop("evaluation_seconds"), 6),
         "peak_rss_mib_per_rank": [round(v, 1) for v in info.pop("peak_rss_mib_per_rank")],
-        **{k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
+        **{k: (float(v) if isinstance(v, (float, np.floating)) else v)
            for k, v in info.items()},
         "duals": "not computed by the mpisppy engine (see docs/outputs.md)",
     })
     return tabulate(RunResult(loaded, data, built, result, policy, summary))
 
 
-def _mpisppy_version() -> str:
+def _version(package: str) -> str:
     from importlib.metadata import version
 
-    return version("mpi-sppy")
+    return version(package)

@@ -156,3 +156,77 @@ def test_a_budget_is_refused_in_words(tmp_path: Path) -> None:
     assert "budget" in proc.stderr and "couples" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- --algorithm blocks
+@pytest.fixture(scope="module")
+def blocks(twenty: tuple[Path, float], tmp_path_factory: pytest.TempPathFactory
+           ) -> dict[str, tuple[Path, dict]]:
+    """The blocks algorithm (issue 17) on 1 rank, on 2 ranks, with one scenario per
+    bundle and with one bundle of all scenarios, solved once each."""
+    path, _ = twenty
+    base = tmp_path_factory.mktemp("blocks")
+    cases = {"1-rank": (None, ()), "mpiexec-2": (2, ()),
+             "bundle-1": (2, ("--bundle-size", "1")), "bundle-all": (None, ("--bundle-size", "20"))}
+    return {name: (base / name, _solve(path, base / name, ranks, "--algorithm", "blocks",
+                                       "--gap", "1e-6", *extra))
+            for name, (ranks, extra) in cases.items()}
+
+
+@pytest.mark.parametrize("case", ["1-rank", "mpiexec-2", "bundle-1", "bundle-all"])
+def test_blocks_match_the_extensive_form(twenty: tuple[Path, float], blocks: dict,
+                                         case: str) -> None:
+    _, optimum = twenty
+    folder, s = blocks[case]
+    assert s["status"] == "optimal" and s["algorithm"] == "blocks"
+    _brackets(s, optimum)
+    assert s["gap"] <= 1e-6
+    assert abs(s["objective"] - optimum) <= 1e-6 * abs(optimum)
+    assert s["blocks"] == 2                        # two elements, no rule couples them
+    assert verify_run(folder) == []
+
+
+def test_blocks_bundle_sizes(blocks: dict) -> None:
+    """One scenario per bundle: 20 cuts an iteration; one bundle of all 20 scenarios is
+    the extensive form itself, so iteration 0 finds the optimum and one check proves it."""
+    assert blocks["bundle-1"][1]["bundles"] == 20
+    assert blocks["mpiexec-2"][1]["bundles"] == 8           # 4 a rank
+    whole = blocks["bundle-all"][1]
+    assert whole["bundles"] == 1 and whole["block_iterations"] == [1, 1]
+
+
+def test_blocks_same_contracts_as_lshaped(blocks: dict, lshaped: dict) -> None:
+    """Within the gap the plans cost the same; the contracted totals agree closely."""
+    import pandas as pd
+
+    a = pd.read_csv(lshaped[2][0] / "allocation.csv")
+    for case in ("mpiexec-2", "bundle-1"):
+        b = pd.read_csv(blocks[case][0] / "allocation.csv")
+        assert list(a.columns) == list(b.columns) and len(a) == len(b)
+        assert b.contracted_t.sum() == pytest.approx(a.contracted_t.sum(), rel=1e-3)
+
+
+def test_blocks_with_cvar_is_one_block(tmp_path: Path) -> None:
+    """lambda > 0 couples the elements through each scenario's cost: one block, with eta
+    in the master; the answer is the extensive form's."""
+    data = synthetic_instance(4, 2, 3, 12, seed=3)
+    data["information"] = "clairvoyant"
+    path = tmp_path / "cvar.yaml"
+    path.write_text(instance_to_yaml(data))
+    ef = solve_instance(path, risk_lambda=0.5)
+    assert ef.optimal
+    optimum = float(ef.summary["objective"])
+    s = _solve(path, tmp_path / "run", 2, "--algorithm", "blocks", "--gap", "1e-6",
+               "--lambda", "0.5")
+    assert s["status"] == "optimal" and s["blocks"] == 1
+    _brackets(s, optimum)
+    assert abs(s["objective"] - optimum) <= 1e-6 * abs(optimum)
+    assert verify_run(tmp_path / "run") == []
+
+
+def test_bundle_size_needs_blocks(twenty: tuple[Path, float], tmp_path: Path) -> None:
+    path, _ = twenty
+    proc = subprocess.run([*SOURCING, "solve", str(path), "--engine", "mpisppy",
+                           "--bundle-size", "5", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=300, env=MPI_ENV)
+    assert proc.returncode == 2 and "--algorithm blocks" in proc.stderr
