@@ -85,7 +85,7 @@ class _Block:
     sub: ProblemData          # the block's data, every scenario
     red: Reduction            # scenario classes merged in `built`
     built: BuiltModel         # the block's LP without coupling rows (merged scenarios)
-    hm: HighsModel
+    hm: HighsModel | None     # None when the block is infeasible before solving
     S: sp.csr_matrix | None   # (classes, columns): cost of each column on each class's path
     e: np.ndarray             # expected cost of each column
     class_of: np.ndarray      # (W,) class of every scenario
@@ -122,13 +122,13 @@ def _prepare(inst: Instance, sub: ProblemData, policy_name: str, extra: Policy |
     class_of = np.zeros(len(sub.scenarios), dtype=np.int64)
     for c, members in enumerate(red.members):
         class_of[members] = c
-    block = _Block(sub, red, built, HighsModel(built, options), S, e, class_of,
-                   len(red.members))
-    if built.trivially_infeasible:      # found while building (a floor without a source)
+    if built.trivially_infeasible:      # found while building: no HiGHS model needed
         first = SolveResult("infeasible", "; ".join(built.trivially_infeasible),
                             solver_version=highs_version())
-        block.last = first
-        return block, first
+        return _Block(sub, red, built, None, S, e, class_of, len(red.members),
+                      last=first), first
+    block = _Block(sub, red, built, HighsModel(built, options), S, e, class_of,
+                   len(red.members))
     first = block.hm.solve()
     block.last = first
     return block, first
