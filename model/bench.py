@@ -162,6 +162,7 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
         total = t3 - t0
         out.update({
             "status": s["status"], "objective": s["objective"], "blocks": s["blocks"],
+            "coupling_iterations": s["coupling_iterations"],
             "information": s["tree"]["information"], "tree_nodes": s["tree"]["nodes"],
             "n_variables": s["n_variables"], "n_constraints": s["n_constraints"],
             "load_s": t1 - t0, "build_s": s["build_seconds"], "handoff_s": s["handoff_seconds"],
