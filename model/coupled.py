@@ -230,6 +230,11 @@ class _BlockGroup:
             b.hm.set_costs(cost)
             res = b.hm.solve(read=False)     # values and duals: only the last round's
             if not res.optimal:
+                log.debug("block %d: warm pricing %s (%s), again from scratch", i,
+                          res.status, res.message)
+                b.hm.highs.clearSolver()     # a warm start can stall where a cold one does not
+                res = b.hm.solve(read=False)
+            if not res.optimal:
                 res.message = f"pricing a block: {res.message}"
                 out.append((i, res, 0.0, -1, np.zeros(0), 0.0, res.solve_seconds))
                 continue

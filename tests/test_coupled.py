@@ -163,3 +163,25 @@ def test_a_block_infeasible_before_solving_is_reported() -> None:
     run = solve_instance(instance_from_dict(inst), "jp-nd")
     assert run.summary["status"] == "infeasible"
     assert "Nd 2026 needs 1 t from JP-mined sources" in run.summary["message"]
+
+
+def test_a_stalled_warm_pricing_is_solved_again_from_scratch(monkeypatch: Any) -> None:
+    """HiGHS can end a warm-started re-solve with status Unknown (seen on the bench's
+    budget at W = 100); the block is then priced from scratch, and the answer is the
+    hand-derived one. Without the retry the run ends in an error."""
+    from model.solve import HighsModel, SolveResult
+
+    real = HighsModel.solve
+    calls = {"n": 0}
+
+    def stall_once(self: HighsModel, read: bool = True) -> SolveResult:
+        calls["n"] += 1
+        if calls["n"] == 3:      # the first pricing solve after the two blocks' first plans
+            return SolveResult("error", "Unknown")
+        return real(self, read)
+
+    monkeypatch.setattr(HighsModel, "solve", stall_once)
+    run = solve_instance(instance_from_dict(two_bans()), "none")
+    assert calls["n"] > 3
+    assert run.summary["status"] == "optimal"
+    assert run.summary["objective"] == pytest.approx(4300.0, rel=1e-9)
