@@ -21,6 +21,8 @@ runs = {p.stem: json.loads(p.read_text()) for p in HERE.glob("w*.json") if p.sta
 
 
 def row(label: str, r: dict) -> str:
+    if r["status"] != "optimal":     # a failed run shows as such, never as a time
+        return f"| {r['scenarios']} | {label} | {r['status']} |" + " |" * 10
     answer = r["total_s"] - r["writing_s"]
     ref = r["reference_s"]
     rounds = r.get("coupling_iterations")
