@@ -1,9 +1,23 @@
 """ree-sourcing: a two-stage stochastic LP for rare-earth sourcing portfolios.
 
-Layers, each in its own module and passing plain objects: ``schema`` and
-``instance`` (validation, no Pyomo) -> ``data`` (dense arrays) -> ``policies``
--> ``formulation`` (Pyomo) -> ``solve`` (HiGHS) -> ``results`` (tables) ->
-``export`` (run folders) -> ``cli``. ``api`` ties them together.
+The modules are grouped by layer, each a sub-package; layers pass plain
+objects from one to the next:
+
+* ``input``: ``schema`` and ``instance`` (validation, no Pyomo) -> ``data``
+  (dense arrays) and ``tree`` (what is known when); ``overrides``,
+  ``builders``, ``workbook``;
+* ``formulation``: ``policies`` -> ``formulation`` (Pyomo) and its vectorised
+  twin ``matrix``, sharing ``indexing`` and ``investment`` -> ``built``;
+* ``solve``: ``solve`` (HiGHS); ``decompose``, ``coupled``, ``switch``,
+  ``expand``; ``distributed`` and ``lshaped`` (MPI);
+* ``analysis``: ``results`` (tables) and ``analysis`` (compare, sweep,
+  projects, VSS); ``diagnose``, ``verify``;
+* ``output``: ``export`` (run folders), ``folders``, ``excel``, ``charts``,
+  ``report``, ``describe``, ``formatting``, ``palette``.
+
+At the top: ``api`` ties the layers together (the Python API), ``cli`` is the
+command line over it (``entry`` its console entry point), ``errors`` and
+``safety`` are shared by every layer, ``bench`` times the pipeline.
 """
 
 __version__ = "0.1.0"

@@ -18,14 +18,14 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
-from .data import ProblemData, problem_data
-from .built import BuiltModel
-from .matrix import build
-from .decompose import element_blocks, solve_blocks
-from .expand import expand
-from .instance import LoadedInstance, default_instance_path, load_instance
-from .policies import ResolvedPolicy, resolve_policy
-from .results import (
+from .input.data import ProblemData, problem_data
+from .formulation.built import BuiltModel
+from .formulation.matrix import build
+from .solve.decompose import element_blocks, solve_blocks
+from .solve.expand import expand
+from .input.instance import LoadedInstance, default_instance_path, load_instance
+from .formulation.policies import ResolvedPolicy, resolve_policy
+from .analysis.results import (
     _plain,
     Solution,
     allocation_table,
@@ -42,8 +42,8 @@ from .results import (
     tree_table,
 )
 from .safety import check_settings
-from .schema import Policy
-from .solve import SolveOptions, SolveResult, solve_model
+from .input.schema import Policy
+from .solve.solve import SolveOptions, SolveResult, solve_model
 
 @dataclass
 class RunResult:
@@ -79,7 +79,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     itself); both build the same LP (tests/test_matrix_path.py). A pure-CVaR
     objective (lambda = 1) uses the Pyomo model for its second phase. With
     `decompose`, independent blocks of elements are solved as separate LPs
-    (model.decompose) and merged; the answer means the same.
+    (model.solve.decompose) and merged; the answer means the same.
 
     Raises UsageError (a ValueError) for settings out of range (lambda in
     [0, 1], alpha in [0, 1), a positive time limit): the checks of the CLI.
@@ -96,7 +96,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
         if decompose and builder == "matrix" and (data.risk_lambda > 0 or resolved.budgets) \
         and data.risk_lambda < 1.0 and not _integer_projects(data) else []
     if len(coupled) > 1:      # blocks tied only by CVaR or a budget: Dantzig-Wolfe
-        from .coupled import solve_coupled
+        from .solve.coupled import solve_coupled
 
         built, result = solve_coupled(loaded.instance, data, resolved, policy, extra_rules,
                                       coupled, options)
@@ -108,7 +108,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
         result = solve_model(built, options)
         if result.optimal and data.risk_lambda >= 1.0:
             # the pure-CVaR objective leaves non-tail scenarios arbitrary: phase 2
-            from .formulation import define_tail_tiebreak
+            from .formulation.formulation import define_tail_tiebreak
 
             cvar_opt = float(result.objective)
             define_tail_tiebreak(built.model, data, cvar_opt)
@@ -142,8 +142,8 @@ def finish_run(loaded: LoadedInstance, data: ProblemData, resolved: ResolvedPoli
     policy, and (when optimal) tables and metrics."""
     summary = base_summary(loaded, data, built, result, policy)
     if result.status == "infeasible":
-        from .diagnose import explain_infeasibility
-        from .formulation import build_model
+        from .analysis.diagnose import explain_infeasibility
+        from .formulation.formulation import build_model
 
         why = list(built.trivially_infeasible)
         why += explain_infeasibility(build_model(data, resolved), options)

@@ -47,11 +47,11 @@ def reference_solve(instance: str | Path, policy: str = "none",
     import highspy
     import numpy as np
 
-    from .data import problem_data
-    from .instance import load_instance
-    from .matrix import build_matrix
-    from .policies import resolve_policy
-    from .solve import _quiet_stdout
+    from .input.data import problem_data
+    from .input.instance import load_instance
+    from .formulation.matrix import build_matrix
+    from .formulation.policies import resolve_policy
+    from .solve.solve import _quiet_stdout
 
     t0 = time.perf_counter()
     loaded = load_instance(instance)
@@ -105,7 +105,7 @@ def _with_budget(inst: dict[str, Any], policy: str, slack: float, risk_lambda: f
     (1 + slack) times the least expected cost under `policy` (solved first, not timed),
     so that with lambda > 0 the budget binds against the tail."""
     from .api import solve_instance
-    from .instance import instance_from_dict
+    from .input.instance import instance_from_dict
 
     run = solve_instance(instance_from_dict(inst), policy, risk_lambda=0.0)
     if not run.optimal:
@@ -128,10 +128,10 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
     (policy ``bench-budget``); `information` is the generator's (history: a tree)."""
     from . import __version__
     from .api import solve_instance
-    from .builders import instance_to_yaml, synthetic_instance
-    from .export import save_run
-    from .instance import load_instance
-    from .solve import highs_version
+    from .input.builders import instance_to_yaml, synthetic_instance
+    from .output.export import save_run
+    from .input.instance import load_instance
+    from .solve.solve import highs_version
 
     out: dict[str, Any] = {"sources": sources, "elements": elements, "periods": periods,
                            "scenarios": scenarios, "seed": seed, "cpus": os.cpu_count(),
@@ -196,7 +196,7 @@ def _sweep_bench(loaded: Any, points: int) -> dict[str, Any]:
     """A `points`-point cap sweep: warm-started re-solves against cold solves."""
     import numpy as np
 
-    from .analysis import sweep_cap
+    from .analysis.analysis import sweep_cap
 
     caps = [round(float(c), 6) for c in np.linspace(1.0, 0.3, points)]
     t0 = time.perf_counter()
@@ -220,7 +220,7 @@ def _compare_bench(loaded: Any, path: Path | None, risk_lambda: float | None
     re-solves) and, with `path`, against one monolithic reference solve per policy."""
     import numpy as np
 
-    from .analysis import compare_policies
+    from .analysis.analysis import compare_policies
 
     t0 = time.perf_counter()
     separate, _ = compare_policies(loaded, COMPARE_POLICIES, risk_lambda)

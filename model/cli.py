@@ -50,7 +50,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 def _version_callback(value: bool) -> None:
     if value:
         from . import __version__
-        from .solve import highs_version
+        from .solve.solve import highs_version
 
         typer.echo(f"sourcing {__version__} (HiGHS {highs_version()})")
         raise typer.Exit(0)
@@ -142,15 +142,15 @@ SET_HELP = ("What-if: set any input, PATH=VALUE (repeat), e.g. "
 
 def _load(instance: Path, sets: Optional[list[str]]) -> Any:
     """Load and validate an instance, then apply the --set overrides (validated again)."""
-    from .instance import load_instance
-    from .overrides import overridden, parse_assignment
+    from .input.instance import load_instance
+    from .input.overrides import overridden, parse_assignment
 
     loaded = load_instance(instance)
     return overridden(loaded, [parse_assignment(a) for a in sets or []])
 
 
 def _fmt(v: Any, unit: str = "") -> str:
-    from .report import format_number
+    from .output.report import format_number
 
     return format_number(v, unit)
 
@@ -161,7 +161,7 @@ def _fmt(v: Any, unit: str = "") -> str:
 def validate(instance: Path = typer.Argument(..., help="Instance YAML file."),
              sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP)) -> int:
     """Check an instance file (with any --set applied) and print what it contains."""
-    from .policies import policy_names
+    from .formulation.policies import policy_names
 
     loaded = _load(instance, sets)
     inst = loaded.instance
@@ -215,7 +215,7 @@ def solve(
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
-    from .instance import default_instance_path
+    from .input.instance import default_instance_path
 
     _risk_checks(risk_lambda, risk_alpha)
     if engine not in ("highs", "mpisppy"):
@@ -233,13 +233,13 @@ def solve(
     loaded = _load(instance or default_instance_path(), sets)
     _warn(loaded.warnings)
     from .api import solve_instance  # heavy imports only once the input is good
-    from .solve import SolveOptions
+    from .solve.solve import SolveOptions
 
     with err_console.status(_line(f"solving {loaded.name} under policy '{policy}'...")):
         options = SolveOptions(time_limit_s=time_limit, verbose=verbose)
         run = solve_instance(loaded, policy, risk_lambda, risk_alpha, options)
     if metrics and run.optimal:
-        from .analysis import stochastic_metrics
+        from .analysis.analysis import stochastic_metrics
 
         with err_console.status(_line("stochastic metrics: wait-and-see and "
                                       "expected-value solves...")):
@@ -254,8 +254,8 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                    time_limit: Optional[float], metrics: bool,
                    bundle_size: Optional[int] = None) -> int:
     """`solve --engine mpisppy`: every rank solves; rank 0 writes and prints."""
-    from .distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
-    from .instance import load_instance
+    from .solve.distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
+    from .input.instance import load_instance
 
     if time_limit is not None or metrics:
         raise UsageError("--time-limit and --stochastic-metrics belong to the default engine; "
@@ -276,7 +276,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                          f"(policies: {', '.join(['none', *loaded.instance.policies])})")
     MPI = require_mpisppy(algorithm)
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
-    from .distributed import solve_distributed
+    from .solve.distributed import solve_distributed
 
     settings = DecompositionSettings(algorithm, max_iterations, gap, bundle_size=bundle_size)
     if rank == 0:
@@ -292,7 +292,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
 
 def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool) -> int:
     """Write a solve's run folder, show its summary, and return the exit code."""
-    from .export import save_run
+    from .output.export import save_run
 
     folder = save_run(run, out, force)
     if as_json:   # ASCII only: JSON escapes C0 controls but would pass C1 and bidi ones
@@ -346,7 +346,7 @@ def _risk_checks(risk_lambda: Optional[float] = None, risk_alpha: Optional[float
 def _check_out(out: Optional[Path], force: bool, default_root: Path = Path("results")) -> None:
     """Before any work: `out` may be written (and replaced only if --force may replace it);
     without --out, the default results folder may be created."""
-    from .export import check_output_parent, check_target
+    from .output.export import check_output_parent, check_target
 
     if out is not None:
         check_target(out, force)
@@ -369,7 +369,7 @@ def compare(
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """Solve under several policies: cost of resilience and the shortage it avoids."""
-    from .policies import policy_names
+    from .formulation.policies import policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
@@ -378,9 +378,9 @@ def compare(
     for p in policies:
         if p not in known:
             raise UsageError(f"unknown policy '{p}' (policies: {', '.join(known)})")
-    from .analysis import compare_policies
-    from .export import markdown_table, save_comparison
-    from .solve import SolveOptions
+    from .analysis.analysis import compare_policies
+    from .output.export import markdown_table, save_comparison
+    from .solve.solve import SolveOptions
 
     with _progress() as bar:
         task = bar.add_task("comparing", total=len(dict.fromkeys(policies)))
@@ -397,7 +397,7 @@ def compare(
                         "china_share_of_deliveries_refining",
                         "delta_expected_cost_per_period", "avoided_expected_shortage_t")
             if c in table.columns]
-    from .formatting import period_word
+    from .output.formatting import period_word
 
     typer.echo(markdown_table(table[cols], loaded.instance.currency,
                               period_word(loaded.instance.period_days)))
@@ -429,8 +429,8 @@ def sweep(
 ) -> int:
     """Frontier of cost and shortage against a single-country cap (warm-started re-solves),
     or against any input with --param PATH --values ..."""
-    from .analysis import parse_cap_range, stages_of
-    from .policies import policy_names
+    from .analysis.analysis import parse_cap_range, stages_of
+    from .formulation.policies import policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     if (param is None) != (values is None):
@@ -447,9 +447,9 @@ def sweep(
     if policy not in policy_names(loaded.instance):
         raise UsageError(f"unknown policy '{policy}' "
                          f"(policies: {', '.join(policy_names(loaded.instance))})")
-    from .analysis import sweep_cap
-    from .export import markdown_table, save_sweep
-    from .solve import SolveOptions
+    from .analysis.analysis import sweep_cap
+    from .output.export import markdown_table, save_sweep
+    from .solve.solve import SolveOptions
 
     with _progress() as bar:
         task = bar.add_task("sweeping the cap", total=len(caps))
@@ -470,10 +470,10 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
                  risk_alpha: Optional[float], time_limit: Optional[float],
                  sets: Optional[list[str]]) -> int:
     """`sweep --param PATH --values ...`: one solve per value of any input."""
-    from .analysis import parse_values, sweep_param
-    from .export import markdown_table, save_sweep
-    from .overrides import overridden, parse_path
-    from .solve import SolveOptions
+    from .analysis.analysis import parse_values, sweep_param
+    from .output.export import markdown_table, save_sweep
+    from .input.overrides import overridden, parse_path
+    from .solve.solve import SolveOptions
 
     parse_path(param)
     vals = parse_values(values_text)
@@ -507,10 +507,10 @@ def projects(
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """What each investment project is worth: allowed, excluded and forced to full size."""
-    from .analysis import project_values
-    from .export import markdown_table, save_project_values
-    from .policies import policy_names
-    from .solve import SolveOptions
+    from .analysis.analysis import project_values
+    from .output.export import markdown_table, save_project_values
+    from .formulation.policies import policy_names
+    from .solve.solve import SolveOptions
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
@@ -612,7 +612,7 @@ def reference(
     policy none (out/sweep), and the Lynas-JARE NdPr contract without its signed
     terms under the main policies (out/lynas-unsigned), each with its report.html.
     """
-    from .analysis import (
+    from .analysis.analysis import (
         compare_policies,
         parse_cap_range,
         parse_values,
@@ -620,11 +620,11 @@ def reference(
         sweep_cap,
         sweep_param,
     )
-    from .builders import without_signed_terms
-    from .export import check_target, save_comparison, save_project_values, save_sweep
-    from .instance import default_instance_path, instance_from_dict, load_instance
-    from .policies import policy_names
-    from .report import render_report
+    from .input.builders import without_signed_terms
+    from .output.export import check_target, save_comparison, save_project_values, save_sweep
+    from .input.instance import default_instance_path, instance_from_dict, load_instance
+    from .formulation.policies import policy_names
+    from .output.report import render_report
 
     for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost"):
         check_target(out / sub, force)
@@ -662,7 +662,7 @@ def verify(run_dir: Path = typer.Argument(..., help="A run folder written by sol
 
     A comparison folder is checked run by run.
     """
-    from .verify import runs_to_verify, verify_run
+    from .analysis.verify import runs_to_verify, verify_run
 
     failed = False
     for folder, status, problems in runs_to_verify(run_dir):
@@ -692,7 +692,7 @@ def report(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Render a self-contained HTML report (tables, charts, assumptions)."""
-    from .report import render_report
+    from .output.report import render_report
 
     path = render_report(folder, out, force)
     _say(out_console, ("wrote", "green"), f" {path}")
@@ -703,7 +703,7 @@ def report(
 @_guard
 def schema() -> int:
     """Print the instance format as JSON Schema (for editors)."""
-    from .schema import json_schema
+    from .input.schema import json_schema
 
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
@@ -717,9 +717,9 @@ def export_instance(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write an instance as an Excel workbook to edit; `build from-xlsx` reads it back."""
-    from .export import check_file_target
-    from .instance import load_instance
-    from .workbook import write_instance_workbook
+    from .output.export import check_file_target
+    from .input.instance import load_instance
+    from .input.workbook import write_instance_workbook
 
     if out.suffix.lower() != ".xlsx":
         raise UsageError(f"--out must name an .xlsx file, not '{out}'")
@@ -757,10 +757,10 @@ def build_scenarios(
 ) -> int:
     """Replace an instance's scenarios by event combinations (2^k) or a Monte Carlo sample,
     each on top of the base instance's baseline scenario rules."""
-    from .builders import base_rules, check_instance_text, combine_events, instance_to_yaml, \
+    from .input.builders import base_rules, check_instance_text, combine_events, instance_to_yaml, \
         read_events, sample_scenarios, write_text_atomic
-    from .export import check_file_target
-    from .instance import load_instance
+    from .output.export import check_file_target
+    from .input.instance import load_instance
 
     if sample is not None:
         check_count("--sample", sample, MAX_SAMPLE)
@@ -800,10 +800,10 @@ def build_synthetic(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write a random, plausible instance of the given size (for tests and benchmarks)."""
-    from .builders import check_instance_text, instance_to_yaml, synthetic_instance, \
+    from .input.builders import check_instance_text, instance_to_yaml, synthetic_instance, \
         write_text_atomic
-    from .export import check_file_target
-    from .instance import instance_from_dict
+    from .output.export import check_file_target
+    from .input.instance import instance_from_dict
 
     check_synthetic_size(sources, elements, periods, scenarios, flags=True)
     check_file_target(out, force)
@@ -828,9 +828,9 @@ def build_from_xlsx(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Read an instance workbook back into a YAML instance (validated first)."""
-    from .builders import check_instance_text, instance_to_yaml, write_text_atomic
-    from .export import check_file_target
-    from .workbook import load_instance_workbook
+    from .input.builders import check_instance_text, instance_to_yaml, write_text_atomic
+    from .output.export import check_file_target
+    from .input.workbook import load_instance_workbook
 
     check_file_target(out, force)
     loaded = load_instance_workbook(workbook)

@@ -1,7 +1,7 @@
 """Shared helpers: tiny instances as dicts, solved through the public API.
 
 Every solve made with :func:`solve_dict` writes its run folder and runs the
-independent check (`model.verify.verify_run`) on it, so every solved test
+independent check (`model.analysis.verify.verify_run`) on it, so every solved test
 instance passes the feasibility check.
 """
 
@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from model.api import RunResult, solve_instance
-from model.export import save_run
-from model.verify import verify_run
+from model.output.export import save_run
+from model.analysis.verify import verify_run
 
 
 def base_instance(**overrides: Any) -> dict[str, Any]:
@@ -75,8 +75,8 @@ def solve_dict(tmp_path: Path, inst: dict[str, Any], policy: str = "none",
         assert problems == [], problems
     if check:  # the vectorised matrix path builds the same LP as the Pyomo formulation
         from lp_compare import assert_same_lp
-        from model.formulation import build_model
-        from model.matrix import build_matrix
+        from model.formulation.formulation import build_model
+        from model.formulation.matrix import build_matrix
 
         d, pol = run.data, run.built.policy
         assert_same_lp(build_model(d, pol), build_matrix(d, pol))

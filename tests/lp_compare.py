@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from model.solve import VARIABLES, HighsModel
+from model.solve.solve import VARIABLES, HighsModel
 
 
 def canonical_lp(built) -> dict:

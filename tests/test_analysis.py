@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from conftest import base_instance, hedge_instance, spot
-from model.analysis import (
+from model.analysis.analysis import (
     compare_policies,
     parse_cap_range,
     stochastic_metrics,
     sweep_cap,
 )
-from model.builders import synthetic_instance
+from model.input.builders import synthetic_instance
 from model.errors import UsageError
-from model.instance import instance_from_dict, load_instance
+from model.input.instance import instance_from_dict, load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,7 +128,7 @@ def test_compare_and_sweep_commands_write_folders(tmp_path: Path) -> None:
 
 
 def test_solve_stochastic_metrics_in_summary(solve) -> None:
-    from model.analysis import stochastic_metrics as sm
+    from model.analysis.analysis import stochastic_metrics as sm
 
     run = solve(hedge_instance())
     m = sm(run.loaded, rp=run.summary["objective"])

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.builders import (
+from model.input.builders import (
     Event,
     InstanceBuilder,
     combine_events,
@@ -22,7 +22,7 @@ from model.builders import (
     synthetic_instance,
 )
 from model.errors import InstanceError
-from model.instance import instance_from_dict, load_instance
+from model.input.instance import instance_from_dict, load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def test_build_commands(tmp_path: Path) -> None:
 
 def test_generated_scenario_sets_solve(solve) -> None:
     base = _builder().build().instance
-    from model.builders import instance_to_dict
+    from model.input.builders import instance_to_dict
 
     run = solve(instance_to_dict(combine_events(base, EVENTS).instance))
     assert run.summary["status"] == "optimal"

@@ -21,9 +21,9 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from model import charts
-from model.formatting import key_scenarios
-from model.palette import COUNTRY_COLORS, SHORTAGE_COLOR, country_color, source_color
+from model.output import charts
+from model.output.formatting import key_scenarios
+from model.output.palette import COUNTRY_COLORS, SHORTAGE_COLOR, country_color, source_color
 
 LONG_SCENARIO = "a-forty-character-scenario-id-0123456789"      # 40 characters
 LONG_POLICY = "cap-china-and-malaysia-refining-at-thirty-five-percent-in-every-scenario"
@@ -115,7 +115,7 @@ def test_country_colours_are_fixed_and_distinct() -> None:
 
 def test_hashed_colours_do_not_depend_on_the_process(tmp_path: Path) -> None:
     """Python's str hash is salted per process; the palette must not use it."""
-    code = ("from model.palette import country_color, source_color;"
+    code = ("from model.output.palette import country_color, source_color;"
             "print(country_color('ZZ'), source_color('mine-1', 'AU'), source_color('x'))")
     outs = set()
     for seed in ("1", "2"):

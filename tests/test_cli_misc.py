@@ -10,9 +10,9 @@ from pathlib import Path
 import yaml
 
 from conftest import base_instance, spot, write_instance
-from model.analysis import sweep_cap
-from model.instance import instance_from_dict, load_instance
-from model.schema import json_schema
+from model.analysis.analysis import sweep_cap
+from model.input.instance import instance_from_dict, load_instance
+from model.input.schema import json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "model.cli"]
@@ -95,8 +95,8 @@ def test_excel_sheets_hold_the_csv_tables(tmp_path: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from model.export import write_excel
-    from model.excel import excel_header
+    from model.output.export import write_excel
+    from model.output.excel import excel_header
 
     table = pd.DataFrame({"source": ["AU-mine", "NO", "1e3"],
                           "period": pd.Series([2026, 2027, 2028], dtype=object),

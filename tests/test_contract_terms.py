@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import base_instance, contract, spot
-from model.analysis import expected_value_data
+from model.analysis.analysis import expected_value_data
 from model.api import solve_instance
-from model.builders import synthetic_instance
-from model.data import problem_data
-from model.instance import instance_from_dict
-from model.matrix import build_matrix
-from model.policies import resolve_policy
+from model.input.builders import synthetic_instance
+from model.input.data import problem_data
+from model.input.instance import instance_from_dict
+from model.formulation.matrix import build_matrix
+from model.formulation.policies import resolve_policy
 
 
 def committed_instance(committed: float = 6, min_take: float | None = None,

@@ -1,4 +1,4 @@
-"""Blocks coupled by CVaR and budgets (model.coupled, Dantzig–Wolfe): known answers
+"""Blocks coupled by CVaR and budgets (model.solve.coupled, Dantzig–Wolfe): known answers
 derived by hand, equality with the monolithic LP (objective, tables, duals) and
 merging that stays exact for any scenario weights."""
 
@@ -11,9 +11,9 @@ import pytest
 
 from conftest import base_instance, contract, spot
 from model.api import solve_instance
-from model.builders import synthetic_instance
-from model.instance import instance_from_dict
-from model.tree import reduce_scenarios
+from model.input.builders import synthetic_instance
+from model.input.instance import instance_from_dict
+from model.input.tree import reduce_scenarios
 
 
 def two_bans(lam: float = 0.5, budget: float | None = None) -> dict[str, Any]:

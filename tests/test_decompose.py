@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from model.api import solve_instance
-from model.builders import synthetic_instance
-from model.data import problem_data
-from model.decompose import element_blocks, solve_blocks
-from model.instance import instance_from_dict
-from model.policies import resolve_policy
+from model.input.builders import synthetic_instance
+from model.input.data import problem_data
+from model.solve.decompose import element_blocks, solve_blocks
+from model.input.instance import instance_from_dict
+from model.formulation.policies import resolve_policy
 
 KEYS = {"allocation": ["source", "element", "period"],
         "deliveries": ["scenario", "source", "element", "period"],
@@ -70,7 +70,7 @@ def test_parallel_workers_give_the_same_answer() -> None:
     resolved = resolve_policy(loaded.instance, d, "none")
     blocks = element_blocks(d, resolved)
     serial = solve_blocks(loaded.instance, d, resolved, "none", None, blocks, workers=1)[1]
-    import model.decompose as dec
+    import model.solve.decompose as dec
 
     old = dec.PARALLEL_MIN_DELIVERIES
     dec.PARALLEL_MIN_DELIVERIES = 0
@@ -86,7 +86,7 @@ def test_parallel_workers_give_the_same_answer() -> None:
 def test_identical_scenarios_are_merged_exactly() -> None:
     """Per element, scenarios that do not touch it are one scenario; the merged
     solve gives the monolithic objective, tables and demand duals."""
-    from model.decompose import reduce_data, subset_data
+    from model.solve.decompose import reduce_data, subset_data
 
     loaded = _loaded(seed=21)
     d = problem_data(loaded)

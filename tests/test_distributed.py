@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from model.api import solve_instance
-from model.builders import instance_to_yaml, synthetic_instance
-from model.verify import verify_run
+from model.input.builders import instance_to_yaml, synthetic_instance
+from model.analysis.verify import verify_run
 
 REQUIRED = os.environ.get("SOURCING_REQUIRE_MPI") == "1"
 

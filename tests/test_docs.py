@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from model.instance import load_instance
+from model.input.instance import load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

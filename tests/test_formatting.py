@@ -1,4 +1,4 @@
-"""Numbers for people (model.formatting): units, fixed decimals, never e-notation,
+"""Numbers for people (model.output.formatting): units, fixed decimals, never e-notation,
 in the console's Markdown tables as in the reports; CSVs keep exact numbers."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model.export import markdown_table, write_csv
-from model.formatting import cell, header, period_word, spec
+from model.output.export import markdown_table, write_csv
+from model.output.formatting import cell, header, period_word, spec
 
 E_NOTATION = re.compile(r"\d\.?\d*e[+-]\d+", re.I)
 

@@ -398,7 +398,7 @@ def test_escapes_in_arguments_and_paths_never_reach_the_terminal(tmp_path: Path)
 
 # --------------------------------------------------------------------------- 5. formula injection
 def test_csv_text_cells_cannot_start_a_formula(tmp_path: Path) -> None:
-    from model.export import write_csv
+    from model.output.export import write_csv
 
     table = pd.DataFrame({"text": ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "ok",
                                    "a=b"],
@@ -463,7 +463,7 @@ def test_an_integer_too_long_to_convert_is_refused(tmp_path: Path) -> None:
 
 def test_big_numbers_through_the_api_are_refused() -> None:
     from model.errors import InstanceError
-    from model.instance import instance_from_dict
+    from model.input.instance import instance_from_dict
 
     inst = _good()
     inst["sources"][0]["supply"]["Nd"]["capacity"] = 1e20
@@ -496,7 +496,7 @@ def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
 
 
 def test_integers_are_read_as_yaml_1_2(tmp_path: Path) -> None:
-    from model.instance import load_instance
+    from model.input.instance import load_instance
 
     text = yaml.safe_dump(_good(periods=[2026, 2027]), sort_keys=False)
     text = text.replace("Nd: 100", "Nd: {2026: 010, 2027: 0o17}").replace(
@@ -533,7 +533,7 @@ def test_cap_grids_are_bounded_up_front(tmp_path: Path, cap: str, fragment: str)
 
 
 def test_a_fine_cap_grid_is_refused_by_the_api() -> None:
-    from model.analysis import parse_cap_range
+    from model.analysis.analysis import parse_cap_range
     from model.errors import UsageError
 
     with pytest.raises(UsageError, match="1,000"):
@@ -575,11 +575,11 @@ def test_sample_size_is_bounded_up_front(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- 9. the API
 def test_the_api_checks_its_settings() -> None:
-    from model.analysis import compare_policies, stochastic_metrics, sweep_cap
+    from model.analysis.analysis import compare_policies, stochastic_metrics, sweep_cap
     from model.api import solve_instance
     from model.errors import UsageError
-    from model.instance import instance_from_dict
-    from model.solve import SolveOptions
+    from model.input.instance import instance_from_dict
+    from model.solve.solve import SolveOptions
 
     loaded = instance_from_dict(_good())
     for kw in ({"risk_lambda": math.nan}, {"risk_lambda": 5.0}, {"risk_lambda": -0.1},
@@ -635,9 +635,9 @@ def test_unwritable_output_is_refused_before_any_work(tmp_path: Path,
 
 def test_run_folders_written_through_the_api_verify(tmp_path: Path) -> None:
     from model.api import solve_instance
-    from model.export import save_run
-    from model.instance import instance_from_dict
-    from model.verify import verify_run
+    from model.output.export import save_run
+    from model.input.instance import instance_from_dict
+    from model.analysis.verify import verify_run
 
     run = solve_instance(instance_from_dict(_good()), "cap")
     folder = save_run(run, tmp_path / "run", charts=False)
@@ -662,10 +662,10 @@ def test_the_chart_process_dies_quietly_on_sigterm(tmp_path: Path, run_folder: P
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The parent installs the CLI's handler; a SIGTERM right after the fork (or while
     drawing) ends the chart process without a traceback."""
-    from model import charts, export
+    from model.output import charts, export
     from model.api import solve_instance
     from model.entry import on_signal
-    from model.instance import instance_from_dict
+    from model.input.instance import instance_from_dict
 
     run = solve_instance(instance_from_dict(_good()), "cap")
     monkeypatch.setattr(charts, "allocation_by_country", lambda *a, **k: time.sleep(30))

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import base_instance, contract, solve_dict, spot
 from model.api import solve_instance
-from model.builders import synthetic_instance
-from model.data import problem_data
-from model.decompose import reduce_data, subset_data
-from model.instance import instance_from_dict
-from model.verify import verify_run
+from model.input.builders import synthetic_instance
+from model.input.data import problem_data
+from model.solve.decompose import reduce_data, subset_data
+from model.input.instance import instance_from_dict
+from model.analysis.verify import verify_run
 
 
 def prestock_instance(information: str = "history") -> dict:
@@ -299,7 +299,7 @@ def test_verify_catches_anticipation_and_late_information(solve, tmp_path: Path)
 def test_expected_value_plan_fixes_only_root_decisions() -> None:
     """EEV on a lead-time instance: the EV plan's root contracts are fixed, the
     contracts decided at later nodes stay free, so EEV >= RP and VSS >= 0."""
-    from model.analysis import stochastic_metrics
+    from model.analysis.analysis import stochastic_metrics
 
     loaded = instance_from_dict(lead_time_instance(1))
     m = stochastic_metrics(loaded)
@@ -311,8 +311,8 @@ def test_expected_value_plan_fixes_only_root_decisions() -> None:
 def test_every_file_of_a_run_folder_is_one_sourcing_may_replace(tmp_path: Path) -> None:
     """--force recognises run folders by their files: the list must name every file
     that save_run writes (charts and the stock-floor table included)."""
-    from model.export import save_run
-    from model.folders import RUN_FILES, why_not_replaceable
+    from model.output.export import save_run
+    from model.output.folders import RUN_FILES, why_not_replaceable
     from test_contract_terms import stockpile_instance
 
     run = solve_instance(instance_from_dict(stockpile_instance(True)), "stock")

@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
-from model.instance import yaml_load
+from model.input.instance import yaml_load
 
 from conftest import base_instance, contract, spot
 

@@ -1,7 +1,7 @@
 """Which projects to fund (issue 15): investment sized at the tree's nodes.
 
 Known answers derived by hand in the docstrings; every solve through the
-`solve` fixture is also checked by model.verify and by comparing the matrix
+`solve` fixture is also checked by model.analysis.verify and by comparing the matrix
 path with the Pyomo formulation (tests/conftest.py).
 """
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from conftest import base_instance, contract, solve_dict, spot
-from model.analysis import project_values, stochastic_metrics, sweep_param
+from model.analysis.analysis import project_values, stochastic_metrics, sweep_param
 from model.api import solve_instance
-from model.instance import instance_from_dict
-from model.solve import SolveOptions
-from model.verify import verify_run
+from model.input.instance import instance_from_dict
+from model.solve.solve import SolveOptions
+from model.analysis.verify import verify_run
 
 
 def mine_instance(**project: object) -> dict:

@@ -11,12 +11,12 @@ import pytest
 
 from lp_compare import assert_same_lp
 from model.api import solve_instance
-from model.builders import synthetic_instance
-from model.data import problem_data
-from model.formulation import build_model
-from model.instance import instance_from_dict, load_instance
-from model.matrix import build_matrix
-from model.policies import policy_names, resolve_policy
+from model.input.builders import synthetic_instance
+from model.input.data import problem_data
+from model.formulation.formulation import build_model
+from model.input.instance import instance_from_dict, load_instance
+from model.formulation.matrix import build_matrix
+from model.formulation.policies import policy_names, resolve_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [("example", load_instance(ROOT / "instances" / "example.yaml")),

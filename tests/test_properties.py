@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model.api import solve_instance
-from model.builders import synthetic_instance
-from model.export import RUN_TABLES, save_run
-from model.instance import instance_from_dict
-from model.schema import CountryCapRule, Policy
-from model.verify import verify_run
+from model.input.builders import synthetic_instance
+from model.output.export import RUN_TABLES, save_run
+from model.input.instance import instance_from_dict
+from model.input.schema import CountryCapRule, Policy
+from model.analysis.verify import verify_run
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -69,7 +69,7 @@ def test_every_solution_passes_the_independent_check(size, policy, lam) -> None:
     data["risk"] = {"lambda": lam, "alpha": 0.8}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inst.yaml"
-        from model.builders import instance_to_yaml
+        from model.input.builders import instance_to_yaml
 
         path.write_text(instance_to_yaml(data))
         run = solve_instance(path, policy)
@@ -84,7 +84,7 @@ def test_solving_twice_writes_identical_tables(size) -> None:
     data = _instance(size)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inst.yaml"
-        from model.builders import instance_to_yaml
+        from model.input.builders import instance_to_yaml
 
         path.write_text(instance_to_yaml(data))
         folders = [save_run(solve_instance(path, "crma65"), Path(tmp) / f"run{i}", charts=False)

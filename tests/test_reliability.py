@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 from conftest import base_instance, spot, write_instance
-from model.builders import instance_to_yaml, synthetic_instance
+from model.input.builders import instance_to_yaml, synthetic_instance
 
 CLI = [sys.executable, "-m", "model.cli"]
 

@@ -204,9 +204,9 @@ def test_comparison_report_skips_missing_columns_and_shows_new_ones(
 
 
 def test_every_policy_rule_kind_has_words() -> None:
-    from model.describe import policy_in_words
-    from model.instance import load_instance
-    from model.schema import Policy
+    from model.output.describe import policy_in_words
+    from model.input.instance import load_instance
+    from model.input.schema import Policy
 
     inst = load_instance(ROOT / "instances" / "example.yaml").instance
     samples = {"max_single_country_share": {"share": 0.5, "countries": ["CN"],

@@ -28,7 +28,7 @@ def test_schema_is_json_schema_of_the_instance() -> None:
 
 def test_bundled_instances_validate_against_the_schema_keys() -> None:
     """Every top-level key of every bundled instance is a schema property."""
-    from model.instance import load_instance
+    from model.input.instance import load_instance
 
     proc = subprocess.run([sys.executable, "-m", "model.cli", "schema"], capture_output=True,
                           text=True, check=True)

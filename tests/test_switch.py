@@ -1,9 +1,9 @@
-"""One model for several policies (model.switch): the same answers as separate solves.
+"""One model for several policies (model.solve.switch): the same answers as separate solves.
 
 `compare` builds one union model per element block and switches policies by
 bounds, re-solving warm. Each policy's answer must be the one a cold, separate
 solve gives: same status and objective, tables of the same shape and keys, and
-a run folder that passes the independent check (model.verify).
+a run folder that passes the independent check (model.analysis.verify).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import base_instance, contract, spot, write_instance
-from model.analysis import compare_policies
-from model.builders import synthetic_instance
-from model.data import problem_data
-from model.export import save_run
-from model.instance import instance_from_dict, load_instance
-from model.policies import resolve_policy
-from model.switch import PolicySwitcher, solve_policies
-from model.verify import verify_run
+from model.analysis.analysis import compare_policies
+from model.input.builders import synthetic_instance
+from model.input.data import problem_data
+from model.output.export import save_run
+from model.input.instance import instance_from_dict, load_instance
+from model.formulation.policies import resolve_policy
+from model.solve.switch import PolicySwitcher, solve_policies
+from model.analysis.verify import verify_run
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"allocation": ["source", "element", "period"],
@@ -186,7 +186,7 @@ def test_each_view_has_its_own_models_rows_and_columns(tmp_path: Path) -> None:
     """The view of a switched policy is indexed as that policy's own build:
     same rows per family (contract rows of excluded arcs dropped too), same
     variables, same counts."""
-    from model.matrix import build_matrix
+    from model.formulation.matrix import build_matrix
 
     loaded = _synthetic(tmp_path, lam=0.5)
     data = problem_data(loaded)
@@ -211,8 +211,8 @@ def test_each_view_has_its_own_models_rows_and_columns(tmp_path: Path) -> None:
 def test_time_limit_applies_to_each_re_solve() -> None:
     """HiGHS measures time_limit against its instance's total run time; every
     re-solve of one model must get the whole limit again."""
-    from model.matrix import build_matrix
-    from model.solve import HighsModel, SolveOptions
+    from model.formulation.matrix import build_matrix
+    from model.solve.solve import HighsModel, SolveOptions
 
     loaded = instance_from_dict(synthetic_instance(8, 6, 4, 30, seed=1))
     data = problem_data(loaded)

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from model.analysis import compare_policies, sweep_param
-from model.builders import instance_to_dict
+from model.analysis.analysis import compare_policies, sweep_param
+from model.input.builders import instance_to_dict
 from model.errors import InstanceError, UsageError
-from model.instance import load_instance
-from model.overrides import apply_override, overridden, parse_assignment
+from model.input.instance import load_instance
+from model.input.overrides import apply_override, overridden, parse_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 JAPAN = ROOT / "instances" / "japan_2026.yaml"

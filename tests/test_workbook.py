@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter
 
-from model.builders import instance_to_dict, synthetic_instance
+from model.input.builders import instance_to_dict, synthetic_instance
 from model.errors import InstanceError, UsageError
-from model.instance import instance_from_dict, load_instance
-from model.workbook import _ESCAPED, instance_workbook, read_instance_workbook
+from model.input.instance import instance_from_dict, load_instance
+from model.input.workbook import _ESCAPED, instance_workbook, read_instance_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "model.cli"]
@@ -267,7 +267,7 @@ def test_rows_and_columns_can_be_added_and_reordered(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def japan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from model.api import solve_instance
-    from model.export import save_run
+    from model.output.export import save_run
 
     run = solve_instance(JAPAN)
     return save_run(run, tmp_path_factory.mktemp("japan") / "run", charts=False)
@@ -338,8 +338,8 @@ def test_contracts_sheet_is_the_allocation_pivot(japan_run: Path) -> None:
 
 
 def test_comparison_workbook_has_a_summary(tmp_path: Path) -> None:
-    from model.analysis import compare_policies
-    from model.export import save_comparison
+    from model.analysis.analysis import compare_policies
+    from model.output.export import save_comparison
 
     loaded = load_instance(EXAMPLE)
     table, runs = compare_policies(loaded, ["none", "crma"])
@@ -382,9 +382,9 @@ def test_comparison_workbook_has_a_summary(tmp_path: Path) -> None:
 
 
 def test_sweep_writes_a_workbook(tmp_path: Path) -> None:
-    from model.analysis import sweep_cap
-    from model.export import save_sweep
-    from model.folders import why_not_replaceable
+    from model.analysis.analysis import sweep_cap
+    from model.output.export import save_sweep
+    from model.output.folders import why_not_replaceable
 
     loaded = load_instance(EXAMPLE)
     frontier = sweep_cap(loaded, [1.0, 0.5])
@@ -401,7 +401,7 @@ def test_sweep_writes_a_workbook(tmp_path: Path) -> None:
 
 
 def test_long_tables_stay_in_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import model.excel as excel
+    import model.output.excel as excel
 
     monkeypatch.setattr(excel, "EXCEL_MAX_ROWS", 2)
     excel.write_excel(tmp_path / "t.xlsx", {"small": pd.DataFrame({"a_t": [1.0]}),
@@ -412,7 +412,7 @@ def test_long_tables_stay_in_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_run_summary_shows_money_per_year_when_the_run_has_costs_by_year() -> None:
-    from model.excel import run_summary_sheet
+    from model.output.excel import run_summary_sheet
 
     by_year = pd.DataFrame({"scenario": ["expected", "expected", "ban"],
                             "period": [2026, 2027, 2026], "cash": [100.0, 300.0, 7.0],

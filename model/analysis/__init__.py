@@ -1,0 +1,10 @@
+"""Analysis layer: what the answers mean, and checks of them.
+
+* ``results``: dense solution arrays to tidy tables and summary metrics;
+* ``analysis``: comparisons of policies, sweeps, project values, VSS and EVPI;
+* ``diagnose``: why a policy is infeasible, in the words of the instance;
+* ``verify``: the independent check of a written run folder against its instance.
+
+Nothing is imported here, so importing a module of this layer loads only that
+module and what it needs.
+"""

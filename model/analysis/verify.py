@@ -1,0 +1,620 @@
+"""Independent check of a run folder against its instance.
+
+This module deliberately shares nothing with the model-building code: it
+re-derives capacities, availabilities, prices and demand from the validated
+instance with plain Python loops, reads the written tables (CSV) and the
+summary, and recomputes every constraint of the instance and every reported
+number. It is what `sourcing verify RUN_DIR` runs and what the tests run on
+every solved instance.
+
+The folder is read as untrusted: never through a symbolic link
+(model.output.folders.read_member), and the instance copy must still have the
+SHA-256 that summary.json records (an edited copy would make any check pass).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+from ..errors import UsageError
+from ..output.folders import read_member, read_summary, read_table
+from ..input.instance import load_instance
+from ..input.schema import Instance, Policy, Selector, Source
+
+
+def _k(p: Any) -> str:
+    return str(p)
+
+
+def _matches(sel: Selector, src: Source) -> bool:
+    if sel.project is not None:      # names projects, not sources
+        return False
+    for key in ("id", "mined_in", "refined_in", "mode", "recycled"):
+        want = getattr(sel, key)
+        if want is None:
+            continue
+        have = getattr(src, key)
+        if (have not in want) if isinstance(want, list) else (have != want):
+            return False
+    return True
+
+
+def _by_period(value: Any, period: Any) -> float:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if _k(k) == _k(period):
+                return float(v)
+        return 0.0
+    return float(value)
+
+
+def _emap(mapping: dict[str, Any], e: str, default: float) -> float:
+    return float(mapping[e]) if e in mapping else float(mapping.get("default", default))
+
+
+class _Facts:
+    """The instance's numbers, recomputed independently of model.input.data."""
+
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        self.periods = [_k(p) for p in inst.periods]
+        self.scen = inst.scenarios or []
+        self.scen_ids = [w.id for w in self.scen] or ["base"]
+        self.prob = {w.id: w.probability for w in self.scen} or {"base": 1.0}
+        self.src = {s.id: s for s in inst.sources}
+
+    def supply(self, s: Source, e: str) -> Any:
+        if e in s.supply:
+            return s.supply[e]
+        return s.supply.get("default")
+
+    def capacity(self, sid: str, e: str, t: str) -> float:
+        s = self.src[sid]
+        sup = self.supply(s, e)
+        if sup is None:
+            return 0.0
+        i = self.periods.index(t)
+        if s.available is not None:
+            if s.available.from_ is not None and i < self.periods.index(_k(s.available.from_)):
+                return 0.0
+            if s.available.until is not None and i > self.periods.index(_k(s.available.until)):
+                return 0.0
+        return _by_period(sup.capacity, t)
+
+    def price(self, sid: str, e: str, t: str) -> float:
+        return _by_period(self.supply(self.src[sid], e).price, t)
+
+    def paid(self, sid: str, e: str, t: str, w: str) -> float:
+        """Price per delivered tonne: shocked, clipped to the contract's floor and cap."""
+        sup = self.supply(self.src[sid], e)
+        p = self.price(sid, e, t) * self.price_multiplier(sid, e, t, w)
+        if sup.price_floor is not None:
+            p = max(p, sup.price_floor)
+        if sup.price_cap is not None:
+            p = min(p, sup.price_cap)
+        return p
+
+    def committed(self, sid: str, e: str, t: str) -> float:
+        sup = self.supply(self.src[sid], e)
+        if sup is None or sup.committed is None or self.capacity(sid, e, t) <= 0:
+            return 0.0
+        return _by_period(sup.committed, t)
+
+    def emergency(self, e: str, t: str, w: str) -> bool:
+        """An emergency disruption rule of w hits a source supplying e in period t."""
+        sc = self._scenario(w)
+        for r in (sc.disruptions if sc else []):
+            if r.emergency and self._hits(r, e, t) and any(
+                    _matches(r.match, s) and self.supply(s, e) is not None
+                    for s in self.inst.sources):
+                return True
+        return False
+
+    def _scenario(self, w: str) -> Any:
+        return next((x for x in self.scen if x.id == w), None)
+
+    @staticmethod
+    def _hits(rule: Any, e: str, t: str) -> bool:
+        return (rule.elements is None or e in rule.elements) and \
+            (rule.periods is None or t in [_k(p) for p in rule.periods])
+
+    def availability(self, sid: str, e: str, t: str, w: str) -> float:
+        a, sc = 1.0, self._scenario(w)
+        for r in (sc.disruptions if sc else []):
+            if _matches(r.match, self.src[sid]) and self._hits(r, e, t):
+                a *= r.availability
+        return a
+
+    def price_multiplier(self, sid: str, e: str, t: str, w: str) -> float:
+        m, sc = 1.0, self._scenario(w)
+        for r in (sc.price_shocks if sc else []):
+            if _matches(r.match, self.src[sid]) and self._hits(r, e, t):
+                m *= r.multiplier
+        return m
+
+    def base_demand(self, e: str, t: str) -> float:
+        d = self.inst.demand
+        return _by_period(d[e] if e in d else d.get("default", 0.0), t)
+
+    def demand(self, e: str, t: str, w: str) -> float:
+        m, sc = 1.0, self._scenario(w)
+        for r in (sc.demand_shocks if sc else []):
+            if self._hits(r, e, t):
+                m *= r.multiplier
+        return self.base_demand(e, t) * m
+
+    def capacity_window(self, sid: str, t: str) -> float:
+        """1 inside the source's available window, 0 outside."""
+        s = self.src[sid]
+        i = self.periods.index(t)
+        if s.available is not None:
+            if s.available.from_ is not None and i < self.periods.index(_k(s.available.from_)):
+                return 0.0
+            if s.available.until is not None and i > self.periods.index(_k(s.available.until)):
+                return 0.0
+        return 1.0
+
+    def decidable(self, p: Any, t: str) -> bool:
+        lo = self.periods.index(_k(p.decide.from_)) if p.decide and p.decide.from_ is not None \
+            else 0
+        hi = self.periods.index(_k(p.decide.until)) if p.decide and p.decide.until is not None \
+            else len(self.periods) - 1
+        return lo <= self.periods.index(t) <= hi
+
+    def online_decisions(self, p: Any, t: str) -> list[str]:
+        """Periods whose builds of project p are online in period t."""
+        i = self.periods.index(t)
+        return [tau for j, tau in enumerate(self.periods)
+                if j + p.build_time <= i and self.decidable(p, tau)]
+
+    def arcs(self) -> list[tuple[str, str]]:
+        """(source id, element) of every element a source offers."""
+        return [(s.id, e) for s in self.inst.sources for e in self.inst.elements
+                if e in s.supply or "default" in s.supply]
+
+    def partition(self) -> dict[str, list[frozenset[str]]]:
+        """Per period label (and "root"), the scenarios grouped by identical data so far:
+        availability and price multiplier of every arc, and demand of every element."""
+        out: dict[str, list[frozenset[str]]] = {"root": [frozenset(self.scen_ids)]}
+        history: dict[str, tuple] = {w: () for w in self.scen_ids}
+        arcs = self.arcs()
+        for t in self.periods:
+            for w in self.scen_ids:
+                history[w] += (tuple(self.availability(sid, e, t, w) for sid, e in arcs),
+                               tuple(self.price_multiplier(sid, e, t, w) for sid, e in arcs),
+                               tuple(self.demand(e, t, w) for e in self.inst.elements))
+            groups: dict[tuple, set[str]] = defaultdict(set)
+            for w in self.scen_ids:
+                groups[history[w]].add(w)
+            out[t] = [frozenset(g) for g in groups.values()]
+        return out
+
+    def decided_in(self, sid: str, t: str) -> str:
+        """The period whose information a contract of source `sid` for period t uses."""
+        lead = self.src[sid].lead_time
+        i = self.periods.index(t)
+        if self.src[sid].mode != "contract" or lead is None or i - lead < 0:
+            return "root"
+        return self.periods[i - lead]
+
+    def discount(self, t: str) -> float:
+        # a negative power underflows to 0 rather than raising OverflowError
+        return (1.0 + self.inst.discount_rate) ** -self.periods.index(t)
+
+
+def _close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-6) -> bool:
+    return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
+
+
+def instance_problems(folder: Path, summary: dict[str, Any]) -> list[str]:
+    """The instance copy is the one the run was made from (its SHA-256 as recorded)."""
+    path = Path(folder) / "instance.yaml"
+    if not os.path.lexists(path):
+        return ["instance.yaml is missing: the run cannot be checked"]
+    digest = hashlib.sha256(read_member(path)).hexdigest()
+    if digest != summary.get("instance_sha256"):
+        return [f"instance.yaml has SHA-256 {digest}, but summary.json records "
+                f"{summary.get('instance_sha256')}: the copy was changed after the run"]
+    return []
+
+
+def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]]]:
+    """(run folder, status, problems found so far) of a run or comparison folder.
+
+    A comparison folder gives its runs (runs/<policy>), preceded by itself with
+    status None if its own instance copy was changed. A sweep folder holds no
+    allocation: a UsageError.
+    """
+    folder = Path(folder)
+    summary = read_summary(folder)
+    kind = summary.get("kind", "run")
+    if kind in ("sweep", "projects"):
+        raise UsageError(f"{folder} is a {kind} folder: it holds a table of solves, no "
+                         "allocation to verify (solve one point with `sourcing solve` and "
+                         "--set or --policy to check it)")
+    if kind == "run":
+        return [(folder, str(summary["status"]), [])]
+    top = instance_problems(folder, summary)
+    out: list[tuple[Path, str | None, list[str]]] = [(folder, None, top)] if top else []
+    runs = folder / "runs"
+    for entry in sorted(os.scandir(runs), key=lambda e: e.name) if runs.is_dir() else []:
+        if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+            raise UsageError(f"{entry.path} is not a run folder (a link or a file)")
+        sub = read_summary(Path(entry.path))
+        out.append((Path(entry.path), str(sub.get("status")), []))
+    return out
+
+
+def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
+    """Every violated constraint or misreported number of a run folder (empty = all hold)."""
+    folder = Path(folder)
+    summary = read_summary(folder)
+    at_limit = bool((summary.get("mip") or {}).get("plan_at_limit"))   # a MIP's best plan
+    if summary["status"] != "optimal" and not at_limit:
+        problems = instance_problems(folder, summary) if os.path.lexists(
+            folder / "instance.yaml") else []
+        return problems + ([] if not os.path.lexists(folder / "allocation.csv") else [
+            f"status {summary['status']} but allocation.csv was written"])
+    problems = instance_problems(folder, summary)
+    if problems:
+        return problems
+    inst = load_instance(folder / "instance.yaml", follow=False).instance
+    f = _Facts(inst)
+    read = {n: read_table(folder / f"{n}.csv", dtype={"period": str})
+            for n in ("allocation", "deliveries", "balance")}
+    lam = summary["risk"]["lambda"]
+    alpha = summary["risk"]["alpha"]
+    pol = inst.policies.get(summary["policy"], Policy())
+    excluded = {s.id for s in inst.sources if any(_matches(sel, s) for sel in pol.exclude)}
+
+    def bad(msg: str) -> None:
+        problems.append(msg)
+
+    def le(a: float, b: float) -> bool:
+        return a <= b + tol * max(1.0, abs(b))
+
+    # -- what is known when: the tree, node decisions, contracts' information
+    partition = f.partition()
+    tree_rows = read_table(folder / "tree.csv", dtype=str, na_values=[]) \
+        if (folder / "tree.csv").is_file() else None
+    node_scen: dict[str, frozenset[str]] = {}
+    if tree_rows is None:
+        bad("tree.csv is missing")
+    else:
+        for r in tree_rows.itertuples():
+            node_scen[r.node] = frozenset(r.scenarios.split(";"))
+        for t_row, groups in partition.items():
+            listed = {node_scen[r.node] for r in tree_rows.itertuples()
+                      if (r.period or "root") == t_row}
+            if listed != set(groups):
+                bad(f"tree.csv: the nodes of {t_row} do not group the scenarios by their data "
+                    f"so far ({len(listed)} listed, {len(groups)} expected)")
+
+    # -- investment: sizes per node, repeated per scenario; capacity they add
+    size: dict[tuple[str, str, str], float] = defaultdict(float)     # (project, period, w)
+    proj = {p.id: p for p in inst.projects}
+    banned = {v for sel in pol.exclude if sel.project is not None
+              for v in (sel.project if isinstance(sel.project, list) else [sel.project])}
+    if inst.projects:
+        table = read_table(folder / "projects.csv", dtype={"period_decided": str}) \
+            if (folder / "projects.csv").is_file() \
+            else None
+        if table is None:
+            bad("projects.csv is missing")
+        for r in (table.itertuples() if table is not None else ()):
+            p = proj.get(r.project)
+            if p is None:
+                bad(f"projects.csv: unknown project {r.project}")
+                continue
+            scen = node_scen.get(str(r.node), frozenset())
+            if r.period_decided in partition and scen not in partition[r.period_decided]:
+                bad(f"build {r.project} {r.period_decided} at node {r.node}: its scenarios are "
+                    "not a node of that period")
+            if not f.decidable(p, r.period_decided):
+                bad(f"build {r.project} decided in {r.period_decided}, outside its decide window")
+            if r.project in banned and r.size > tol:
+                bad(f"build {r.project}: the policy excludes it")
+            if p.integer and not (_close(r.size, 0.0, tol, tol)
+                                  or _close(r.size, p.max_size, tol, tol)):
+                bad(f"build {r.project}: size {r.size} of an all-or-nothing project")
+            for w in scen:
+                size[r.project, r.period_decided, w] += float(r.size)
+        for pid, p in proj.items():
+            for w in f.scen_ids:
+                total = sum(size.get((pid, t, w), 0.0) for t in f.periods)
+                if total < -tol or not le(total, p.max_size):
+                    bad(f"build {pid} in {w}: total size {total} above max_size {p.max_size}")
+        for rule in pol.build:
+            for w in f.scen_ids:
+                total = sum(size.get((rule.project, t, w), 0.0) for t in f.periods)
+                if not le(rule.min_size, total):
+                    bad(f"build rule {rule.project} in {w}: size {total} < {rule.min_size}")
+
+    def added(sid: str, e: str, t: str, w: str) -> float:
+        """Capacity the scenario's builds add to source sid's element e in period t."""
+        if f.capacity_window(sid, t) == 0.0:
+            return 0.0
+        return sum(size.get((p.id, tau, w), 0.0) * _by_period(p.capacity[e], t)
+                   for p in inst.projects if p.source == sid and e in p.capacity
+                   for tau in f.online_decisions(p, t))
+
+    def avoided_cap(e: str, t: str, w: str) -> float:
+        return sum(size.get((p.id, tau, w), 0.0) * _by_period(p.reduces[e], t)
+                   for p in inst.projects if e in p.reduces for tau in f.online_decisions(p, t))
+
+    # -- first stage: contracts, one value per decision node, repeated per scenario
+    contract: dict[tuple[str, str, str, str], float] = {}
+    nodes_of: dict[tuple[str, str, str], set[frozenset[str]]] = defaultdict(set)
+    for r in read["allocation"].itertuples():
+        key = (r.source, r.element, r.period)
+        want = f.decided_in(r.source, r.period)
+        if str(r.decided_in) != want:
+            bad(f"contract {r.source} {r.element} {r.period}: decided_in {r.decided_in}, but "
+                f"its lead time makes it {want}")
+        scen = node_scen.get(str(r.node), frozenset())
+        if want in partition and scen not in partition[want]:
+            bad(f"contract {r.source} {r.element} {r.period} at node {r.node}: its scenarios "
+                f"are not a node of {want}, so it depends on later information")
+        nodes_of[key].add(scen)
+        for w in scen:
+            contract[w, *key] = float(r.contracted_t)
+    for key, scen_sets in nodes_of.items():
+        covered = sorted(w for sset in scen_sets for w in sset)
+        if covered != sorted(f.scen_ids):
+            bad(f"contract {' '.join(key)}: its nodes do not cover every scenario once")
+    for (w, sid, e, t), x in contract.items():
+        cap = f.capacity(sid, e, t) + added(sid, e, t, w)
+        if x < -tol or not le(x, cap):
+            bad(f"contract {sid} {e} {t} in {w}: {x} outside [0, {cap}]")
+        if not le(f.committed(sid, e, t), x):
+            bad(f"contract {sid} {e} {t} in {w}: {x} below the {f.committed(sid, e, t)} t "
+                "committed")
+        if x > tol and (f.src[sid].mode == "spot" or sid in excluded):
+            bad(f"contract {sid} {e} {t}: {x} t contracted from a spot or excluded source")
+
+    # -- second stage: deliveries
+    delivered: dict[tuple[str, str, str, str], float] = defaultdict(float)
+    for r in read["deliveries"].itertuples():
+        delivered[r.scenario, r.source, r.element, r.period] += float(r.delivered_t)
+        if not _close(float(r.contracted_t), contract.get((r.scenario, r.source, r.element,
+                                                           r.period), 0.0), tol, tol):
+            bad(f"deliveries.csv contracted_t of {r.source} {r.element} {r.period} in "
+                f"{r.scenario} differs from allocation.csv")
+    for (w, sid, e, t), q in delivered.items():
+        bound = f.availability(sid, e, t, w) * (f.capacity(sid, e, t) + added(sid, e, t, w))
+        if q < -tol or not le(q, bound):
+            bad(f"delivery {sid} {e} {t} in {w}: {q} outside [0, {bound}]")
+        if f.src[sid].mode == "contract" and not le(q, contract.get((w, sid, e, t), 0.0)):
+            bad(f"delivery {sid} {e} {t} in {w}: {q} exceeds the contract "
+                f"{contract.get((w, sid, e, t), 0.0)}")
+        if sid in excluded and q > tol:
+            bad(f"delivery from excluded source {sid}: {q} t")
+    for (w, sid, e, t), x in contract.items():      # take-or-pay minimum
+        theta = f.src[sid].min_take or 0.0
+        need_q = theta * f.availability(sid, e, t, w) * x
+        if theta > 0 and not le(need_q, delivered.get((w, sid, e, t), 0.0)):
+            bad(f"min_take {sid} {e} {t} in {w}: delivered "
+                f"{delivered.get((w, sid, e, t), 0.0)} < {need_q}")
+    if summary.get("tree", {}).get("information", "history") == "history":
+        for t, groups in partition.items():
+            if t == "root":
+                continue
+            for group in groups:
+                ws = sorted(group)
+                for sid, e in f.arcs():
+                    vals = [delivered.get((w, sid, e, t), 0.0) for w in ws]
+                    if max(vals) - min(vals) > tol * max(1.0, max(map(abs, vals))):
+                        bad(f"history: delivery {sid} {e} {t} differs between scenarios "
+                            f"{ws[0]} and {ws[vals.index(max(vals))]} of one node")
+
+    by_wt: dict[tuple[str | None, str], list[tuple[str, str, float]]] = defaultdict(list)
+    for (w, sid, e, t), q in delivered.items():
+        by_wt[w, t].append((sid, e, q))
+    plan_wt: dict[tuple[str, str], list[tuple[str, str, float]]] = defaultdict(list)
+    for (w, sid, e, t), x in contract.items():
+        plan_wt[w, t].append((sid, e, x))
+
+    take_elements = {e for s in inst.sources if (s.min_take or 0) > 0 and s.mode == "contract"
+                     and s.id not in excluded for e in inst.elements
+                     if f.supply(s, e) is not None}
+
+    # -- balance and stock
+    bal = {(r.scenario, r.element, r.period): r for r in read["balance"].itertuples()}
+    stock_cap = {e: _emap(inst.stock.capacity, e, math.inf) for e in inst.elements}
+    shortage_w: dict[str, float] = defaultdict(float)
+    for w in f.scen_ids:
+        for e in inst.elements:
+            prev = _emap(inst.stock.initial, e, 0.0)
+            for t in f.periods:
+                r = bal.get((w, e, t))
+                if r is None:
+                    bad(f"balance row missing for {e} {t} in {w}")
+                    continue
+                supply = sum(q for _, e2, q in by_wt[w, t] if e2 == e)
+                dem = f.demand(e, t, w)
+                sold = float(getattr(r, "surplus_t", 0.0))
+                saved = float(getattr(r, "avoided_t", 0.0))
+                if saved < -tol or not le(saved, avoided_cap(e, t, w)):
+                    bad(f"avoided demand {e} {t} in {w}: {saved} t, builds allow "
+                        f"{avoided_cap(e, t, w)}")
+                lhs = prev + supply + r.shortage_t - r.stock_t - sold + saved
+                if not _close(lhs, dem, tol, tol * 10):
+                    bad(f"balance {e} {t} in {w}: {prev} + {supply} + {r.shortage_t} - "
+                        f"{r.stock_t} - {sold} = {lhs}, demand {dem}")
+                if sold < -tol or (sold > tol and e not in take_elements):
+                    bad(f"surplus {e} {t} in {w}: {sold} t sold, but no contract of {e} "
+                        "has a minimum take")
+                if r.shortage_t < -tol or r.stock_t < -tol or not le(r.stock_t, stock_cap[e]):
+                    bad(f"stock or shortage out of bounds for {e} {t} in {w}")
+                shortage_w[w] += r.shortage_t
+                prev = r.stock_t
+    if summary.get("tree", {}).get("information", "history") == "history":
+        for t, node_groups in partition.items():
+            for group in node_groups if t != "root" else ():
+                ws = sorted(group)
+                for e in inst.elements:
+                    for col in ("shortage_t", "stock_t"):
+                        vals = [float(getattr(bal[w, e, t], col)) for w in ws
+                                if (w, e, t) in bal]
+                        if vals and max(vals) - min(vals) > tol * max(1.0, max(vals)):
+                            bad(f"history: {col} of {e} {t} differs between the scenarios "
+                                f"of one node ({', '.join(ws[:3])})")
+
+    # -- policies
+    home = inst.home
+    groups = inst.groups
+
+    def units(rule: Any) -> list[tuple[str, list[str]]]:
+        chosen = [e for e in inst.elements if rule.elements is None or e in rule.elements]
+        if rule.per == "element":
+            return [(e, [e]) for e in chosen]
+        out, grouped = [], set()
+        for g, members in groups.items():
+            grouped.update(members)
+            inside = [e for e in members if e in chosen]
+            if inside:
+                out.append((g, inside))
+        return out + [(e, [e]) for e in chosen if e not in grouped]
+
+    def periods_of(rule: Any) -> list[str]:
+        return [t for t in f.periods if rule.periods is None or t in map(_k, rule.periods)]
+
+    def volume(pred: Any, unit: list[str], t: str, w: str, plan: bool) -> float:
+        rows = plan_wt[w, t] if plan else by_wt[w, t]
+        return sum(v for sid, e, v in rows if e in unit and pred(f.src[sid]))
+
+    def need(unit: list[str], t: str, w: str, plan: bool) -> float:
+        return sum(f.base_demand(e, t) if plan else f.demand(e, t, w) for e in unit)
+
+    def country(s: Source, stage: str) -> str:
+        return s.mined_in if stage == "mining" else s.refined_in
+
+    for i, rule in enumerate(pol.max_single_country_share):
+        plan = rule.applies_to == "plan"
+        for stage in rule.stages:
+            capped = {country(s, stage) for s in inst.sources} - {home}
+            if rule.countries is not None:
+                capped &= set(rule.countries)
+            for c in sorted(capped):
+                for label, unit in units(rule):
+                    for t in periods_of(rule):
+                        for w in f.scen_ids:
+                            v = volume(lambda s: country(s, stage) == c, unit, t, w, plan)
+                            cap = rule.share * need(unit, t, w, plan)
+                            if not le(v, cap):
+                                bad(f"cap[{i}] {c} {stage} {label} {t} {w}"
+                                    f"{' (plan)' if plan else ''}: {v} > {cap}")
+    floors = [(r, lambda s, st=r.stage: country(s, st) == home, "domestic")
+              for r in pol.min_domestic_share] + \
+             [(r, lambda s: s.recycled, "recycled") for r in pol.min_recycled_share]
+    for rule, pred, what in floors:
+        plan = rule.applies_to == "plan"
+        for label, unit in units(rule):
+            for t in periods_of(rule):
+                for w in f.scen_ids:
+                    v = volume(pred, unit, t, w, plan)
+                    req = rule.share * need(unit, t, w, plan)
+                    if not le(req, v):
+                        bad(f"{what} floor {label} {t} {w}{' (plan)' if plan else ''}: "
+                            f"{v} < {req}")
+    deficit_cost: dict[str, float] = defaultdict(float)
+    floors = read_table(folder / "stock_floors.csv", dtype={"period": str}) \
+        if (folder / "stock_floors.csv").is_file() \
+        else None
+    reported = {} if floors is None else {
+        (r.rule, str(r.element), r.period, r.scenario): float(r.deficit_t)
+        for r in floors.itertuples()}
+    for i, rule in enumerate(pol.min_stock_days):
+        frac = rule.days / inst.period_days
+        label_rule = f"{summary['policy']}.min_stock_days[{i}]"
+        for label, unit in units(rule):
+            for ti, t in enumerate(f.periods):
+                if t not in periods_of(rule):
+                    continue
+                back = f.periods[max(0, ti - rule.refill):ti + 1]
+                for w in f.scen_ids:
+                    if any(f.emergency(e, tb, w) for e in unit for tb in back):
+                        continue          # released: an emergency or its refill periods
+                    have = sum(bal[w, e, t].stock_t for e in unit)
+                    req = frac * need(unit, t, w, False)
+                    short = reported.get((label_rule, label, t, w), 0.0)
+                    if rule.deficit_cost is None and short > tol:
+                        bad(f"stock days {label} {t} {w}: a deficit of {short} t reported for "
+                            "a hard floor")
+                    if short < -tol or not le(req, have + short):
+                        bad(f"stock days {label} {t} {w}: {have} + deficit {short} < {req}")
+                    deficit_cost[w] += f.discount(t) * (rule.deficit_cost or 0.0) * short
+
+    # -- costs and reported numbers
+    fee: dict[str, float] = defaultdict(float)
+    for (w, sid, e, t), x in contract.items():
+        fee[w] += f.discount(t) * f.src[sid].reservation_fee * f.price(sid, e, t) * x
+    cost = {}
+    for w in f.scen_ids:
+        c = fee[w]
+        c += sum(f.discount(t) * f.paid(sid, e, t, w) * q
+                 for (w2, sid, e, t), q in delivered.items() if w2 == w)
+        for (w2, e, t), r in bal.items():
+            if w2 == w:
+                c += f.discount(t) * (_emap(inst.shortage_penalty, e, 0.0) * r.shortage_t
+                                      + _emap(inst.stock.holding_cost, e, 0.0) * r.stock_t
+                                      - _emap(inst.resale_price, e, 0.0)
+                                      * float(getattr(r, "surplus_t", 0.0)))
+        for (pid, tau, w2), sz in size.items():
+            if w2 == w and sz > tol:
+                p = proj[pid]
+                c += f.discount(tau) * (p.cost * sz + (p.fixed_cost if p.integer else 0.0))
+        cost[w] = c + deficit_cost[w]
+    expected = sum(f.prob[w] * cost[w] for w in f.scen_ids)
+    ranked = sorted(f.scen_ids, key=lambda w: -cost[w])
+    tail, acc, tail_cost = 1.0 - alpha, 0.0, 0.0
+    for w in ranked:
+        take = min(f.prob[w], max(tail - acc, 0.0))
+        tail_cost += take * cost[w]
+        acc += f.prob[w]
+    cvar = tail_cost / tail
+    for pol_budget in pol.budget:
+        if not le(expected, pol_budget.amount):
+            bad(f"budget: expected cost {expected} > {pol_budget.amount}")
+    objective = (1 - lam) * expected + lam * cvar
+    if os.path.lexists(folder / "cost_by_year.csv"):     # the years add up to the costs
+        by_year = read_table(folder / "cost_by_year.csv", dtype={"period": str})
+        total = (by_year["cash_discounted"] + by_year["penalty_discounted"]).groupby(
+            by_year["scenario"]).sum()
+        for w in f.scen_ids:
+            if not _close(float(total.get(w, 0.0)), cost[w], 1e-6, 1e-4):
+                bad(f"cost_by_year.csv: {w}'s years add up to {total.get(w, 0.0)}, "
+                    f"its cost is {cost[w]}")
+        if not _close(float(total.get("expected", 0.0)), expected, 1e-6, 1e-4):
+            bad(f"cost_by_year.csv: the expected years add up to {total.get('expected')}, "
+                f"the expected cost is {expected}")
+    checks = {"expected_cost": expected, "cvar": cvar, "objective": objective,
+              "expected_shortage_t": sum(f.prob[w] * shortage_w[w] for w in f.scen_ids),
+              "worst_shortage_t": max((shortage_w[w] for w in f.scen_ids if f.prob[w] > 0),
+                                      default=0.0)}
+    for key, value in checks.items():
+        if not _close(summary[key], value, 1e-6, 1e-4):
+            bad(f"summary {key} = {summary[key]}, recomputed {value}")
+    for stage in ("mining", "refining"):
+        best = 0.0
+        for w in f.scen_ids:
+            if f.prob[w] <= 0:
+                continue
+            for e in inst.elements:
+                for t in f.periods:
+                    dem = f.demand(e, t, w)
+                    if dem <= 0:
+                        continue
+                    for c in {country(s, stage) for s in inst.sources} - {home}:
+                        v = volume(lambda s: country(s, stage) == c, [e], t, w, False)
+                        best = max(best, v / dem)
+        rep = summary["max_single_country_share"][stage]["share"]
+        if not _close(rep, best, 1e-6, 1e-6):
+            bad(f"summary max_single_country_share.{stage} = {rep}, recomputed {best}")
+    return problems

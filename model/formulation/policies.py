@@ -1,0 +1,231 @@
+"""Named policies resolved against the dense data: which arcs, elements, periods.
+
+A policy in the instance is a set of rules with filters. :func:`resolve_policy`
+turns it into plain dataclasses (arc masks, element units, period positions)
+that the formulation turns into constraint rows. ``none`` is always there and
+is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..input.data import ProblemData, selector_matches
+from ..errors import UsageError
+from ..input.schema import Instance, Policy, RuleFilter
+
+STAGES = ("mining", "refining")
+
+
+@dataclass
+class ArcSet:
+    """The arcs a share row sums over: one country at one stage, or home/recycled."""
+
+    country: str          # ISO code, or "" for recycled
+    stage: str            # mining | refining | "" (recycled)
+    arcs: np.ndarray      # (K,) bool
+
+
+@dataclass
+class ShareRule:
+    """A cap or floor on a share of demand: sum q (or x) <=/>= share * D."""
+
+    family: str           # max_single_country_share | min_domestic_share | min_recycled_share
+    label: str            # e.g. crma.max_single_country_share[0]
+    sense: str            # "<=" for caps, ">=" for floors
+    share: float
+    plan: bool            # applies to contracted volumes x against base demand
+    units: list[tuple[str, list[int]]]   # (element or group label, element positions)
+    periods: list[int]
+    arc_sets: list[ArcSet]
+
+
+@dataclass
+class StockRule:
+    """End-of-period stock at least `fraction` of demand (fraction = days / period_days).
+
+    ``binds[u]`` (T, W) in [0, 1] scales unit u's target: 0 where the floor is
+    released (an emergency for one of the unit's elements in that period or in
+    the `refill` periods before it), 1 where it binds; in the expected-value
+    problem, the probability that it binds. With `deficit_cost` the floor is
+    soft: stock + deficit >= target, the deficit paid per tonne and period.
+    """
+
+    label: str
+    fraction: float
+    units: list[tuple[str, list[int]]]
+    periods: list[int]
+    binds: list[np.ndarray] = field(default_factory=list)
+    deficit_cost: float | None = None
+
+
+@dataclass
+class ResolvedPolicy:
+    """A policy as index sets; `excluded_arcs` may not be used at all."""
+
+    name: str
+    excluded_arcs: np.ndarray
+    share_rules: list[ShareRule] = field(default_factory=list)
+    stock_rules: list[StockRule] = field(default_factory=list)
+    budgets: list[tuple[str, float]] = field(default_factory=list)
+    infeasible: list[str] = field(default_factory=list)   # found before any solve
+    excluded_projects: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    builds: list[tuple[str, int, float]] = field(default_factory=list)  # label, project, min
+
+
+def policy_names(inst: Instance) -> list[str]:
+    """All policies of an instance, `none` first."""
+    return ["none", *inst.policies]
+
+
+def _units(data: ProblemData, rule: RuleFilter) -> list[tuple[str, list[int]]]:
+    """Element units of a rule: each element, or each group (an ungrouped element alone)."""
+    chosen = data.element_index(rule.elements)
+    if rule.per == "element":
+        return [(data.elements[e], [e]) for e in chosen]
+    units, grouped = [], set()
+    for g, members in data.groups.items():
+        inside = [e for e in members if e in chosen]
+        grouped.update(members)
+        if inside:
+            units.append((g, inside))
+    units += [(data.elements[e], [e]) for e in chosen if e not in grouped]
+    return units
+
+
+def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
+                   extra: Policy | None = None) -> ResolvedPolicy:
+    """Resolve policy `name` (plus optional extra rules, as a sweep adds a cap)."""
+    if name != "none" and name not in inst.policies:
+        raise UsageError(f"unknown policy '{name}' (policies: {', '.join(policy_names(inst))})")
+    pol = inst.policies.get(name, Policy())
+    rules = {key: list(getattr(pol, key)) + (list(getattr(extra, key)) if extra else [])
+             for key in Policy.model_fields}
+    src_excluded = np.array([any(selector_matches(sel, s) for sel in rules["exclude"])
+                             for s in inst.sources], dtype=bool)
+    excluded = src_excluded[data.arc_source] if data.n_arcs else np.zeros(0, bool)
+    usable = ~excluded
+    out = ResolvedPolicy(name=name, excluded_arcs=excluded)
+    out.infeasible = committed_but_excluded(data, excluded, name)
+
+    def label(key: str, i: int) -> str:
+        n_own = len(getattr(pol, key))
+        return f"{name}.{key}[{i}]" if i < n_own else f"{key}[{i - n_own}]"
+
+    for i, r in enumerate(rules["max_single_country_share"]):
+        arc_sets = []
+        for stage in r.stages:
+            country = data.arc_country(stage)
+            named = set(country[usable]) - {data.home}
+            if r.countries is not None:
+                named &= set(r.countries)
+            for c in sorted(named):
+                arc_sets.append(ArcSet(c, stage, usable & (country == c)))
+        out.share_rules.append(ShareRule(
+            "max_single_country_share", label("max_single_country_share", i), "<=",
+            r.share, r.applies_to == "plan", _units(data, r),
+            data.period_index(r.periods), arc_sets))
+    for i, r in enumerate(rules["min_domestic_share"]):
+        arcs = usable & (data.arc_country(r.stage) == data.home)
+        out.share_rules.append(ShareRule(
+            "min_domestic_share", label("min_domestic_share", i), ">=", r.share,
+            r.applies_to == "plan", _units(data, r), data.period_index(r.periods),
+            [ArcSet(data.home, r.stage, arcs)]))
+    for i, r in enumerate(rules["min_recycled_share"]):
+        out.share_rules.append(ShareRule(
+            "min_recycled_share", label("min_recycled_share", i), ">=", r.share,
+            r.applies_to == "plan", _units(data, r), data.period_index(r.periods),
+            [ArcSet("", "", usable & data.arc_recycled)]))
+    for i, r in enumerate(rules["min_stock_days"]):
+        units = _units(data, r)
+        out.stock_rules.append(StockRule(label("min_stock_days", i),
+                                         r.days / data.period_days, units,
+                                         data.period_index(r.periods),
+                                         [floor_binds(data, u, r.refill) for _, u in units],
+                                         r.deficit_cost))
+    for i, r in enumerate(rules["budget"]):
+        out.budgets.append((label("budget", i), r.amount))
+    projects = data.projects.ids if data.projects is not None else []
+    named = {v for sel in rules["exclude"] if sel.project is not None
+             for v in (sel.project if isinstance(sel.project, list) else [sel.project])}
+    out.excluded_projects = np.array([p in named for p in projects], dtype=bool)
+    for i, r in enumerate(rules["build"]):
+        if r.project not in projects:      # the project belongs to another element block
+            continue
+        j = projects.index(r.project)
+        out.builds.append((label("build", i), j, r.min_size))
+        if out.excluded_projects[j] and r.min_size > 0:
+            out.infeasible.append(f"{label('build', i)}: policy {name} requires project "
+                                  f"{r.project} (size {r.min_size:g}) and excludes it")
+    return out
+
+
+def released(emergency: np.ndarray, unit: list[int], refill: int) -> np.ndarray:
+    """(T, W) True where a unit's stock floor is released: an emergency for one of its
+    elements in that period or in the `refill` periods before it."""
+    hit = emergency[unit].max(axis=0) > 0 if len(unit) else np.zeros(emergency.shape[1:], bool)
+    out = hit.copy()
+    for lag in range(1, refill + 1):
+        out[lag:] |= hit[:-lag]
+    return out
+
+
+def floor_binds(data: ProblemData, unit: list[int], refill: int) -> np.ndarray:
+    """(T, W) weight of a unit's stock floor: 1 where it binds, 0 where released; in an
+    expected-value problem the probability that it binds (DESIGN conventions)."""
+    if data.emergency_mix is not None:
+        emergency, p = data.emergency_mix
+        binds = ~released(emergency, unit, refill)
+        return (binds.astype(float) @ p)[:, None]
+    return (~released(data.emergency, unit, refill)).astype(float)
+
+
+def committed_but_excluded(data: ProblemData, excluded: np.ndarray, name: str) -> list[str]:
+    """A policy that forbids a source with signed volumes cannot be met, in words."""
+    out = []
+    for k in np.flatnonzero(excluded & (data.committed_t.sum(axis=1) > 0)):
+        t = int(np.flatnonzero(data.committed_t[k] > 0)[0])
+        out.append(f"policy {name} excludes {data.sources['id'].iloc[data.arc_source[k]]}, "
+                   f"but {data.committed_t[k, t]:,.6g} t of {data.elements[data.arc_element[k]]} "
+                   f"is committed (signed) from it in {data.periods[t]}")
+    return out
+
+
+def union_policy(policies: list[ResolvedPolicy]) -> ResolvedPolicy:
+    """Every rule of every policy in one, with only the arcs that all of them exclude.
+
+    Its model has the columns of the least restrictive policy and the rows of
+    all policies (their labels start with the policy's name, so rows keep their
+    owner): model.solve.switch switches it to any one of them.
+    """
+    if not policies:
+        raise ValueError("union_policy needs at least one policy")
+    return ResolvedPolicy(
+        name="+".join(p.name for p in policies),
+        excluded_arcs=np.logical_and.reduce([p.excluded_arcs for p in policies]),
+        share_rules=[r for p in policies for r in p.share_rules],
+        stock_rules=[r for p in policies for r in p.stock_rules],
+        budgets=[b for p in policies for b in p.budgets],
+        excluded_projects=np.logical_and.reduce([p.excluded_projects for p in policies]),
+        builds=[b for p in policies for b in p.builds])
+
+
+def arcs_words(arcs_of: ArcSet, rule: ShareRule) -> str:
+    """The sources a share row sums over, in words ("CN-refined sources")."""
+    if rule.family == "min_recycled_share":
+        return "recycled sources"
+    return f"{arcs_of.country}-{'mined' if arcs_of.stage == 'mining' else 'refined'} sources"
+
+
+def floor_without_sources(rule: ShareRule, arcs_of: ArcSet, unit_label: str, period: object,
+                          rhs_t: float, scenarios: str | None) -> str:
+    """Why a floor row with no variable under it cannot hold, in the instance's words
+    (`scenarios`: "scenario a" or "scenarios a, b", None for the plan)."""
+    where = "the plan" if scenarios is None else scenarios
+    cannot = (f"no such source can be contracted for {unit_label} then (spot sources do "
+              "not count in plan mode)" if scenarios is None else
+              f"no such source can deliver {unit_label} then")
+    return (f"{rule.label}: {unit_label} {period} needs {rhs_t:,.6g} t from "
+            f"{arcs_words(arcs_of, rule)} in {where}, but {cannot}")

@@ -1,0 +1,743 @@
+"""Loading an instance file: YAML -> validated :class:`~model.input.schema.Instance`.
+
+`load_instance` is the boundary of the program. It reads the file with limits
+(a regular file, size, nesting, alias expansion, no duplicate keys, YAML 1.2
+scalars), validates structure with the pydantic schema, then
+runs the named cross-reference checks below. Any problem becomes one
+:class:`~model.errors.InstanceError` naming the file, the place
+(``sources[2].supply.Dy.capacity``), the line and what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import InstanceError
+from ..safety import MAX_DISCOUNT_RATE, MAX_INT_DIGITS, MAX_STOCK_PERIODS, MIN_DISCOUNT_WEIGHT
+from .schema import Instance, Policy, Selector
+
+DEFAULT_INSTANCE = "japan_2026.yaml"
+MAX_FILE_BYTES = 32 * 1024 * 1024
+MAX_EXPANDED_NODES = 2_000_000
+MAX_DEPTH = 64        # instance files nest about 8 deep; PyYAML's constructor recurses
+PROBABILITY_TOLERANCE = 1e-9
+
+_INT = "tag:yaml.org,2002:int"
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when available
+    """SafeLoader with YAML 1.2 core scalars: ``5.0e6`` is a float (PyYAML reads a
+    string), only true/false are booleans (PyYAML reads ``NO``, Norway, as false)
+    and integers are decimal, ``0o`` octal or ``0x`` hex (PyYAML reads ``010`` as 8
+    and ``1:20`` as 80)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v
+        if tag not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", _INT)]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+# YAML 1.2 core integers (underscores as digit separators, as in the floats below)
+_INT_RE = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$")
+_Loader.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    digits = len(text.lstrip("+-"))
+    if digits > MAX_INT_DIGITS:   # int() refuses over 4,300 digits; far beyond any bound
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {digits:,} digits is too long", node.start_mark)
+    try:
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        if text.startswith("0x"):
+            return int(text[2:], 16)
+        return int(text, 10)      # leading zeros are decimal: 010 is 10
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"not an integer: {text!r}", node.start_mark) from None
+
+
+_Loader.add_constructor(_INT, _construct_int)
+# YAML 1.2 booleans only: in YAML 1.1 `NO` (Norway) and `on` are booleans
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                              re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def default_instance_path() -> Path:
+    """The bundled default instance that `sourcing solve` uses without an argument."""
+    return Path(str(resources.files("model.instances") / DEFAULT_INSTANCE))
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text as instance files are parsed (YAML 1.2 floats, no tags)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def pkey(label: Any) -> str:
+    """Canonical key of a period label: 2026 and "2026" name the same period."""
+    return str(label)
+
+
+@dataclass
+class LoadedInstance:
+    """A validated instance with where it came from."""
+
+    instance: Instance
+    path: Path | None
+    sha256: str
+    warnings: list[str] = field(default_factory=list)
+    # the bytes that were validated (and hashed): run folders copy these, not the
+    # file again, so instance.yaml always matches instance_sha256
+    raw: bytes | None = field(default=None, repr=False)
+    # what-if overrides applied after loading (model.input.overrides), as "path=value"
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.instance.name
+
+
+# --------------------------------------------------------------------------- reading
+def _place(loc: Iterable[Any]) -> str:
+    out = ""
+    for item in loc:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += ("." if out else "") + str(item)
+    return out
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """The places of `loc` that exist in the input `data`.
+
+    pydantic inserts the names of union members and validators into `loc`
+    (e.g. 'function-before[_id(), str]', '[key]'); they are not places in the
+    file. Walking the input keeps exactly the real keys and positions, also a
+    user's key that looks like such a name. A rule written alone (not as a
+    list) is item [0] of its kind.
+    """
+    out: list[Any] = []
+    node = data
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            out.append(item)
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            out.append(item)
+            node = node[item]
+        elif isinstance(node, dict) and item == 0 and not isinstance(item, bool):
+            out.append(0)              # a lone rule or selector, read as a list of one
+    return tuple(out)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    node, line = root, None
+    for item in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if str(getattr(key_node, "value", None)) == str(item):
+                    line, node = key_node.start_mark.line + 1, value_node
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(item, int) \
+                and 0 <= item < len(node.value):
+            node = node.value[item]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line if line is not None else (root.start_mark.line + 1 if root else None)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of nodes after alias expansion, computed without expanding."""
+    memo: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        memo[key] = 1  # guards against recursive aliases
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in node.value)
+        else:
+            total = 1
+        memo[key] = min(total, MAX_EXPANDED_NODES + 1)
+        return memo[key]
+
+    return size(root)
+
+
+def read_limited(path: Path, limit: int = MAX_FILE_BYTES, follow: bool = True) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, or an InstanceError.
+
+    The size is enforced while reading (a device such as /dev/zero reports size
+    0); FIFOs, devices and sockets are refused without blocking on them. With
+    ``follow=False`` a symbolic link is refused too (files inside run folders).
+    """
+    file = str(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+        if path.is_symlink():
+            raise InstanceError("is a symbolic link; a folder written by sourcing has none",
+                                file=file)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise InstanceError("no such file", file=file) from None
+    except IsADirectoryError:
+        raise InstanceError("is a folder, not an instance file", file=file) from None
+    except OSError as err:
+        raise InstanceError(f"cannot read: {err.strerror}", file=file) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InstanceError("is a folder, not an instance file", file=file)
+        if not stat.S_ISREG(info.st_mode):
+            raise InstanceError("is not a regular file (a device, FIFO or socket)", file=file)
+        if info.st_size > limit:
+            raise InstanceError(f"file is {info.st_size / 2**20:.1f} MiB; {_limit(limit)}",
+                                file=file)
+        os.set_blocking(fd, True)
+        chunks, total = [], 0
+        while total <= limit:          # a file growing while read is cut at limit + 1
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as err:
+        raise InstanceError(f"cannot read: {err.strerror}", file=file) from None
+    finally:
+        os.close(fd)
+    if total > limit:
+        raise InstanceError(f"file is larger than {limit // 2**20} MiB; {_limit(limit)}",
+                            file=file)
+    return b"".join(chunks)
+
+
+def _limit(limit: int) -> str:
+    return (f"instance files are limited to {limit // 2**20} MiB" if limit == MAX_FILE_BYTES
+            else f"the limit is {limit // 2**20} MiB")
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Nesting depth and duplicate keys, on the node tree (iteratively: no recursion).
+
+    PyYAML keeps the last of two equal keys silently; here the second one is an
+    error naming both lines. Keys are compared by their resolved value, so
+    ``010`` and ``10`` are the same key. Merge keys (``<<``) are YAML's own
+    way to override and are left alone.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, list[Any], int]] = [(root, [], 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if id(node) in seen:          # an alias: its node was checked where it was defined
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise InstanceError(f"nested more than {MAX_DEPTH} levels deep",
+                                line=node.start_mark.line + 1)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((v, path + [i], depth + 1) for i, v in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    ident = (key.tag, _key_text(key))
+                    line = key.start_mark.line + 1
+                    if ident in first:
+                        raise InstanceError(
+                            f"duplicate key '{key.value}' (first on line {first[ident]})",
+                            place=_place(path), line=line)
+                    first[ident] = line
+                stack.append((key, path, depth + 1))
+                stack.append((value, path + [getattr(key, "value", "?")], depth + 1))
+
+
+def _key_text(node: yaml.ScalarNode) -> str:
+    if node.tag == _INT:
+        try:
+            return str(int(node.value.replace("_", ""), 0) if node.value[:2] in ("0o", "0x")
+                       else int(node.value.replace("_", "")))
+        except ValueError:
+            return node.value
+    return str(node.value)
+
+
+def _read_yaml(path: Path, follow: bool = True) -> tuple[Any, yaml.Node | None, bytes]:
+    file = str(path)
+    raw = read_limited(path, follow=follow)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InstanceError(f"not UTF-8 text (byte {err.start})", file=file) from None
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise InstanceError("the file is empty", file=file)
+        try:
+            _check_nodes(root)
+        except InstanceError as err:
+            err.file = file
+            raise
+        if _expanded_size(root) > MAX_EXPANDED_NODES:
+            raise InstanceError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes "
+                "(an alias bomb?)", file=file)
+        data = loader.construct_document(root)  # one parse: the node tree gives lines too
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InstanceError(f"not valid YAML: {problem}", file=file,
+                            line=(mark.line + 1) if mark else None) from None
+    finally:
+        loader.dispose()
+    return data, root, raw
+
+
+def _friendly(err: dict[str, Any], data: Any) -> tuple[tuple[Any, ...], str]:
+    kind, msg = err["type"], err["msg"]
+    if kind == "missing":
+        return _clean_loc(tuple(err["loc"][:-1]), data), \
+            f"missing required key '{err['loc'][-1]}'"
+    loc = _clean_loc(tuple(err["loc"]), data)
+    if kind == "unknown_key":
+        return loc + (err["ctx"]["key"],), msg
+    if kind == "extra_forbidden":
+        return loc, "unknown key"
+    if kind in {"number", "label", "name", "country", "period_map", "mapping"}:
+        return loc, msg
+    msg = msg.replace("Input should be", "must be").replace("a valid dictionary", "a mapping")
+    if "input" in err and kind not in {"too_short", "too_long"}:
+        shown = repr(err["input"])
+        msg += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+    return loc, msg
+
+
+def load_instance(path: str | Path, follow: bool = True) -> LoadedInstance:
+    """Read, validate and cross-check an instance file.
+
+    With ``follow=False`` a symbolic link is refused (an instance.yaml inside a
+    run folder is read that way).
+
+    Raises
+    ------
+    InstanceError
+        On any problem, naming the file, the place and the line.
+    """
+    path = Path(path)
+    data, root, raw = _read_yaml(path, follow)
+    if not isinstance(data, dict):
+        raise InstanceError("the top level must be a mapping of keys (schema, name, ...)",
+                            file=str(path), line=1)
+    try:
+        inst = Instance.model_validate(data)
+    except ValidationError as exc:
+        loc, msg = _friendly(exc.errors()[0], data)
+        raise InstanceError(msg, place=_place(loc), file=str(path),
+                            line=_line_of(root, loc)) from None
+    try:
+        warnings = check_instance(inst)
+    except InstanceError as err:
+        loc = tuple(_parse_place(err.place))
+        err.file, err.line = str(path), _line_of(root, loc)
+        raise
+    return LoadedInstance(inst, path, hashlib.sha256(raw).hexdigest(), warnings, raw)
+
+
+def instance_from_dict(data: dict[str, Any], name: str = "<memory>") -> LoadedInstance:
+    """Validate an instance given as plain Python data (for builders and tests)."""
+    try:
+        inst = Instance.model_validate(data)
+    except ValidationError as exc:
+        loc, msg = _friendly(exc.errors()[0], data)
+        raise InstanceError(msg, place=_place(loc), file=name) from None
+    try:
+        warnings = check_instance(inst)
+    except InstanceError as err:
+        err.file = name
+        raise
+    from .builders import instance_to_yaml
+
+    # the validated instance as YAML: what a run folder's instance.yaml will hold
+    text = instance_to_yaml(inst, f"Instance {inst.name!r}, written from Python data.").encode()
+    return LoadedInstance(inst, None, hashlib.sha256(text).hexdigest(), warnings, text)
+
+
+def _parse_place(place: str) -> list[Any]:
+    out: list[Any] = []
+    for part in place.split("."):
+        while "[" in part:
+            head, rest = part.split("[", 1)
+            if head:
+                out.append(head)
+            idx, part = rest.split("]", 1)
+            out.append(int(idx))
+        if part:
+            out.append(part)
+    return out
+
+
+# --------------------------------------------------------------------------- checks
+def check_instance(inst: Instance) -> list[str]:
+    """Run every cross-reference check; return warnings (errors raise)."""
+    check_unique_names(inst)
+    check_groups(inst)
+    check_element_maps(inst)
+    check_sources(inst)
+    check_projects(inst)
+    check_scenarios(inst)
+    check_policies(inst)
+    check_magnitudes(inst)
+    return warn_unsupplied_elements(inst)
+
+
+def _dupe(values: list[Any]) -> tuple[int, Any] | None:
+    seen: set[str] = set()
+    for i, v in enumerate(values):
+        if str(v) in seen:
+            return i, v
+        seen.add(str(v))
+    return None
+
+
+def check_unique_names(inst: Instance) -> None:
+    """Elements, periods, source ids, scenario ids and group names are unique."""
+    for key, values in (("elements", inst.elements), ("periods", inst.periods),
+                        ("sources", [s.id for s in inst.sources]),
+                        ("scenarios", [w.id for w in inst.scenarios or []])):
+        hit = _dupe(values)
+        if hit:
+            i, v = hit
+            place = f"{key}[{i}]" + (".id" if key in ("sources", "scenarios") else "")
+            raise InstanceError(f"duplicate id '{v}'", place)
+    for name in inst.groups:
+        if name in inst.elements:
+            raise InstanceError(f"group name '{name}' is also an element", f"groups.{name}")
+    if "default" in inst.elements:
+        raise InstanceError("'default' is reserved for element maps", "elements")
+
+
+def check_groups(inst: Instance) -> None:
+    """Every group member is a declared element, listed once."""
+    for name, members in inst.groups.items():
+        if not members:
+            raise InstanceError("a group needs at least one element", f"groups.{name}")
+        for i, e in enumerate(members):
+            _element(inst, e, f"groups.{name}[{i}]")
+        hit = _dupe(members)
+        if hit:
+            raise InstanceError(f"element '{hit[1]}' listed twice", f"groups.{name}[{hit[0]}]")
+
+
+def _element(inst: Instance, e: Any, place: str) -> None:
+    if e not in inst.elements:
+        raise InstanceError(f"unknown element '{e}' (elements: {', '.join(inst.elements)})",
+                            place)
+
+
+def _period(inst: Instance, p: Any, place: str) -> None:
+    if pkey(p) not in {pkey(q) for q in inst.periods}:
+        raise InstanceError(
+            f"unknown period '{p}' (periods: {', '.join(map(str, inst.periods))})", place)
+
+
+def _period_map(inst: Instance, value: Any, place: str, complete: bool) -> None:
+    if not isinstance(value, dict):
+        return
+    for k in value:
+        _period(inst, k, f"{place}.{k}")
+    if complete:
+        missing = [p for p in inst.periods if pkey(p) not in {pkey(k) for k in value}]
+        if missing:
+            raise InstanceError(
+                f"a price map must name every period; missing {', '.join(map(str, missing))}",
+                place)
+
+
+def _element_map(inst: Instance, mapping: dict[str, Any], place: str,
+                 complete: bool) -> None:
+    for k in mapping:
+        if k != "default":
+            _element(inst, k, f"{place}.{k}")
+    if complete and "default" not in mapping:
+        missing = [e for e in inst.elements if e not in mapping]
+        if missing:
+            raise InstanceError(
+                f"no value for element(s) {', '.join(missing)} (name them or give 'default')",
+                place)
+
+
+def check_element_maps(inst: Instance) -> None:
+    """Demand and shortage penalty cover every element; stock maps name known elements."""
+    _element_map(inst, inst.demand, "demand", complete=True)
+    for e, v in inst.demand.items():
+        _period_map(inst, v, f"demand.{e}", complete=False)
+    _element_map(inst, inst.shortage_penalty, "shortage_penalty", complete=True)
+    _element_map(inst, inst.resale_price, "resale_price", complete=False)
+    for key in ("initial", "capacity", "holding_cost"):
+        _element_map(inst, getattr(inst.stock, key), f"stock.{key}", complete=False)
+
+
+def _check_selector(inst: Instance, sel: Selector, place: str,
+                    projects_allowed: bool = False) -> None:
+    if sel.project is not None:
+        if not projects_allowed:
+            raise InstanceError("`project` names investment projects: only a policy's "
+                                "`exclude` may use it", f"{place}.project")
+        others = [k for k in ("id", "mined_in", "refined_in", "mode", "recycled")
+                  if getattr(sel, k) is not None]
+        if others:
+            raise InstanceError(f"a selector names either projects or sources, not both "
+                                f"(also has '{others[0]}')", place)
+        known = {p.id for p in inst.projects}
+        for v in sel.project if isinstance(sel.project, list) else [sel.project]:
+            if v not in known:
+                raise InstanceError(f"unknown project '{v}'", f"{place}.project")
+        return
+    if sel.id is not None:
+        ids = {s.id for s in inst.sources}
+        for v in sel.id if isinstance(sel.id, list) else [sel.id]:
+            if v not in ids:
+                raise InstanceError(f"unknown source id '{v}'", f"{place}.id")
+
+
+def _check_filter(inst: Instance, elements: list[str] | None, periods: list[Any] | None,
+                  place: str) -> None:
+    for i, e in enumerate(elements or []):
+        _element(inst, e, f"{place}.elements[{i}]")
+    for i, p in enumerate(periods or []):
+        _period(inst, p, f"{place}.periods[{i}]")
+
+
+def check_sources(inst: Instance) -> None:
+    """Supply names known elements and periods; windows are ordered; fees are for contracts."""
+    order = {pkey(p): i for i, p in enumerate(inst.periods)}
+    for i, s in enumerate(inst.sources):
+        place = f"sources[{i}]"
+        for e, sup in s.supply.items():
+            if e != "default":
+                _element(inst, e, f"{place}.supply.{e}")
+            _period_map(inst, sup.capacity, f"{place}.supply.{e}.capacity", complete=False)
+            _period_map(inst, sup.price, f"{place}.supply.{e}.price", complete=True)
+            _check_terms(inst, s, e, sup, f"{place}.supply.{e}")
+        if s.available is not None:
+            lo, hi = s.available.from_, s.available.until
+            if lo is not None:
+                _period(inst, lo, f"{place}.available.from")
+            if hi is not None:
+                _period(inst, hi, f"{place}.available.until")
+            if lo is not None and hi is not None and order[pkey(lo)] > order[pkey(hi)]:
+                raise InstanceError(f"'from' ({lo}) is after 'until' ({hi})",
+                                    f"{place}.available")
+        if s.mode == "spot" and s.reservation_fee > 0:
+            raise InstanceError("a reservation fee applies to contract sources only "
+                                "(this source is spot)", f"{place}.reservation_fee")
+        if s.mode == "spot" and s.min_take is not None:
+            raise InstanceError("a minimum take applies to contract sources only (a spot "
+                                "purchase takes what it buys)", f"{place}.min_take")
+        if s.mode == "spot" and s.lead_time is not None:
+            raise InstanceError("a lead time applies to contract sources only (a spot "
+                                "purchase is decided in its own period)", f"{place}.lead_time")
+
+
+def _by_period_value(value: Any, period: Any) -> float:
+    if isinstance(value, dict):
+        return float({pkey(k): v for k, v in value.items()}.get(pkey(period), 0.0))
+    return float(value)
+
+
+def _check_terms(inst: Instance, s: Any, e: str, sup: Any, place: str) -> None:
+    """Committed volumes fit the capacity (inside the window); floor <= cap."""
+    if sup.price_floor is not None and sup.price_cap is not None \
+            and sup.price_floor > sup.price_cap:
+        raise InstanceError(f"price_floor {sup.price_floor:,.6g} is above price_cap "
+                            f"{sup.price_cap:,.6g}", place)
+    if sup.committed is None:
+        return
+    if s.mode == "spot":
+        raise InstanceError("a committed volume applies to contract sources only",
+                            f"{place}.committed")
+    _period_map(inst, sup.committed, f"{place}.committed", complete=False)
+    keys = [pkey(p) for p in inst.periods]
+    lo, hi = 0, len(keys) - 1
+    if s.available is not None:
+        if s.available.from_ is not None:
+            lo = keys.index(pkey(s.available.from_))
+        if s.available.until is not None:
+            hi = keys.index(pkey(s.available.until))
+    for i, p in enumerate(inst.periods):
+        if not lo <= i <= hi:      # outside the available window nothing is committed
+            continue
+        c = _by_period_value(sup.committed, p)
+        cap = _by_period_value(sup.capacity, p)
+        if c > cap + 1e-9:
+            raise InstanceError(f"{c:,.6g} t committed in {p} exceeds the capacity "
+                                f"{cap:,.6g} t", f"{place}.committed")
+
+
+def check_scenarios(inst: Instance) -> None:
+    """Probabilities sum to 1; rule filters and selectors name known things."""
+    if inst.scenarios is None:
+        return
+    if not inst.scenarios:
+        raise InstanceError("needs at least one scenario (or leave the key out)", "scenarios")
+    total = math.fsum(w.probability for w in inst.scenarios)
+    if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+        raise InstanceError(f"probabilities sum to {total:.12g}, not 1", "scenarios")
+    for j, w in enumerate(inst.scenarios):
+        for key in ("disruptions", "price_shocks", "demand_shocks"):
+            for i, rule in enumerate(getattr(w, key)):
+                place = f"scenarios[{j}].{key}[{i}]"
+                _check_filter(inst, rule.elements, rule.periods, place)
+                if hasattr(rule, "match"):
+                    _check_selector(inst, rule.match, f"{place}.match")
+
+
+def _check_build(inst: Instance, rule: Any, place: str) -> None:
+    project = next((p for p in inst.projects if p.id == rule.project), None)
+    if project is None:
+        raise InstanceError(f"unknown project '{rule.project}'", f"{place}.project")
+    if rule.min_size > project.max_size + 1e-12:
+        raise InstanceError(f"min_size {rule.min_size:g} is above the project's max_size "
+                            f"{project.max_size:g}", f"{place}.min_size")
+
+
+def check_projects(inst: Instance) -> None:
+    """Projects have unique ids, a known source supplying what they add (or only
+    `reduces`), known elements and periods, and `fixed_cost` only when integer."""
+    hit = _dupe([p.id for p in inst.projects])
+    if hit:
+        raise InstanceError(f"duplicate id '{hit[1]}'", f"projects[{hit[0]}].id")
+    order = {pkey(t): i for i, t in enumerate(inst.periods)}
+    by_id = {s.id: s for s in inst.sources}
+    for i, p in enumerate(inst.projects):
+        place = f"projects[{i}]"
+        if p.source is not None:
+            if p.source not in by_id:
+                raise InstanceError(f"unknown source id '{p.source}'", f"{place}.source")
+            if not p.capacity:
+                raise InstanceError("a project with a source adds `capacity` (element -> "
+                                    "t/period at full size)", place)
+            if p.reduces:
+                raise InstanceError("a project either adds capacity to a source or "
+                                    "`reduces` demand, not both", f"{place}.reduces")
+            src = by_id[p.source]
+            for e, v in p.capacity.items():
+                _element(inst, e, f"{place}.capacity.{e}")
+                if e not in src.supply and "default" not in src.supply:
+                    raise InstanceError(f"source '{src.id}' does not supply {e} (a project "
+                                        "adds capacity at the source's price)",
+                                        f"{place}.capacity.{e}")
+                _period_map(inst, v, f"{place}.capacity.{e}", complete=False)
+        else:
+            if p.capacity:
+                raise InstanceError("`capacity` needs the `source` it adds to", f"{place}.capacity")
+            if not p.reduces:
+                raise InstanceError("a project needs a `source` and `capacity`, or `reduces`",
+                                    place)
+            for e, v in p.reduces.items():
+                _element(inst, e, f"{place}.reduces.{e}")
+                _period_map(inst, v, f"{place}.reduces.{e}", complete=False)
+        if p.fixed_cost > 0 and not p.integer:
+            raise InstanceError("a fixed cost applies to all-or-nothing projects only "
+                                "(integer: true)", f"{place}.fixed_cost")
+        if p.decide is not None:
+            lo, hi = p.decide.from_, p.decide.until
+            if lo is not None:
+                _period(inst, lo, f"{place}.decide.from")
+            if hi is not None:
+                _period(inst, hi, f"{place}.decide.until")
+            if lo is not None and hi is not None and order[pkey(lo)] > order[pkey(hi)]:
+                raise InstanceError(f"'from' ({lo}) is after 'until' ({hi})", f"{place}.decide")
+
+
+def check_policies(inst: Instance) -> None:
+    """`none` is reserved; rule filters and exclusion selectors name known things."""
+    if "none" in inst.policies:
+        raise InstanceError("'none' is built in (no rules) and cannot be redefined",
+                            "policies.none")
+    folded: dict[str, str] = {"none": "none"}
+    for name in inst.policies:     # each becomes a folder runs/<name> of a comparison
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            raise InstanceError(f"differs from policy '{other}' only in case: they would "
+                                "share a folder on a case-insensitive file system",
+                                f"policies.{name}")
+    for name, pol in inst.policies.items():
+        for key in Policy.model_fields:
+            for i, rule in enumerate(getattr(pol, key)):
+                place = f"policies.{name}.{key}[{i}]"
+                if isinstance(rule, Selector):
+                    _check_selector(inst, rule, place, projects_allowed=True)
+                elif key == "build":
+                    _check_build(inst, rule, place)
+                elif hasattr(rule, "elements"):
+                    _check_filter(inst, rule.elements, rule.periods, place)
+                for j, c in enumerate(getattr(rule, "countries", None) or []):
+                    if c == inst.home:
+                        raise InstanceError(
+                            f"{c} is the home country, not a third country: a cap names "
+                            "third countries only", f"{place}.countries[{j}]")
+
+
+def check_magnitudes(inst: Instance) -> None:
+    """Products of bounded numbers that must stay representable (docs/cli.md, Safety).
+
+    Each number has its own bound in the schema; these two combine several:
+    the weight of the last period, 1/(1+rate)^(T-1), and the stock target of
+    ``min_stock_days``, days/period_days periods of demand.
+    """
+    rate, last = inst.discount_rate, len(inst.periods) - 1
+    decades = -math.log10(MIN_DISCOUNT_WEIGHT)
+    if last > 0 and last * math.log10(1.0 + rate) > decades:
+        most = min(10 ** (decades / last) - 1.0, MAX_DISCOUNT_RATE)
+        raise InstanceError(
+            f"with {last + 1} periods the last period's weight 1/(1+rate)^{last} would be "
+            f"below {MIN_DISCOUNT_WEIGHT:g}; the rate may be at most {most:.4g}",
+            "discount_rate")
+    for name, pol in inst.policies.items():
+        for i, rule in enumerate(pol.min_stock_days):
+            periods = rule.days / inst.period_days
+            if periods > MAX_STOCK_PERIODS:
+                raise InstanceError(
+                    f"days / period_days must be at most {MAX_STOCK_PERIODS:g} periods of "
+                    f"demand, got {periods:.4g} ({rule.days:g} days, period_days "
+                    f"{inst.period_days:g})", f"policies.{name}.min_stock_days[{i}].days")
+
+
+def warn_unsupplied_elements(inst: Instance) -> list[str]:
+    """Demand for an element that no source supplies is shortage by construction."""
+    offered = {e for s in inst.sources for e in s.supply}
+    if "default" in offered:
+        return []
+    return [f"element {e} has demand but no source supplies it: all of it will be shortage"
+            for e in inst.elements if e not in offered]

@@ -1,0 +1,500 @@
+"""Instance schema 1: the validation model of the YAML instance format.
+
+Structure and value checks live in pydantic models (unknown keys are errors,
+with the closest allowed key suggested); cross-references (elements, periods,
+sources, scenarios, groups) are checked afterwards by the named ``check_*``
+functions of :mod:`model.input.instance`. No Pyomo here.
+
+Numbers are validated by hand rather than with pydantic's ``float`` so that
+``true``, ``"12"``, NaN and infinities are refused with one plain message, and
+every number stays below the bounds of :mod:`model.safety` (far below HiGHS's
+infinity). Ids (elements, groups, source and scenario ids, policy names, text
+period labels) must match :data:`model.safety.ID_PATTERN`: they become file
+names, CSV cells and chart labels.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ..safety import (
+    ID_PATTERN,
+    ID_RULE,
+    MAX_CURRENCY_LENGTH,
+    MAX_DISCOUNT_RATE,
+    MAX_ID_LENGTH,
+    MAX_MULTIPLIER,
+    MAX_NAME_LENGTH,
+    MAX_NUMBER,
+    is_control,
+    is_id,
+)
+
+Stage = Literal["mining", "refining"]
+Per = Literal["element", "group"]
+AppliesTo = Literal["every_scenario", "plan"]
+
+
+# --------------------------------------------------------------------------- scalars
+def _number(value: Any, *, lo: float = 0.0, hi: float = MAX_NUMBER,
+            lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite number in [lo, hi] (either end may be open); by default [0, MAX_NUMBER]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("number", "must be a number, got {got}",
+                                  {"got": _show(value)})
+    try:
+        v = float(value)
+    except OverflowError:    # an int beyond the largest float (10**400): out of range below
+        v = math.inf if value > 0 else -math.inf
+    if isinstance(value, float) and not math.isfinite(v):
+        raise PydanticCustomError("number", "must be a finite number, got {got}",
+                                  {"got": _show(value)})
+    if v < lo or (lo_open and v == lo):
+        what = f"greater than {lo:g}" if lo_open else (
+            "non-negative" if lo == 0 else f"at least {lo:g}")
+        raise PydanticCustomError("number", "must be {what}, got {got}",
+                                  {"what": what, "got": _show(value)})
+    if v > hi or (hi_open and v == hi):
+        what = f"below {hi:g}" if hi_open else f"at most {hi:g}"
+        raise PydanticCustomError("number", "must be {what}, got {got}",
+                                  {"what": what, "got": _show(value)})
+    return v
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 60:
+        return f"an integer of {len(str(abs(value)))} digits"   # repr would be huge
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _nonneg(v: Any) -> float:
+    return _number(v)
+
+
+def _share(v: Any) -> float:
+    return _number(v, hi=1.0, hi_open=False)
+
+
+def _alpha(v: Any) -> float:
+    return _number(v, hi=1.0, hi_open=True)
+
+
+def _positive(v: Any) -> float:
+    return _number(v, lo_open=True)
+
+
+def _multiplier(v: Any) -> float:
+    return _number(v, hi=MAX_MULTIPLIER, hi_open=False)
+
+
+def _rate(v: Any) -> float:
+    return _number(v, hi=MAX_DISCOUNT_RATE, hi_open=False)
+
+
+def _id(value: Any) -> str:
+    """An id: safe as a file name, a CSV cell, a chart label and on a terminal."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("name", "must be an id (a text), got {got}",
+                                  {"got": _show(value)})
+    if not is_id(value):
+        raise PydanticCustomError("name", "must be an id ({rule}), got {got}",
+                                  {"rule": ID_RULE, "got": _show(value)})
+    return value
+
+
+MAX_COUNT = 10_000          # periods: lead times, refill, build times
+
+
+def _count(value: Any) -> int:
+    """A whole number >= 0 (periods, for instance)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise PydanticCustomError("number", "must be a whole number from 0 to {hi:,}, got {got}",
+                                  {"hi": MAX_COUNT, "got": _show(value)})
+    return value
+
+
+def _label(value: Any) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise PydanticCustomError("label", "must be a name or an integer, got {got}",
+                                  {"got": _show(value)})
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("label", "must not be empty", {})
+    if isinstance(value, str) and not is_id(value):
+        raise PydanticCustomError("label", "must be an integer or an id ({rule}), got {got}",
+                                  {"rule": ID_RULE, "got": _show(value)})
+    if isinstance(value, int) and len(str(abs(value))) > MAX_ID_LENGTH - 1:
+        raise PydanticCustomError("label", "must have at most {n} digits, got {got}",
+                                  {"n": MAX_ID_LENGTH - 1, "got": _show(value)})
+    return value
+
+
+def _text(value: Any, most: int) -> str:
+    """One line of free text: no control characters (they would reach a terminal)."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("name", "must be a text, got {got}", {"got": _show(value)})
+    if any(is_control(c) for c in value):
+        raise PydanticCustomError(
+            "name", "must not contain control characters (escapes, line breaks), got {got}",
+            {"got": _show(value)})
+    if len(value) > most:
+        raise PydanticCustomError("name", "must have at most {n} characters, got {got}",
+                                  {"n": most, "got": _show(value)})
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("name", "must be a non-empty text, got {got}",
+                                  {"got": _show(value)})
+    return _text(value, MAX_NAME_LENGTH)
+
+
+def _source_name(value: Any) -> str:
+    return _text(value, MAX_NAME_LENGTH)
+
+
+def _currency(value: Any) -> str:
+    return _text(value, MAX_CURRENCY_LENGTH)
+
+
+def _country(value: Any) -> str:
+    if not (isinstance(value, str) and len(value) == 2 and value.isalpha()
+            and value.isupper()):
+        raise PydanticCustomError(
+            "country", "must be an ISO 3166-1 alpha-2 country code such as JP, got {got}",
+            {"got": _show(value)})
+    return value
+
+
+def _number_or_period_map(value: Any) -> float | dict[str | int, float]:
+    """A number for every period, or a map period -> number."""
+    if isinstance(value, dict):
+        out: dict[str | int, float] = {}
+        for key, v in value.items():
+            try:
+                out[_label(key)] = _number(v)
+            except PydanticCustomError as err:
+                raise PydanticCustomError(
+                    "period_map", "period {key}: {msg}",
+                    {"key": key, "msg": err.message()}) from None
+        return out
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number(value)
+    raise PydanticCustomError(
+        "period_map", "must be a number or a map period -> number, got {got}",
+        {"got": _show(value)})
+
+
+def _as_list(value: Any) -> Any:
+    """Let a rule (or selector) be written alone or as a list of them."""
+    return [value] if isinstance(value, dict) else value
+
+
+_NUMBER_SCHEMA = {"type": "number", "minimum": 0, "maximum": MAX_NUMBER}
+_ID_SCHEMA = {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"}
+Number = Annotated[float, BeforeValidator(_nonneg), WithJsonSchema(_NUMBER_SCHEMA)]
+Share = Annotated[float, BeforeValidator(_share),
+                  WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})]
+Positive = Annotated[float, BeforeValidator(_positive),
+                     WithJsonSchema({"type": "number", "exclusiveMinimum": 0,
+                                     "maximum": MAX_NUMBER})]
+Alpha = Annotated[float, BeforeValidator(_alpha),
+                  WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
+Count = Annotated[int, BeforeValidator(_count),
+                  WithJsonSchema({"type": "integer", "minimum": 0})]
+Multiplier = Annotated[float, BeforeValidator(_multiplier),
+                       WithJsonSchema({"type": "number", "minimum": 0,
+                                       "maximum": MAX_MULTIPLIER})]
+Rate = Annotated[float, BeforeValidator(_rate),
+                 WithJsonSchema({"type": "number", "minimum": 0,
+                                 "maximum": MAX_DISCOUNT_RATE})]
+Label = Annotated[Union[str, int], BeforeValidator(_label),
+                  WithJsonSchema({"oneOf": [_ID_SCHEMA, {"type": "integer"}]})]
+Id = Annotated[str, BeforeValidator(_id), WithJsonSchema(_ID_SCHEMA)]
+Name = Annotated[str, BeforeValidator(_name),
+                 WithJsonSchema({"type": "string", "minLength": 1,
+                                 "maxLength": MAX_NAME_LENGTH})]
+SourceName = Annotated[str, BeforeValidator(_source_name),
+                       WithJsonSchema({"type": "string", "maxLength": MAX_NAME_LENGTH})]
+Currency = Annotated[str, BeforeValidator(_currency),
+                     WithJsonSchema({"type": "string", "maxLength": MAX_CURRENCY_LENGTH})]
+Country = Annotated[str, BeforeValidator(_country),
+                    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$"})]
+PeriodValue = Annotated[
+    Union[float, dict[Union[str, int], float]],
+    BeforeValidator(_number_or_period_map),
+    WithJsonSchema({"oneOf": [_NUMBER_SCHEMA, {"type": "object",
+                                              "additionalProperties": _NUMBER_SCHEMA}]}),
+]
+ElementNumberMap = dict[str, Number]
+
+
+# --------------------------------------------------------------------------- models
+class Strict(BaseModel):
+    """Base: unknown keys are refused with the closest allowed key suggested."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise PydanticCustomError("mapping", "must be a mapping of keys to values, got {got}",
+                                      {"got": _show(data)})
+        allowed = [f.alias or n for n, f in cls.model_fields.items()]
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                hint = (f" (did you mean '{close[0]}'?)" if close
+                        else f" (allowed: {', '.join(allowed)})")
+                raise PydanticCustomError("unknown_key", "unknown key '{key}'{hint}",
+                                          {"key": str(key), "hint": hint})
+        return data
+
+
+class Selector(Strict):
+    """Matches sources; a missing key matches all, a list matches any of its values.
+    In a policy's `exclude`, ``{project: ID}`` names investment projects instead."""
+
+    project: Union[Id, list[Id], None] = None
+    id: Union[Id, list[Id], None] = None
+    mined_in: Union[Country, list[Country], None] = None
+    refined_in: Union[Country, list[Country], None] = None
+    mode: Union[Literal["contract", "spot"], list[Literal["contract", "spot"]], None] = None
+    recycled: Union[StrictBool, None] = None
+
+
+class Window(Strict):
+    """Periods in which a source can deliver (inclusive); outside it capacity is 0."""
+
+    from_: Label | None = Field(default=None, alias="from")
+    until: Label | None = None
+
+
+class Supply(Strict):
+    """One element offered by a source: t/period capacity and currency/t price,
+    and the terms of a signed contract (committed volume, price floor and cap)."""
+
+    capacity: PeriodValue
+    price: PeriodValue
+    committed: PeriodValue | None = None     # t/period already signed: x >= committed
+    price_floor: Number | None = None        # delivered price clipped to [floor, cap]
+    price_cap: Number | None = None
+
+
+class Source(Strict):
+    """A supplier (mine + refinery route) offering one or more elements."""
+
+    id: Id
+    name: SourceName | None = None
+    mined_in: Country
+    refined_in: Country
+    mode: Literal["contract", "spot"] = "contract"
+    recycled: StrictBool = False
+    reservation_fee: Share = 0.0
+    # periods between the decision and the period a contract volume is for:
+    # decided with the information of period t - lead_time (absent: at the start)
+    lead_time: Count | None = None
+    # take-or-pay minimum: in every scenario and period q >= min_take * a * x
+    min_take: Share | None = None
+    available: Window | None = None
+    supply: dict[str, Supply]
+
+
+class Disruption(Strict):
+    """Capacity multiplier (availability in [0, 1]) for matching sources."""
+
+    match: Selector = Field(default_factory=Selector)
+    elements: list[str] | None = None
+    periods: list[Label] | None = None
+    availability: Share
+    # a national emergency: stock floors are released for the elements it hits
+    emergency: bool = False
+
+
+class PriceShock(Strict):
+    """Price multiplier on deliveries from matching sources."""
+
+    match: Selector = Field(default_factory=Selector)
+    elements: list[str] | None = None
+    periods: list[Label] | None = None
+    multiplier: Multiplier
+
+
+class DemandShock(Strict):
+    """Demand multiplier."""
+
+    elements: list[str] | None = None
+    periods: list[Label] | None = None
+    multiplier: Multiplier
+
+
+class Scenario(Strict):
+    """One disruption scenario with its probability."""
+
+    id: Id
+    description: str | None = None
+    probability: Share
+    disruptions: list[Disruption] = Field(default_factory=list)
+    price_shocks: list[PriceShock] = Field(default_factory=list)
+    demand_shocks: list[DemandShock] = Field(default_factory=list)
+
+
+class RuleFilter(Strict):
+    """Filters shared by policy rules."""
+
+    elements: list[str] | None = None
+    periods: list[Label] | None = None
+    per: Per = "element"
+
+
+class CountryCapRule(RuleFilter):
+    """At most `share` of demand from any one third country at each stage
+    (only from the named `countries` when given)."""
+
+    share: Share
+    countries: list[Country] | None = Field(default=None, min_length=1)
+    stages: list[Stage] = Field(default_factory=lambda: ["mining", "refining"], min_length=1)
+    applies_to: AppliesTo = "every_scenario"
+
+
+class DomesticFloorRule(RuleFilter):
+    """At least `share` of demand from home-country sources at one stage."""
+
+    share: Share
+    stage: Stage = "mining"
+    applies_to: AppliesTo = "every_scenario"
+
+
+class RecycledFloorRule(RuleFilter):
+    """At least `share` of demand from recycled sources."""
+
+    share: Share
+    applies_to: AppliesTo = "every_scenario"
+
+
+class StockDaysRule(RuleFilter):
+    """End-of-period stock of at least days/period_days of demand at every node;
+    released in emergencies and the `refill` periods after them; soft with a
+    `deficit_cost` (currency per tonne below target per period)."""
+
+    days: Number
+    applies_to: Literal["every_scenario"] = "every_scenario"
+    refill: Count = 1
+    deficit_cost: Number | None = None
+
+
+class BudgetRule(Strict):
+    """Expected (discounted) cost at most `amount`."""
+
+    amount: Number
+
+
+class BuildRule(Strict):
+    """Require a project: its sizes decided along every scenario path sum to at least
+    `min_size` (in units of its full size)."""
+
+    project: Id
+    min_size: Number = 1.0
+
+
+class Project(Strict):
+    """An investment in new capacity of a source (or in using less: `reduces`),
+    sized at the nodes of the information tree (DESIGN.md, "Investment")."""
+
+    id: Id
+    name: SourceName | None = None
+    source: Id | None = None                       # adds capacity to this source
+    capacity: dict[str, PeriodValue] = Field(default_factory=dict)   # t/period at full size
+    reduces: dict[str, PeriodValue] = Field(default_factory=dict)    # avoided t/period
+    cost: Number                                   # currency for the full size
+    build_time: Count = 0                          # periods from decision to first output
+    decide: Window | None = None                   # periods in which a build may be decided
+    max_size: Positive = 1.0
+    integer: StrictBool = False                    # all or nothing: size 0 or max_size
+    fixed_cost: Number = 0.0                       # paid when built (integer projects)
+
+
+def _rules(model: type) -> Any:
+    """A rule written alone or as a list of rules (JSON Schema says both)."""
+    # the before-validator makes a lone rule a list, so the union's second member
+    # only serves the JSON Schema (editors then accept both spellings)
+    return Annotated[Union[list[model], model],  # type: ignore[valid-type]
+                     Field(union_mode="left_to_right"), BeforeValidator(_as_list)]
+
+
+class Policy(Strict):
+    """A named combination of policy rules; every rule may be a list of rules."""
+
+    max_single_country_share: _rules(CountryCapRule) = Field(default_factory=list)
+    min_domestic_share: _rules(DomesticFloorRule) = Field(default_factory=list)
+    min_recycled_share: _rules(RecycledFloorRule) = Field(default_factory=list)
+    exclude: _rules(Selector) = Field(default_factory=list)
+    min_stock_days: _rules(StockDaysRule) = Field(default_factory=list)
+    budget: _rules(BudgetRule) = Field(default_factory=list)
+    build: _rules(BuildRule) = Field(default_factory=list)
+
+
+class Stock(Strict):
+    """Element maps (with `default`) for initial stock, capacity and holding cost."""
+
+    initial: ElementNumberMap = Field(default_factory=dict)
+    capacity: ElementNumberMap = Field(default_factory=dict)
+    holding_cost: ElementNumberMap = Field(default_factory=dict)
+
+
+class Risk(Strict):
+    """Objective (1 - lambda) E[C] + lambda CVaR_alpha(C)."""
+
+    lambda_: Share = Field(default=0.0, alias="lambda")
+    alpha: Alpha = 0.95
+
+
+class Instance(Strict):
+    """A sourcing instance, schema 1."""
+
+    schema_: Literal[1] = Field(alias="schema")
+    name: Name
+    description: str = ""
+    currency: Currency = "USD"
+    home: Country
+    periods: list[Label] = Field(min_length=1)
+    discount_rate: Rate = 0.0
+    elements: list[Id] = Field(min_length=1)
+    groups: dict[Id, list[str]] = Field(default_factory=dict)
+    demand: dict[str, PeriodValue]
+    shortage_penalty: ElementNumberMap
+    stock: Stock = Field(default_factory=Stock)
+    # currency per surplus tonne sold (take-or-pay deliveries beyond need)
+    resale_price: ElementNumberMap = Field(default_factory=dict)
+    sources: list[Source] = Field(default_factory=list)
+    projects: list[Project] = Field(default_factory=list)
+    scenarios: list[Scenario] | None = None
+    policies: dict[Id, Policy] = Field(default_factory=dict)
+    risk: Risk = Field(default_factory=Risk)
+    period_days: Positive = 365.0
+    # what is known when: history (decisions see only the data so far) or
+    # clairvoyant (each scenario's recourse sees its whole future)
+    information: Literal["history", "clairvoyant"] = "history"
+
+
+def json_schema() -> dict[str, Any]:
+    """The instance format as JSON Schema (draft 2020-12), from the validation model."""
+    schema = Instance.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Rare-earth sourcing instance (schema 1)"
+    return schema

@@ -1,0 +1,469 @@
+"""Writing run folders: whole or not at all.
+
+A run folder is first written under a hidden temporary name beside its final
+place and then renamed in one step, so a reader never sees half a folder; if
+anything fails (or the process is interrupted) the temporary folder is
+removed. An existing folder is replaced only with ``force``, and only if it
+is a folder that sourcing wrote and still holds nothing else
+(:func:`model.output.folders.why_not_replaceable`): checked before any work by
+:func:`check_target` and again just before the replacement.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+from ..errors import UsageError
+from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used from here too
+    EXCEL_MAX_ROWS,
+    comparison_contracts_sheet,
+    comparison_summary_sheet,
+    run_front_sheets,
+    sweep_summary_sheet,
+    write_excel,
+)
+from .folders import why_not_replaceable
+from ..safety import csv_cell, is_id, printable
+
+MAX_SLUG = 80            # of a default folder name, before the time stamp
+
+
+def default_run_dir(root: Path, instance: str, policy: str) -> Path:
+    """results/<instance>-<policy>-<UTC time>/ (a suffix keeps parallel runs apart).
+
+    The instance name is free text: only letters, digits and . _ - are kept,
+    the slug does not start with a dot (no hidden folder) and is cut to
+    MAX_SLUG characters (file names have a length limit).
+    """
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{instance}-{policy}").strip("-.")
+    slug = slug[:MAX_SLUG].rstrip("-.") or "run"
+    return root / f"{slug}-{stamp}"
+
+
+def _real_target(out: Path) -> Path:
+    """`out` with its folder resolved (links, `..`), the last name kept as given, so a
+    link named `out` is seen as a link. Refuses the root and the current folder
+    (or one holding it): neither can be replaced by a rename."""
+    out = Path(out)
+    if out.name in ("", ".", ".."):
+        real = Path(os.path.realpath(out))
+    else:
+        real = Path(os.path.realpath(out.parent)) / out.name
+    if real.name == "" or real == real.parent:
+        raise UsageError(f"{out} is the root folder; choose a folder to create (--out)")
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if real == cwd or real in cwd.parents:
+        raise UsageError(f"{out} is the current folder or holds it; choose another --out")
+    return real
+
+
+def check_output_parent(out: Path, shown: Path | None = None) -> None:
+    """Refuse early an output whose folder cannot be created or written into.
+
+    The nearest existing ancestor of `out` must be a folder we may write to
+    (parent folders are created as needed). Messages name `shown` (the path as
+    the user wrote it), by default `out`.
+    """
+    out = Path(out)
+    shown = out if shown is None else shown
+    parent = Path(os.path.abspath(out)).parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {shown}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {shown}: no permission to write in {parent}")
+
+
+def check_target(out: Path, force: bool) -> None:
+    """Before any work: `out` can be created, or replaced with `force` (a folder that
+    sourcing wrote and that holds nothing else; never a link or another file)."""
+    out = Path(out)
+    real = _real_target(out)
+    check_output_parent(real, out)
+    if not os.path.lexists(real):
+        return
+    if not force:
+        raise UsageError(f"{out} already exists; use --force to replace it")
+    _check_replaceable(out, real)
+
+
+def _check_replaceable(out: Path, real: Path) -> None:
+    if real.is_symlink():
+        raise UsageError(f"{out} is a symbolic link; --force replaces only a folder that "
+                         "sourcing wrote, not a link")
+    if not real.is_dir():
+        raise UsageError(f"{out} exists and is not a folder")
+    why = why_not_replaceable(real)
+    if why:
+        raise UsageError(f"{out} is not a folder written by sourcing ({why}); --force "
+                         "replaces only such folders: remove it yourself or choose "
+                         "another --out")
+
+
+def check_file_target(out: Path, force: bool) -> None:
+    """Before any work: a single output file (`report --out`, `build --out`) can be
+    written; with `force` only a regular file is replaced, never a folder or a link."""
+    out = Path(out)
+    check_output_parent(out)
+    if not os.path.lexists(out):
+        return
+    if not force:
+        raise UsageError(f"{out} already exists; use --force to replace it")
+    if out.is_symlink():
+        raise UsageError(f"{out} is a symbolic link; --force replaces only a regular file")
+    if not out.is_file():
+        raise UsageError(f"{out} is not a regular file; --force replaces only a regular file")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if isinstance(v, Path):
+        return str(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def write_csv(path: Path, table: "pd.DataFrame") -> None:
+    """CSV with every float written exactly (shortest round-trip form), via Arrow.
+
+    Arrow's writer is ~10x faster than pandas' on the large per-scenario tables.
+    Text columns with mixed content (period labels, None) are written as text.
+    A text cell that a spreadsheet would run as a formula (= + - @ tab CR
+    first) gets a leading ``'`` (:func:`model.safety.csv_cell`); numbers,
+    negative ones too, are written as numbers.
+    """
+    import math
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    import numpy as np
+
+    def text(v: Any) -> str:
+        return csv_cell(v) if isinstance(v, str) else \
+            ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+
+    out = table.copy(deep=False)
+    for col in out.columns:
+        values = out[col]
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+            continue
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            # text and missing values only: each distinct value once (ids repeat
+            # over millions of rows of the per-scenario tables)
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            mapped = np.array([text(v) for v in uniques] + [""], dtype=object)
+            out[col] = pd.Series(mapped[codes], index=out.index, dtype=object)
+        else:
+            out[col] = pd.Series([text(v) for v in values], index=out.index, dtype=object)
+    pacsv.write_csv(pa.Table.from_pandas(out, preserve_index=False), str(path),
+                    pacsv.WriteOptions(quoting_style="needed"))
+
+
+def write_run_folder(out: Path, fill: Callable[[Path], None], force: bool = False,
+                     unique: bool = False) -> Path:
+    """Create folder `out` atomically: `fill(tmp)` writes the files, then a rename.
+
+    With `unique`, an existing `out` gets a numeric suffix instead of an error
+    (default run names, where two runs may start in the same second).
+    """
+    given = Path(out)
+    out = _real_target(given)      # the folder resolved: `.`, `..` and links in it
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        fill(tmp)
+        published = _publish(tmp, out, force, unique)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    # shown to the user as they wrote it (a suffix for a taken default name)
+    return given if published == out else given.with_name(published.name)
+
+
+def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
+    candidate, n = out, 1
+    while True:
+        if os.path.lexists(candidate):
+            if unique:
+                n += 1
+                candidate = out.with_name(f"{out.name}-{n}")
+                continue
+            if not force:
+                raise UsageError(f"{candidate} already exists; use --force to replace it")
+            _check_replaceable(candidate, candidate)   # again: it may have changed meanwhile
+            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old",
+                                          dir=out.parent))
+            os.rename(candidate, trash / "old")
+            try:
+                os.rename(tmp, candidate)
+            except OSError:
+                os.rename(trash / "old", candidate)
+                raise
+            finally:
+                shutil.rmtree(trash, ignore_errors=True)
+            return candidate
+        try:
+            os.rename(tmp, candidate)  # fails if another run created it meanwhile
+            return candidate
+        except OSError:
+            if not os.path.lexists(candidate):
+                raise
+
+
+RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "cost_by_year", "duals",
+              "tree", "stock_floors", "projects")
+
+
+def save_run(run: Any, out: Path | None = None, force: bool = False,
+             results_root: Path = Path("results"), charts: bool = True) -> Path:
+    """Write a solve's run folder (see docs/outputs.md) and return its path.
+
+    Always: ``summary.json`` and ``instance.yaml`` (the exact input). For an
+    optimal solve also the tables as CSV and ``allocation.xlsx``; for any other
+    status no table is written, so nothing can be mistaken for an optimum.
+    """
+    unique = out is None
+    target = default_run_dir(results_root, run.summary["instance"], run.policy) \
+        if out is None else Path(out)
+
+    def fill(tmp: Path) -> None:
+        write_json(tmp / "summary.json", run.summary)
+        _instance_copy(run.loaded, tmp)
+        if not run.has_solution:      # no plan: nothing that could pass for one
+            return
+        painter = _start_charts(run, tmp) if charts else None
+        try:
+            names = [n for n in RUN_TABLES if n in run.tables]   # no duals from mpi-sppy
+            for name in names:
+                write_csv(tmp / f"{name}.csv", run.tables[name])
+            write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names},
+                        run.summary.get("currency", ""),
+                        run_front_sheets(run.summary, run.tables,
+                                         run.loaded.instance.period_days))
+        finally:
+            if painter is not None:
+                _finish_charts(painter)
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+_STOP = (signal.SIGINT, signal.SIGTERM)
+
+
+def _quiet_exit(signum: int, frame: Any) -> None:
+    os._exit(128 + signum)   # no traceback, no clean-up: the parent removes the folder
+
+
+def _draw_run_charts(run: Any, folder: Path, forked: bool = False) -> None:
+    from . import charts
+
+    if forked:
+        # The parent handles interrupts and stops this process with SIGTERM; its own
+        # handler (which raises KeyboardInterrupt) must not run here. The signals
+        # were blocked across the fork, so none arrives before these handlers.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _quiet_exit)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP)
+        try:
+            _draw(charts, run, folder)
+        except Exception as err:  # noqa: BLE001 - one line, the parent reports the failure
+            if os.environ.get("SOURCING_DEBUG"):
+                raise
+            if folder.is_dir():   # gone: the parent is cleaning up after an interrupt
+                sys.stderr.write(f"charts: {type(err).__name__}: {printable(err)}\n")
+                sys.stderr.flush()
+            os._exit(1)
+        return
+    _draw(charts, run, folder)
+
+
+def _draw(charts: Any, run: Any, folder: Path) -> None:
+    charts.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
+                                 folder / "allocation_by_country.png",
+                                 f"{run.summary['instance']} / {run.policy}")
+    charts.cost_and_shortage_by_scenario(run.tables["scenarios"], folder / "scenarios.png",
+                                         run.summary.get("currency", ""))
+    charts.information_tree(run.tables["tree"], folder / "tree.png", run.summary["instance"])
+    if len(run.tables.get("capacity_added", ())):
+        charts.capacity_built(run.tables["capacity_added"], folder / "projects.png",
+                              run.summary["instance"],
+                              [p.id for p in run.loaded.instance.projects])
+
+
+def _start_charts(run: Any, folder: Path) -> Any:
+    """Draw the charts in a forked process while this one writes the tables."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        _draw_run_charts(run, folder)
+        return None
+    proc = mp.get_context("fork").Process(target=_draw_run_charts, args=(run, folder, True),
+                                          daemon=True)
+    # block SIGINT/SIGTERM across the fork: the child must not run this process's
+    # handler before it installs its own; here they are delivered once unblocked
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+    try:
+        proc.start()
+    finally:
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)   # a pending signal fires here
+        except BaseException:
+            if proc.pid is not None:   # started: stop it, it must not outlive this call
+                proc.terminate()
+                proc.join()
+            raise
+    return proc
+
+
+def _finish_charts(proc: Any) -> None:
+    if sys.exc_info()[0] is not None:  # failing or interrupted: do not wait for charts
+        proc.terminate()
+        proc.join()
+        return
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"drawing the charts failed (exit code {proc.exitcode})")
+
+
+def _instance_copy(loaded: Any, tmp: Path) -> None:
+    """instance.yaml: the bytes that were validated and hashed (instance_sha256), also
+    for an instance built in Python (then the validated instance as YAML)."""
+    raw = getattr(loaded, "raw", None)
+    if raw is None and loaded.path is not None:
+        raw = Path(loaded.path).read_bytes()
+    if raw is None:
+        from ..input.builders import instance_to_yaml
+
+        raw = instance_to_yaml(loaded.instance).encode()
+    (tmp / "instance.yaml").write_bytes(raw)
+
+
+def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
+                    out: Path | None = None, force: bool = False,
+                    results_root: Path = Path("results")) -> Path:
+    """A comparison folder: comparison.csv/.md/.xlsx/.png, summary.json, one run folder each."""
+    unique = out is None
+    target = default_run_dir(results_root, loaded.name, "compare") if out is None else Path(out)
+    currency = loaded.instance.currency
+
+    def fill(tmp: Path) -> None:
+        from . import charts
+        from ..analysis.analysis import cost_by_year_table
+        from .formatting import period_word
+
+        by_year = cost_by_year_table(runs)
+        write_csv(tmp / "comparison.csv", table)
+        write_csv(tmp / "cost_by_year.csv", by_year)
+        per = period_word(loaded.instance.period_days)
+        (tmp / "comparison.md").write_text(markdown_table(table, currency, per) + "\n")
+        front = [comparison_summary_sheet(table, loaded.name, currency),
+                 comparison_contracts_sheet(runs)]
+        write_excel(tmp / "comparison.xlsx", {"comparison": table, "cost_by_year": by_year},
+                    currency, [f for f in front if f is not None])
+        if (table.status == "optimal").any():
+            charts.comparison(table, tmp / "comparison.png", currency,
+                              "year" if per == "yr" else "period")
+        write_json(tmp / "summary.json", {
+            "kind": "comparison", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
+            "policies": list(runs), "statuses": {p: r.summary["status"] for p, r in runs.items()},
+            "version": _version()})
+        _instance_copy(loaded, tmp)
+        for name, run in runs.items():
+            if not is_id(name):   # a folder name: never a path
+                raise UsageError(f"policy name {name!r} cannot be a folder name")
+            save_run(run, tmp / "runs" / name)
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def save_project_values(table: "pd.DataFrame", policy: str, loaded: Any,
+                        out: Path | None = None, force: bool = False,
+                        results_root: Path = Path("results")) -> Path:
+    """A project-values folder: project_values.csv/.md, summary.json, instance.yaml."""
+    unique = out is None
+    target = default_run_dir(results_root, loaded.name, f"projects-{policy}") \
+        if out is None else Path(out)
+
+    def fill(tmp: Path) -> None:
+        write_csv(tmp / "project_values.csv", table)
+        (tmp / "project_values.md").write_text(
+            markdown_table(table, loaded.instance.currency) + "\n")
+        write_json(tmp / "summary.json", {
+            "kind": "projects", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
+            "policy": policy, "projects": table["project"].tolist(), "version": _version()})
+        _instance_copy(loaded, tmp)
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
+               out: Path | None = None, force: bool = False,
+               results_root: Path = Path("results")) -> Path:
+    """A sweep folder: frontier.csv/.md/.xlsx/.png, summary.json, instance.yaml."""
+    unique = out is None
+    target = default_run_dir(results_root, loaded.name, f"sweep-{settings['policy']}") \
+        if out is None else Path(out)
+
+    def fill(tmp: Path) -> None:
+        from . import charts
+
+        write_csv(tmp / "frontier.csv", frontier)
+        (tmp / "frontier.md").write_text(
+            markdown_table(frontier, loaded.instance.currency) + "\n")
+        currency = loaded.instance.currency
+        write_excel(tmp / "frontier.xlsx", {"frontier": frontier}, currency,
+                    [sweep_summary_sheet(frontier, settings, loaded.name, currency)])
+        charts.frontier(frontier, tmp / "frontier.png", loaded.instance.currency)
+        write_json(tmp / "summary.json", {
+            "kind": "sweep", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
+            **settings, "statuses": frontier.status.tolist(), "version": _version()})
+        _instance_copy(loaded, tmp)
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def markdown_table(table: "pd.DataFrame", currency: str = "", per: str = "period") -> str:
+    """A GitHub-flavoured Markdown table for people (model.output.formatting): money in
+    millions of `currency`, tonnes with one decimal, shares in percent, units in
+    the headers, numbers right-aligned; never scientific notation.
+
+    Text cells are made safe for the table and a terminal: `|` is escaped (it
+    would end the cell) and control characters are shown escaped.
+    """
+    from .formatting import format_frame, numeric_columns
+
+    out = format_frame(table, currency, per)
+    out.columns = [c.replace("|", "\\|") for c in out.columns]
+    for col in out.columns:
+        out[col] = [v.replace("|", "\\|") for v in out[col]]
+    align = ["right" if n else "left" for n in numeric_columns(table)]
+    return out.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

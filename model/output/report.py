@@ -1,0 +1,533 @@
+"""`sourcing report`: a self-contained HTML page of a run, comparison or sweep folder.
+
+The page embeds its charts as base64 PNG and its styles inline, so it opens
+from a file in any browser without a server. It shows the headline numbers,
+the tables, the charts and the instance's assumptions (sources, scenarios,
+the policy's rules), read from the folder alone.
+
+The folder is not trusted: its files are read only as regular files, never
+through a symbolic link (model.output.folders.read_member), every text goes through
+html.escape, and the page names the folder but holds no absolute path. The
+page is written to a fresh temporary file (mkstemp) beside its target and
+renamed over it, so a planted link is replaced, never written through.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from ..errors import UsageError
+from .folders import read_member, read_summary, read_table
+from .describe import policy_in_words
+from .formatting import cell, format_frame, key_scenarios, numeric_columns, period_word, spec
+from ..input.instance import load_instance
+from .palette import country_color
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:1200px;color:#222;padding:0 1em;overflow-wrap:anywhere}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ccc}
+.scroll{overflow-x:auto;max-width:100%;margin:.6em 0}
+table{border-collapse:collapse;font-size:.85em}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;overflow-wrap:normal}
+th{background:#f3f3f3;vertical-align:bottom}td:first-child,th:first-child{text-align:left}
+td.text,th.text{text-align:left}td.wide{min-width:18em;max-width:36em;overflow-wrap:anywhere}
+.kv td:first-child{font-weight:600}.note{color:#666;font-size:.9em}
+#key{font-size:.85em}#key td{white-space:nowrap;padding:3px 6px}#key th{padding:3px 6px}
+#key td.wide{white-space:normal;min-width:10em}#key td.base{color:#666}
+#key th.group{text-align:center}
+#key td:first-child,#key th:first-child{position:sticky;left:0;background:#fff}
+#key th:first-child{background:#f3f3f3}
+.d{color:#666;font-size:.85em;white-space:nowrap}
+.sw{display:inline-block;width:.8em;height:.8em;border:1px solid #999;margin-right:.3em;
+vertical-align:-.05em}
+dl.policies dt{font-weight:600;margin-top:.5em}dl.policies dd{margin-left:1.5em}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}
+pre{background:#f7f7f7;padding:.6em;font-size:.8em;overflow-x:auto}
+.bad{color:#b00;font-weight:600}
+@media (max-width:800px){body{margin:1em auto;padding:0 .5em}table{font-size:.75em}}
+"""
+
+
+def _esc(v: Any) -> str:
+    return html.escape(str(v))
+
+
+def _swatch(code: Any) -> str:
+    """A small square in the country's chart colour (model.output.palette), before its code."""
+    return f'<span class="sw" style="background:{country_color(str(code))}"></span>'
+
+
+def _table(df: pd.DataFrame, table_id: str, max_rows: int = 400, currency: str = "",
+           per: str = "period", kinds: dict[str, str] | None = None) -> str:
+    """A table for people (model.output.formatting: units in the headers, no e-notation) in
+    a box that scrolls sideways, so a wide table never widens the page."""
+    note = ""
+    if len(df) > max_rows:
+        note = f'<p class="note">first {max_rows:,} of {len(df):,} rows; the CSV has all.</p>'
+        df = df.head(max_rows)
+    shown = format_frame(df, currency, per, kinds)
+    numeric = numeric_columns(df, kinds)
+    head = "".join(f'<th{"" if n else " class=text"}>{_esc(h)}</th>'
+                   for h, n in zip(shown.columns, numeric))
+    rows = []
+    for values in shown.itertuples(index=False):
+        cells = []
+        for name, v, n in zip(df.columns, values, numeric):
+            cls = "" if n else (" class='text wide'" if len(v) > 60 else " class=text")
+            text = _esc(v)
+            if name in COUNTRY_COLUMNS and v:
+                text = _swatch(v) + text
+            cells.append(f"<td{cls}>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="scroll"><table id="{_esc(table_id)}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>{note}')
+
+
+COUNTRY_COLUMNS = {"mined_in", "refined_in", "max_share_of_demand_mining_country",
+                   "max_share_of_demand_refining_country", "country"}
+
+
+def _kv(pairs: list[tuple[str, Any]], table_id: str) -> str:
+    rows = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in pairs)
+    return f'<div class="scroll"><table class="kv" id="{table_id}">{rows}</table></div>'
+
+
+def _csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    return read_table(path, **kwargs)
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(read_member(path)).decode()
+    return (f'<img alt="{_esc(alt)}" data-chart="{_esc(path.name)}" '
+            f'onload="this.dataset.ok=1" src="data:image/png;base64,{data}">')
+
+
+def _num(v: Any, unit: str = "") -> str:
+    """A number for people: 6 significant digits, whole units from a million up."""
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.6g}{unit}" if abs(v) < 1e6 else f"{v:,.0f}{unit}"
+    return f"{v}{unit}"
+
+
+format_number = _num
+
+
+def _assumptions(inst: Any, policy: str | None) -> str:
+    if inst is None:
+        return '<p class="note">no instance.yaml in this folder</p>'
+    src_rows = []
+    for s in inst.sources:
+        window = ""
+        if s.available is not None:
+            window = f"{s.available.from_ or ''}..{s.available.until or ''}"
+        for e, sup in s.supply.items():
+            cap = sup.capacity if not isinstance(sup.capacity, dict) else \
+                f"{min(sup.capacity.values()):,.6g}..{max(sup.capacity.values()):,.6g}"
+            price = sup.price if not isinstance(sup.price, dict) else \
+                f"{min(sup.price.values()):,.6g}..{max(sup.price.values()):,.6g}"
+            src_rows.append({"source": s.id, "name": s.name or "", "mined_in": s.mined_in,
+                             "refined_in": s.refined_in, "mode": s.mode,
+                             "recycled": s.recycled, "reservation_fee": s.reservation_fee,
+                             "window": window, "element": e, "capacity_t": cap,
+                             "price": price})
+    scen_rows = []
+    for w in inst.scenarios or []:
+        rules = []
+        for r in w.disruptions:
+            rules.append(f"availability x{r.availability:g} for "
+                         f"{_sel(r.match)} {r.elements or 'all elements'} {r.periods or ''}")
+        for r in w.price_shocks:
+            rules.append(f"price x{r.multiplier:g} for {_sel(r.match)} "
+                         f"{r.elements or 'all elements'} {r.periods or ''}")
+        for r in w.demand_shocks:
+            rules.append(f"demand x{r.multiplier:g} for {r.elements or 'all elements'} "
+                         f"{r.periods or ''}")
+        scen_rows.append({"scenario": w.id, "probability": w.probability,
+                          "description": w.description or "", "rules": "; ".join(rules)})
+    parts = [f"<h2>Assumptions: instance {_esc(inst.name)}</h2>",
+             f"<p>{_esc(inst.description)}</p>",
+             _kv([("home country", inst.home), ("currency", inst.currency),
+                  ("periods", ", ".join(map(str, inst.periods))),
+                  ("elements", ", ".join(inst.elements)),
+                  ("discount rate", inst.discount_rate),
+                  ("risk", f"lambda {inst.risk.lambda_:g}, alpha {inst.risk.alpha:g}")],
+                 "assumptions-general"),
+             "<h3>Sources</h3>",
+             _table(pd.DataFrame(src_rows), "assumptions-sources", currency=inst.currency,
+                    kinds={"reservation_fee": "share", "price": "per_t"})]
+    if scen_rows:
+        parts += ["<h3>Scenarios</h3>", _table(pd.DataFrame(scen_rows), "assumptions-scenarios")]
+    if policy and policy != "none" and policy in inst.policies:
+        rules = inst.policies[policy].model_dump(by_alias=True, exclude_defaults=True,
+                                                 exclude_none=True)
+        words = "".join(f"<li>{_esc(w)}</li>"
+                        for w in policy_in_words(policy, inst.policies[policy], inst))
+        parts += [f"<h3>Policy {_esc(policy)}</h3>", f"<ul>{words}</ul>",
+                  '<p class="note">As written in the instance:</p>',
+                  f"<pre>{_esc(yaml.safe_dump(rules, sort_keys=False))}</pre>"]
+    return "\n".join(parts)
+
+
+def _sel(sel: Any) -> str:
+    d = sel.model_dump(exclude_none=True)
+    return ", ".join(f"{k}={v}" for k, v in d.items()) or "all sources"
+
+
+def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
+    cur = s.get("currency", "")
+    head = [("status", s["status"]), ("message", s.get("message", "")),
+            ("policy", s["policy"]), ("objective", _num(s["objective"], f" {cur}")),
+            ("expected cost", _num(s["expected_cost"], f" {cur}")),
+            (f"CVaR {s['risk']['alpha']:g}", _num(s["cvar"], f" {cur}")),
+            ("expected shortage", _num(s["expected_shortage_t"], " t")),
+            ("worst-scenario shortage", _num(s["worst_shortage_t"], " t"))]
+    for stage, v in (s.get("max_single_country_share") or {}).items():
+        head.append((f"max third-country share of demand, {stage} (deliveries into stock count)",
+                     f"{v['share']:.1%} ({v['country']}, {v['element']} {v['period']}, "
+                     f"{v['scenario']})" if v["country"] else "0"))
+    for key in ("ws", "eev", "evpi", "vss"):
+        if key in s:
+            head.append((key.upper(), _num(s[key], f" {cur}")))
+    head += [("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.3f} s"),
+             ("instance sha256", s["instance_sha256"]), ("tool version", s["version"])]
+    parts = ["<h2>Summary</h2>", _kv(head, "summary")]
+    at_limit = bool((s.get("mip") or {}).get("plan_at_limit"))
+    if s["status"] != "optimal" and not at_limit:
+        parts.append(f'<p class="bad">No allocation: the model is {_esc(s["status"])}. '
+                     f'{_esc(s.get("message", ""))}</p>')
+        return parts
+    if at_limit:
+        gap = s["mip"].get("gap")
+        parts.append(f'<p class="bad">Not optimal: stopped at a limit ({_esc(s["status"])}); '
+                     f"the best plan found is shown, within {gap:.2%} of the best bound.</p>"
+                     if gap is not None else '<p class="bad">Not optimal: stopped at a '
+                     "limit; the best plan found is shown.</p>")
+    for png, title in (("allocation_by_country.png", "Supply by country"),
+                       ("scenarios.png", "Cost and shortage per scenario"),
+                       ("tree.png", "What is known when: the information tree"),
+                       ("projects.png", "Investment: capacity the builds add")):
+        if os.path.lexists(folder / png):
+            parts += [f"<h2>{title}</h2>", _img(folder / png, title)]
+    alloc = _csv(folder / "allocation.csv")
+    parts += ["<h2>Contracts (first stage)</h2>",
+              _table(alloc[alloc.contracted_t > 1e-9].drop(columns=["excluded"]), "allocation",
+                     currency=cur)]
+    if os.path.lexists(folder / "projects.csv"):
+        parts += ["<h2>Investment: builds decided</h2>",
+                  '<p class="note">One row per project, period and node with a build; size '
+                  "in units of the project's full size; nothing listed: nothing built.</p>",
+                  _table(_csv(folder / "projects.csv"), "projects", currency=cur)]
+    parts += ["<h2>Scenarios</h2>",
+              '<p class="note">Costs discounted as in the objective.</p>',
+              _table(_csv(folder / "scenarios.csv"), "scenarios", currency=cur)]
+    bal = _csv(folder / "balance.csv")
+    short = bal.pivot_table(index="element", columns="scenario", values="shortage_t",
+                            aggfunc="sum", sort=False).reset_index()
+    short.columns.name = None
+    parts += ["<h2>Shortage by element and scenario (t)</h2>",
+              _table(short, "shortage", kinds={str(c): "t" for c in short.columns[1:]})]
+    if not os.path.lexists(folder / "duals.csv"):
+        return parts + ["<h2>What binds: marginal values</h2>",
+                        '<p class="note">This run has no duals.csv: it was solved by scenario '
+                        "decomposition (mpi-sppy), which does not give the extensive form's "
+                        "marginal values. Solve it with the default engine to see them.</p>"]
+    duals = _csv(folder / "duals.csv", na_values=[])
+    binding = duals[(duals.constraint != "demand") & (pd.to_numeric(duals.value) != 0)]
+    binding = binding.reindex(pd.to_numeric(binding.value).sort_values().index)
+    # a budget row's value is per unit of currency, every other row's per tonne
+    per_t = {"value": "number" if (binding.constraint == "budget").any() else "per_t"}
+    parts += ["<h2>What binds: marginal values</h2>",
+              '<p class="note">Change in the objective per tonne of relaxation (policy rows) '
+              "or per extra tonne of capacity; negative means relaxing saves money.</p>",
+              _table(binding.head(60), "binding", currency=cur, kinds=per_t),
+              "<h3>Marginal cost of demand</h3>",
+              _table(duals[duals.constraint == "demand"][["element", "period", "value"]],
+                     "demand-duals", currency=cur, kinds={"value": "per_t"})]
+    return parts
+
+
+def render_report(folder: str | Path, out: str | Path | None = None,
+                  force: bool = False) -> Path:
+    """Write the HTML report of a folder (default: FOLDER/report.html).
+
+    FOLDER/report.html is regenerated in place (a link there is replaced, not
+    followed). An `out` elsewhere must not exist, or with `force` be a
+    regular file (never a folder or a link).
+    """
+    from .export import check_file_target, check_output_parent
+
+    folder = Path(folder)
+    if out is not None:
+        check_file_target(Path(out), force)
+    s = read_summary(folder)
+    try:
+        page = _page(folder, s)
+    except KeyError as err:
+        raise UsageError(f"{folder / 'summary.json'}: no key {err} (not a summary written "
+                         "by sourcing?)") from None
+    target = Path(out) if out else folder / "report.html"
+    if out is None:
+        check_output_parent(target)
+        if os.path.lexists(target) and not target.is_symlink() and not target.is_file():
+            raise UsageError(f"{target} is not a regular file; remove it to write the report")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)      # as a plain new file (mkstemp makes it 0600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.replace(tmp, target)     # replaces a link itself, never its target
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _instance_of(folder: Path) -> Any:
+    """The folder's instance (instance.yaml, never through a link), or None."""
+    path = folder / "instance.yaml"
+    if not os.path.lexists(path):
+        return None
+    return load_instance(path, follow=False).instance
+
+
+# The key table of a comparison, first on the page: (column, header, kind). A
+# column the comparison does not have is skipped, so columns added later
+# (cost by year) appear once they exist. {per} is "year" for yearly periods.
+KEY_COSTS: list[tuple[str, str, str]] = [
+    ("delta_expected_cost_per_period", "cost per {per} against the baseline",
+     "delta_money_rate"),
+    ("delta_cash_per_year", "of which money spent", "delta_money_rate"),
+    ("delta_penalty_per_year", "of which shortage penalty", "delta_money_rate"),
+]
+KEY_SHORTAGE = ("expected_shortage_t", "avoided_expected_shortage_t", "expected")
+KEY_SCENARIOS = 8          # scenarios in the key table: all up to this many, else the worst
+
+# the full comparison table, split by column group (model.output.formatting.COLUMNS)
+GROUPS: list[tuple[str, str]] = [
+    ("cost", "Cost (discounted, as in the objective)"),
+    ("shortage", "Shortage"),
+    ("scenario", "Shortage per scenario (t)"),
+    ("avoided", "Shortage avoided per scenario against the baseline (t; negative: more "
+                "shortage)"),
+    ("shares", "Shares of supply"),
+    ("projects", "Projects"),
+    ("binds", "Suppliers and what binds"),
+    ("status", "Status"),
+    ("other", "Other columns"),
+]
+MAX_SCENARIO_COLUMNS = 30
+
+_SCI = re.compile(r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)/t\b")
+
+
+def _binding_text(text: Any, cur: str) -> str:
+    """A `binding` cell with its values per tonne written out ("USD -14,360,000/t")."""
+    if not isinstance(text, str):
+        return ""
+    return _SCI.sub(lambda m: cell(float(m.group(1)), "per_t", cur, unit=True), text)
+
+
+# rule kinds as `binding` names them, in a few words for the key table
+_RULE_WORDS = {"max_single_country_share": "cap", "min_domestic_share": "domestic floor",
+               "min_recycled_share": "recycled floor", "min_stock_days": "stock floor",
+               "min_take": "take-or-pay", "committed": "signed volume",
+               "capacity": "capacity", "budget": "budget"}
+
+
+def _binding_short(item: str, cur: str) -> str:
+    """One `binding` item in few words: "cap CN mining Tb: USD -14.4 m/t"."""
+    item = item.strip()
+    if not item:
+        return ""
+    kind, _, rest = item.partition(" ")
+    item = f"{_RULE_WORDS.get(kind, kind)} {rest}".strip()
+
+    def money(m: re.Match[str]) -> str:
+        v = float(m.group(1))
+        return f"{cur} {v / 1e6:,.1f} m/t" if abs(v) >= 1e6 else f"{cur} {v:,.0f}/t"
+    return _SCI.sub(money, item).replace("  ", " ")
+
+
+def _key_table(table: pd.DataFrame, cur: str, per: str, scenarios: list[str]) -> str:
+    """Policy by policy: cost against the baseline, shortage expected and per named
+    scenario (under it the change from the baseline), China's share, what binds
+    most. Units in the cells or, for the shortage block, in its header."""
+    word = "year" if per == "yr" else per
+    costs = [(c, h.replace("{per}", word), k) for c, h, k in KEY_COSTS if c in table.columns]
+    if not costs and "expected_cost" in table.columns:    # no deltas: baseline not optimal
+        costs = [("expected_cost", "expected cost (discounted)", "money")]
+    shortages = [KEY_SHORTAGE] + \
+        [(f"shortage_t[{w}]", f"avoided_shortage_t[{w}]", w) for w in scenarios]
+    shortages = [t for t in shortages if t[0] in table.columns]
+    shares = [c for c in table.columns if c.startswith("china_share")]
+    binds = "binding" in table.columns
+    suppliers = "largest_contracts" in table.columns
+    share_head = "China's share of deliveries, " + " / ".join(
+        c.removeprefix("china_share").removeprefix("_of_deliveries").strip("_").replace("_", " ")
+        or "all" for c in shares)
+    n_cols = 1 + len(costs) + len(shortages) + bool(shares) + suppliers + binds
+    rows = []
+    for i, row in enumerate(table.to_dict("records")):
+        cells = [f"<td class=text><b>{_esc(row['policy'])}</b>"
+                 + ("<br><span class=d>baseline</span>" if i == 0 else "") + "</td>"]
+        if row.get("status") != "optimal":
+            msg = f"not optimal: {row.get('status')}"
+            if isinstance(row.get("message"), str) and row["message"]:
+                msg += f" ({row['message']})"
+            cells.append(f'<td class="text bad wide" colspan="{n_cols - 1}">{_esc(msg)}</td>')
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+            continue
+        for col, _, kind in costs:
+            if i == 0 and kind.startswith("delta"):
+                cells.append("<td class=base>baseline</td>")
+            else:
+                cells.append(f"<td>{_esc(cell(row.get(col), kind, cur, per, unit=True))}</td>")
+        for col, avoided, _ in shortages:
+            text = _esc(cell(row.get(col), "t"))
+            change = cell(-float(row[avoided]), "delta_t") \
+                if i > 0 and avoided in row and cell(row[avoided], "t") != "" else ""
+            if change.lstrip("+-") not in ("", "0", "0.0"):   # unchanged: nothing under it
+                text += f"<br><span class=d>{_esc(change)}</span>"
+            cells.append(f"<td>{text}</td>")
+        if shares:
+            cells.append(f"<td>{_swatch('CN')}" + " / ".join(
+                _esc(cell(row.get(c), "share", unit=True)) for c in shares) + "</td>")
+        if suppliers:
+            cells.append("<td class='text wide'>" + "<br>".join(
+                _esc(s) for s in str(row.get("largest_contracts") or "").split("; ")) + "</td>")
+        if binds:
+            first = str(row.get("binding") or "").split("; ")[0]
+            cells.append("<td class='text wide'>" + (_esc(_binding_short(first, cur))
+                                                     or "nothing") + "</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    top = ['<th class=text rowspan=2>policy</th>'] + \
+        [f"<th rowspan=2>{_esc(h)}</th>" for _, h, _ in costs]
+    if shortages:
+        top.append(f'<th colspan="{len(shortages)}" class=group>shortage, t: expected and '
+                   "in the scenarios (under it: change from the baseline)</th>")
+    if shares:
+        top.append(f"<th rowspan=2>{_esc(share_head)}</th>")
+    if suppliers:
+        top.append(f"<th rowspan=2 class=text>largest contracts (expected t per "
+                   f"{'year' if per == 'yr' else _esc(per)})</th>")
+    if binds:
+        top.append("<th rowspan=2 class=text>what binds most</th>")
+    sub = "".join(f"<th>{_esc(h)}</th>" for _, _, h in shortages)
+    return (f'<div class="scroll"><table id="key"><thead><tr>{"".join(top)}</tr>'
+            f'<tr>{sub}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _comparison_body(folder: Path, inst: Any) -> list[str]:
+    table = _csv(folder / "comparison.csv")
+    cur = inst.currency if inst is not None else ""
+    per = period_word(inst.period_days) if inst is not None else "period"
+    n_periods = len(inst.periods) if inst is not None else None
+    scen_all = [c[len("shortage_t["):-1] for c in table.columns
+                if c.startswith("shortage_t[") and c.endswith("]")]
+    scenarios = key_scenarios(table, KEY_SCENARIOS)
+    which = ("every scenario" if len(scenarios) == len(scen_all) else
+             f"the {len(scenarios)} scenarios of {len(scen_all)} with the largest baseline "
+             "shortage")
+    base = _esc(table.policy.iloc[0]) if len(table) else ""
+    parts = ["<h2>Policies at a glance</h2>",
+             f'<p class="note">Against the baseline, policy {base} (the first). Cost per '
+             f"{'year' if per == 'yr' else 'period'}: the change in expected discounted cost "
+             + (f"divided by the {n_periods} periods" if n_periods else "per period")
+             + f". Shortage: total over elements and periods, expected and in {which}; "
+             "under each value the change from the baseline (+: more shortage, -: shortage "
+             "avoided; nothing: unchanged). China's share: of expected delivered tonnes, all elements and "
+             "periods. What binds most: the policy row whose relaxation would save the most "
+             "per tonne (all figures below list three).</p>",
+             _key_table(table, cur, per, scenarios)]
+    if inst is not None:
+        items = []
+        for p in table.policy:
+            words = policy_in_words(str(p), inst.policies.get(str(p)), inst)
+            items.append(f"<dt>{_esc(p)}</dt>" + "".join(f"<dd>{_esc(w)}</dd>" for w in words))
+        parts += ["<h2>The policies</h2>", f'<dl class="policies">{"".join(items)}</dl>']
+    if os.path.lexists(folder / "comparison.png"):
+        parts += ["<h2>Against the baseline</h2>", _img(folder / "comparison.png", "comparison")]
+    parts.append("<h2>All figures</h2>")
+    shown_scen = set(key_scenarios(table, MAX_SCENARIO_COLUMNS))
+    full = table.copy()
+    if "binding" in full.columns:
+        full["binding"] = [_binding_text(v, cur) for v in full["binding"]]
+    groups: dict[str, list[str]] = {}
+    for col in full.columns:
+        if col == "policy":
+            continue
+        if col.startswith(("shortage_t[", "avoided_shortage_t[")) and \
+                col[col.index("[") + 1:-1] not in shown_scen:
+            continue
+        groups.setdefault(spec(col).group, []).append(col)
+    for key, heading in GROUPS:
+        cols = groups.pop(key, [])
+        if cols:
+            parts += [f"<h3>{_esc(heading)}</h3>",
+                      _table(full[["policy", *cols]], f"comparison-{key}", currency=cur,
+                             per=per)]
+    for key, cols in groups.items():      # a group without a heading of its own
+        parts += [f"<h3>{_esc(key)}</h3>",
+                  _table(full[["policy", *cols]], f"comparison-{key}", currency=cur, per=per)]
+    if len(shown_scen) < len(scen_all):
+        parts.append(f'<p class="note">Per-scenario columns: {len(shown_scen)} of '
+                     f"{len(scen_all)} scenarios (largest baseline shortage); "
+                     "comparison.csv has all.</p>")
+    return parts
+
+
+def _page(folder: Path, s: dict[str, Any]) -> str:
+    kind = s.get("kind", "run")
+    title = f"{s['instance']}: {kind}" + (f" / policy {s['policy']}" if kind == "run" else "")
+    name = Path(os.path.abspath(folder)).name
+    # the folder's name only: an absolute path would tell readers about this machine
+    inst = _instance_of(folder)
+    cur = inst.currency if inst is not None else ""
+    parts = [f"<h1>{_esc(title)}</h1>",
+             f'<p class="note">Generated from the {_esc(kind)} folder {_esc(name)} by '
+             f"sourcing {_esc(s.get('version', ''))}</p>"]
+    if kind == "run":
+        parts += _run_body(folder, s)
+        policy = s["policy"]
+    elif kind == "comparison":
+        parts += _comparison_body(folder, inst)
+        policy = None
+    elif kind == "projects":
+        parts += [f"<h2>What each project is worth under policy {_esc(s['policy'])}</h2>",
+                  '<p class="note">saving_if_allowed: expected cost without the project '
+                  "minus with it; value_per_cost: what a full build saves per unit it costs "
+                  "(above 1 it pays for itself).</p>",
+                  _table(_csv(folder / "project_values.csv"), "project-values",
+                         currency=cur)]
+        policy = s["policy"]
+    else:
+        table = _csv(folder / "frontier.csv")
+        heading = (f"What-if on policy {_esc(s['policy'])}: {_esc(s['param'])}"
+                   if "param" in s else
+                   f"Cap sweep on policy {_esc(s['policy'])} "
+                   f"(stage {_esc(s['stage'])}, per {_esc(s['per'])})")
+        parts.append(f"<h2>{heading}</h2>")
+        if os.path.lexists(folder / "frontier.png"):
+            parts.append(_img(folder / "frontier.png", "frontier"))
+        parts.append(_table(table, "frontier", currency=cur))
+        policy = s["policy"]
+    parts.append(_assumptions(inst, policy if isinstance(policy, str) else None))
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>"
+            + "\n".join(parts) + "</body></html>\n")
