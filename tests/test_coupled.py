@@ -169,7 +169,7 @@ def test_a_stalled_warm_pricing_is_solved_again_from_scratch(monkeypatch: Any) -
     """HiGHS can end a warm-started re-solve with status Unknown (seen on the bench's
     budget at W = 100); the block is then priced from scratch, and the answer is the
     hand-derived one. Without the retry the run ends in an error."""
-    from model.solve import HighsModel, SolveResult
+    from model.solve.solve import HighsModel, SolveResult
 
     real = HighsModel.solve
     calls = {"n": 0}

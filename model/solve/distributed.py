@@ -422,7 +422,7 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str,
     ix = model_index(data, resolved)     # per scenario, as model.solve.expand reports
     x_index = np.argwhere(ix.xcol_of >= 0)
     q_index = np.argwhere(ix.qpos_of[:, ix.slot_of] >= 0)
-    solver = (f"model.lshaped (blocks) on mpi4py {_version('mpi4py')} + HiGHS"
+    solver = (f"model.solve.lshaped (blocks) on mpi4py {_version('mpi4py')} + HiGHS"
               if settings.algorithm == "blocks" else
               f"mpi-sppy {_version('mpi-sppy')} ({settings.algorithm}) + HiGHS")
     result = SolveResult("optimal", "", solver=solver, solver_version=highs_version())
