@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,7 @@ from . import __version__
 from .input.data import ProblemData, problem_data
 from .formulation.built import BuiltModel
 from .formulation.matrix import build
-from .solve.decompose import element_blocks, solve_blocks
+from .solve.decompose import element_blocks, solve_blocks, solve_blocks_many
 from .solve.expand import expand
 from .input.instance import LoadedInstance, default_instance_path, load_instance
 from .formulation.policies import ResolvedPolicy, resolve_policy
@@ -91,16 +92,13 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     resolved = resolve_policy(loaded.instance, data, policy, extra_rules)
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
-    blocks = element_blocks(data, resolved)
-    coupled = element_blocks(data, resolved, scenario_costs=False) \
-        if decompose and builder == "matrix" and (data.risk_lambda > 0 or resolved.budgets) \
-        and data.risk_lambda < 1.0 and not _integer_projects(data) else []
-    if len(coupled) > 1:      # blocks tied only by CVaR or a budget: Dantzig-Wolfe
+    route, blocks = _route(data, resolved, builder, decompose)
+    if route == "coupled":      # blocks tied only by CVaR or a budget: Dantzig-Wolfe
         from .solve.coupled import solve_coupled
 
         built, result = solve_coupled(loaded.instance, data, resolved, policy, extra_rules,
-                                      coupled, options)
-    elif decompose and builder == "matrix" and len(blocks) > 1:
+                                      blocks, options)
+    elif route == "blocks":
         built, result = solve_blocks(loaded.instance, data, resolved, policy, extra_rules,
                                      blocks, options)
     else:
@@ -118,6 +116,53 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
             result = phase2
         built, result = expand(data, built, result)
     return finish_run(loaded, data, resolved, built, result, policy, options)
+
+
+def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose: bool
+           ) -> tuple[str, list[list[int]]]:
+    """How a policy is solved: "coupled" (element blocks tied only by CVaR or a
+    budget, Dantzig-Wolfe), "blocks" (independent element blocks) or "one" (one
+    LP or MIP), with the element blocks."""
+    if not decompose or builder != "matrix":
+        return "one", []
+    if (data.risk_lambda > 0 or resolved.budgets) and data.risk_lambda < 1.0 \
+            and not _integer_projects(data):
+        coupled = element_blocks(data, resolved, scenario_costs=False)
+        if len(coupled) > 1:
+            return "coupled", coupled
+    blocks = element_blocks(data, resolved)
+    return ("blocks", blocks) if len(blocks) > 1 else ("one", [])
+
+
+def solve_each_policy(loaded: LoadedInstance, policies: list[str],
+                   risk_lambda: float | None = None, risk_alpha: float | None = None,
+                   options: SolveOptions | None = None,
+                   progress: Callable[[str, int], None] | None = None) -> dict[str, RunResult]:
+    """:func:`solve_instance` for each policy, with the same answers: the policies
+    solved by independent element blocks share one pool of worker processes
+    (model.solve.decompose.solve_blocks_many), the others are solved one by one.
+    `progress(what, done)` is called before each step."""
+    check_run_settings(risk_lambda, risk_alpha, options)
+    report = progress or (lambda what, done: None)
+    data = problem_data(loaded, risk_lambda, risk_alpha)
+    pooled = []
+    for name in policies:
+        resolved = resolve_policy(loaded.instance, data, name)
+        route, blocks = _route(data, resolved, "pyomo" if data.risk_lambda >= 1.0
+                               else "matrix", True)
+        if route == "blocks":
+            pooled.append((resolved, name, None, blocks))
+    runs: dict[str, RunResult] = {}
+    if len(pooled) > 1:
+        report(" + ".join(name for _, name, _, _ in pooled) + " (element blocks in one pool)", 0)
+        solved = solve_blocks_many(loaded.instance, data, pooled, options)
+        for (resolved, name, _, _), (built, result) in zip(pooled, solved):
+            runs[name] = finish_run(loaded, data, resolved, built, result, name, options)
+    for done, name in enumerate(policies):
+        if name not in runs:
+            report(name, done)
+            runs[name] = solve_instance(loaded, name, risk_lambda, risk_alpha, options)
+    return {name: runs[name] for name in policies}
 
 
 def _integer_projects(data: ProblemData) -> bool:

@@ -104,3 +104,26 @@ def test_identical_scenarios_are_merged_exactly() -> None:
         a = da[da.constraint == constraint].groupby(["element", "period"]).value.sum()
         b = db[db.constraint == constraint].groupby(["element", "period"]).value.sum()
         pd.testing.assert_series_equal(a.sort_index(), b.sort_index(), rtol=1e-6, atol=1e-3)
+
+
+def test_policies_pooled_give_each_policy_its_own_answer(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """compare pools the element blocks of every policy in one set of workers
+    (solve_each_policy): each policy's run equals its own solve_instance, to the last
+    bit (the same blocks built and solved alike), whichever route a policy takes."""
+    import model.solve.decompose as dec
+    from model.api import solve_each_policy
+
+    loaded = _loaded(seed=11)
+    policies = ["none", "crma65-group", "crma65", "plan50"]
+    alone = {p: solve_instance(loaded, p) for p in policies}
+    monkeypatch.setattr(dec, "PARALLEL_MIN_DELIVERIES", 0)      # workers even this small
+    pooled = solve_each_policy(loaded, policies)
+    assert list(pooled) == policies
+    for p in policies:
+        a, b = alone[p], pooled[p]
+        assert b.summary["status"] == a.summary["status"] == "optimal"
+        assert b.summary["objective"] == a.summary["objective"]
+        assert b.summary["blocks"] == a.summary["blocks"]
+        for name, table in a.tables.items():
+            pd.testing.assert_frame_equal(b.tables[name], table, check_exact=True)

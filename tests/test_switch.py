@@ -177,7 +177,11 @@ def test_compare_reports_progress_per_shared_model_and_per_policy() -> None:
     assert [c for c in calls[1:]] == [(f"{n}: stochastic metrics", i)
                                       for i, n in enumerate(["none", "crma", "no-china"])]
     calls.clear()
-    compare_policies(loaded, ["none", "crma"],      # the default: one model per policy
+    compare_policies(loaded, ["none", "crma"],      # the default: one model per policy,
+                     progress=lambda what, done: calls.append((what, done)))
+    assert calls == [("none + crma (element blocks in one pool)", 0)]   # blocks pooled
+    calls.clear()
+    compare_policies(loaded, ["none", "crma"], risk_lambda=1.0,   # lambda 1: one by one
                      progress=lambda what, done: calls.append((what, done)))
     assert calls == [("none", 0), ("crma", 1)]
 

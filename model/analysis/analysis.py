@@ -19,7 +19,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..api import RunResult, check_run_settings, finish_run, solve_instance
+from ..api import RunResult, check_run_settings, finish_run, solve_instance, \
+    solve_each_policy
 from ..input.data import ProblemData, problem_data, restrict_scenarios, retree
 from ..errors import UsageError
 from ..solve.decompose import compare_blocks, element_blocks, sweep_blocks, variant_blocks
@@ -175,7 +176,8 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
     # lambda = 1 needs the Pyomo model's tie-break phase: solve those one by one
     shared = reuse and len(policies) > 1 and data.risk_lambda < 1.0
     report = progress or (lambda what, done: None)
-    solved = _solve_on_one_model(loaded, data, policies, options, report) if shared else {}
+    solved = _solve_on_one_model(loaded, data, policies, options, report) if shared \
+        else solve_each_policy(loaded, policies, risk_lambda, risk_alpha, options, report)
     for done, name in enumerate(policies):
         run = solved.get(name)
         if run is None:
