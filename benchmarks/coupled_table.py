@@ -26,21 +26,24 @@ def row(label: str, r: dict) -> str:
     answer = r["total_s"] - r["writing_s"]
     ref = r["reference_s"]
     rounds = r.get("coupling_iterations")
-    return (f"| {r['scenarios']} | {label} | {r['tree_nodes']:,} | {r['blocks']} | "
+    # recourse nodes: the tree's under history, one per scenario and period if clairvoyant
+    nodes = r["tree_nodes"] if r["information"] == "history" else r["scenarios"] * r["periods"]
+    return (f"| {r['scenarios']} | {label} | {nodes:,} | {r['blocks']} | "
             f"{'-' if rounds is None else rounds} | {answer:.2f} | {r['writing_s']:.2f} | "
             f"{r['total_s']:.2f} | {ref:.2f} | {ref / answer:.1f}x | {ref / r['total_s']:.1f}x | "
             f"{r['objective_rel_diff']:.1e} | {r['load_before']:.2f} |")
 
 
-print("| W | case | tree nodes | blocks | coupling rounds | ours to the answer s | writing s | "
+print("| W | case | recourse nodes | blocks | coupling rounds | ours to the answer s | writing s | "
       "ours with run folder s | reference s | speed-up (answer) | speed-up (with folder) | "
       "objective rel. diff | load before |")
 print("|" + "---|" * 13)
-for w in sorted({r["scenarios"] for r in runs.values()}):
-    for key, label in CASES:
-        r = runs.get(f"w{w}-{key}")
-        if r is not None:
-            print(row(label, r))
+for tag, kind in (("", ""), ("c", ", clairvoyant")):
+    for w in sorted({r["scenarios"] for r in runs.values()}):
+        for key, label in CASES:
+            r = runs.get(f"w{w}{tag}-{key}")
+            if r is not None:
+                print(row(label + kind, r))
 
 compares = [r for r in runs.values() if r.get("compare_policies")]
 if compares:
