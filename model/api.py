@@ -122,11 +122,11 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
            ) -> tuple[str, list[list[int]]]:
     """How a policy is solved: "coupled" (element blocks tied only by CVaR or a
     budget, Dantzig-Wolfe), "blocks" (independent element blocks) or "one" (one
-    LP or MIP), with the element blocks."""
-    if not decompose or builder != "matrix":
+    LP or MIP; always for lambda = 1, whose tie-break needs the Pyomo model), with
+    the element blocks."""
+    if not decompose or builder != "matrix" or data.risk_lambda >= 1.0:
         return "one", []
-    if (data.risk_lambda > 0 or resolved.budgets) and data.risk_lambda < 1.0 \
-            and not _integer_projects(data):
+    if (data.risk_lambda > 0 or resolved.budgets) and not _integer_projects(data):
         coupled = element_blocks(data, resolved, scenario_costs=False)
         if len(coupled) > 1:
             return "coupled", coupled
@@ -135,9 +135,10 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
 
 
 def solve_each_policy(loaded: LoadedInstance, policies: list[str],
-                   risk_lambda: float | None = None, risk_alpha: float | None = None,
-                   options: SolveOptions | None = None,
-                   progress: Callable[[str, int], None] | None = None) -> dict[str, RunResult]:
+                      risk_lambda: float | None = None, risk_alpha: float | None = None,
+                      options: SolveOptions | None = None,
+                      progress: Callable[[str, int], None] | None = None
+                      ) -> dict[str, RunResult]:
     """:func:`solve_instance` for each policy, with the same answers: the policies
     solved by independent element blocks share one pool of worker processes
     (model.solve.decompose.solve_blocks_many), the others are solved one by one.
@@ -148,8 +149,7 @@ def solve_each_policy(loaded: LoadedInstance, policies: list[str],
     pooled = []
     for name in policies:
         resolved = resolve_policy(loaded.instance, data, name)
-        route, blocks = _route(data, resolved, "pyomo" if data.risk_lambda >= 1.0
-                               else "matrix", True)
+        route, blocks = _route(data, resolved, "matrix", True)
         if route == "blocks":
             pooled.append((resolved, name, None, blocks))
     runs: dict[str, RunResult] = {}
