@@ -137,15 +137,17 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
 def solve_each_policy(loaded: LoadedInstance, policies: list[str],
                       risk_lambda: float | None = None, risk_alpha: float | None = None,
                       options: SolveOptions | None = None,
-                      progress: Callable[[str, int], None] | None = None
-                      ) -> dict[str, RunResult]:
+                      progress: Callable[[str, int], None] | None = None,
+                      data: ProblemData | None = None) -> dict[str, RunResult]:
     """:func:`solve_instance` for each policy, with the same answers: the policies
     solved by independent element blocks share one pool of worker processes
     (model.solve.decompose.solve_blocks_many), the others are solved one by one.
-    `progress(what, done)` is called before each step."""
+    `progress(what, done)` is called before each step; `data`, if the caller has
+    it, is ``problem_data(loaded, risk_lambda, risk_alpha)``."""
     check_run_settings(risk_lambda, risk_alpha, options)
     report = progress or (lambda what, done: None)
-    data = problem_data(loaded, risk_lambda, risk_alpha)
+    if data is None:
+        data = problem_data(loaded, risk_lambda, risk_alpha)
     pooled = []
     for name in policies:
         resolved = resolve_policy(loaded.instance, data, name)

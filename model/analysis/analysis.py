@@ -177,7 +177,8 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
     shared = reuse and len(policies) > 1 and data.risk_lambda < 1.0
     report = progress or (lambda what, done: None)
     solved = _solve_on_one_model(loaded, data, policies, options, report) if shared \
-        else solve_each_policy(loaded, policies, risk_lambda, risk_alpha, options, report)
+        else solve_each_policy(loaded, policies, risk_lambda, risk_alpha, options, report,
+                               data=data)
     for done, name in enumerate(policies):
         run = solved.get(name)
         if run is None:
