@@ -224,6 +224,12 @@ def test_bad_workbook_names_sheet_and_cell_and_writes_nothing(tmp_path: Path) ->
     (lambda wb: wb["policies"].cell(2, 3, 1.5), "policies!C2", "must be at most 1"),
     (lambda wb: wb["demand"].cell(2, 2, "=1500*2"), "demand!B2",
      "a formula without a computed value"),
+    # a number typed with thousands separators is text: say what to write instead
+    (lambda wb: wb["elements"].cell(2, 2, "305,000"), "elements!B2",
+     "'305,000' is text with a thousands separator: write 305000"),
+    (lambda wb: wb["supply"].cell(2, 5, "1,500"), "supply!E2",      # all_periods: not a list
+     "'1,500' is text with a thousands separator: write 1500"),
+    (lambda wb: wb["demand"].cell(4, 3, "1,234.5"), "demand!C4", "write 1234.5"),
 ])
 def test_bad_cells_are_named(tmp_path: Path, edit: Any, place: str, words: str) -> None:
     book = _edited(tmp_path, edit)
