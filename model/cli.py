@@ -298,6 +298,7 @@ def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool) 
     from .output.export import save_run
 
     folder = save_run(run, out, force)
+    _warn([w for w in run.summary.get("warnings", []) if w not in run.loaded.warnings])
     if as_json:   # ASCII only: JSON escapes C0 controls but would pass C1 and bidi ones
         out_console.print_json(json.dumps(run.summary, default=str), ensure_ascii=True)
     else:
@@ -318,8 +319,13 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
         row("objective", _fmt(s["objective"], f" {cur}"))
         row("expected cost", _fmt(s["expected_cost"], f" {cur}"))
         row(f"CVaR {s['risk']['alpha']:g}", _fmt(s["cvar"], f" {cur}"))
-        row("expected shortage", _fmt(s["expected_shortage_t"], " t"))
-        row("worst-scenario shortage", _fmt(s["worst_shortage_t"], " t"))
+        for e, t in (s.get("expected_shortage_by_element_t") or {}).items():
+            row(f"expected shortage of {e}", _fmt(t, " t"))
+        if s.get("expected_shortage_value") is not None:
+            row("expected shortage at the penalty prices",
+                _fmt(s["expected_shortage_value"], f" {cur}"))
+        row("expected shortage, all elements summed", _fmt(s["expected_shortage_t"], " t"))
+        row("worst-scenario shortage, all elements summed", _fmt(s["worst_shortage_t"], " t"))
         for stage, v in (s["max_single_country_share"] or {}).items():
             where = (f" ({v['country']}, {v['element']} {v['period']}, {v['scenario']})"
                      if v["country"] else "")
