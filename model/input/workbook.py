@@ -43,7 +43,8 @@ the period columns (blank: not given). Lists are written ``Dy, Tb`` (or
 ``[Dy, Tb]``); selectors and ``match`` are YAML flow text such as
 ``{mined_in: CN}``; a text that would read as a number is quoted
 (``"2026"``). Anything awkward can be written as YAML flow text in
-``all_periods`` (``{2026: 400, 2027: 420}``).
+``all_periods`` (``{2026: 400, 2027: 420}``). A number typed as text with
+thousands separators (``305,000``) is refused with "write 305000".
 
 Bad workbooks raise :class:`~model.errors.InstanceError` naming the file, the
 sheet and cell (``supply!E7``) and what is wrong, also for problems found

@@ -354,7 +354,8 @@ def comparison(table: pd.DataFrame, path: Path, currency: str = "USD",
                  (col("avoided_worst_shortage_t", sign=-1.0), "worst scenario",
                   SHORTAGE_LIGHT)]
         titles = (f"change in expected cost per {per}", "change in shortage")
-        units = (f"million {cur} per {per}", "t, all elements and periods\n+: more shortage")
+        units = (f"million {cur} per {per}, discounted",
+                 "t, all elements and periods\n+: more shortage")
     else:
         cost = [(col("expected_cost", 1e6), "expected cost", COST_COLOR)]
         short = [(col("expected_shortage_t"), "expected", SHORTAGE_DARK),
