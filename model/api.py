@@ -32,6 +32,7 @@ from .analysis.results import (
     allocation_table,
     balance_table,
     cost_breakdown,
+    cvar_tail_warning,
     deliveries_table,
     duals_table,
     solution_arrays,
@@ -208,6 +209,7 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "message": result.message,
         "objective": None, "expected_cost": None, "cvar": None,
         "expected_shortage_t": None, "worst_shortage_t": None,
+        "expected_shortage_by_element_t": None, "expected_shortage_value": None,
         "max_single_country_share": None,
         "bound": result.bound,
         "mip": {"gap": result.mip_gap, "bound": result.bound,
@@ -252,6 +254,10 @@ def tabulate(run: RunResult) -> RunResult:
         "tree": tree_table(data),
         "cost_by_year": cost_by_year(data, sol),
     }
+    tail = cvar_tail_warning(data.scenarios, run.tables["scenarios"]["cost"].to_numpy(float),
+                             data.probability, data.risk_alpha)
+    if tail:
+        run.summary["warnings"] = [*run.summary.get("warnings", []), tail]
     if built.policy.stock_rules:
         run.tables["stock_floors"] = sol.floors
     if data.projects is not None and data.projects.n:

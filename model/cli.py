@@ -161,7 +161,7 @@ def _fmt(v: Any, unit: str = "") -> str:
 def validate(instance: Path = typer.Argument(..., help="Instance YAML file."),
              sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP)) -> int:
     """Check an instance file (with any --set applied) and print what it contains."""
-    from .formulation.policies import policy_names
+    from .formulation.policies import check_policy, policy_names
 
     loaded = _load(instance, sets)
     inst = loaded.instance
@@ -231,6 +231,9 @@ def solve(
     _risk_checks(time_limit=time_limit)
     _check_out(out, force)
     loaded = _load(instance or default_instance_path(), sets)
+    from .formulation.policies import check_policy, policy_names
+
+    check_policy(policy, policy_names(loaded.instance))
     _warn(loaded.warnings)
     from .api import solve_instance  # heavy imports only once the input is good
     from .solve.solve import SolveOptions
@@ -271,9 +274,9 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                          f"--algorithm blocks (got {bundle_size} with {algorithm})")
     _check_out(out, force)
     loaded = load_instance(instance)            # every rank: the same error on every rank
-    if policy not in ("none", *loaded.instance.policies):
-        raise UsageError(f"unknown policy '{policy}' "
-                         f"(policies: {', '.join(['none', *loaded.instance.policies])})")
+    from .formulation.policies import check_policy, policy_names
+
+    check_policy(policy, policy_names(loaded.instance))
     MPI = require_mpisppy(algorithm)
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
     from .solve.distributed import solve_distributed
@@ -295,6 +298,7 @@ def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool) 
     from .output.export import save_run
 
     folder = save_run(run, out, force)
+    _warn([w for w in run.summary.get("warnings", []) if w not in run.loaded.warnings])
     if as_json:   # ASCII only: JSON escapes C0 controls but would pass C1 and bidi ones
         out_console.print_json(json.dumps(run.summary, default=str), ensure_ascii=True)
     else:
@@ -315,8 +319,13 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
         row("objective", _fmt(s["objective"], f" {cur}"))
         row("expected cost", _fmt(s["expected_cost"], f" {cur}"))
         row(f"CVaR {s['risk']['alpha']:g}", _fmt(s["cvar"], f" {cur}"))
-        row("expected shortage", _fmt(s["expected_shortage_t"], " t"))
-        row("worst-scenario shortage", _fmt(s["worst_shortage_t"], " t"))
+        for e, t in (s.get("expected_shortage_by_element_t") or {}).items():
+            row(f"expected shortage of {e}", _fmt(t, " t"))
+        if s.get("expected_shortage_value") is not None:
+            row("expected shortage at the penalty prices",
+                _fmt(s["expected_shortage_value"], f" {cur}"))
+        row("expected shortage, all elements summed", _fmt(s["expected_shortage_t"], " t"))
+        row("worst-scenario shortage, all elements summed", _fmt(s["worst_shortage_t"], " t"))
         for stage, v in (s["max_single_country_share"] or {}).items():
             where = (f" ({v['country']}, {v['element']} {v['period']}, {v['scenario']})"
                      if v["country"] else "")
@@ -369,15 +378,14 @@ def compare(
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """Solve under several policies: cost of resilience and the shortage it avoids."""
-    from .formulation.policies import policy_names
+    from .formulation.policies import check_policy, policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
     loaded = _load(instance, sets)
     known = policy_names(loaded.instance)
     for p in policies:
-        if p not in known:
-            raise UsageError(f"unknown policy '{p}' (policies: {', '.join(known)})")
+        check_policy(p, known)
     from .analysis.analysis import compare_policies
     from .output.export import markdown_table, save_comparison
     from .solve.solve import SolveOptions
@@ -430,7 +438,7 @@ def sweep(
     """Frontier of cost and shortage against a single-country cap (warm-started re-solves),
     or against any input with --param PATH --values ..."""
     from .analysis.analysis import parse_cap_range, stages_of
-    from .formulation.policies import policy_names
+    from .formulation.policies import check_policy, policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     if (param is None) != (values is None):
@@ -444,9 +452,7 @@ def sweep(
         raise UsageError(f"--per must be element or group; got '{per}'")
     _check_out(out, force)
     loaded = _load(instance, sets)
-    if policy not in policy_names(loaded.instance):
-        raise UsageError(f"unknown policy '{policy}' "
-                         f"(policies: {', '.join(policy_names(loaded.instance))})")
+    check_policy(policy, policy_names(loaded.instance))
     from .analysis.analysis import sweep_cap
     from .output.export import markdown_table, save_sweep
     from .solve.solve import SolveOptions
@@ -509,15 +515,13 @@ def projects(
     """What each investment project is worth: allowed, excluded and forced to full size."""
     from .analysis.analysis import project_values
     from .output.export import markdown_table, save_project_values
-    from .formulation.policies import policy_names
+    from .formulation.policies import check_policy, policy_names
     from .solve.solve import SolveOptions
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
     loaded = _load(instance, sets)
-    if policy not in policy_names(loaded.instance):
-        raise UsageError(f"unknown policy '{policy}' "
-                         f"(policies: {', '.join(policy_names(loaded.instance))})")
+    check_policy(policy, policy_names(loaded.instance))
     with _progress() as bar:
         task = bar.add_task("valuing projects", total=len(loaded.instance.projects))
         table = project_values(loaded, policy, risk_lambda, risk_alpha,
@@ -560,13 +564,12 @@ def bench(
 ) -> int:
     """Benchmark each phase on the synthetic generator against a monolithic highspy solve."""
     from .bench import run_bench
+    from .formulation.policies import check_policy
 
     check_synthetic_size(sources, elements, periods, scenarios, flags=True)
     check_count("--sweep", sweep_points, MAX_SWEEP_POINTS, least=0)
     check_settings(risk_lambda)
-    if policy not in ("none", "crma65", "crma65-group", "plan50"):
-        raise UsageError(f"unknown policy '{policy}' (the generator's: none, crma65, "
-                         "crma65-group, plan50)")
+    check_policy(policy, ("none", "crma65", "crma65-group", "plan50"), "the generator's")
     if information not in ("history", "clairvoyant"):
         raise UsageError(f"--information must be history or clairvoyant, got '{information}'")
     if budget_slack is not None and not 0 <= budget_slack <= 10:
@@ -623,7 +626,7 @@ def reference(
     from .input.builders import without_signed_terms
     from .output.export import check_target, save_comparison, save_project_values, save_sweep
     from .input.instance import default_instance_path, instance_from_dict, load_instance
-    from .formulation.policies import policy_names
+    from .formulation.policies import check_policy, policy_names
     from .output.report import render_report
 
     for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost"):

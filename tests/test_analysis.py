@@ -97,7 +97,9 @@ def test_compare_rows_and_deltas() -> None:
     nochina = table.set_index("policy").loc["no-china"]
     assert nochina.china_share_of_deliveries_mining == 0 and nochina.china_share_of_deliveries_refining == 0
     assert table.set_index("policy").loc["crma", "max_share_of_demand_refining"] <= 0.65 + 1e-9
-    assert "max_single_country_share" in table.set_index("policy").loc["crma", "binding"]
+    crma = table.set_index("policy").loc["crma"]
+    assert "65 % cap on CN-mined" in crma.binding
+    assert json.loads(crma.binding_rows)[0]["constraint"] == "max_single_country_share"
 
 
 def test_compare_and_sweep_commands_write_folders(tmp_path: Path) -> None:

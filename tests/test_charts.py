@@ -301,3 +301,56 @@ def test_key_scenarios_are_all_or_the_worst_for_the_baseline() -> None:
                                                  for i in range(12)}})
     # the largest: s4 and s9 (4 t), then s3 before s8 (3 t, a tie: the first); table order
     assert key_scenarios(many, 3) == ["s3", "s4", "s9"]
+
+
+def _big_tree(branching: tuple[int, ...] = (4, 4, 4, 4, 4)) -> pd.DataFrame:
+    """A tree of 1 + 4 + 16 + 64 + 256 + 1,024 = 1,365 nodes, uneven probabilities."""
+    rows = [("root", "", "", 1.0)]
+    level = [("root", 1.0)]
+    rng = np.random.default_rng(3)
+    for t, k in zip(range(2026, 2026 + len(branching)), branching):
+        nxt = []
+        for parent, p in level:
+            split = rng.random(k)
+            for share in split / split.sum():
+                node = f"{t}.{len(nxt) + 1}"
+                nxt.append((node, p * share))
+                rows.append((node, str(t), parent, p * share))
+        level = nxt
+    node, period, parent, prob = zip(*rows)
+    return pd.DataFrame({"node": node, "period": period, "parent": parent,
+                         "probability": prob, "scenarios": "w", "n_scenarios": 1})
+
+
+def test_a_large_tree_is_drawn_by_period(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    """Beyond TREE_MAX_DRAWN nodes, tree.png shows nodes per period and how the
+    probability splits, not a dot per node; it fits and its numbers are the tree's."""
+    tree = _big_tree()
+    assert len(tree) == 1365 > charts.TREE_MAX_DRAWN
+    fig = _drawn(monkeypatch, lambda p: charts.information_tree(tree, p, LONG_TITLE), tmp_path)
+    _assert_fits(fig)
+    _assert_no_second_y_axis(fig)
+    left, right = fig.axes
+    # no scatter of 1,365 dots and no 1,364 parent lines: the aggregate mode
+    assert not any(len(c.get_offsets()) > 10 for ax in fig.axes for c in ax.collections)
+    counts = [round(p.get_height()) for p in left.patches]
+    assert counts == [1, 4, 16, 64, 256, 1024]
+    labels = {t.get_text() for t in left.texts}
+    assert "1,024" in labels and "256" in labels
+    # each period's bar is its nodes' probabilities stacked: they add up to 1
+    tops = {}
+    for p in right.patches:
+        x = round(p.get_x() + p.get_width() / 2)
+        tops[x] = max(tops.get(x, 0.0), p.get_y() + p.get_height())
+    assert len(right.patches) == 1365
+    assert all(abs(v - 1.0) < 1e-9 for v in tops.values()) and len(tops) == 6
+    assert "by period" in fig.get_suptitle()
+
+
+def test_a_small_tree_keeps_a_dot_per_node(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    tree = _big_tree((3, 3))                      # 13 nodes
+    fig = _drawn(monkeypatch, lambda p: charts.information_tree(tree, p), tmp_path)
+    dots = [c for c in fig.axes[0].collections if len(c.get_offsets()) == len(tree)]
+    assert len(fig.axes) == 1 and len(dots) == 1

@@ -123,7 +123,15 @@ def test_bad_instance_validate(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["solve", "{inst}", "--policy", "nope"], "unknown policy 'nope'"),
+    (["solve", "{inst}", "--policy", "xyz"], "unknown policy 'xyz' (policies: none, cap)"),
+    # a near miss: the nearest name is suggested, by every command
+    (["solve", "{inst}", "--policy", "cpa"], "unknown policy 'cpa' (did you mean 'cap'? "
+                                             "policies: none, cap)"),
+    (["compare", "{inst}", "-p", "none", "-p", "Cap", "--out", "{out}"],
+     "did you mean 'cap'?"),
+    (["sweep", "{inst}", "--policy", "nnoe", "--cap", "1", "--out", "{out}"],
+     "did you mean 'none'?"),
+    (["bench", "--policy", "crma56"], "did you mean 'crma65'?"),
     (["solve", "{inst}", "--lambda", "1.5"], "--lambda"),
     (["solve", "{inst}", "--alpha", "1"], "--alpha"),
     (["solve", "{missing}"], "no such file"),
@@ -131,10 +139,11 @@ def test_bad_instance_validate(tmp_path: Path) -> None:
 def test_bad_usage(tmp_path: Path, args: list[str], fragment: str) -> None:
     inst = tmp_path / "inst.yaml"
     inst.write_text(yaml.safe_dump(_good()))
-    args = [a.format(inst=inst, missing=tmp_path / "missing.yaml") for a in args]
+    args = [a.format(inst=inst, missing=tmp_path / "missing.yaml", out=tmp_path / "out")
+            for a in args]
     proc = _run(args, tmp_path)
     _assert_one_message(proc, [fragment])
-    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "results").exists() and not (tmp_path / "out").exists()
 
 
 def test_existing_out_needs_force(tmp_path: Path) -> None:

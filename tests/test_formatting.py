@@ -66,3 +66,19 @@ def test_markdown_has_units_and_no_e_notation_and_the_csv_keeps_exact_numbers(
     write_csv(tmp_path / "t.csv", table)
     back = pd.read_csv(tmp_path / "t.csv")
     assert back.expected_cost.tolist() == table.expected_cost.tolist()
+
+
+def test_no_two_columns_share_a_header() -> None:
+    """A header names one column: the shares table once showed the refining country
+    under the mining country's header (both were "country"), one column lost."""
+    from model.output.formatting import COLUMNS, format_frame
+
+    labels = [c.label for c in COLUMNS if not c.name.endswith("[")]
+    assert len(labels) == len(set(labels)), sorted(x for x in labels if labels.count(x) > 1)
+    assert header("max_share_of_demand_mining_country") == "mining country"
+    assert header("max_share_of_demand_refining_country") == "refining country"
+    # were two labels ever the same, both columns stay, each under its own name
+    table = pd.DataFrame({"a_b": ["x"], "a b": ["y"], "policy": ["p"]})
+    shown = format_frame(table)
+    assert list(shown.columns) == ["a b [a_b]", "a b [a b]", "policy"]
+    assert shown.iloc[0].tolist() == ["x", "y", "p"]

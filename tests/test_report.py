@@ -1,7 +1,10 @@
 """`sourcing report`: the HTML page renders in headless Chromium with every table and
 chart, fits the window at 1280 and 700 px (no sideways scrolling of the page: wide
 tables scroll in their own box), and reads as a briefing: a key table first,
-policies in words, numbers with units and never in e-notation.
+policies in words, numbers with units and never in e-notation. The key table of the
+Japan comparison fits a 1400 px window and stays readable at 800 px (it scrolls in
+its own box, the policy column stays in view, no cell narrower than a few
+characters); every cell of the full tables and of comparison.md is the CSV's value.
 
 Chromium is Debian's `chromium` package (`.ci/run` installs it when missing).
 Outside CI a machine without it skips these tests; in CI (CI=true) they fail.
@@ -16,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -91,15 +95,24 @@ def _cli(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from model.formulation.policies import policy_names
+    from model.input.instance import load_instance
+
     tmp = tmp_path_factory.mktemp("report")
     inst = str(ROOT / "instances" / "example.yaml")
     _cli("solve", inst, "--policy", "crma", "--out", str(tmp / "run"))
     _cli("compare", inst, "-p", "none", "-p", "crma", "-p", "no-china", "--out",
          str(tmp / "cmp"))
     _cli("sweep", inst, "--cap", "1.0:0.6:0.2", "--out", str(tmp / "sw"))
-    for name in ("run", "cmp", "sw"):
+    # the briefing's case: every policy of the Japan instance (some mined in one
+    # country and refined in another: crma65 has AU at mining, CN at refining)
+    japan = ROOT / "instances" / "japan_2026.yaml"
+    every = [a for p in policy_names(load_instance(japan).instance) for a in ("-p", p)]
+    _cli("compare", str(japan), *every, "--out", str(tmp / "jp"))
+    for name in ("run", "cmp", "sw", "jp"):
         _cli("report", str(tmp / name))
-    return {"run": tmp / "run", "cmp": tmp / "cmp", "sw": tmp / "sw", "tmp": tmp}
+    return {"run": tmp / "run", "cmp": tmp / "cmp", "sw": tmp / "sw", "jp": tmp / "jp",
+            "tmp": tmp}
 
 
 @pytest.mark.parametrize("kind, tables, charts", [
@@ -166,10 +179,19 @@ def test_comparison_report_reads_as_a_briefing(folders: dict[str, Path]) -> None
                                      'id="assumptions-sources"')]
     assert order == sorted(order)
     key = html[html.index('id="key"'):html.index("</table>", html.index('id="key"'))]
-    assert "baseline" in key and " m/yr" in key and "USD +" in key
-    assert re.search(r"\d+ %", key)                                   # China's share
-    for scenario in ("normal", "china-heavy-ban"):                   # both named scenarios
+    # one money basis, stated in the header; units in the headers, signed figures
+    assert "baseline" in key and "USD m/yr" in key and re.search(r"<td>\+\d", key)
+    assert "not discounted (discount rate 0); per year = total / 3" in key
+    for e in ("Nd", "Pr", "Dy", "Tb"):                               # shortage per element
+        assert f"<th>{e}</th>" in key
+    assert "value at the penalty prices" in key
+    for scenario in ("normal", "china-<wbr>heavy-<wbr>ban"):         # both named scenarios
         assert f"<th>{scenario}</th>" in key
+    assert "all elements summed" in key                # the only summed tonnes, labelled
+    supply = html[html.index('id="key-supply"'):]
+    supply = supply[:supply.index("</table>")]
+    assert re.search(r"\d+ %", supply)                                # China's share
+    assert "cap on CN-mined" in supply and "relaxing it by 1 t a year saves USD" in supply
     assert "At most 65 % of each element&#x27;s demand from any single country other " \
         "than Japan, at mining and at refining, in every scenario." in html
     assert "Excluded: no source mined in China and no source refined in China." in html
@@ -190,14 +212,17 @@ def test_comparison_report_skips_missing_columns_and_shows_new_ones(
     shutil.copytree(folders["cmp"], folder)
     table = pd.read_csv(folder / "comparison.csv", keep_default_na=False, na_values=[""])
     table = table.drop(columns=[c for c in table.columns
-                                if c.startswith(("china_share", "hhi")) or c == "binding"])
+                                if c.startswith(("china_share", "hhi", "binding"))
+                                or c == "delta_cash_per_year"])
     table["delta_cash_per_year"] = [0.0, 1.25e6, 2.5e8][:len(table)]
     table.to_csv(folder / "comparison.csv", index=False)
     _cli("report", str(folder))
     html = (folder / "report.html").read_text()
     key = html[html.index('id="key"'):html.index("</table>", html.index('id="key"'))]
-    assert "of which money spent" in key and "USD +1.2 m/yr" in key
-    assert "China" not in key and "binds" not in key
+    assert "money spent" in key and "<td>+1.2</td>" in key
+    supply = html[html.index('id="key-supply"'):]
+    supply = supply[:supply.index("</table>")]
+    assert "China" not in supply and "binds" not in supply
     binds = html[html.index('id="comparison-binds"'):]
     binds = binds[:binds.index("</table>")]
     assert "largest contracts" in binds and "what binds" not in binds
@@ -236,3 +261,178 @@ def test_report_of_a_non_folder_is_one_message(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "not a run, comparison or sweep folder" in proc.stderr
+
+
+# --------------------------------------------------------------------------- every cell
+class _Tables(HTMLParser):
+    """The tables of a page by id: header texts and rows of (text, html) cells."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, dict[str, list]] = {}
+        self._id: str | None = None
+        self._cell: list[str] | None = None
+        self._raw: list[str] = []
+        self._row: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self._id = a.get("id") or ""
+            self.tables[self._id] = {"head": [], "rows": []}
+        elif tag in ("td", "th") and self._id is not None:
+            self._cell, self._raw = [], []
+        elif tag == "span" and self._cell is not None:
+            self._raw.append(f"<span class={a.get('class', '')}>")
+        elif tag == "tr":
+            self._row = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._id is not None:
+            text = "".join(self._cell).strip()
+            if tag == "th":
+                self.tables[self._id]["head"].append(text)
+            else:
+                self._row.append((text, "".join(self._raw)))
+            self._cell = None
+        elif tag == "tr" and self._row and self._id is not None:
+            self.tables[self._id]["rows"].append(self._row)
+        elif tag == "table":
+            self._id = None
+
+
+def _markdown(text: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a Markdown table (`\\|` inside a cell is a `|`)."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+
+    def cells(line: str) -> list[str]:
+        parts = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+        return [p.strip().replace("\\|", "|") for p in parts]
+    return cells(lines[0]), [cells(ln) for ln in lines[2:]]
+
+
+def _same_cell(shown: str, value: object, head: str, where: str) -> None:
+    """A cell as shown against the CSV's value: text as it is; a number to the
+    decimals shown, scaled by the header's unit (m: millions, %: percent)."""
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        assert shown == "", (where, shown, value)
+        return
+    if isinstance(value, str):
+        assert shown == value, (where, shown, value)
+        return
+    scale = 1e6 if re.search(r" m(/\w+)?\)$", head) else 0.01 if head.endswith("(%)") else 1.0
+    number = shown.replace(",", "").replace("+", "")
+    assert re.fullmatch(r"-?\d+(\.\d+)?", number), (where, shown)
+    decimals = len(number.partition(".")[2])
+    assert abs(float(number) - float(value) / scale) <= 0.5 * 10 ** -decimals + 1e-9, \
+        (where, shown, value)
+
+
+@pytest.mark.parametrize("kind", ["cmp", "jp"])
+def test_every_cell_of_the_comparison_is_the_csv_value(folders: dict[str, Path],
+                                                       kind: str) -> None:
+    """report.html's full tables and comparison.md show, cell by cell, comparison.csv:
+    each column once, under its own header (the shares table has a mining country and a
+    refining country column), and a country's colour swatch only in country cells."""
+    import pandas as pd
+
+    from model.input.instance import load_instance
+    from model.output.formatting import header, period_word
+
+    folder = folders[kind]
+    csv = pd.read_csv(folder / "comparison.csv", keep_default_na=False, na_values=[""])
+    csv = csv.astype(object).where(csv.notna(), None)
+    inst = load_instance(folder / "instance.yaml").instance
+    per = period_word(inst.period_days)
+    column_of = {header(c, inst.currency, per): c for c in csv.columns}
+    assert len(column_of) == len(csv.columns), "two columns share a header"
+    by_policy = csv.set_index("policy")
+    # the report: every full table, cell by cell
+    parser = _Tables()
+    parser.feed((folder / "report.html").read_text())
+    groups = [t for t in parser.tables if t.startswith("comparison-")]
+    assert "comparison-shares" in groups
+    shown_columns: list[str] = []
+    for table_id in groups:
+        head = parser.tables[table_id]["head"]
+        assert len(set(head)) == len(head), (table_id, head)
+        cols = [column_of[h] for h in head]
+        shown_columns += cols[1:]
+        assert len(parser.tables[table_id]["rows"]) == len(csv)
+        for row in parser.tables[table_id]["rows"]:
+            assert len(row) == len(cols), (table_id, row)
+            policy = row[0][0]
+            for (text, raw), col, h in zip(row[1:], cols[1:], head[1:]):
+                _same_cell(text, by_policy.loc[policy, col], h, (kind, table_id, policy, col))
+                swatch = "class=sw" in raw
+                assert swatch == (col.endswith("_country") and bool(text)), (col, raw)
+    shares = parser.tables["comparison-shares"]["head"]
+    assert "mining country" in shares and "refining country" in shares
+    assert "binding_rows" not in shown_columns            # for programs: the CSV only
+    # comparison.md: the same, in one table
+    head, rows = _markdown((folder / "comparison.md").read_text())
+    assert len(set(head)) == len(head)
+    cols = [column_of[h] for h in head]
+    assert set(cols) == set(csv.columns) - {"binding_rows"}
+    assert len(rows) == len(csv)
+    for row in rows:
+        assert len(row) == len(cols)
+        for text, col, h in zip(row, cols, head):
+            _same_cell(text, by_policy.loc[row[0], col] if col != "policy" else row[0], h,
+                       (kind, "md", row[0], col))
+    if kind == "jp":     # the briefing's case: mined in Australia, refined in China
+        md = dict(zip(cols, next(r for r in rows if r[0] == "crma65")))
+        assert md["max_share_of_demand_mining_country"] == "AU"
+        assert md["max_share_of_demand_refining_country"] == "CN"
+
+
+# --------------------------------------------------------------------------- key table
+KEY_MEASURE = (
+    "<script>window.addEventListener('load',function(){var d=document.documentElement;"
+    "var out={page:[d.scrollWidth,d.clientWidth]};"
+    "['key','key-supply'].forEach(function(id){var t=document.getElementById(id);"
+    "var box=t.parentElement;var cells=t.querySelectorAll('td,th');var least=1e9;"
+    "for(var i=0;i<cells.length;i++){least=Math.min(least,"
+    "cells[i].getBoundingClientRect().width);}"
+    "var first=getComputedStyle(t.querySelector('tbody td'));"
+    "out[id]=[t.offsetWidth,box.clientWidth,box.scrollWidth,Math.floor(least),"
+    "getComputedStyle(box).overflowX,first.position];});"
+    "d.dataset.key=JSON.stringify(out);});</script>")
+
+
+def _key_widths(page: Path, tmp: Path, width: int) -> dict[str, list]:
+    import html as _html
+    import json
+
+    copy = tmp / f"key-{width}.html"
+    copy.write_text(page.read_text().replace("</body>", KEY_MEASURE + "</body>"))
+    dom = _dom(copy, tmp / f"profile-key-{width}", width)
+    found = re.search(r'data-key="([^"]*)"', dom)
+    assert found, dom[:500]
+    return json.loads(_html.unescape(found.group(1)))
+
+
+def test_key_table_fits_at_1400_and_scrolls_in_its_box_at_800(
+        folders: dict[str, Path]) -> None:
+    """The Japan comparison (12 policies, 7 scenarios, 4 elements): at 1400 px both key
+    tables fit their box (no scrolling); at 800 px the page still fits, a key table
+    wider than the window scrolls inside its own box with the policy column kept in
+    view (sticky), and no cell is narrower than 24 px (three characters)."""
+    page = folders["jp"] / "report.html"
+    wide = _key_widths(page, folders["tmp"], 1400)
+    assert wide["page"][0] <= wide["page"][1], wide
+    for table_id in ("key", "key-supply"):
+        table, box, scrolled, least, overflow, first = wide[table_id]
+        assert table <= box and scrolled <= box, (table_id, wide[table_id])
+    narrow = _key_widths(page, folders["tmp"], 800)
+    assert narrow["page"][0] <= narrow["page"][1], narrow
+    for table_id in ("key", "key-supply"):
+        table, box, scrolled, least, overflow, first = narrow[table_id]
+        assert box <= 800 and overflow == "auto" and first == "sticky", narrow[table_id]
+        assert least >= 24, (table_id, least)

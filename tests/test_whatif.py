@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -124,8 +125,12 @@ def test_generated_scenarios_keep_the_base_rules(tmp_path: Path) -> None:
 
 
 def test_cost_by_year_adds_up_and_the_comparison_splits_cash_and_penalty() -> None:
-    loaded = load_instance(EXAMPLE)
-    table, runs = compare_policies(loaded, ["none", "crma"])
+    """One money basis: at a nonzero discount rate the discounted money spent and
+    penalty a year add up to the discounted cost a year, in the comparison and in
+    cost_by_year, and the undiscounted split is kept beside it."""
+    loaded = overridden(load_instance(EXAMPLE), [("discount_rate", 0.08)])
+    assert loaded.instance.discount_rate == 0.08
+    table, runs = compare_policies(loaded, ["none", "crma", "no-china"])
     run = runs["crma"]
     by_year = run.tables["cost_by_year"]
     per = by_year[by_year.scenario != "expected"]
@@ -133,12 +138,35 @@ def test_cost_by_year_adds_up_and_the_comparison_splits_cash_and_penalty() -> No
     scen = run.tables["scenarios"].set_index("scenario").cost
     pd.testing.assert_series_equal(totals.sort_index(), scen.sort_index(), check_names=False,
                                    rtol=1e-9)
-    row = table.set_index("policy").loc["crma"]
     T = len(loaded.instance.periods)
-    assert row.delta_cash_per_year + row.delta_penalty_per_year == pytest.approx(
-        sum(run.tables["cost_by_year"].query("scenario == 'expected'")[["cash", "penalty"]]
-            .sum()) / T - sum(runs["none"].tables["cost_by_year"].query(
-                "scenario == 'expected'")[["cash", "penalty"]].sum()) / T)
+    disc = 1.08 ** -np.arange(T)
+    expected = by_year[by_year.scenario == "expected"]
+    # lambda = 0: the expected rows' discounted parts add up to the objective
+    assert (expected.cash_discounted + expected.penalty_discounted).sum() == pytest.approx(
+        run.summary["objective"], rel=1e-12)
+    np.testing.assert_allclose(expected.cash_discounted, expected.cash * disc, rtol=1e-12)
+    for name, row in table.set_index("policy").iterrows():
+        # the parts add up to the headline, exactly (float tolerance)
+        assert row.delta_cash_per_year + row.delta_penalty_per_year == pytest.approx(
+            row.delta_expected_cost_per_period, rel=1e-12, abs=1e-6)
+        assert row.cash_per_year + row.penalty_per_year == pytest.approx(
+            row.expected_cost / T, rel=1e-12)
+        ex = runs[name].tables["cost_by_year"].query("scenario == 'expected'")
+        assert row.cash_per_year_undiscounted == pytest.approx(ex.cash.sum() / T, rel=1e-12)
+        assert row.penalty_per_year_undiscounted == pytest.approx(ex.penalty.sum() / T,
+                                                                  rel=1e-12)
+    row = table.set_index("policy").loc["crma"]
+    assert row.delta_cash_per_year != pytest.approx(row.delta_cash_per_year_undiscounted)
+    # the comparison's cost by year keeps both bases and both deltas
+    from model.analysis.analysis import cost_by_year_table
+
+    both = cost_by_year_table(runs)
+    mine = both[both.policy == "crma"].set_index("period")
+    base = both[both.policy == "none"].set_index("period")
+    np.testing.assert_allclose(mine.delta_cash_discounted,
+                               mine.cash_discounted - base.cash_discounted)
+    assert (mine.delta_cash_discounted + mine.delta_penalty_discounted).sum() / T == \
+        pytest.approx(row.delta_expected_cost_per_period, rel=1e-12)
 
     # which suppliers and how much: sources by expected contracted tonnes a period
     alloc = run.tables["allocation"]

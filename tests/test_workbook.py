@@ -224,6 +224,12 @@ def test_bad_workbook_names_sheet_and_cell_and_writes_nothing(tmp_path: Path) ->
     (lambda wb: wb["policies"].cell(2, 3, 1.5), "policies!C2", "must be at most 1"),
     (lambda wb: wb["demand"].cell(2, 2, "=1500*2"), "demand!B2",
      "a formula without a computed value"),
+    # a number typed with thousands separators is text: say what to write instead
+    (lambda wb: wb["elements"].cell(2, 2, "305,000"), "elements!B2",
+     "'305,000' is text with a thousands separator: write 305000"),
+    (lambda wb: wb["supply"].cell(2, 5, "1,500"), "supply!E2",      # all_periods: not a list
+     "'1,500' is text with a thousands separator: write 1500"),
+    (lambda wb: wb["demand"].cell(4, 3, "1,234.5"), "demand!C4", "write 1234.5"),
 ])
 def test_bad_cells_are_named(tmp_path: Path, edit: Any, place: str, words: str) -> None:
     book = _edited(tmp_path, edit)
@@ -298,8 +304,13 @@ def test_run_workbook_is_formatted(japan_run: Path) -> None:
     assert items["status"][1] == "optimal"
     assert math.isclose(items["expected cost"][1], summary["expected_cost"], rel_tol=1e-15)
     assert items["expected cost"][2] == "USD"
-    assert math.isclose(items["expected shortage"][1], summary["expected_shortage_t"],
-                        rel_tol=1e-15) and items["expected shortage"][2] == "t"
+    summed = items["expected shortage, all elements summed"]
+    assert math.isclose(summed[1], summary["expected_shortage_t"], rel_tol=1e-15) \
+        and summed[2] == "t"
+    for e, t in summary["expected_shortage_by_element_t"].items():
+        assert math.isclose(items[f"expected shortage of {e}"][1], t, rel_tol=1e-15, abs_tol=0)
+    assert math.isclose(items["expected shortage at the penalty prices"][1],
+                        summary["expected_shortage_value"], rel_tol=1e-15)
     assert items["largest third-country share, refining"][2] == "%"
     assert "build gbd-conversion" in items
 
@@ -349,24 +360,31 @@ def test_comparison_workbook_has_a_summary(tmp_path: Path) -> None:
     _, head, rows = _table_at(wb["summary"], "measure")
     assert head == ["measure", "unit", "none", "crma"]
     measures = {r[0]: r for r in rows}
-    ban = measures["shortage in china-heavy-ban"]
+    ban = measures["shortage in china-heavy-ban (all elements summed)"]
     assert ban[1] == "t" and list(ban[2:]) == pytest.approx(
         table["shortage_t[china-heavy-ban]"].tolist(), rel=1e-15)
-    avoided = measures["shortage avoided in china-heavy-ban vs none"]
+    avoided = measures["shortage avoided in china-heavy-ban vs none (all elements summed)"]
     assert list(avoided[2:]) == pytest.approx(
         table["avoided_shortage_t[china-heavy-ban]"].tolist(), rel=1e-15)
     per_period = measures["extra expected cost per period vs none"]
     assert per_period[1] == "USD" and per_period[3] == pytest.approx(
         table["delta_expected_cost_per_period"].iloc[1], rel=1e-15)
     assert "China's share of expected deliveries, refining" in measures
-    # the headline cost split: money spent and shortage penalty per year
-    cash = measures["extra money spent per year vs none (undiscounted)"]
-    penalty = measures["extra shortage penalty per year vs none (undiscounted)"]
+    # the headline cost split: money spent and shortage penalty per year, on the
+    # cost's (discounted) basis, then undiscounted
+    cash = measures["extra money spent per year vs none (discounted)"]
+    penalty = measures["extra shortage penalty per year vs none (discounted)"]
     assert cash[3] == pytest.approx(table["delta_cash_per_year"].iloc[1], rel=1e-15)
     assert penalty[3] == pytest.approx(table["delta_penalty_per_year"].iloc[1], rel=1e-15)
+    cash = measures["extra money spent per year vs none (undiscounted)"]
+    assert cash[3] == pytest.approx(table["delta_cash_per_year_undiscounted"].iloc[1],
+                                    rel=1e-15)
+    for e in loaded.instance.elements:
+        assert measures[f"expected shortage of {e}"][2:] == pytest.approx(
+            table[f"expected_shortage_t[{e}]"].tolist(), rel=1e-15)
     by_year = pd.read_excel(folder / "comparison.xlsx", sheet_name="cost_by_year")
     assert len(by_year) == len(pd.read_csv(folder / "cost_by_year.csv"))
-    assert "what binds (most negative duals)" in measures
+    assert "what binds (saving per t of relaxation)" in measures
     full = wb["comparison"]
     assert full.freeze_panes == "A2" and full.auto_filter.ref.startswith("A1:")
     # which suppliers and how much: contracted tonnes over the horizon per policy
@@ -416,13 +434,15 @@ def test_run_summary_shows_money_per_year_when_the_run_has_costs_by_year() -> No
 
     by_year = pd.DataFrame({"scenario": ["expected", "expected", "ban"],
                             "period": [2026, 2027, 2026], "cash": [100.0, 300.0, 7.0],
-                            "penalty": [10.0, 0.0, 5.0]})
+                            "penalty": [10.0, 0.0, 5.0], "cash_discounted": [100.0, 200.0, 7.0],
+                            "penalty_discounted": [10.0, 0.0, 5.0]})
     summary = {"instance": "x", "policy": "none", "status": "optimal", "currency": "USD",
                "objective": 1.0, "expected_cost": 1.0, "cvar": 1.0,
                "expected_shortage_t": 0.0, "worst_shortage_t": 0.0,
                "risk": {"lambda": 0.0, "alpha": 0.95}}
     rows = {r[0].value: r for r in run_summary_sheet(summary, by_year, "year").rows}
-    assert rows["money spent per year, expected"][1].value == 200.0
+    assert rows["money spent per year, expected"][1].value == 150.0        # discounted
+    assert rows["money spent per year, expected, undiscounted"][1].value == 200.0
     assert rows["shortage penalty per year, expected"][1].value == 5.0
     assert rows["money spent per year, expected"][2].value == "USD"
     assert "money spent per period, expected" not in \

@@ -26,7 +26,8 @@ from ..errors import UsageError
 from ..solve.decompose import compare_blocks, element_blocks, sweep_blocks, variant_blocks
 from ..formulation.matrix import build, fix_shared_decisions
 from ..input.instance import LoadedInstance
-from ..formulation.policies import resolve_policy, union_policy
+from ..formulation.policies import check_policy, policy_names, resolve_policy, union_policy
+from .binding import binding_json, binding_rows, binding_text
 from .results import cost_breakdown, solution_arrays, summary_metrics
 from ..safety import MAX_CAP_POINTS, check_caps
 from ..input.schema import CountryCapRule, Policy, Selector
@@ -89,16 +90,11 @@ def expected_supply_by_country(d: ProblemData, delivered_t: np.ndarray, stage: s
     return pd.Series(per_arc).groupby(d.arc_country(stage)).sum().sort_values(ascending=False)
 
 
-def binding_constraints(duals: pd.DataFrame, top: int = 3) -> str:
-    """The policy rows with the largest relaxation value, in words."""
-    pol = duals[~duals.constraint.isin(["demand", "capacity"]) & (duals.value != 0)]
-    if pol.empty:
-        return ""
-    keyed = pol.assign(key=pol.constraint + " " + pol.country.astype(str) + " "
-                       + pol.stage.astype(str) + " " + pol.element.astype(str))
-    agg = keyed.groupby("key")["value"].sum().sort_values().head(top)
-    return "; ".join(f"{k.split()[0]} {' '.join(k.split()[1:])}: {v:,.4g}/t"
-                     for k, v in agg.items())
+def binding_constraints(duals: pd.DataFrame, top: int = 3, inst: Any = None,
+                        currency: str = "", per: str = "year") -> str:
+    """The rule rows (policy rules, minimum takes, signed volumes) whose relaxation
+    saves the most, in words (model.analysis.binding)."""
+    return binding_text(binding_rows(duals, inst, currency, per, top=top))
 
 
 # --------------------------------------------------------------------------- compare
@@ -122,11 +118,21 @@ def policy_row(run: RunResult) -> dict[str, Any]:
     d, sol = run.data, run.solution
     row.update({k: s[k] for k in ("objective", "expected_cost", "cvar", "expected_shortage_t",
                                   "worst_shortage_t")})
+    by_elem = s.get("expected_shortage_by_element_t") or {}
+    for e in d.elements:
+        row[f"expected_shortage_t[{e}]"] = by_elem.get(e)
+    T = len(d.periods)
+    row["expected_shortage_value"] = s.get("expected_shortage_value")
+    row["shortage_value_per_year"] = s["expected_shortage_value"] / T \
+        if s.get("expected_shortage_value") is not None else None
+    # money a year: discounted as the expected cost (the headline basis: the parts add
+    # up to it), and undiscounted beside it; both over the same T periods
     by_year = run.tables["cost_by_year"]
     expected = by_year[by_year.scenario == "expected"]
-    T = len(d.periods)
-    row["cash_per_year"] = float(expected["cash"].sum()) / T          # undiscounted
-    row["penalty_per_year"] = float(expected["penalty"].sum()) / T    # undiscounted
+    row["cash_per_year"] = float(expected["cash_discounted"].sum()) / T
+    row["penalty_per_year"] = float(expected["penalty_discounted"].sum()) / T
+    row["cash_per_year_undiscounted"] = float(expected["cash"].sum()) / T
+    row["penalty_per_year_undiscounted"] = float(expected["penalty"].sum()) / T
     for stage in STAGES:
         # of demand: per element, period and scenario, the largest (into stock included)
         m = s["max_single_country_share"][stage]
@@ -142,7 +148,10 @@ def policy_row(run: RunResult) -> dict[str, Any]:
     for w, short in zip(costs.scenario, costs.shortage_t):
         row[f"shortage_t[{w}]"] = float(short)
     row["largest_contracts"] = largest_contracts(run.tables["allocation"], T)
-    row["binding"] = binding_constraints(run.tables["duals"])
+    per = "year" if abs(float(d.period_days) - 365.0) <= 1.5 else "period"
+    binds = binding_rows(run.tables.get("duals"), run.loaded.instance, d.currency, per, top=3)
+    row["binding"] = binding_text(binds)
+    row["binding_rows"] = binding_json(binds)
     for key in ("ws", "eev", "evpi", "vss"):
         if key in s:
             row[key] = s[key]
@@ -198,12 +207,16 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
             first["expected_cost"]
         table.loc[ok, "delta_expected_cost_per_period"] = \
             table.loc[ok, "delta_expected_cost"] / periods
-        # the same difference split in money spent and shortage penalty, undiscounted
-        for col in ("cash_per_year", "penalty_per_year"):
+        # the same difference split in money spent and shortage penalty, discounted
+        # (they add up to it), then the undiscounted split
+        for col in ("cash_per_year", "penalty_per_year", "cash_per_year_undiscounted",
+                    "penalty_per_year_undiscounted"):
             table.loc[ok, "delta_" + col] = table.loc[ok, col] - first[col]
         table.loc[ok, "delta_cvar"] = table.loc[ok, "cvar"] - first["cvar"]
         table.loc[ok, "avoided_expected_shortage_t"] = first["expected_shortage_t"] - \
             table.loc[ok, "expected_shortage_t"]
+        for col in [c for c in table.columns if c.startswith("expected_shortage_t[")]:
+            table.loc[ok, "avoided_" + col] = first[col] - table.loc[ok, col]
         table.loc[ok, "avoided_worst_shortage_t"] = first["worst_shortage_t"] - \
             table.loc[ok, "worst_shortage_t"]
         # one column per scenario: add them in one step (column by column
@@ -216,8 +229,8 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
 
 
 def cost_by_year_table(runs: dict[str, RunResult]) -> pd.DataFrame:
-    """Per policy and period: expected cash spent (undiscounted and discounted),
-    shortage penalty and shortage, and each against the first policy."""
+    """Per policy and period: expected cash spent and shortage penalty (undiscounted
+    and discounted), shortage, and each against the first policy."""
     rows = []
     for name, run in runs.items():
         if not run.has_solution:
@@ -229,10 +242,11 @@ def cost_by_year_table(runs: dict[str, RunResult]) -> pd.DataFrame:
         return pd.DataFrame()
     out = pd.concat(rows, ignore_index=True)
     base = out[out.policy == next(iter(runs))].set_index("period")
-    for col in ("cash", "penalty", "shortage_t"):
+    for col in ("cash", "cash_discounted", "penalty", "penalty_discounted", "shortage_t"):
         out["delta_" + col] = out[col].to_numpy() - base[col].reindex(out["period"]).to_numpy()
     return out[["policy", "period", "cash", "cash_discounted", "penalty", "penalty_discounted",
-                "shortage_t", "delta_cash", "delta_penalty", "delta_shortage_t"]]
+                "shortage_t", "delta_cash", "delta_cash_discounted", "delta_penalty",
+                "delta_penalty_discounted", "delta_shortage_t"]]
 
 
 def _solve_on_one_model(loaded: LoadedInstance, data: ProblemData, names: list[str],
@@ -421,8 +435,7 @@ def sweep_param(loaded: LoadedInstance, path: str, values: list[Any], policy: st
     check_run_settings(risk_lambda, risk_alpha, options)
     variants = [overridden(loaded, [(path, v)]) for v in values]
     for variant in variants:
-        if policy not in ("none", *variant.instance.policies):
-            raise UsageError(f"unknown policy '{policy}'")
+        check_policy(policy, policy_names(variant.instance))
     datas = [problem_data(v, risk_lambda, risk_alpha) for v in variants]
     resolved = [resolve_policy(v.instance, d, policy) for v, d in zip(variants, datas)]
     blocks = [element_blocks(d, r) for d, r in zip(datas, resolved)]

@@ -197,6 +197,35 @@ def added_capacity_t(d: ProblemData, s: Solution) -> np.ndarray:
     return pj.capacity[:, :, :, None] * active[:, None, :, :]
 
 
+def cvar_tail(costs: np.ndarray, probability: np.ndarray, alpha: float) -> np.ndarray:
+    """(W,) the probability each scenario gives to the worst 1 - alpha mass (the
+    weights of :func:`cvar`: the costliest first, the last one in part)."""
+    order = np.argsort(-np.asarray(costs, dtype=float), kind="stable")
+    p = np.asarray(probability, float)[order]
+    tail = 1.0 - alpha
+    taken = np.minimum(p, np.maximum(tail - np.concatenate(([0.0], np.cumsum(p)[:-1])), 0.0))
+    out = np.zeros(len(p))
+    out[order] = taken
+    return out
+
+
+def cvar_tail_warning(scenarios: list[str], costs: np.ndarray, probability: np.ndarray,
+                      alpha: float) -> str | None:
+    """A warning when the worst 1 - alpha of probability lies in one scenario (of
+    several): the CVaR is then that scenario's cost, not the mean of a tail."""
+    p = np.asarray(probability, float)
+    if (p > 0).sum() < 2 or not 0.0 < alpha < 1.0:
+        return None
+    taken = cvar_tail(costs, p, alpha)
+    inside = np.flatnonzero(taken > 1e-12)
+    if len(inside) != 1:
+        return None
+    w = int(inside[0])
+    return (f"the CVaR at alpha {alpha:g} is the cost of one scenario, {scenarios[w]}: its "
+            f"probability ({p[w]:.4g}) holds the whole worst {1 - alpha:.4g} of the "
+            "distribution, so the CVaR measures that scenario alone, not a tail of several")
+
+
 def cvar(costs: np.ndarray, probability: np.ndarray, alpha: float) -> float:
     r"""CVaR_alpha of a discrete distribution: mean of the worst 1 - alpha mass.
 
@@ -554,11 +583,26 @@ def summary_metrics(built: BuiltModel, s: Solution) -> dict[str, Any]:
         "expected_shortage_t": float((per_scenario_shortage * d.probability).sum()),
         "worst_shortage_t": float(per_scenario_shortage[positive].max()) if positive.any()
         else 0.0,
+        **shortage_by_element(d, s),
         "max_single_country_share": max_single_country_share(d, s),
         "max_single_country_share_definition": SHARE_DEFINITION,
         "scenario_costs": {w: float(c) for w, c in zip(d.scenarios, costs["cost"])},
         "expected_investment": float((costs["investment_cost"] * costs["probability"]).sum()),
         "builds": build_summary(d, s),
+    }
+
+
+def shortage_by_element(d: ProblemData, s: Solution) -> dict[str, Any]:
+    """Expected shortage per element (t, over all periods) and its value at the
+    penalty prices (expected, discounted as in the objective: the expected
+    shortage cost), in total and per element."""
+    tonnes = np.einsum("etw,w->e", s.shortage_t, d.probability)
+    value = np.einsum("e,t,etw,w->e", d.shortage_penalty, d.discount, s.shortage_t,
+                      d.probability)
+    return {
+        "expected_shortage_by_element_t": {e: float(v) for e, v in zip(d.elements, tonnes)},
+        "expected_shortage_value": float(value.sum()),
+        "expected_shortage_value_by_element": {e: float(v) for e, v in zip(d.elements, value)},
     }
 
 

@@ -601,6 +601,20 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     for key, value in checks.items():
         if not _close(summary[key], value, 1e-6, 1e-4):
             bad(f"summary {key} = {summary[key]}, recomputed {value}")
+    # shortage per element, and its value at the penalty prices (discounted)
+    by_element = {e: 0.0 for e in inst.elements}
+    valued = 0.0
+    for (w, e, t), r in bal.items():
+        by_element[e] += f.prob[w] * r.shortage_t
+        valued += f.prob[w] * f.discount(t) * _emap(inst.shortage_penalty, e, 0.0) * r.shortage_t
+    for e, value in by_element.items():
+        rep = (summary.get("expected_shortage_by_element_t") or {}).get(e, value)
+        if not _close(rep, value, 1e-6, 1e-4):
+            bad(f"summary expected_shortage_by_element_t.{e} = {rep}, recomputed {value}")
+    if summary.get("expected_shortage_value") is not None and \
+            not _close(summary["expected_shortage_value"], valued, 1e-6, 1e-4):
+        bad(f"summary expected_shortage_value = {summary['expected_shortage_value']}, "
+            f"recomputed {valued}")
     for stage in ("mining", "refining"):
         best = 0.0
         for w in f.scen_ids:

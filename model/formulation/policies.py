@@ -8,7 +8,9 @@ is empty.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -80,6 +82,17 @@ def policy_names(inst: Instance) -> list[str]:
     return ["none", *inst.policies]
 
 
+def check_policy(name: str, known: Sequence[str], where: str = "policies") -> None:
+    """Refuse a policy name not in `known` with one message that suggests the
+    nearest name (difflib) and lists them all: "unknown policy 'crma56' (did you
+    mean 'crma65'? policies: none, crma65, ...)". Every command checks here."""
+    if name in known:
+        return
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise UsageError(f"unknown policy '{name}' ({hint}{where}: {', '.join(known)})")
+
+
 def _units(data: ProblemData, rule: RuleFilter) -> list[tuple[str, list[int]]]:
     """Element units of a rule: each element, or each group (an ungrouped element alone)."""
     chosen = data.element_index(rule.elements)
@@ -98,8 +111,7 @@ def _units(data: ProblemData, rule: RuleFilter) -> list[tuple[str, list[int]]]:
 def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
                    extra: Policy | None = None) -> ResolvedPolicy:
     """Resolve policy `name` (plus optional extra rules, as a sweep adds a cap)."""
-    if name != "none" and name not in inst.policies:
-        raise UsageError(f"unknown policy '{name}' (policies: {', '.join(policy_names(inst))})")
+    check_policy(name, policy_names(inst))
     pol = inst.policies.get(name, Policy())
     rules = {key: list(getattr(pol, key)) + (list(getattr(extra, key)) if extra else [])
              for key in Policy.model_fields}

@@ -43,7 +43,8 @@ the period columns (blank: not given). Lists are written ``Dy, Tb`` (or
 ``[Dy, Tb]``); selectors and ``match`` are YAML flow text such as
 ``{mined_in: CN}``; a text that would read as a number is quoted
 (``"2026"``). Anything awkward can be written as YAML flow text in
-``all_periods`` (``{2026: 400, 2027: 420}``).
+``all_periods`` (``{2026: 400, 2027: 420}``). A number typed as text with
+thousands separators (``305,000``) is refused with "write 305000".
 
 Bad workbooks raise :class:`~model.errors.InstanceError` naming the file, the
 sheet and cell (``supply!E7``) and what is wrong, also for problems found
@@ -188,6 +189,11 @@ def _kind(column: str, sheet: str = "") -> str:
 # such a sequence could not be told apart, so the export refuses it.
 _ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _CONTROL = frozenset(list(range(0x00, 0x09)) + list(range(0x0B, 0x20)))
+
+
+# a number written with thousands separators: 305,000 or 1,234.5 (also with a narrow
+# no-break space or a space as the separator: 305 000)
+_THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(?:(?:,\d{3})+|(?:[ \u202f]\d{3})+)(?:\.\d+)?\s*$")
 
 
 def _unescape_text(text: str) -> str:
@@ -757,6 +763,8 @@ class _Parser:
                 return int(v)
             return v.strip() if isinstance(v, str) else v
         if kind == "number":
+            if isinstance(v, str):
+                self.no_separator(v, cell.ref)
             return v.strip() if isinstance(v, str) else v   # text: validation says so
         if kind == "list":
             if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -778,6 +786,14 @@ class _Parser:
         if "," in text and not text.startswith(("[", "{", '"', "'")):
             text = f"[{text}]"
         return self.yaml(text, cell.ref)
+
+    def no_separator(self, text: str, ref: str) -> None:
+        """Refuse a number typed as text with thousands separators ("305,000"): a
+        workbook cell that Excel left as text; read as YAML it would be a list."""
+        if _THOUSANDS.match(text):
+            plain = text.strip().replace(",", "").replace("\u202f", "").replace(" ", "")
+            raise self.r.error(f"'{text.strip()}' is text with a thousands separator: "
+                               f"write {plain} (a number cell, no separator)", ref)
 
     def yaml(self, text: str, ref: str) -> Any:
         from .instance import yaml_load
@@ -916,6 +932,8 @@ class _Parser:
                 raise self.r.error(f"give {ALL} or values per period, not both",
                                    given[0][1].ref)
             self.at(path, every.ref)
+            if isinstance(every.value, str):
+                self.no_separator(every.value, every.ref)
             value = self.convert(every, "flow")
             if isinstance(value, dict):
                 for k in value:

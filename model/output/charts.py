@@ -354,7 +354,8 @@ def comparison(table: pd.DataFrame, path: Path, currency: str = "USD",
                  (col("avoided_worst_shortage_t", sign=-1.0), "worst scenario",
                   SHORTAGE_LIGHT)]
         titles = (f"change in expected cost per {per}", "change in shortage")
-        units = (f"million {cur} per {per}", "t, all elements and periods\n+: more shortage")
+        units = (f"million {cur} per {per}, discounted",
+                 "t, all elements and periods\n+: more shortage")
     else:
         cost = [(col("expected_cost", 1e6), "expected cost", COST_COLOR)]
         short = [(col("expected_shortage_t"), "expected", SHORTAGE_DARK),
@@ -419,8 +420,12 @@ def information_tree(tree: pd.DataFrame, path: Path, title: str = "") -> Path:
     a line to its parent; leaves name their scenarios when there are few.
 
     Scenarios on one branch cannot be told apart yet: every decision of that
-    period is the same for them (``information: history``).
+    period is the same for them (``information: history``). A tree of more than
+    :data:`TREE_MAX_DRAWN` nodes is drawn by period instead (:func:`_tree_by_period`):
+    dots and lines by the thousand would be a grey smear.
     """
+    if len(tree) > TREE_MAX_DRAWN:
+        return _tree_by_period(tree, path, title)
     nodes = tree["node"].astype(str).tolist()
     parent = dict(zip(nodes, tree["parent"].astype(str)))
     kids: dict[str, list[str]] = {}
@@ -477,6 +482,59 @@ def information_tree(tree: pd.DataFrame, path: Path, title: str = "") -> Path:
     fig.suptitle(head, fontsize=9)
     fig.subplots_adjust(left=0.3 / width, right=1 - names_in / width,
                         top=1 - (0.15 + 0.18 * lines) / height, bottom=0.35 / height)
+    return _save(fig, path)
+
+
+TREE_MAX_DRAWN = 300      # nodes; a larger tree is drawn by period
+
+
+def _tree_by_period(tree: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """A large information tree by period: how many nodes each period has (left) and
+    how the probability is split among them (right: one bar per period, a segment per
+    node, the largest first; the largest node's probability written on top)."""
+    period = tree["period"].fillna("").astype(str)
+    periods = list(dict.fromkeys(period))               # "" (the root) first
+    labels = ["start" if p == "" else _label(p, 12) for p in periods]
+    prob = tree["probability"].astype(float).to_numpy()
+    counts = [int((period == p).sum()) for p in periods]
+    width = min(12.0, 4.5 + 1.1 * len(periods))
+    height = 4.6
+    fig = Figure(figsize=(width, height))
+    left, right = fig.subplots(1, 2)
+    x = np.arange(len(periods))
+    left.bar(x, counts, color=COST_COLOR, width=0.7)
+    for i, n in enumerate(counts):
+        left.annotate(f"{n:,}", (i, n), xytext=(0, 2), textcoords="offset points",
+                      ha="center", va="bottom", fontsize=7)
+    left.set_ylim(0, max(counts) * 1.15)
+    left.set_title("nodes per period", fontsize=9)
+    left.set_ylabel("nodes")
+    tones = ("#4a6fa5", "#9db4d6")                   # alternate: the splits stay visible
+    for i, p in enumerate(periods):
+        mass = np.sort(prob[(period == p).to_numpy()])[::-1]
+        bottom = np.concatenate(([0.0], np.cumsum(mass)[:-1]))
+        right.bar(np.full(len(mass), i), mass, bottom=bottom, width=0.7, linewidth=0,
+                  color=[tones[j % 2] for j in range(len(mass))])
+        right.annotate(f"largest {mass[0]:.2g}" if len(mass) else "", (i, mass.sum()),
+                       xytext=(0, 2), textcoords="offset points", ha="center",
+                       va="bottom", fontsize=6)
+    right.set_ylim(0, 1.12)
+    right.set_title("probability of the nodes (one segment each, largest first)",
+                    fontsize=9)
+    right.set_ylabel("probability")
+    for ax in (left, right):
+        ax.set_xticks(x, labels, rotation=40 if len(periods) > 8 else 0,
+                      ha="right" if len(periods) > 8 else "center", fontsize=8)
+        for side in ("right", "top"):
+            ax.spines[side].set_visible(False)
+    head = _title((_label(title, 80) + ": " if title else "") +
+                  f"information tree, {len(tree):,} nodes, by period (too many to draw "
+                  "one by one; tree.csv has every node)", int(width * 11), 3)
+    lines = head.count("\n") + 1
+    fig.suptitle(head, fontsize=9)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, wspace=0.3,
+                        top=1 - (0.35 + 0.18 * lines) / height,
+                        bottom=(0.9 if len(periods) > 8 else 0.5) / height)
     return _save(fig, path)
 
 

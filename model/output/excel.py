@@ -57,7 +57,8 @@ FORMATS: dict[str, str] = {
 # characters a formatted number takes beyond its integer digits, by kind
 _DECIMALS = {"t": 2, "t_grid": 2, "share": 2, "prob": 4, "seconds": 3, "index": 4, "size": 3}
 _MONEY_NAMES = frozenset({"objective", "cvar", "ws", "eev", "evpi", "vss", "bound",
-                          "lower_bound", "upper_bound"})
+                          "lower_bound", "upper_bound", "expected_shortage_value",
+                          "shortage_value_per_year"})
 _PERIOD_NAMES = frozenset({"period", "first_output", "year"})
 _COUNT_NAMES = frozenset({"rows", "scenarios", "iterations", "ranks", "blocks"})
 
@@ -375,10 +376,16 @@ def run_summary_sheet(s: dict[str, Any], cost_by_year: "pd.DataFrame | None" = N
                 f"mean cost of the worst {1 - alpha:.0%} of scenario probability")
         for label, value, detail in _money_per_period(cost_by_year, per):
             row(label, value, "money", cur, detail)
-        row("expected shortage", s.get("expected_shortage_t"), "t", "t",
-            "probability-weighted, all elements and periods")
-        row("worst-scenario shortage", s.get("worst_shortage_t"), "t", "t",
-            "the scenario with the most shortage, all elements and periods")
+        for e, t in (s.get("expected_shortage_by_element_t") or {}).items():
+            row(f"expected shortage of {e}", t, "t", "t", "probability-weighted, all periods")
+        if s.get("expected_shortage_value") is not None:
+            row("expected shortage at the penalty prices", s["expected_shortage_value"],
+                "money", cur, "probability-weighted shortage x penalty, discounted")
+        row("expected shortage, all elements summed", s.get("expected_shortage_t"), "t", "t",
+            "probability-weighted, all elements and periods (tonnes of different "
+            "elements added)")
+        row("worst-scenario shortage, all elements summed", s.get("worst_shortage_t"), "t",
+            "t", "the scenario with the most shortage, all elements and periods")
         for stage, v in (s.get("max_single_country_share") or {}).items():
             where = (f"{v['country']}, {v['element']} {v['period']}, scenario {v['scenario']}"
                      if v.get("country") else "")
@@ -427,20 +434,28 @@ def run_summary_sheet(s: dict[str, Any], cost_by_year: "pd.DataFrame | None" = N
 
 
 def _money_per_period(table: "pd.DataFrame | None", per: str) -> list[tuple[str, float, str]]:
-    """Money spent and shortage penalty per period (expected, undiscounted) from a
-    cost-by-year table (rows ``scenario = expected``, columns ``cash``, ``penalty``)."""
+    """Money spent and shortage penalty per period (expected) from a cost-by-year table
+    (rows ``scenario = expected``): discounted as the expected cost (the two add up
+    to it over the periods), then undiscounted."""
     if table is None or not {"scenario", "cash", "penalty"} <= set(table.columns):
         return []
     expected = table[table["scenario"] == "expected"]
     n = len(expected)
     if not n:
         return []
-    return [(f"money spent per {per}, expected", float(expected["cash"].sum()) / n,
-             "fees, deliveries, holding and investment less resale; undiscounted, the "
-             f"average over the {n} periods"),
-            (f"shortage penalty per {per}, expected", float(expected["penalty"].sum()) / n,
-             "the value put on unmet demand (and stock-floor deficits), not money spent; "
-             "undiscounted")]
+    cash = "fees, deliveries, holding and investment less resale"
+    penalty = "the value put on unmet demand (and stock-floor deficits), not money spent"
+    out = []
+    if {"cash_discounted", "penalty_discounted"} <= set(expected.columns):
+        out += [(f"money spent per {per}, expected", float(expected["cash_discounted"].sum())
+                 / n, f"{cash}; discounted as the expected cost, total / {n}"),
+                (f"shortage penalty per {per}, expected",
+                 float(expected["penalty_discounted"].sum()) / n,
+                 f"{penalty}; discounted as the expected cost, total / {n}")]
+    return out + [(f"money spent per {per}, expected, undiscounted",
+                   float(expected["cash"].sum()) / n, f"{cash}; undiscounted, total / {n}"),
+                  (f"shortage penalty per {per}, expected, undiscounted",
+                   float(expected["penalty"].sum()) / n, f"{penalty}; undiscounted, total / {n}")]
 
 
 def contracts_sheet(allocation: "pd.DataFrame", periods: Iterable[Any]) -> FrontSheet:
@@ -520,10 +535,22 @@ _COMPARISON_LABELS = {
 # (names of both the current tables and those with the cost-by-year split and the
 # shares named by what they divide: whichever a table has is shown)
 _COMPARISON_LABELS.update({
-    "cash_per_year": "money spent per year, expected (undiscounted)",
-    "delta_cash_per_year": "extra money spent per year vs {base} (undiscounted)",
-    "penalty_per_year": "shortage penalty per year, expected (undiscounted)",
-    "delta_penalty_per_year": "extra shortage penalty per year vs {base} (undiscounted)",
+    "cash_per_year": "money spent per year, expected (discounted)",
+    "delta_cash_per_year": "extra money spent per year vs {base} (discounted)",
+    "penalty_per_year": "shortage penalty per year, expected (discounted)",
+    "delta_penalty_per_year": "extra shortage penalty per year vs {base} (discounted)",
+    "cash_per_year_undiscounted": "money spent per year, expected (undiscounted)",
+    "delta_cash_per_year_undiscounted": "extra money spent per year vs {base} (undiscounted)",
+    "penalty_per_year_undiscounted": "shortage penalty per year, expected (undiscounted)",
+    "delta_penalty_per_year_undiscounted":
+        "extra shortage penalty per year vs {base} (undiscounted)",
+    "expected_shortage_t": "expected shortage, all elements summed",
+    "avoided_expected_shortage_t": "expected shortage avoided vs {base}, all elements summed",
+    "worst_shortage_t": "worst-scenario shortage, all elements summed",
+    "expected_shortage_value": "expected shortage at the penalty prices (discounted)",
+    "shortage_value_per_year": "expected shortage at the penalty prices per year "
+                               "(discounted)",
+    "binding": "what binds (saving per t of relaxation)",
     "china_share_of_deliveries_mining": "China's share of expected deliveries, mining",
     "china_share_of_deliveries_refining": "China's share of expected deliveries, refining",
     "max_share_of_demand_mining": "largest third-country share of demand, mining",
@@ -534,9 +561,13 @@ _COMPARISON_LABELS.update({
 })
 _COMPARISON_KEYS_HEAD = ["status", "expected_cost", "delta_expected_cost",
                          "delta_expected_cost_per_period", "delta_cash_per_year",
-                         "delta_penalty_per_year", "cash_per_year", "penalty_per_year", "cvar",
-                         "expected_shortage_t", "avoided_expected_shortage_t",
-                         "worst_shortage_t"]
+                         "delta_penalty_per_year", "cash_per_year", "penalty_per_year",
+                         "delta_cash_per_year_undiscounted",
+                         "delta_penalty_per_year_undiscounted", "cash_per_year_undiscounted",
+                         "penalty_per_year_undiscounted", "cvar"]
+_COMPARISON_KEYS_SHORTAGE = ["expected_shortage_value", "shortage_value_per_year",
+                             "expected_shortage_t", "avoided_expected_shortage_t",
+                             "worst_shortage_t"]
 _COMPARISON_KEYS_TAIL = ["china_share_mining", "china_share_refining",
                          "china_share_of_deliveries_mining", "china_share_of_deliveries_refining",
                          "max_share_mining", "max_share_mining_country", "max_share_refining",
@@ -550,6 +581,10 @@ def _comparison_keys(columns: list[str]) -> list[str]:
     """The key columns of a comparison table, the shortage per scenario interleaved
     with the shortage avoided in it."""
     keys = [c for c in _COMPARISON_KEYS_HEAD if c in columns]
+    for c in columns:                   # per element, each with the shortage avoided
+        if c.startswith("expected_shortage_t["):
+            keys += [c] + [a for a in ["avoided_" + c] if a in columns]
+    keys += [c for c in _COMPARISON_KEYS_SHORTAGE if c in columns]
     for c in columns:
         if c.startswith("shortage_t["):
             keys.append(c)
@@ -580,8 +615,12 @@ def comparison_summary_sheet(table: "pd.DataFrame", instance: str,
         if label is None:
             name, _, scen = col.partition("[")
             scen = scen.rstrip("]")
-            label = (f"shortage avoided in {scen} vs {base}" if name == "avoided_shortage_t"
-                     else f"shortage in {scen}" if name == "shortage_t" else col)
+            label = {"avoided_shortage_t": f"shortage avoided in {scen} vs {base} (all "
+                                           "elements summed)",
+                     "shortage_t": f"shortage in {scen} (all elements summed)",
+                     "expected_shortage_t": f"expected shortage of {scen}",
+                     "avoided_expected_shortage_t": f"expected shortage of {scen} avoided "
+                                                    f"vs {base}"}.get(name, col)
         rows.append([Cell(label.format(base=base), "bold"),
                      Cell(unit_of(kind, currency) if numeric else "")] +
                     [Cell(None if (v is None or (isinstance(v, float) and v != v)) else v,

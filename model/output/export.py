@@ -448,13 +448,15 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
 def markdown_table(table: "pd.DataFrame", currency: str = "", per: str = "period") -> str:
     """A GitHub-flavoured Markdown table for people (model.output.formatting): money in
     millions of `currency`, tonnes with one decimal, shares in percent, units in
-    the headers, numbers right-aligned; never scientific notation.
+    the headers, numbers right-aligned; never scientific notation. Columns for
+    programs only (``binding_rows``) stay in the CSV.
 
     Text cells are made safe for the table and a terminal: `|` is escaped (it
     would end the cell) and control characters are shown escaped.
     """
-    from .formatting import format_frame, numeric_columns
+    from .formatting import for_people, format_frame, numeric_columns
 
+    table = table[for_people(table.columns)]
     out = format_frame(table, currency, per)
     out.columns = [c.replace("|", "\\|") for c in out.columns]
     for col in out.columns:

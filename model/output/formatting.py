@@ -54,11 +54,20 @@ COLUMNS: list[Column] = [
     Column("delta_expected_cost", "Δ expected cost", "delta_money", "cost"),
     Column("delta_expected_cost_per_period", "Δ expected cost per {per}", "delta_money_rate",
            "cost"),
-    # cost by year (added by the cost-by-year tables when present)
+    # the same per year split in money spent and penalty: discounted as the cost above
+    # (so the parts add up to it), and undiscounted beside it (docs/outputs.md)
     Column("delta_cash_per_year", "Δ money spent per year", "delta_money_rate", "cost"),
+    Column("delta_penalty_per_year", "Δ shortage penalty per year", "delta_money_rate", "cost"),
     Column("cash_per_year", "money spent per year", "money_rate", "cost"),
     Column("penalty_per_year", "shortage penalty per year", "money_rate", "cost"),
-    Column("delta_penalty_per_year", "Δ shortage penalty per year", "delta_money_rate", "cost"),
+    Column("delta_cash_per_year_undiscounted", "Δ money spent per year, undiscounted",
+           "delta_money_rate", "cost"),
+    Column("delta_penalty_per_year_undiscounted", "Δ shortage penalty per year, undiscounted",
+           "delta_money_rate", "cost"),
+    Column("cash_per_year_undiscounted", "money spent per year, undiscounted", "money_rate",
+           "cost"),
+    Column("penalty_per_year_undiscounted", "shortage penalty per year, undiscounted",
+           "money_rate", "cost"),
     Column("delta_cvar", "Δ CVaR", "delta_money", "cost"),
     Column("expected_investment", "expected investment", "money", "cost"),
     Column("ws", "WS", "money", "cost"),
@@ -66,31 +75,41 @@ COLUMNS: list[Column] = [
     Column("evpi", "EVPI", "money", "cost"),
     Column("vss", "VSS", "money", "cost"),
     # shortage
-    Column("expected_shortage_t", "expected shortage", "t", "shortage"),
-    Column("worst_shortage_t", "worst-scenario shortage", "t", "shortage"),
-    Column("avoided_expected_shortage_t", "avoided expected shortage", "delta_t", "shortage"),
-    Column("avoided_worst_shortage_t", "avoided worst-scenario shortage", "delta_t",
+    Column("expected_shortage_t[", "expected shortage of {}", "t", "shortage"),
+    Column("avoided_expected_shortage_t[", "avoided expected shortage of {}", "delta_t",
            "shortage"),
+    Column("expected_shortage_value", "expected shortage at the penalty prices", "money",
+           "shortage"),
+    Column("shortage_value_per_year", "shortage at the penalty prices per year", "money_rate",
+           "shortage"),
+    Column("expected_shortage_t", "expected shortage, all elements summed", "t", "shortage"),
+    Column("worst_shortage_t", "worst-scenario shortage, all elements summed", "t",
+           "shortage"),
+    Column("avoided_expected_shortage_t", "avoided expected shortage, all elements summed",
+           "delta_t", "shortage"),
+    Column("avoided_worst_shortage_t", "avoided worst-scenario shortage, all elements summed",
+           "delta_t", "shortage"),
     Column("shortage_t[", "shortage in {}", "t", "scenario"),
     Column("avoided_shortage_t[", "avoided in {}", "delta_t", "avoided"),
     # shares of supply
     Column("max_share_of_demand_mining",
            "largest third-country share of demand, mining (any element, year, scenario)",
            "share", "shares"),
-    Column("max_share_of_demand_mining_country", "country", "country", "shares"),
+    Column("max_share_of_demand_mining_country", "mining country", "country", "shares"),
     Column("china_share_of_deliveries_mining", "China's share of deliveries, mining", "share",
            "shares"),
     Column("hhi_of_deliveries_mining", "HHI of deliveries, mining", "hhi", "shares"),
     Column("max_share_of_demand_refining",
            "largest third-country share of demand, refining (any element, year, scenario)",
            "share", "shares"),
-    Column("max_share_of_demand_refining_country", "country", "country", "shares"),
+    Column("max_share_of_demand_refining_country", "refining country", "country", "shares"),
     Column("china_share_of_deliveries_refining", "China's share of deliveries, refining",
            "share", "shares"),
     Column("hhi_of_deliveries_refining", "HHI of deliveries, refining", "hhi", "shares"),
     Column("largest_contracts", "largest contracts, expected t per {per}", "text",
            "binds"),
     Column("binding", "what binds", "text", "binds"),
+    Column("binding_rows", "what binds (machine-readable)", "text", "machine"),
     # sweeps and project values
     Column("size[", "size built: {}", "size", "projects"),
     Column("solve_seconds", "solve time", "seconds", "other"),
@@ -265,9 +284,15 @@ def is_numeric_kind(kind: str) -> bool:
 
 def format_frame(df: pd.DataFrame, currency: str = "", per: str = "period",
                  overrides: dict[str, str] | None = None) -> pd.DataFrame:
-    """A copy of `df` as text, numbers formatted and headers with units."""
+    """A copy of `df` as text, numbers formatted and headers with units.
+
+    Every column of `df` keeps its place: two columns whose headers would read
+    the same get their column names in brackets, never one in place of the other.
+    """
     out = {}
-    for name in df.columns:
+    heads = [header(str(n), currency, per, overrides) for n in df.columns]
+    seen = {h: heads.count(h) for h in heads}
+    for name, head in zip(df.columns, heads):
         c = spec(str(name), overrides)
         kind = c.kind
         if kind not in ("text", "country", "label") and \
@@ -278,8 +303,9 @@ def format_frame(df: pd.DataFrame, currency: str = "", per: str = "period",
                 kind = "text"
         if pd.api.types.is_bool_dtype(df[name]):
             kind = "text"
-        out[header(str(name), currency, per, overrides)] = [
-            cell(v, kind, currency, per) for v in df[name]]
+        if seen[head] > 1:
+            head = f"{head} [{name}]"
+        out[head] = [cell(v, kind, currency, per) for v in df[name]]
     return pd.DataFrame(out, index=df.index, columns=list(out))
 
 
@@ -300,6 +326,14 @@ def key_scenarios(table: pd.DataFrame, most: int = 8) -> list[str]:
     base = pd.to_numeric(table.iloc[0][cols], errors="coerce").fillna(0.0).to_numpy()
     ranked = sorted(range(len(names)), key=lambda i: (-base[i], i))[:most]
     return [names[i] for i in sorted(ranked)]
+
+
+MACHINE = "machine"     # the group of columns for programs only: not in tables for people
+
+
+def for_people(columns: Iterable[str]) -> list[str]:
+    """The columns a table for people shows (all but the machine-readable ones)."""
+    return [c for c in columns if spec(str(c)).group != MACHINE]
 
 
 def in_groups(columns: Iterable[str]) -> dict[str, list[str]]:

@@ -25,16 +25,18 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from ..analysis.binding import binding_rows
 from ..errors import UsageError
 from .folders import read_member, read_summary, read_table
 from .describe import policy_in_words
-from .formatting import cell, format_frame, key_scenarios, numeric_columns, period_word, spec
+from .formatting import (MACHINE, cell, format_frame, key_scenarios, numeric_columns,
+                         period_word, spec)
 from ..input.instance import load_instance
 from .palette import country_color
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
-max-width:1200px;color:#222;padding:0 1em;overflow-wrap:anywhere}
+max-width:1400px;color:#222;padding:0 1em;overflow-wrap:anywhere}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ccc}
 .scroll{overflow-x:auto;max-width:100%;margin:.6em 0}
 table{border-collapse:collapse;font-size:.85em}
@@ -45,6 +47,12 @@ td.text,th.text{text-align:left}td.wide{min-width:18em;max-width:36em;overflow-w
 #key{font-size:.85em}#key td{white-space:nowrap;padding:3px 6px}#key th{padding:3px 6px}
 #key td.wide{white-space:normal;min-width:10em}#key td.base{color:#666}
 #key th.group{text-align:center}
+#key caption{caption-side:bottom;text-align:left;color:#666;font-size:.9em;padding:.3em 0}
+#key-supply{font-size:.85em}#key-supply td{padding:3px 6px;vertical-align:top}
+#key-supply td.contracts{white-space:nowrap}#key-supply td.binds{min-width:16em}
+#key td:first-child,#key th:first-child,#key-supply td:first-child,
+#key-supply th:first-child{position:sticky;left:0;background:#fff;white-space:nowrap}
+#key-supply th:first-child{background:#f3f3f3}
 #key td:first-child,#key th:first-child{position:sticky;left:0;background:#fff}
 #key th:first-child{background:#f3f3f3}
 .d{color:#666;font-size:.85em;white-space:nowrap}
@@ -185,14 +193,20 @@ def _sel(sel: Any) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items()) or "all sources"
 
 
-def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
+def _run_body(folder: Path, s: dict[str, Any], inst: Any = None) -> list[str]:
     cur = s.get("currency", "")
     head = [("status", s["status"]), ("message", s.get("message", "")),
             ("policy", s["policy"]), ("objective", _num(s["objective"], f" {cur}")),
             ("expected cost", _num(s["expected_cost"], f" {cur}")),
-            (f"CVaR {s['risk']['alpha']:g}", _num(s["cvar"], f" {cur}")),
-            ("expected shortage", _num(s["expected_shortage_t"], " t")),
-            ("worst-scenario shortage", _num(s["worst_shortage_t"], " t"))]
+            (f"CVaR {s['risk']['alpha']:g}", _num(s["cvar"], f" {cur}"))]
+    for e, t in (s.get("expected_shortage_by_element_t") or {}).items():
+        head.append((f"expected shortage of {e}", _num(float(t), " t")))
+    if s.get("expected_shortage_value") is not None:
+        head.append(("expected shortage at the penalty prices (discounted)",
+                     _num(float(s["expected_shortage_value"]), f" {cur}")))
+    head += [("expected shortage, all elements summed", _num(s["expected_shortage_t"], " t")),
+             ("worst-scenario shortage, all elements summed",
+              _num(s["worst_shortage_t"], " t"))]
     for stage, v in (s.get("max_single_country_share") or {}).items():
         head.append((f"max third-country share of demand, {stage} (deliveries into stock count)",
                      f"{v['share']:.1%} ({v['country']}, {v['element']} {v['period']}, "
@@ -202,6 +216,7 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
             head.append((key.upper(), _num(s[key], f" {cur}")))
     head += [("solver", f"HiGHS {s['solver_version']}, {s['solve_seconds']:.3f} s"),
              ("instance sha256", s["instance_sha256"]), ("tool version", s["version"])]
+    head += [("warning", w) for w in s.get("warnings") or []]
     parts = ["<h2>Summary</h2>", _kv(head, "summary")]
     at_limit = bool((s.get("mip") or {}).get("plan_at_limit"))
     if s["status"] != "optimal" and not at_limit:
@@ -248,9 +263,17 @@ def _run_body(folder: Path, s: dict[str, Any]) -> list[str]:
     binding = binding.reindex(pd.to_numeric(binding.value).sort_values().index)
     # a budget row's value is per unit of currency, every other row's per tonne
     per_t = {"value": "number" if (binding.constraint == "budget").any() else "per_t"}
+    per = period_word(inst.period_days) if inst is not None else "period"
+    words = binding_rows(duals, inst, cur, per, families=None, top=12)
     parts += ["<h2>What binds: marginal values</h2>",
-              '<p class="note">Change in the objective per tonne of relaxation (policy rows) '
-              "or per extra tonne of capacity; negative means relaxing saves money.</p>",
+              '<p class="note">The rules and capacities whose relaxation saves the most, '
+              "each added up over its periods and scenarios (the saving in expected "
+              "discounted cost from relaxing it in every one of them):</p>",
+              '<ol id="binding-words">' + "".join(f"<li>{_esc(b.words)}</li>" for b in words)
+              + "</ol>" if words else '<p class="note">Nothing binds.</p>',
+              '<p class="note">Row by row: the change in the objective per tonne of '
+              "relaxation (policy rows) or per extra tonne of capacity; negative means "
+              "relaxing saves money.</p>",
               _table(binding.head(60), "binding", currency=cur, kinds=per_t),
               "<h3>Marginal cost of demand</h3>",
               _table(duals[duals.constraint == "demand"][["element", "period", "value"]],
@@ -306,24 +329,24 @@ def _instance_of(folder: Path) -> Any:
 
 
 # The key table of a comparison, first on the page: (column, header, kind). A
-# column the comparison does not have is skipped, so columns added later
-# (cost by year) appear once they exist. {per} is "year" for yearly periods.
+# column the comparison does not have is skipped (a folder written by an older
+# version still reports). {per} is "year" for yearly periods.
 KEY_COSTS: list[tuple[str, str, str]] = [
-    ("delta_expected_cost_per_period", "cost per {per} against the baseline",
-     "delta_money_rate"),
-    ("delta_cash_per_year", "of which money spent", "delta_money_rate"),
-    ("delta_penalty_per_year", "of which shortage penalty", "delta_money_rate"),
+    ("delta_expected_cost_per_period", "cost", "delta_money_rate"),
+    ("delta_cash_per_year", "money spent", "delta_money_rate"),
+    ("delta_penalty_per_year", "shortage penalty", "delta_money_rate"),
 ]
-KEY_SHORTAGE = ("expected_shortage_t", "avoided_expected_shortage_t", "expected")
+KEY_SHORTAGE = ("expected_shortage_t", "avoided_expected_shortage_t", "all elements summed")
+KEY_VALUE = ("shortage_value_per_year", "value at the penalty prices")
 KEY_SCENARIOS = 8          # scenarios in the key table: all up to this many, else the worst
 
 # the full comparison table, split by column group (model.output.formatting.COLUMNS)
 GROUPS: list[tuple[str, str]] = [
-    ("cost", "Cost (discounted, as in the objective)"),
+    ("cost", "Cost (discounted, as in the objective; undiscounted where the header says so)"),
     ("shortage", "Shortage"),
-    ("scenario", "Shortage per scenario (t)"),
-    ("avoided", "Shortage avoided per scenario against the baseline (t; negative: more "
-                "shortage)"),
+    ("scenario", "Shortage per scenario (t, all elements summed)"),
+    ("avoided", "Shortage avoided per scenario against the baseline (t, all elements "
+                "summed; negative: more shortage)"),
     ("shares", "Shares of supply"),
     ("projects", "Projects"),
     ("binds", "Suppliers and what binds"),
@@ -336,13 +359,162 @@ _SCI = re.compile(r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)/t\b")
 
 
 def _binding_text(text: Any, cur: str) -> str:
-    """A `binding` cell with its values per tonne written out ("USD -14,360,000/t")."""
+    """A `binding` cell of an older folder ("min_take Tb: -2.286e+06/t") with its values
+    written out ("USD -2,286,000/t"); the words of a current folder stay as they are."""
     if not isinstance(text, str):
         return ""
     return _SCI.sub(lambda m: cell(float(m.group(1)), "per_t", cur, unit=True), text)
 
 
-# rule kinds as `binding` names them, in a few words for the key table
+def _basis(inst: Any, per: str) -> str:
+    """The money basis of the key table in words: "discounted at 5 %/yr; per year =
+    total / 7"."""
+    word = "year" if per == "yr" else "period"
+    if inst is None:
+        return f"discounted as in the objective; per {word} = total / number of periods"
+    rate = float(inst.discount_rate)
+    disc = f"discounted at {rate * 100:.4g} %/{'yr' if per == 'yr' else 'period'}" \
+        if rate else "not discounted (discount rate 0)"
+    return f"{disc}; per {word} = total / {len(inst.periods)}"
+
+
+def _hyphens(text: str) -> str:
+    """Escaped text that may break after a hyphen or an underscore (long scenario ids)."""
+    return _esc(text).replace("-", "-<wbr>").replace("_", "_<wbr>")
+
+
+def _key_table(table: pd.DataFrame, cur: str, per: str, scenarios: list[str],
+               basis: str = "") -> str:
+    """Policy by policy: cost per year against the baseline with its split (one money
+    basis, stated in the header), expected shortage per element and its value,
+    shortage per named scenario (under each: the change from the baseline), China's
+    share, the largest contracts and what binds most. Units in the group headers."""
+    word = "year" if per == "yr" else per
+    costs = [(c, h, k) for c, h, k in KEY_COSTS if c in table.columns]
+    totals = not costs and "expected_cost" in table.columns   # no deltas: baseline failed
+    if totals:
+        costs = [("expected_cost", "expected cost", "money")]
+    elements = [c[len("expected_shortage_t["):-1] for c in table.columns
+                if c.startswith("expected_shortage_t[") and c.endswith("]")]
+    expected = [(f"expected_shortage_t[{e}]", f"avoided_expected_shortage_t[{e}]", e)
+                for e in elements] or [t for t in [KEY_SHORTAGE] if t[0] in table.columns]
+    value = KEY_VALUE if KEY_VALUE[0] in table.columns else None
+    per_scenario = [(f"shortage_t[{w}]", f"avoided_shortage_t[{w}]", w) for w in scenarios]
+    per_scenario = [t for t in per_scenario if t[0] in table.columns]
+    n_cols = 1 + len(costs) + len(expected) + bool(value) + len(per_scenario)
+    base_value = None
+
+    def tonnes(row: dict[str, Any], col: str, avoided: str, first: bool) -> str:
+        text = _esc(cell(row.get(col), "t"))
+        change = cell(-float(row[avoided]), "delta_t") \
+            if not first and avoided in row and cell(row[avoided], "t") != "" else ""
+        if change.lstrip("+-") not in ("", "0", "0.0"):   # unchanged: nothing under it
+            text += f"<br><span class=d>{_esc(change)}</span>"
+        return f"<td>{text}</td>"
+
+    rows = []
+    for i, row in enumerate(table.to_dict("records")):
+        cells = [_policy_cell(row, i)]
+        if row.get("status") != "optimal":
+            rows.append("<tr>" + cells[0] + _not_optimal(row, n_cols - 1) + "</tr>")
+            continue
+        for col, _, kind in costs:
+            if i == 0 and kind.startswith("delta"):
+                cells.append("<td class=base>baseline</td>")
+            else:
+                cells.append(f"<td>{_esc(cell(row.get(col), kind, cur, per))}</td>")
+        for col, avoided, _ in expected:
+            cells.append(tonnes(row, col, avoided, i == 0))
+        if value:
+            text = _esc(cell(row.get(value[0]), "money_rate", cur, per))
+            v = pd.to_numeric(row.get(value[0]), errors="coerce")
+            if i == 0:
+                base_value = v
+            elif base_value is not None and pd.notna(v) and pd.notna(base_value):
+                change = cell(v - base_value, "delta_money_rate", cur, per)
+                if change.lstrip("+-") not in ("0", "0.0"):
+                    text += f"<br><span class=d>{_esc(change)}</span>"
+            cells.append(f"<td>{text}</td>")
+        for col, avoided, _ in per_scenario:
+            cells.append(tonnes(row, col, avoided, i == 0))
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    money = f"{_esc(cur)} m/{_esc(per)}" if cur else f"million/{_esc(per)}"
+    cost_head = (f"expected cost, {_esc(cur)} m" if totals else
+                 f"cost per {_esc(word)} against the baseline, {money}") + \
+        (f" ({_esc(basis)})" if basis else "")
+    top = ['<th class=text rowspan=2>policy</th>',
+           f'<th colspan="{len(costs)}" class=group>{cost_head}</th>']
+    n_short = len(expected) + bool(value)
+    if n_short:
+        top.append(f'<th colspan="{n_short}" class=group>expected shortage, t'
+                   + (f", and its value at the penalty prices, {money}" if value else "")
+                   + "</th>")
+    if per_scenario:
+        top.append(f'<th colspan="{len(per_scenario)}" class=group>shortage in the '
+                   "scenarios, t, all elements summed</th>")
+    sub = [f"<th>{_esc(h)}</th>" for _, h, _ in costs] + \
+        [f"<th>{_esc(h)}</th>" for _, _, h in expected] + \
+        ([f"<th>{_esc(value[1])}</th>"] if value else []) + \
+        [f"<th>{_hyphens(h)}</th>" for _, _, h in per_scenario]
+    caption = ("<caption>under each figure: the change from the baseline (+: more, "
+               "-: less; nothing: unchanged)</caption>")
+    return (f'<div class="scroll" id="key-box"><table id="key">{caption}<thead>'
+            f'<tr>{"".join(top)}</tr><tr>{"".join(sub)}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _policy_cell(row: dict[str, Any], i: int) -> str:
+    return (f"<td class=text><b>{_esc(row['policy'])}</b>"
+            + ("<br><span class=d>baseline</span>" if i == 0 else "") + "</td>")
+
+
+def _not_optimal(row: dict[str, Any], span: int) -> str:
+    msg = f"not optimal: {row.get('status')}"
+    if isinstance(row.get("message"), str) and row["message"]:
+        msg += f" ({row['message']})"
+    return f'<td class="text bad wide" colspan="{span}">{_esc(msg)}</td>'
+
+
+def _supply_table(table: pd.DataFrame, cur: str, per: str) -> str:
+    """Policy by policy: China's share of deliveries, the largest contracts and what
+    binds (each rule in words), beside the key table (apart, so both fit the page)."""
+    word = "year" if per == "yr" else per
+    shares = [c for c in table.columns if c.startswith("china_share")]
+    suppliers = "largest_contracts" in table.columns
+    binds = "binding" in table.columns
+    if not (shares or suppliers or binds):
+        return ""
+    share_head = "China's share of deliveries, " + " / ".join(
+        c.removeprefix("china_share").removeprefix("_of_deliveries").strip("_").replace("_", " ")
+        or "all" for c in shares)
+    head = ["<th class=text>policy</th>"] + \
+        ([f"<th>{_esc(share_head)}</th>"] if shares else []) + \
+        ([f"<th class=text>largest contracts (expected t per {_esc(word)})</th>"]
+         if suppliers else []) + \
+        (["<th class=text>what binds most: the rules whose relaxation saves most</th>"]
+         if binds else [])
+    rows = []
+    for i, row in enumerate(table.to_dict("records")):
+        cells = [_policy_cell(row, i)]
+        if row.get("status") != "optimal":
+            rows.append("<tr>" + cells[0] + _not_optimal(row, len(head) - 1) + "</tr>")
+            continue
+        if shares:
+            cells.append(f"<td>{_swatch('CN')}" + " / ".join(
+                _esc(cell(row.get(c), "share", unit=True)) for c in shares) + "</td>")
+        if suppliers:
+            cells.append("<td class='text contracts'>" + "<br>".join(
+                _esc(s) for s in str(row.get("largest_contracts") or "").split("; ")) + "</td>")
+        if binds:
+            items = [_binding_short(b, cur) for b in str(row.get("binding") or "").split("; ")]
+            cells.append("<td class='text binds'>" + ("<br>".join(_esc(b) for b in items if b)
+                                                      or "nothing") + "</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="scroll" id="key-supply-box"><table id="key-supply"><thead><tr>'
+            f'{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+# rule kinds as an older folder's `binding` names them, in a few words
 _RULE_WORDS = {"max_single_country_share": "cap", "min_domestic_share": "domestic floor",
                "min_recycled_share": "recycled floor", "min_stock_days": "stock floor",
                "min_take": "take-or-pay", "committed": "signed volume",
@@ -350,10 +522,11 @@ _RULE_WORDS = {"max_single_country_share": "cap", "min_domestic_share": "domesti
 
 
 def _binding_short(item: str, cur: str) -> str:
-    """One `binding` item in few words: "cap CN mining Tb: USD -14.4 m/t"."""
+    """One `binding` item for the key table: a current folder's words as they are; an
+    older folder's "min_take Tb: -2.286e+06/t" as "take-or-pay Tb: USD -2.3 m/t"."""
     item = item.strip()
-    if not item:
-        return ""
+    if not item or not _SCI.search(item):
+        return item
     kind, _, rest = item.partition(" ")
     item = f"{_RULE_WORDS.get(kind, kind)} {rest}".strip()
 
@@ -361,75 +534,6 @@ def _binding_short(item: str, cur: str) -> str:
         v = float(m.group(1))
         return f"{cur} {v / 1e6:,.1f} m/t" if abs(v) >= 1e6 else f"{cur} {v:,.0f}/t"
     return _SCI.sub(money, item).replace("  ", " ")
-
-
-def _key_table(table: pd.DataFrame, cur: str, per: str, scenarios: list[str]) -> str:
-    """Policy by policy: cost against the baseline, shortage expected and per named
-    scenario (under it the change from the baseline), China's share, what binds
-    most. Units in the cells or, for the shortage block, in its header."""
-    word = "year" if per == "yr" else per
-    costs = [(c, h.replace("{per}", word), k) for c, h, k in KEY_COSTS if c in table.columns]
-    if not costs and "expected_cost" in table.columns:    # no deltas: baseline not optimal
-        costs = [("expected_cost", "expected cost (discounted)", "money")]
-    shortages = [KEY_SHORTAGE] + \
-        [(f"shortage_t[{w}]", f"avoided_shortage_t[{w}]", w) for w in scenarios]
-    shortages = [t for t in shortages if t[0] in table.columns]
-    shares = [c for c in table.columns if c.startswith("china_share")]
-    binds = "binding" in table.columns
-    suppliers = "largest_contracts" in table.columns
-    share_head = "China's share of deliveries, " + " / ".join(
-        c.removeprefix("china_share").removeprefix("_of_deliveries").strip("_").replace("_", " ")
-        or "all" for c in shares)
-    n_cols = 1 + len(costs) + len(shortages) + bool(shares) + suppliers + binds
-    rows = []
-    for i, row in enumerate(table.to_dict("records")):
-        cells = [f"<td class=text><b>{_esc(row['policy'])}</b>"
-                 + ("<br><span class=d>baseline</span>" if i == 0 else "") + "</td>"]
-        if row.get("status") != "optimal":
-            msg = f"not optimal: {row.get('status')}"
-            if isinstance(row.get("message"), str) and row["message"]:
-                msg += f" ({row['message']})"
-            cells.append(f'<td class="text bad wide" colspan="{n_cols - 1}">{_esc(msg)}</td>')
-            rows.append("<tr>" + "".join(cells) + "</tr>")
-            continue
-        for col, _, kind in costs:
-            if i == 0 and kind.startswith("delta"):
-                cells.append("<td class=base>baseline</td>")
-            else:
-                cells.append(f"<td>{_esc(cell(row.get(col), kind, cur, per, unit=True))}</td>")
-        for col, avoided, _ in shortages:
-            text = _esc(cell(row.get(col), "t"))
-            change = cell(-float(row[avoided]), "delta_t") \
-                if i > 0 and avoided in row and cell(row[avoided], "t") != "" else ""
-            if change.lstrip("+-") not in ("", "0", "0.0"):   # unchanged: nothing under it
-                text += f"<br><span class=d>{_esc(change)}</span>"
-            cells.append(f"<td>{text}</td>")
-        if shares:
-            cells.append(f"<td>{_swatch('CN')}" + " / ".join(
-                _esc(cell(row.get(c), "share", unit=True)) for c in shares) + "</td>")
-        if suppliers:
-            cells.append("<td class='text wide'>" + "<br>".join(
-                _esc(s) for s in str(row.get("largest_contracts") or "").split("; ")) + "</td>")
-        if binds:
-            first = str(row.get("binding") or "").split("; ")[0]
-            cells.append("<td class='text wide'>" + (_esc(_binding_short(first, cur))
-                                                     or "nothing") + "</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    top = ['<th class=text rowspan=2>policy</th>'] + \
-        [f"<th rowspan=2>{_esc(h)}</th>" for _, h, _ in costs]
-    if shortages:
-        top.append(f'<th colspan="{len(shortages)}" class=group>shortage, t: expected and '
-                   "in the scenarios (under it: change from the baseline)</th>")
-    if shares:
-        top.append(f"<th rowspan=2>{_esc(share_head)}</th>")
-    if suppliers:
-        top.append(f"<th rowspan=2 class=text>largest contracts (expected t per "
-                   f"{'year' if per == 'yr' else _esc(per)})</th>")
-    if binds:
-        top.append("<th rowspan=2 class=text>what binds most</th>")
-    sub = "".join(f"<th>{_esc(h)}</th>" for _, _, h in shortages)
-    return (f'<div class="scroll"><table id="key"><thead><tr>{"".join(top)}</tr>'
-            f'<tr>{sub}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _comparison_body(folder: Path, inst: Any) -> list[str]:
@@ -444,16 +548,22 @@ def _comparison_body(folder: Path, inst: Any) -> list[str]:
              f"the {len(scenarios)} scenarios of {len(scen_all)} with the largest baseline "
              "shortage")
     base = _esc(table.policy.iloc[0]) if len(table) else ""
+    word = "year" if per == "yr" else "period"
+    basis = _basis(inst, per)
     parts = ["<h2>Policies at a glance</h2>",
-             f'<p class="note">Against the baseline, policy {base} (the first). Cost per '
-             f"{'year' if per == 'yr' else 'period'}: the change in expected discounted cost "
-             + (f"divided by the {n_periods} periods" if n_periods else "per period")
-             + f". Shortage: total over elements and periods, expected and in {which}; "
-             "under each value the change from the baseline (+: more shortage, -: shortage "
-             "avoided; nothing: unchanged). China's share: of expected delivered tonnes, all elements and "
-             "periods. What binds most: the policy row whose relaxation would save the most "
-             "per tonne (all figures below list three).</p>",
-             _key_table(table, cur, per, scenarios)]
+             f'<p class="note">Against the baseline, policy {base} (the first). Money is on '
+             f"one basis, that of the objective: expected cost {basis}"
+             + (f" periods" if n_periods else "")
+             + f"; the money spent and the shortage penalty add up to the cost. Expected "
+             "shortage: per element, over all periods, and its value at the penalty prices "
+             f"(expected, on the same basis, per {word}). Shortage in the scenarios: "
+             f"tonnes of all elements summed, in {which}. Under each figure the change from "
+             "the baseline (+: more, -: less; nothing: unchanged). China's share: of expected "
+             "delivered tonnes, all elements and periods. What binds most: the rule whose "
+             f"relaxation by one tonne a {word} (in every {word} and scenario) would save the "
+             "most, in expected discounted cost (all figures below list three).</p>",
+             _key_table(table, cur, per, scenarios, basis),
+             _supply_table(table, cur, per)]
     if inst is not None:
         items = []
         for p in table.policy:
@@ -474,7 +584,8 @@ def _comparison_body(folder: Path, inst: Any) -> list[str]:
         if col.startswith(("shortage_t[", "avoided_shortage_t[")) and \
                 col[col.index("[") + 1:-1] not in shown_scen:
             continue
-        groups.setdefault(spec(col).group, []).append(col)
+        if spec(col).group != MACHINE:       # binding_rows: for programs, in the CSV
+            groups.setdefault(spec(col).group, []).append(col)
     for key, heading in GROUPS:
         cols = groups.pop(key, [])
         if cols:
@@ -502,7 +613,7 @@ def _page(folder: Path, s: dict[str, Any]) -> str:
              f'<p class="note">Generated from the {_esc(kind)} folder {_esc(name)} by '
              f"sourcing {_esc(s.get('version', ''))}</p>"]
     if kind == "run":
-        parts += _run_body(folder, s)
+        parts += _run_body(folder, s, inst)
         policy = s["policy"]
     elif kind == "comparison":
         parts += _comparison_body(folder, inst)
