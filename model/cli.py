@@ -600,6 +600,10 @@ REFERENCE_CAPS = "1.0:0.3:0.05"
 REFERENCE_CONTRACT = "lynas-jare-ndpr"      # the signed floor the reference prices
 REFERENCE_UNSIGNED_POLICIES = ["none", "crma65", "cap-china-50", "stockpile-60d"]
 REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:500e6:50e6")
+# what the stock already held is worth: the instance's opening 60 days against its
+# 18 private days alone (the 42 national days removed), with and without building stock
+REFERENCE_STOCK_POLICIES = ["none", "no-stock"]
+REFERENCE_PRIVATE_DAYS, REFERENCE_OPENING_DAYS = 18, 60
 
 
 @app.command()
@@ -612,8 +616,11 @@ def reference(
     """Regenerate the reference outputs of the bundled instance.
 
     A comparison of all its policies (out/compare), a cap sweep 1.0 -> 0.3 on
-    policy none (out/sweep), and the Lynas-JARE NdPr contract without its signed
-    terms under the main policies (out/lynas-unsigned), each with its report.html.
+    policy none (out/sweep), the Lynas-JARE NdPr contract without its signed
+    terms under the main policies (out/lynas-unsigned), what each project is worth
+    (out/projects), a sweep of GBD's cost (out/project-cost) and the instance
+    without the national stock (out/stock: its 18 private days of opening stock
+    only), each with its report.html.
     """
     from .analysis.analysis import (
         compare_policies,
@@ -629,7 +636,7 @@ def reference(
     from .formulation.policies import check_policy, policy_names
     from .output.report import render_report
 
-    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost"):
+    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost", "stock"):
         check_target(out / sub, force)
     loaded = load_instance(default_instance_path())
     with err_console.status(_line("reference: comparing every policy...")):
@@ -653,9 +660,24 @@ def reference(
     render_report(save_sweep(swept, {"policy": "none", "param": path,
                                      "values": parse_values(grid)}, loaded,
                              out / "project-cost", force))
-    _say(out_console, ("wrote", "green"), f" {out}/compare, sweep, lynas-unsigned, projects "
-         "and project-cost")
+    private = _private_stock_only(loaded)
+    with err_console.status(_line("reference: without the national stock...")):
+        held, held_runs = compare_policies(private, REFERENCE_STOCK_POLICIES)
+    render_report(save_comparison(held, held_runs, private, out / "stock", force))
+    _say(out_console, ("wrote", "green"), f" {out}/compare, sweep, lynas-unsigned, projects, "
+         "project-cost and stock")
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+def _private_stock_only(loaded: Any) -> Any:
+    """The bundled instance with only the private days of its opening stock (the
+    national 42 of its 60 days removed), as a what-if (`--set stock.initial.<e>`)."""
+    from .input.overrides import overridden
+
+    scale = REFERENCE_PRIVATE_DAYS / REFERENCE_OPENING_DAYS
+    initial = loaded.instance.stock.initial
+    return overridden(loaded, [(f"stock.initial.{e}", round(float(v) * scale, 1))
+                               for e, v in initial.items()])
 
 
 @app.command()

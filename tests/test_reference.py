@@ -46,3 +46,5 @@ def test_reference_outputs_regenerate(tmp_path: Path) -> None:
     _same_numbers(REF / "sweep" / "frontier.csv", out / "sweep" / "frontier.csv", "cap")
     _same_numbers(REF / "lynas-unsigned" / "comparison.csv",
                   out / "lynas-unsigned" / "comparison.csv", "policy")
+    _same_numbers(REF / "stock" / "comparison.csv", out / "stock" / "comparison.csv",
+                  "policy")

@@ -240,8 +240,10 @@ def test_every_policy_rule_kind_has_words() -> None:
                "min_recycled_share": {"share": 0.2, "periods": [2028]},
                "exclude": [{"refined_in": "CN"}, {"project": "x"}, {"id": "s1"}],
                "min_stock_days": {"days": 60, "refill": 2, "deficit_cost": 5e4},
-               "budget": {"amount": 2e10}, "build": {"project": "x", "min_size": 0.5}}
-    assert set(samples) == set(Policy.model_fields), "a rule kind without a sample here"
+               "budget": {"amount": 2e10}, "build": {"project": "x", "min_size": 0.5},
+               "build_stock": False}
+    described = set(Policy.model_fields) - {"notes", "sources"}     # provenance, not rules
+    assert set(samples) == described, "a rule kind without a sample here"
     sentences = policy_in_words("p", Policy.model_validate(samples), inst)
     words = " ".join(sentences)
     for expected in ("At most 50 % of each element's demand from China, at refining, in "
@@ -250,7 +252,8 @@ def test_every_policy_rule_kind_has_words() -> None:
                      "no source refined in China", "project x is not built",
                      "not source s1", "at least 60 days of demand of every element",
                      "for 2 periods after it", "USD 50,000", "at most USD 20,000.0 m",
-                     "Build project x to at least 0.5 of its full size"):
+                     "Build project x to at least 0.5 of its full size",
+                     "Stock may be drawn but never raised"):
         assert expected in words, expected
     # the fallback for a kind without words starts with its key
     assert not [w for w in sentences if w.startswith(tuple(Policy.model_fields))]

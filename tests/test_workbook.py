@@ -60,7 +60,7 @@ EDGE: dict[str, Any] = {
     "schema": 1, "name": "edge  case", "description": "line one\r\nline two \x01 =1+1 \t tab",
     "currency": "EUR", "home": "JP", "periods": ["2026", "Q2", 7], "discount_rate": 0.1 + 0.2,
     "elements": ["Nd", "1e3", "x41_"], "groups": {"g": ["x41_", "Nd"], "NO": ["1e3"]},
-    "demand": {"Nd": {2026: 1.0, "Q2": 2.0},
+    "demand": {"Nd": {2026: 1.0, "Q2": 2.0, 7: 0.0},
                "1e3": {"2026": 0.1 + 0.2, "Q2": 1e-7, 7: 123456789.12345679}, "default": 5},
     "shortage_penalty": {"default": 1e6},
     "stock": {"initial": {"default": 0.0}, "holding_cost": {"Nd": 3.3}},

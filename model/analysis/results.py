@@ -103,8 +103,10 @@ def cost_parts(d: ProblemData, s: Solution) -> dict[str, np.ndarray]:
     """Each cost of each period and scenario, undiscounted (T, W), currency.
 
     Cash: reservation fees (on contracts), deliveries (at the price paid),
-    holding, investment (in the period decided), minus resale revenue.
-    Penalties (not cash): shortage at its penalty, soft stock floors' deficits.
+    holding, investment (in the period decided, or as annuities over a project's
+    life), minus resale revenue. Penalties (not cash): shortage at its penalty,
+    soft stock floors' deficits. Terminal (a credit, not cash): the value of the
+    stock left after the last period, in the last period.
     """
     T, W = len(d.periods), len(d.scenarios)
     surplus = s.surplus_t if s.surplus_t is not None else np.zeros_like(s.stock_t)
@@ -117,7 +119,11 @@ def cost_parts(d: ProblemData, s: Solution) -> dict[str, np.ndarray]:
     pj = d.projects
     if pj is not None and pj.n and s.built_size is not None:
         fixed = np.where(pj.integer, pj.fixed_cost / pj.max_size, 0.0)   # per unit of size
-        invest = np.einsum("p,ptw->tw", pj.cost + fixed, s.built_size)
+        # charged in the period decided, or as annuities over the project's life
+        invest = np.einsum("p,pst,psw->tw", pj.cost + fixed, pj.charge, s.built_size)
+    terminal = np.zeros((T, W))
+    if d.terminal_value is not None and T:
+        terminal[T - 1] = d.terminal_value @ s.stock_t[:, T - 1, :]
     return {
         "reservation": np.einsum("k,kt,ktw->tw", d.reservation_fee, d.price, s.contracted_t),
         "delivery": np.einsum("ktw,ktw->tw", d.delivery_price, s.delivered_t),
@@ -126,12 +132,13 @@ def cost_parts(d: ProblemData, s: Solution) -> dict[str, np.ndarray]:
         "resale": np.einsum("e,etw->tw", d.resale_price, surplus),
         "shortage": np.einsum("e,etw->tw", d.shortage_penalty, s.shortage_t),
         "deficit": deficit,
+        "terminal": terminal,
     }
 
 
 def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
     """Per-scenario discounted cost C_w = reservation + deliveries + shortage + holding
-    - resale revenue + stock deficit cost + investment."""
+    - resale revenue + stock deficit cost + investment - terminal stock value."""
     parts = {k: d.discount @ v for k, v in cost_parts(d, s).items()}
     surplus = s.surplus_t if s.surplus_t is not None else np.zeros_like(s.stock_t)
     return pd.DataFrame({
@@ -139,9 +146,10 @@ def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
         "reservation_cost": parts["reservation"], "delivery_cost": parts["delivery"],
         "shortage_cost": parts["shortage"], "holding_cost": parts["holding"],
         "resale_revenue": parts["resale"], "stock_deficit_cost": parts["deficit"],
-        "investment_cost": parts["investment"],
+        "investment_cost": parts["investment"], "terminal_value": parts["terminal"],
         "cost": parts["reservation"] + parts["delivery"] + parts["shortage"]
-        + parts["holding"] - parts["resale"] + parts["deficit"] + parts["investment"],
+        + parts["holding"] - parts["resale"] + parts["deficit"] + parts["investment"]
+        - parts["terminal"],
         "shortage_t": s.shortage_t.sum(axis=(0, 1)),
         "surplus_t": surplus.sum(axis=(0, 1)),
     })
@@ -150,14 +158,18 @@ def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
 def cost_by_year(d: ProblemData, s: Solution) -> pd.DataFrame:
     """Per scenario and period, and expected: money spent apart from penalties.
 
-    ``cash`` is what is paid (fees, deliveries, holding, investment, less resale),
-    undiscounted and discounted; ``penalty`` the shortage penalty plus soft stock
-    floors' deficit costs (a valuation, not cash); their discounted sum over the
-    periods is the scenario cost. Rows ``scenario = expected`` weight by probability.
+    ``cash`` is what is paid (fees, deliveries, holding, investment, less resale and,
+    in the last period, less the terminal value of the stock left: as if it were
+    sold), undiscounted and discounted; ``penalty`` the shortage penalty plus soft
+    stock floors' deficit costs (a valuation, not cash); ``terminal`` shows the
+    terminal value on its own (it is inside ``cash``). The discounted sum of cash +
+    penalty over the periods is the scenario cost. Rows ``scenario = expected``
+    weight by probability.
     """
     parts = cost_parts(d, s)
+    terminal = parts["terminal"]
     cash = parts["reservation"] + parts["delivery"] + parts["holding"] + \
-        parts["investment"] - parts["resale"]
+        parts["investment"] - parts["resale"] - terminal
     penalty = parts["shortage"] + parts["deficit"]
     shortage = s.shortage_t.sum(axis=0)                                    # (T, W)
     T, W = cash.shape
@@ -168,25 +180,29 @@ def cost_by_year(d: ProblemData, s: Solution) -> pd.DataFrame:
         "period": np.tile(np.array(d.periods, dtype=object), W),
         "cash": cash.T.reshape(-1), "cash_discounted": (cash * disc).T.reshape(-1),
         "penalty": penalty.T.reshape(-1), "penalty_discounted": (penalty * disc).T.reshape(-1),
+        "terminal": terminal.T.reshape(-1),
+        "terminal_discounted": (terminal * disc).T.reshape(-1),
         "shortage_t": shortage.T.reshape(-1)})
     p = d.probability
     expected = pd.DataFrame({
         "scenario": "expected", "probability": 1.0, "period": np.array(d.periods, dtype=object),
         "cash": cash @ p, "cash_discounted": (cash * disc) @ p, "penalty": penalty @ p,
-        "penalty_discounted": (penalty * disc) @ p, "shortage_t": shortage @ p})
+        "penalty_discounted": (penalty * disc) @ p, "terminal": terminal @ p,
+        "terminal_discounted": (terminal * disc) @ p, "shortage_t": shortage @ p})
     return pd.concat([expected, per], ignore_index=True)
 
 
 def investment_cost(d: ProblemData, s: Solution) -> np.ndarray:
     """(W,) discounted project cost of each scenario's builds: cost x size, plus the
-    fixed cost of an all-or-nothing build, at the decision's period."""
+    fixed cost of an all-or-nothing build, at the decision's period (or as annuities
+    over the project's life inside the horizon)."""
     W = len(d.scenarios)
     pj = d.projects
     if pj is None or pj.n == 0 or s.built_size is None:
         return np.zeros(W)
     built = s.built_size
     fixed = np.where(pj.integer, pj.fixed_cost / pj.max_size, 0.0)   # per unit of size
-    return np.einsum("t,p,ptw->w", d.discount, pj.cost + fixed, built)
+    return np.einsum("t,p,pst,psw->w", d.discount, pj.cost + fixed, pj.charge, built)
 
 
 def added_capacity_t(d: ProblemData, s: Solution) -> np.ndarray:
@@ -510,7 +526,7 @@ def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
     frames.append(demand.assign(rule="", country="", stage="", scenario="", node="",
                                 source=""))
     for name in ("committed", "min_take", "max_single_country_share", "min_domestic_share",
-                 "min_recycled_share", "min_stock_days", "budget"):
+                 "min_recycled_share", "min_stock_days", "build_stock", "budget"):
         meta = built.row_meta.get(name)
         if meta is None or meta.empty:
             continue

@@ -32,9 +32,16 @@ def _k(p: Any) -> str:
     return str(p)
 
 
-def _matches(sel: Selector, src: Source) -> bool:
+def _matches(sel: Selector, src: Source, element: str | None = None) -> bool:
+    """Whether a selector matches a source (and, for an `index` key, its supply of
+    `element` is priced on one of the named indices)."""
     if sel.project is not None:      # names projects, not sources
         return False
+    if sel.index is not None:
+        sup = src.supply.get(element, src.supply.get("default")) if element else None
+        wanted = sel.index if isinstance(sel.index, list) else [sel.index]
+        if sup is None or sup.index not in wanted:
+            return False
     for key in ("id", "mined_in", "refined_in", "mode", "recycled"):
         want = getattr(sel, key)
         if want is None:
@@ -50,7 +57,7 @@ def _by_period(value: Any, period: Any) -> float:
         for k, v in value.items():
             if _k(k) == _k(period):
                 return float(v)
-        return 0.0
+        return float(value.get("default", 0.0))
     return float(value)
 
 
@@ -88,7 +95,13 @@ class _Facts:
         return _by_period(sup.capacity, t)
 
     def price(self, sid: str, e: str, t: str) -> float:
-        return _by_period(self.supply(self.src[sid], e).price, t)
+        sup = self.supply(self.src[sid], e)
+        if sup.price is not None:
+            return _by_period(sup.price, t)
+        paths = self.inst.indices[sup.index]        # premium x index path x multiplier
+        path = paths[e] if e in paths else paths["default"]
+        return (1.0 if sup.premium is None else sup.premium) * \
+            float(paths.get("multiplier", 1.0)) * _by_period(path, t)
 
     def paid(self, sid: str, e: str, t: str, w: str) -> float:
         """Price per delivered tonne: shocked, clipped to the contract's floor and cap."""
@@ -111,7 +124,7 @@ class _Facts:
         sc = self._scenario(w)
         for r in (sc.disruptions if sc else []):
             if r.emergency and self._hits(r, e, t) and any(
-                    _matches(r.match, s) and self.supply(s, e) is not None
+                    _matches(r.match, s, e) and self.supply(s, e) is not None
                     for s in self.inst.sources):
                 return True
         return False
@@ -127,14 +140,14 @@ class _Facts:
     def availability(self, sid: str, e: str, t: str, w: str) -> float:
         a, sc = 1.0, self._scenario(w)
         for r in (sc.disruptions if sc else []):
-            if _matches(r.match, self.src[sid]) and self._hits(r, e, t):
+            if _matches(r.match, self.src[sid], e) and self._hits(r, e, t):
                 a *= r.availability
         return a
 
     def price_multiplier(self, sid: str, e: str, t: str, w: str) -> float:
         m, sc = 1.0, self._scenario(w)
         for r in (sc.price_shocks if sc else []):
-            if _matches(r.match, self.src[sid]) and self._hits(r, e, t):
+            if _matches(r.match, self.src[sid], e) and self._hits(r, e, t):
                 m *= r.multiplier
         return m
 
@@ -165,7 +178,21 @@ class _Facts:
             else 0
         hi = self.periods.index(_k(p.decide.until)) if p.decide and p.decide.until is not None \
             else len(self.periods) - 1
+        if p.life is not None:      # a build online after the horizon cannot be decided
+            hi = min(hi, len(self.periods) - 1 - p.build_time)
         return lo <= self.periods.index(t) <= hi
+
+    def capital_charge(self, p: Any, tau: str) -> float:
+        """Discounted charge per unit of capital for a build decided in `tau`: the
+        discount of `tau`, or with a life the discounted annuities r / (1 - (1+r)^-L)
+        from the first output to the end of the horizon, at most L periods."""
+        if p.life is None:
+            return self.discount(tau)
+        r = self.inst.discount_rate
+        annuity = 1.0 / p.life if r == 0 else r / (1.0 - (1.0 + r) ** -p.life)
+        first = self.periods.index(tau) + p.build_time
+        return sum(annuity * self.discount(t)
+                   for t in self.periods[first:first + p.life])
 
     def online_decisions(self, p: Any, t: str) -> list[str]:
         """Periods whose builds of project p are online in period t."""
@@ -453,6 +480,9 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                 if r.shortage_t < -tol or r.stock_t < -tol or not le(r.stock_t, stock_cap[e]):
                     bad(f"stock or shortage out of bounds for {e} {t} in {w}")
                 shortage_w[w] += r.shortage_t
+                if not pol.build_stock and not le(r.stock_t, prev):
+                    bad(f"build_stock: false, but the stock of {e} rises in {t} in {w}: "
+                        f"{prev} -> {r.stock_t}")
                 prev = r.stock_t
     if summary.get("tree", {}).get("information", "history") == "history":
         for t, node_groups in partition.items():
@@ -483,7 +513,13 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         return out + [(e, [e]) for e in chosen if e not in grouped]
 
     def periods_of(rule: Any) -> list[str]:
-        return [t for t in f.periods if rule.periods is None or t in map(_k, rule.periods)]
+        share = getattr(rule, "share", None)        # a phased share names its periods
+        named = [_k(k) for k in share] if isinstance(share, dict) else f.periods
+        return [t for t in f.periods if (rule.periods is None or t in map(_k, rule.periods))
+                and t in named]
+
+    def share_in(rule: Any, t: str) -> float:
+        return _by_period(rule.share, t)
 
     def volume(pred: Any, unit: list[str], t: str, w: str, plan: bool) -> float:
         rows = plan_wt[w, t] if plan else by_wt[w, t]
@@ -506,7 +542,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                     for t in periods_of(rule):
                         for w in f.scen_ids:
                             v = volume(lambda s: country(s, stage) == c, unit, t, w, plan)
-                            cap = rule.share * need(unit, t, w, plan)
+                            cap = share_in(rule, t) * need(unit, t, w, plan)
                             if not le(v, cap):
                                 bad(f"cap[{i}] {c} {stage} {label} {t} {w}"
                                     f"{' (plan)' if plan else ''}: {v} > {cap}")
@@ -519,7 +555,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
             for t in periods_of(rule):
                 for w in f.scen_ids:
                     v = volume(pred, unit, t, w, plan)
-                    req = rule.share * need(unit, t, w, plan)
+                    req = share_in(rule, t) * need(unit, t, w, plan)
                     if not le(req, v):
                         bad(f"{what} floor {label} {t} {w}{' (plan)' if plan else ''}: "
                             f"{v} < {req}")
@@ -569,7 +605,13 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         for (pid, tau, w2), sz in size.items():
             if w2 == w and sz > tol:
                 p = proj[pid]
-                c += f.discount(tau) * (p.cost * sz + (p.fixed_cost if p.integer else 0.0))
+                c += f.capital_charge(p, tau) * (p.cost * sz
+                                                 + (p.fixed_cost if p.integer else 0.0))
+        last = f.periods[-1]
+        for e in inst.elements:        # stock left at the end is credited
+            r = bal.get((w, e, last))
+            if r is not None:
+                c -= f.discount(last) * _emap(inst.stock.terminal_value, e, 0.0) * r.stock_t
         cost[w] = c + deficit_cost[w]
     expected = sum(f.prob[w] * cost[w] for w in f.scen_ids)
     ranked = sorted(f.scen_ids, key=lambda w: -cost[w])

@@ -25,6 +25,7 @@ probability :math:`p_w`. What is known when (model.input.tree, model.formulation
 7. :func:`define_domestic_floor_constraints`       home-country floors,
 8. :func:`define_recycled_floor_constraints`       recycled floors,
 9. :func:`define_stock_days_constraints`           stockpile targets (released in emergencies),
+   :func:`define_stock_build_constraints`          stock drawn, never raised (``build_stock``),
 10. :func:`define_cost_expressions` and :func:`define_budget_constraint`,
 11. :func:`define_cvar_constraints` and :func:`define_objective`.
 
@@ -231,7 +232,7 @@ def _share_rows(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex, rules: lis
                         rows.append((t, vars_, demand, s, -1))
                 rows.sort(key=lambda r: r[0])      # period by period, nodes in order
                 for t, vars_, demand, s, dnode in rows:
-                    rhs = rule.share * demand
+                    rhs = float(rule.share_t[t]) * demand
                     if not vars_:
                         if rule.sense == ">=" and rhs > 1e-9:
                             where = None if rule.plan else scenario_words(
@@ -339,6 +340,37 @@ def define_stock_days_constraints(m: pyo.ConcreteModel, d: ProblemData,
                  period=np.array(d.periods, dtype=object)[ix.slot_t[floors.slot]],
                  country="", stage="", scenario="", sense=">=", rhs=floors.target,
                  demand_t=np.nan, slot=floors.slot, dnode=-1)
+
+
+def define_stock_build_constraints(m: pyo.ConcreteModel, d: ProblemData,
+                                   policy: ResolvedPolicy, ix: ModelIndex) -> pd.DataFrame:
+    r"""Stock may be drawn, never raised (policy ``build_stock: false``).
+
+    .. math:: I_{en} \le I_{e,n^-} \quad (I_{e,n^-} = I^0_e \text{ in the first period})
+
+    Against a policy without it, this measures what holding stock is worth
+    (DESIGN.md, "Stock questions"); the opening stock can still be drawn.
+    Reads ``policies.<name>.build_stock``.
+    """
+    E, S = len(d.elements), ix.n_slots
+    if not policy.no_stock_build:
+        m.build_stock = pyo.Constraint(range(0), rule=lambda m, r: pyo.Constraint.Skip)
+        return empty_meta()
+
+    def rule(m: pyo.ConcreteModel, e: int, s: int) -> Any:
+        prev = int(ix.slot_prev[s])
+        if prev < 0:
+            return m.stock[e * S + s] <= float(d.stock_initial_t[e])
+        return m.stock[e * S + s] - m.stock[e * S + prev] <= 0
+
+    m.build_stock = pyo.Constraint(range(E), range(S), rule=rule)
+    e_grid, s_grid = np.divmod(np.arange(E * S), S)
+    return _meta(constraint="build_stock", rule=policy.no_stock_build[0],
+                 element=np.array(d.elements, dtype=object)[e_grid],
+                 period=np.array(d.periods, dtype=object)[ix.slot_t[s_grid]], country="",
+                 stage="", scenario="", sense="<=",
+                 rhs=np.where(ix.slot_prev[s_grid] < 0, d.stock_initial_t[e_grid], 0.0),
+                 demand_t=np.nan, slot=s_grid, dnode=-1)
 
 
 def define_project_constraints(m: pyo.ConcreteModel, d: ProblemData, policy: ResolvedPolicy,
@@ -526,6 +558,7 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
             "min_recycled_share": define_recycled_floor_constraints(
                 m, d, policy, ix, infeasible),
             "min_stock_days": define_stock_days_constraints(m, d, ix, floors),
+            "build_stock": define_stock_build_constraints(m, d, policy, ix),
         }
         meta.update(define_project_constraints(m, d, policy, ix, infeasible))
         define_cost_expressions(m, d, ix, floors)

@@ -136,7 +136,7 @@ def _share_block(d: ProblemData, ix: ModelIndex, rules: list[ShareRule], xcol: n
                     row_slot = sel
                     row_dnode = np.full(len(sel), -1)
                 has = (cols >= 0).any(axis=0)
-                rhs = rule.share * dem
+                rhs = rule.share_t[row_t] * dem
                 if rule.sense == ">=":
                     for j in np.flatnonzero(~has & (rhs > 1e-9)):
                         where = None if rule.plan else scenario_words(
@@ -217,18 +217,24 @@ def cost_coefficients(d: ProblemData, ix: ModelIndex,
 
     x: reservation fee at the base price; q: the slot's delivered price (shocked,
     clipped to the contract's floor and cap); u: shortage penalty; stock: holding
-    cost; z: minus the resale price (revenue); deficit: the stock floor's deficit
-    cost. u and stock are (E, S), z is (len(z_elements), S).
+    cost, less the terminal value in the last period (stock left at the end is
+    credited); z: minus the resale price (revenue); deficit: the stock floor's
+    deficit cost; y: the capital cost in the period decided or, with a `life`, its
+    annuities inside the horizon. u and stock are (E, S), z is (len(z_elements), S).
     """
     disc = d.discount
     k_x, t_x = ix.x_index[:, 0], ix.x_index[:, 1]
     k_q, t_q, s_q = ix.q_index[:, 0], ix.q_index[:, 1], ix.q_index[:, 2]
     ds = disc[ix.slot_t]
+    # stock left after the last period is credited at its terminal value
+    last = (ix.slot_t == len(d.periods) - 1).astype(float)
+    tv = d.terminal_value if d.terminal_value is not None else np.zeros(len(d.elements))
+    terminal = tv[:, None] * (ds * last)[None, :]
     out = {
         "x": disc[t_x] * d.reservation_fee[k_x] * d.price[k_x, t_x],
         "q": disc[t_q] * d.delivery_price[k_q, t_q, ix.slot_rep[s_q]],
         "u": d.shortage_penalty[:, None] * ds[None, :],
-        "stock": d.holding_cost[:, None] * ds[None, :],
+        "stock": d.holding_cost[:, None] * ds[None, :] - terminal,
         "z": -d.resale_price[ix.z_elements][:, None] * ds[None, :],
     }
     if floors is not None:
@@ -237,9 +243,10 @@ def cost_coefficients(d: ProblemData, ix: ModelIndex,
     if ix.y_index is not None and len(ix.y_index):
         pj = d.projects
         p, tau = ix.y_index[:, 0], ix.y_index[:, 1]
-        # the full-size cost per unit of size, a fixed cost once built (binary y)
+        # the full-size cost per unit of size, a fixed cost once built (binary y), charged
+        # in the period decided or, with a life, as annuities inside the horizon
         out["y"] = (ix.y_unit * pj.cost[p] + np.where(ix.y_integer, pj.fixed_cost[p], 0.0)) \
-            * disc[tau]
+            * pj.charge_weight(disc)[p, tau]
     else:
         out["y"] = np.zeros(0)
     out["r"] = np.zeros((0 if ix.r_elements is None else len(ix.r_elements), len(ds)))
@@ -396,6 +403,26 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
         "period": periods[ix.slot_t[floors.slot]], "country": "", "stage": "", "scenario": "",
         "sense": ">=", "rhs": floors.target, "demand_t": np.nan, "slot": floors.slot,
         "dnode": -1}, columns=META_COLUMNS) if n_sd else empty_meta()
+
+    # 8b. build_stock: false: I[e, s] - I[e, prev] <= 0 (I[e, s] <= I0 in the first period)
+    if policy.no_stock_build:
+        e_g, s_g = np.divmod(np.arange(E * S), S)
+        prev = ix.slot_prev[s_g]
+        first = prev < 0
+        r = np.concatenate([np.arange(E * S), np.flatnonzero(~first)])
+        c = np.concatenate([scol[e_g, s_g], scol[e_g[~first], prev[~first]]])
+        v = np.concatenate([np.ones(E * S), -np.ones(int((~first).sum()))])
+        up = np.where(first, d.stock_initial_t[e_g], 0.0)
+        row_blocks["build_stock"] = rows.add(r, c, v, np.full(E * S, -np.inf), up)
+        meta["build_stock"] = pd.DataFrame({
+            "constraint": "build_stock", "rule": policy.no_stock_build[0],
+            "element": elements[e_g], "period": periods[ix.slot_t[s_g]], "country": "",
+            "stage": "", "scenario": "", "sense": "<=", "rhs": up, "demand_t": np.nan,
+            "slot": s_g, "dnode": -1}, columns=META_COLUMNS)
+    else:
+        row_blocks["build_stock"] = rows.add(np.zeros(0), np.zeros(0), np.zeros(0),
+                                             np.zeros(0), np.zeros(0))
+        meta["build_stock"] = empty_meta()
 
     # 9. projects: capacity added, sizes, required builds, avoided demand
     # (model.formulation.investment)

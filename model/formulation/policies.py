@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..input.data import ProblemData, selector_matches
 from ..errors import UsageError
-from ..input.schema import Instance, Policy, RuleFilter
+from ..input.instance import pkey
+from ..input.schema import RULE_KINDS, Instance, Policy, RuleFilter
 
 STAGES = ("mining", "refining")
 
@@ -37,10 +38,10 @@ class ShareRule:
     family: str           # max_single_country_share | min_domestic_share | min_recycled_share
     label: str            # e.g. crma.max_single_country_share[0]
     sense: str            # "<=" for caps, ">=" for floors
-    share: float
+    share_t: np.ndarray   # (T,) the share in each period (a phased rule varies)
     plan: bool            # applies to contracted volumes x against base demand
     units: list[tuple[str, list[int]]]   # (element or group label, element positions)
-    periods: list[int]
+    periods: list[int]   # where the rule holds: its filter, and a phased share's periods
     arc_sets: list[ArcSet]
 
 
@@ -75,6 +76,8 @@ class ResolvedPolicy:
     infeasible: list[str] = field(default_factory=list)   # found before any solve
     excluded_projects: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     builds: list[tuple[str, int, float]] = field(default_factory=list)  # label, project, min
+    # labels of `build_stock: false` rules: stock may be drawn, never raised
+    no_stock_build: list[str] = field(default_factory=list)
 
 
 def policy_names(inst: Instance) -> list[str]:
@@ -114,7 +117,7 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
     check_policy(name, policy_names(inst))
     pol = inst.policies.get(name, Policy())
     rules = {key: list(getattr(pol, key)) + (list(getattr(extra, key)) if extra else [])
-             for key in Policy.model_fields}
+             for key in RULE_KINDS}
     src_excluded = np.array([any(selector_matches(sel, s) for sel in rules["exclude"])
                              for s in inst.sources], dtype=bool)
     excluded = src_excluded[data.arc_source] if data.n_arcs else np.zeros(0, bool)
@@ -135,20 +138,22 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
                 named &= set(r.countries)
             for c in sorted(named):
                 arc_sets.append(ArcSet(c, stage, usable & (country == c)))
+        share_t, periods = _phased(data, r)
         out.share_rules.append(ShareRule(
             "max_single_country_share", label("max_single_country_share", i), "<=",
-            r.share, r.applies_to == "plan", _units(data, r),
-            data.period_index(r.periods), arc_sets))
+            share_t, r.applies_to == "plan", _units(data, r), periods, arc_sets))
     for i, r in enumerate(rules["min_domestic_share"]):
         arcs = usable & (data.arc_country(r.stage) == data.home)
+        share_t, periods = _phased(data, r)
         out.share_rules.append(ShareRule(
-            "min_domestic_share", label("min_domestic_share", i), ">=", r.share,
-            r.applies_to == "plan", _units(data, r), data.period_index(r.periods),
+            "min_domestic_share", label("min_domestic_share", i), ">=", share_t,
+            r.applies_to == "plan", _units(data, r), periods,
             [ArcSet(data.home, r.stage, arcs)]))
     for i, r in enumerate(rules["min_recycled_share"]):
+        share_t, periods = _phased(data, r)
         out.share_rules.append(ShareRule(
-            "min_recycled_share", label("min_recycled_share", i), ">=", r.share,
-            r.applies_to == "plan", _units(data, r), data.period_index(r.periods),
+            "min_recycled_share", label("min_recycled_share", i), ">=", share_t,
+            r.applies_to == "plan", _units(data, r), periods,
             [ArcSet("", "", usable & data.arc_recycled)]))
     for i, r in enumerate(rules["min_stock_days"]):
         units = _units(data, r)
@@ -159,6 +164,9 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
                                          r.deficit_cost))
     for i, r in enumerate(rules["budget"]):
         out.budgets.append((label("budget", i), r.amount))
+    if not pol.build_stock or (extra is not None and not extra.build_stock):
+        out.no_stock_build.append(f"{name}.build_stock" if not pol.build_stock
+                                  else "build_stock")
     projects = data.projects.ids if data.projects is not None else []
     named = {v for sel in rules["exclude"] if sel.project is not None
              for v in (sel.project if isinstance(sel.project, list) else [sel.project])}
@@ -172,6 +180,19 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
             out.infeasible.append(f"{label('build', i)}: policy {name} requires project "
                                   f"{r.project} (size {r.min_size:g}) and excludes it")
     return out
+
+
+def _phased(data: ProblemData, rule: Any) -> tuple[np.ndarray, list[int]]:
+    """(T,) share of a cap or floor in each period, and the periods where it holds:
+    its `periods` filter, and a phased share's periods (a map period -> share)."""
+    T = len(data.periods)
+    periods = data.period_index(rule.periods)
+    if isinstance(rule.share, dict):
+        by_key = {pkey(k): float(v) for k, v in rule.share.items()}
+        share_t = np.array([by_key.get(pkey(p), 0.0) for p in data.periods])
+        periods = [t for t in periods if pkey(data.periods[t]) in by_key]
+        return share_t, periods
+    return np.full(T, float(rule.share)), periods
 
 
 def released(emergency: np.ndarray, unit: list[int], refill: int) -> np.ndarray:
@@ -221,7 +242,8 @@ def union_policy(policies: list[ResolvedPolicy]) -> ResolvedPolicy:
         stock_rules=[r for p in policies for r in p.stock_rules],
         budgets=[b for p in policies for b in p.budgets],
         excluded_projects=np.logical_and.reduce([p.excluded_projects for p in policies]),
-        builds=[b for p in policies for b in p.builds])
+        builds=[b for p in policies for b in p.builds],
+        no_stock_build=[b for p in policies for b in p.no_stock_build])
 
 
 def arcs_words(arcs_of: ArcSet, rule: ShareRule) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .instance import LoadedInstance, pkey
+from .instance import LoadedInstance, index_multiplier, index_path, pkey
 from .schema import Instance, Selector, Source
 from .tree import (
     NO_LEAD_TIME,
@@ -70,6 +70,8 @@ class ProblemData:
     tree: InformationTree | None = None   # the instance's information tree (all data)
     decision_node: np.ndarray | None = None   # (T+1, W) node after period t-1
     recourse_node: np.ndarray | None = None   # (T, W) node of period t's recourse
+    # currency per tonne left in stock after the last period (DESIGN: end of the horizon)
+    terminal_value: np.ndarray | None = None  # (E,)
 
     @property
     def n_arcs(self) -> int:
@@ -132,10 +134,21 @@ class ProjectData:
     decide: np.ndarray        # (P, T) bool: a build may be decided in period t
     max_size: np.ndarray      # (P,)
     integer: np.ndarray       # (P,) bool: size 0 or max_size
+    # (P, T_decided, T): share of the capital cost charged in period t for a build
+    # decided in period tau: 1 at tau without a `life`, else the annuity factor in
+    # the periods of operation inside the horizon (DESIGN: end of the horizon)
+    charge: np.ndarray | None = None
+    life: np.ndarray | None = None     # (P,) periods of operation, 0 = no life given
 
     @property
     def n(self) -> int:
         return len(self.ids)
+
+    def charge_weight(self, discount: np.ndarray) -> np.ndarray:
+        """(P, T_decided) discounted share of the capital cost charged, per unit of
+        cost, for a build decided in each period: the discount of the period decided
+        without a life, else the discounted annuities inside the horizon."""
+        return np.einsum("pst,t->ps", self.charge, discount)
 
     def online(self) -> np.ndarray:
         """(P, T_decided, T) True where a build decided in the first period index
@@ -157,11 +170,41 @@ class ProjectData:
         keep = (cap > 0).any(axis=(1, 2)) | (red > 0).any(axis=(1, 2))
         return ProjectData([i for i, k in zip(self.ids, keep) if k], cap[keep], red[keep],
                            self.cost[keep], self.fixed_cost[keep], self.build_time[keep],
-                           self.decide[keep], self.max_size[keep], self.integer[keep])
+                           self.decide[keep], self.max_size[keep], self.integer[keep],
+                           self.charge[keep], self.life[keep])
+
+
+def annuity_factor(rate: float, life: int) -> float:
+    """The annuity per unit of capital over `life` periods at `rate`:
+    r / (1 - (1+r)^-life), or 1 / life at r = 0 (PyPSA's annuitised capital cost)."""
+    if rate <= 0:
+        return 1.0 / life
+    return rate / (1.0 - (1.0 + rate) ** (-life))
+
+
+def charge_schedule(life: np.ndarray, build_time: np.ndarray, rate: float, T: int
+                    ) -> np.ndarray:
+    """(P, T_decided, T) share of the capital cost charged in each period (see
+    :attr:`ProjectData.charge`): without a life (0), all of it in the period decided;
+    with one, the annuity in each period from the first output (decided +
+    build_time) to the end of the horizon, at most `life` periods."""
+    P = len(life)
+    charge = np.zeros((P, T, T))
+    for p in range(P):
+        if life[p] <= 0:
+            charge[p, np.arange(T), np.arange(T)] = 1.0
+            continue
+        a = annuity_factor(rate, int(life[p]))
+        for tau in range(T):
+            start = tau + int(build_time[p])
+            charge[p, tau, start:min(T, start + int(life[p]))] = a
+    return charge
 
 
 def project_data(inst: Instance, arc_source: np.ndarray, arc_element: np.ndarray,
                  capacity_window: np.ndarray) -> ProjectData:
+    # (a build of a project with a `life` that would come online after the last period
+    # cannot be decided: it would cost nothing inside the horizon and deliver nothing)
     """The instance's projects as arrays (see :class:`ProjectData`)."""
     periods = list(inst.periods)
     E, T, K = len(inst.elements), len(periods), len(arc_source)
@@ -183,12 +226,27 @@ def project_data(inst: Instance, arc_source: np.ndarray, arc_element: np.ndarray
         hi = keys.index(pkey(p.decide.until)) if p.decide and p.decide.until is not None \
             else T - 1
         decide[i, lo:hi + 1] = True
+        if p.life is not None:
+            decide[i, max(T - p.build_time, 0):] = False
+    life = np.array([p.life or 0 for p in inst.projects], dtype=np.int64)
+    build_time = np.array([p.build_time for p in inst.projects], dtype=np.int64)
+    charge = charge_schedule(life, build_time, float(inst.discount_rate), T)
     return ProjectData([p.id for p in inst.projects], cap, red,
                        np.array([p.cost for p in inst.projects], dtype=float),
                        np.array([p.fixed_cost for p in inst.projects], dtype=float),
                        np.array([p.build_time for p in inst.projects], dtype=np.int64),
                        decide, np.array([p.max_size for p in inst.projects], dtype=float),
-                       np.array([p.integer for p in inst.projects], dtype=bool))
+                       np.array([p.integer for p in inst.projects], dtype=bool), charge, life)
+
+
+def supply_price(inst: Instance, element: str, sup: Any, periods: list[Any]) -> np.ndarray:
+    """(T,) base price of a supply: its `price`, or `premium` x its index's path x the
+    index's `multiplier` (DESIGN.md, "Price indices")."""
+    if sup.price is not None:
+        return _period_array(sup.price, periods)
+    premium = 1.0 if sup.premium is None else float(sup.premium)
+    return premium * index_multiplier(inst, sup.index) * \
+        _period_array(index_path(inst, sup.index, element), periods)
 
 
 def _element_value(mapping: dict[str, Any], element: str, default: Any) -> Any:
@@ -198,16 +256,19 @@ def _element_value(mapping: dict[str, Any], element: str, default: Any) -> Any:
 
 
 def _period_array(value: float | dict[Any, float], periods: list[Any]) -> np.ndarray:
-    """A number for every period, or a period map (a missing period means 0)."""
+    """A number for every period, or a period map (a missing period means its
+    `default`, else 0)."""
     if isinstance(value, dict):
         by_key = {pkey(k): v for k, v in value.items()}
-        return np.array([by_key.get(pkey(p), 0.0) for p in periods], dtype=float)
+        other = by_key.get("default", 0.0)
+        return np.array([by_key.get(pkey(p), other) for p in periods], dtype=float)
     return np.full(len(periods), float(value))
 
 
 def selector_matches(sel: Selector, src: Source) -> bool:
-    """True when every key given in the selector matches the source (a selector
-    naming projects matches no source)."""
+    """True when every source-level key given in the selector matches the source (a
+    selector naming projects matches no source; `index` is matched per supply, by
+    :func:`index_matches`)."""
     if sel.project is not None:
         return False
     for key in ("id", "mined_in", "refined_in", "mode", "recycled"):
@@ -221,6 +282,14 @@ def selector_matches(sel: Selector, src: Source) -> bool:
         elif have != wanted:
             return False
     return True
+
+
+def index_matches(sel: Selector, arc_index: np.ndarray) -> np.ndarray:
+    """(K,) True for the arcs a selector's `index` key admits (all when absent)."""
+    if sel.index is None:
+        return np.ones(len(arc_index), dtype=bool)
+    wanted = sel.index if isinstance(sel.index, list) else [sel.index]
+    return np.array([a in wanted for a in arc_index], dtype=bool)
 
 
 def _window_mask(src: Source, periods: list[Any]) -> np.ndarray:
@@ -261,6 +330,7 @@ def problem_data(loaded: LoadedInstance | Instance,
                 "reservation_fee"])
 
     arc_source, arc_element, cap_rows, price_rows, lead = [], [], [], [], []
+    arc_index: list[str | None] = []
     committed_rows, floor, ceiling, windows = [], [], [], []
     for si, src in enumerate(inst.sources):
         window = _window_mask(src, periods)
@@ -277,7 +347,8 @@ def problem_data(loaded: LoadedInstance | Instance,
             sup = offered[e]
             windows.append(window)
             cap_rows.append(_period_array(sup.capacity, periods) * window)
-            price_rows.append(_period_array(sup.price, periods))
+            price_rows.append(supply_price(inst, e, sup, periods))
+            arc_index.append(sup.index)
             committed_rows.append(_period_array(sup.committed, periods) * window
                                   if sup.committed is not None else np.zeros(T))
             floor.append(0.0 if sup.price_floor is None else float(sup.price_floor))
@@ -303,9 +374,12 @@ def problem_data(loaded: LoadedInstance | Instance,
         m[[e_pos[e] for e in names_] if names_ is not None else slice(None)] = True
         return m
 
+    arc_index_a = np.array(arc_index, dtype=object)
+
     def arc_mask(sel: Selector, elems: list[str] | None) -> np.ndarray:
         src_ok = np.array([selector_matches(sel, s) for s in inst.sources], dtype=bool)
-        return (src_ok[arc_source_a] if K else np.zeros(0, bool)) & e_mask(elems)[arc_element_a]
+        return (src_ok[arc_source_a] if K else np.zeros(0, bool)) & \
+            e_mask(elems)[arc_element_a] & index_matches(sel, arc_index_a)
 
     emergency = np.zeros((E, T, W))
     for w, sc in enumerate(scen):
@@ -349,6 +423,8 @@ def problem_data(loaded: LoadedInstance | Instance,
         stock_capacity_t=stock_cap,
         holding_cost=np.array([float(_element_value(inst.stock.holding_cost, e, 0.0))
                                for e in elements]),
+        terminal_value=np.array([float(_element_value(inst.stock.terminal_value, e, 0.0))
+                                 for e in elements]),
         discount=1.0 / (1.0 + rate) ** np.arange(T),
         groups={g: [e_pos[e] for e in members] for g, members in inst.groups.items()},
         risk_lambda=float(inst.risk.lambda_ if risk_lambda is None else risk_lambda),

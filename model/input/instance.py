@@ -24,8 +24,14 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import InstanceError
-from ..safety import MAX_DISCOUNT_RATE, MAX_INT_DIGITS, MAX_STOCK_PERIODS, MIN_DISCOUNT_WEIGHT
-from .schema import Instance, Policy, Selector
+from ..safety import (
+    MAX_DISCOUNT_RATE,
+    MAX_INT_DIGITS,
+    MAX_MULTIPLIER,
+    MAX_STOCK_PERIODS,
+    MIN_DISCOUNT_WEIGHT,
+)
+from .schema import RULE_KINDS, Instance, Selector
 
 DEFAULT_INSTANCE = "japan_2026.yaml"
 MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -412,12 +418,13 @@ def check_instance(inst: Instance) -> list[str]:
     check_unique_names(inst)
     check_groups(inst)
     check_element_maps(inst)
+    check_indices(inst)
     check_sources(inst)
     check_projects(inst)
     check_scenarios(inst)
     check_policies(inst)
     check_magnitudes(inst)
-    return warn_unsupplied_elements(inst)
+    return warn_unsupplied_elements(inst) + warn_terminal_value(inst)
 
 
 def _dupe(values: list[Any]) -> tuple[int, Any] | None:
@@ -444,6 +451,8 @@ def check_unique_names(inst: Instance) -> None:
             raise InstanceError(f"group name '{name}' is also an element", f"groups.{name}")
     if "default" in inst.elements:
         raise InstanceError("'default' is reserved for element maps", "elements")
+    if "default" in [pkey(p) for p in inst.periods]:
+        raise InstanceError("'default' is reserved for period maps", "periods")
 
 
 def check_groups(inst: Instance) -> None:
@@ -470,17 +479,21 @@ def _period(inst: Instance, p: Any, place: str) -> None:
             f"unknown period '{p}' (periods: {', '.join(map(str, inst.periods))})", place)
 
 
-def _period_map(inst: Instance, value: Any, place: str, complete: bool) -> None:
+def _period_map(inst: Instance, value: Any, place: str, complete: bool,
+                what: str = "a price map") -> None:
+    """Keys of a period map are periods (or `default`, the value of the periods it
+    does not name); with `complete`, every period has a value."""
     if not isinstance(value, dict):
         return
     for k in value:
-        _period(inst, k, f"{place}.{k}")
-    if complete:
+        if k != "default":
+            _period(inst, k, f"{place}.{k}")
+    if complete and "default" not in value:
         missing = [p for p in inst.periods if pkey(p) not in {pkey(k) for k in value}]
         if missing:
             raise InstanceError(
-                f"a price map must name every period; missing {', '.join(map(str, missing))}",
-                place)
+                f"{what} must give every period (or 'default'); missing "
+                f"{', '.join(map(str, missing))}", place)
 
 
 def _element_map(inst: Instance, mapping: dict[str, Any], place: str,
@@ -500,20 +513,69 @@ def check_element_maps(inst: Instance) -> None:
     """Demand and shortage penalty cover every element; stock maps name known elements."""
     _element_map(inst, inst.demand, "demand", complete=True)
     for e, v in inst.demand.items():
-        _period_map(inst, v, f"demand.{e}", complete=False)
+        # a period without demand is an error, never a silent 0 (DESIGN, end of the horizon)
+        _period_map(inst, v, f"demand.{e}", complete=True, what="demand")
     _element_map(inst, inst.shortage_penalty, "shortage_penalty", complete=True)
     _element_map(inst, inst.resale_price, "resale_price", complete=False)
-    for key in ("initial", "capacity", "holding_cost"):
+    for key in ("initial", "capacity", "holding_cost", "terminal_value"):
         _element_map(inst, getattr(inst.stock, key), f"stock.{key}", complete=False)
 
 
+INDEX_MULTIPLIER = "multiplier"     # the reserved key of an index: scales every path
+
+
+def check_indices(inst: Instance) -> None:
+    """Every index gives a price path (every period, or `default`) per element it
+    names; `multiplier` (scales every path of the index) is a number."""
+    for name, paths in inst.indices.items():
+        place = f"indices.{name}"
+        if INDEX_MULTIPLIER in inst.elements:
+            raise InstanceError(f"an element named '{INDEX_MULTIPLIER}' clashes with the "
+                                "reserved key of an index", place)
+        if not [k for k in paths if k != INDEX_MULTIPLIER]:
+            raise InstanceError("an index needs a price path for at least one element",
+                                place)
+        for e, v in paths.items():
+            if e == INDEX_MULTIPLIER:
+                if isinstance(v, dict) or v > MAX_MULTIPLIER:
+                    raise InstanceError(f"must be a number from 0 to {MAX_MULTIPLIER:g}",
+                                        f"{place}.{e}")
+                continue
+            if e != "default":
+                _element(inst, e, f"{place}.{e}")
+            _period_map(inst, v, f"{place}.{e}", complete=True, what="an index path")
+
+
+def index_path(inst: Instance, index: str, element: str) -> Any:
+    """The price path of `element` on an index (its own or the index's `default`),
+    or None."""
+    paths = inst.indices.get(index, {})
+    return paths.get(element, paths.get("default"))
+
+
+def index_multiplier(inst: Instance, index: str) -> float:
+    """The index's `multiplier` (1 when absent)."""
+    value = inst.indices.get(index, {}).get(INDEX_MULTIPLIER, 1.0)
+    return float(value)
+
+
 def _check_selector(inst: Instance, sel: Selector, place: str,
-                    projects_allowed: bool = False) -> None:
+                    projects_allowed: bool = False, index_allowed: bool = False) -> None:
+    if sel.index is not None:
+        if not index_allowed:
+            raise InstanceError("`index` matches supplies priced on a price index: only "
+                                "scenario rules (disruptions, price shocks) may use it",
+                                f"{place}.index")
+        for v in sel.index if isinstance(sel.index, list) else [sel.index]:
+            if v not in inst.indices:
+                raise InstanceError(f"unknown index '{v}'" + (
+                    f" (indices: {', '.join(inst.indices)})" if inst.indices else
+                    " (the instance has no `indices`)"), f"{place}.index")
     if sel.project is not None:
         if not projects_allowed:
             raise InstanceError("`project` names investment projects: only a policy's "
                                 "`exclude` may use it", f"{place}.project")
-        others = [k for k in ("id", "mined_in", "refined_in", "mode", "recycled")
+        others = [k for k in ("id", "mined_in", "refined_in", "mode", "recycled", "index")
                   if getattr(sel, k) is not None]
         if others:
             raise InstanceError(f"a selector names either projects or sources, not both "
@@ -547,7 +609,7 @@ def check_sources(inst: Instance) -> None:
             if e != "default":
                 _element(inst, e, f"{place}.supply.{e}")
             _period_map(inst, sup.capacity, f"{place}.supply.{e}.capacity", complete=False)
-            _period_map(inst, sup.price, f"{place}.supply.{e}.price", complete=True)
+            _check_price(inst, e, sup, f"{place}.supply.{e}")
             _check_terms(inst, s, e, sup, f"{place}.supply.{e}")
         if s.available is not None:
             lo, hi = s.available.from_, s.available.until
@@ -567,6 +629,31 @@ def check_sources(inst: Instance) -> None:
         if s.mode == "spot" and s.lead_time is not None:
             raise InstanceError("a lead time applies to contract sources only (a spot "
                                 "purchase is decided in its own period)", f"{place}.lead_time")
+
+
+def _check_price(inst: Instance, e: str, sup: Any, place: str) -> None:
+    """A supply gives `price` (every period) or `index` (with an optional `premium`)."""
+    if sup.price is None and sup.index is None:
+        raise InstanceError("needs a `price` (a number or a map period -> price) or an "
+                            "`index` (a price index of `indices`)", place)
+    if sup.price is not None and sup.index is not None:
+        raise InstanceError("gives both `price` and `index`: a supply is priced one way",
+                            f"{place}.index")
+    if sup.premium is not None and sup.index is None:
+        raise InstanceError("`premium` multiplies an `index`; with a `price` leave it out",
+                            f"{place}.premium")
+    if sup.price is not None:
+        _period_map(inst, sup.price, f"{place}.price", complete=True)
+        return
+    if sup.index not in inst.indices:
+        raise InstanceError(f"unknown index '{sup.index}'" + (
+            f" (indices: {', '.join(inst.indices)})" if inst.indices else
+            " (the instance has no `indices`)"), f"{place}.index")
+    targets = inst.elements if e == "default" else [e]
+    for el in targets:
+        if index_path(inst, sup.index, el) is None:
+            raise InstanceError(f"index '{sup.index}' has no price path for {el} (name it "
+                                "or give the index a 'default' path)", f"{place}.index")
 
 
 def _by_period_value(value: Any, period: Any) -> float:
@@ -619,7 +706,7 @@ def check_scenarios(inst: Instance) -> None:
                 place = f"scenarios[{j}].{key}[{i}]"
                 _check_filter(inst, rule.elements, rule.periods, place)
                 if hasattr(rule, "match"):
-                    _check_selector(inst, rule.match, f"{place}.match")
+                    _check_selector(inst, rule.match, f"{place}.match", index_allowed=True)
 
 
 def _check_build(inst: Instance, rule: Any, place: str) -> None:
@@ -667,6 +754,8 @@ def check_projects(inst: Instance) -> None:
             for e, v in p.reduces.items():
                 _element(inst, e, f"{place}.reduces.{e}")
                 _period_map(inst, v, f"{place}.reduces.{e}", complete=False)
+        if p.life is not None and p.life < 1:
+            raise InstanceError("a project's life is at least 1 period", f"{place}.life")
         if p.fixed_cost > 0 and not p.integer:
             raise InstanceError("a fixed cost applies to all-or-nothing projects only "
                                 "(integer: true)", f"{place}.fixed_cost")
@@ -693,7 +782,7 @@ def check_policies(inst: Instance) -> None:
                                 "share a folder on a case-insensitive file system",
                                 f"policies.{name}")
     for name, pol in inst.policies.items():
-        for key in Policy.model_fields:
+        for key in RULE_KINDS:
             for i, rule in enumerate(getattr(pol, key)):
                 place = f"policies.{name}.{key}[{i}]"
                 if isinstance(rule, Selector):
@@ -702,6 +791,11 @@ def check_policies(inst: Instance) -> None:
                     _check_build(inst, rule, place)
                 elif hasattr(rule, "elements"):
                     _check_filter(inst, rule.elements, rule.periods, place)
+                if isinstance(getattr(rule, "share", None), dict):   # a phased share
+                    _period_map(inst, rule.share, f"{place}.share", complete=False)
+                    if "default" in rule.share:
+                        raise InstanceError("a phased share names the periods it holds in "
+                                            "('default' is not a period)", f"{place}.share")
                 for j, c in enumerate(getattr(rule, "countries", None) or []):
                     if c == inst.home:
                         raise InstanceError(
@@ -741,3 +835,33 @@ def warn_unsupplied_elements(inst: Instance) -> list[str]:
         return []
     return [f"element {e} has demand but no source supplies it: all of it will be shortage"
             for e in inst.elements if e not in offered]
+
+
+def warn_terminal_value(inst: Instance) -> list[str]:
+    """A terminal value above an element's cheapest first-period price makes buying
+    to hold stock at the end pay: say so (it may be meant, as a resale value)."""
+    out = []
+    for e in inst.elements:
+        value = float(inst.stock.terminal_value.get(e, inst.stock.terminal_value.get(
+            "default", 0.0)))
+        if value <= 0:
+            continue
+        prices = []
+        for s in inst.sources:
+            sup = s.supply.get(e, s.supply.get("default"))
+            if sup is None:
+                continue
+            if sup.price is not None:
+                v = sup.price
+                prices += list(v.values()) if isinstance(v, dict) else [v]
+            else:
+                path = index_path(inst, sup.index, e)
+                mult = index_multiplier(inst, sup.index) * (1.0 if sup.premium is None
+                                                            else sup.premium)
+                prices += [mult * x for x in (path.values() if isinstance(path, dict)
+                                              else [path])]
+        if prices and value > min(prices):
+            out.append(f"stock.terminal_value of {e} ({value:,.6g}) is above its cheapest "
+                       f"price ({min(prices):,.6g}): the plan may buy only to hold stock at "
+                       "the end")
+    return out

@@ -89,6 +89,29 @@ def _share(v: Any) -> float:
     return _number(v, hi=1.0, hi_open=False)
 
 
+def _share_or_period_map(value: Any) -> float | dict[str | int, float]:
+    """A share for every period, or a map period -> share (a rule phased in: it
+    holds in the periods the map names)."""
+    if isinstance(value, dict):
+        if not value:
+            raise PydanticCustomError("period_map", "a share map must name at least one "
+                                      "period", {})
+        out: dict[str | int, float] = {}
+        for key, v in value.items():
+            try:
+                out[_label(key)] = _share(v)
+            except PydanticCustomError as err:
+                raise PydanticCustomError(
+                    "period_map", "period {key}: {msg}",
+                    {"key": key, "msg": err.message()}) from None
+        return out
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _share(value)
+    raise PydanticCustomError(
+        "period_map", "must be a share in [0, 1] or a map period -> share, got {got}",
+        {"got": _show(value)})
+
+
 def _alpha(v: Any) -> float:
     return _number(v, hi=1.0, hi_open=True)
 
@@ -171,6 +194,39 @@ def _currency(value: Any) -> str:
     return _text(value, MAX_CURRENCY_LENGTH)
 
 
+MAX_NOTE_LENGTH = 4_000        # a note: a paragraph or two of provenance
+MAX_CITATION_LENGTH = 500      # one citation: a row reference and a URL or two
+MAX_CITATIONS = 50
+
+
+def _note(value: Any) -> str:
+    """Provenance text: several lines allowed (line breaks and tabs), no other
+    control characters (escapes would reach a terminal or a spreadsheet)."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("name", "must be a text, got {got}", {"got": _show(value)})
+    if any(is_control(c) and c not in "\n\t" for c in value):
+        raise PydanticCustomError(
+            "name", "must not contain control characters other than line breaks and tabs, "
+            "got {got}", {"got": _show(value)})
+    if len(value) > MAX_NOTE_LENGTH:
+        raise PydanticCustomError("name", "must have at most {n} characters, got {got}",
+                                  {"n": MAX_NOTE_LENGTH, "got": _show(value)})
+    return value
+
+
+def _citations(value: Any) -> list[str]:
+    """A list of citations (each one line of text)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise PydanticCustomError("name", "must be a list of citations (texts), got {got}",
+                                  {"got": _show(value)})
+    if len(value) > MAX_CITATIONS:
+        raise PydanticCustomError("name", "must list at most {n} citations, got {got}",
+                                  {"n": MAX_CITATIONS, "got": len(value)})
+    return [_text(v, MAX_CITATION_LENGTH) for v in value]
+
+
 def _country(value: Any) -> str:
     if not (isinstance(value, str) and len(value) == 2 and value.isalpha()
             and value.isupper()):
@@ -212,6 +268,11 @@ Share = Annotated[float, BeforeValidator(_share),
 Positive = Annotated[float, BeforeValidator(_positive),
                      WithJsonSchema({"type": "number", "exclusiveMinimum": 0,
                                      "maximum": MAX_NUMBER})]
+PeriodShare = Annotated[
+    Union[float, dict[Union[str, int], float]], BeforeValidator(_share_or_period_map),
+    WithJsonSchema({"oneOf": [{"type": "number", "minimum": 0, "maximum": 1},
+                              {"type": "object", "additionalProperties":
+                               {"type": "number", "minimum": 0, "maximum": 1}}]})]
 Alpha = Annotated[float, BeforeValidator(_alpha),
                   WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
 Count = Annotated[int, BeforeValidator(_count),
@@ -234,6 +295,12 @@ Currency = Annotated[str, BeforeValidator(_currency),
                      WithJsonSchema({"type": "string", "maxLength": MAX_CURRENCY_LENGTH})]
 Country = Annotated[str, BeforeValidator(_country),
                     WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$"})]
+Note = Annotated[str, BeforeValidator(_note),
+                 WithJsonSchema({"type": "string", "maxLength": MAX_NOTE_LENGTH})]
+Citations = Annotated[list[str], BeforeValidator(_citations),
+                      WithJsonSchema({"type": "array", "maxItems": MAX_CITATIONS,
+                                      "items": {"type": "string",
+                                                "maxLength": MAX_CITATION_LENGTH}})]
 PeriodValue = Annotated[
     Union[float, dict[Union[str, int], float]],
     BeforeValidator(_number_or_period_map),
@@ -272,6 +339,8 @@ class Selector(Strict):
 
     project: Union[Id, list[Id], None] = None
     id: Union[Id, list[Id], None] = None
+    # a price index (`indices`): matches the supplies priced on it (scenario rules only)
+    index: Union[Id, list[Id], None] = None
     mined_in: Union[Country, list[Country], None] = None
     refined_in: Union[Country, list[Country], None] = None
     mode: Union[Literal["contract", "spot"], list[Literal["contract", "spot"]], None] = None
@@ -286,11 +355,14 @@ class Window(Strict):
 
 
 class Supply(Strict):
-    """One element offered by a source: t/period capacity and currency/t price,
-    and the terms of a signed contract (committed volume, price floor and cap)."""
+    """One element offered by a source: t/period capacity and currency/t price
+    (a number or period map, or `premium` x a price `index`), and the terms of a
+    signed contract (committed volume, price floor and cap)."""
 
     capacity: PeriodValue
-    price: PeriodValue
+    price: PeriodValue | None = None
+    index: Id | None = None                  # price = premium x the index's path
+    premium: Number | None = None            # default 1 with an index
     committed: PeriodValue | None = None     # t/period already signed: x >= committed
     price_floor: Number | None = None        # delivered price clipped to [floor, cap]
     price_cap: Number | None = None
@@ -313,6 +385,8 @@ class Source(Strict):
     min_take: Share | None = None
     available: Window | None = None
     supply: dict[str, Supply]
+    notes: Note | None = None                # provenance: how the figures were found
+    sources: Citations = Field(default_factory=list)   # citations of those figures
 
 
 class Disruption(Strict):
@@ -352,6 +426,8 @@ class Scenario(Strict):
     disruptions: list[Disruption] = Field(default_factory=list)
     price_shocks: list[PriceShock] = Field(default_factory=list)
     demand_shocks: list[DemandShock] = Field(default_factory=list)
+    notes: Note | None = None
+    sources: Citations = Field(default_factory=list)
 
 
 class RuleFilter(Strict):
@@ -364,26 +440,29 @@ class RuleFilter(Strict):
 
 class CountryCapRule(RuleFilter):
     """At most `share` of demand from any one third country at each stage
-    (only from the named `countries` when given)."""
+    (only from the named `countries` when given). `share` may be a map period ->
+    share: the rule is phased in, holding in the periods the map names."""
 
-    share: Share
+    share: PeriodShare
     countries: list[Country] | None = Field(default=None, min_length=1)
     stages: list[Stage] = Field(default_factory=lambda: ["mining", "refining"], min_length=1)
     applies_to: AppliesTo = "every_scenario"
 
 
 class DomesticFloorRule(RuleFilter):
-    """At least `share` of demand from home-country sources at one stage."""
+    """At least `share` of demand from home-country sources at one stage (a number,
+    or a map period -> share)."""
 
-    share: Share
+    share: PeriodShare
     stage: Stage = "mining"
     applies_to: AppliesTo = "every_scenario"
 
 
 class RecycledFloorRule(RuleFilter):
-    """At least `share` of demand from recycled sources."""
+    """At least `share` of demand from recycled sources (a number, or a map period ->
+    share)."""
 
-    share: Share
+    share: PeriodShare
     applies_to: AppliesTo = "every_scenario"
 
 
@@ -427,6 +506,11 @@ class Project(Strict):
     max_size: Positive = 1.0
     integer: StrictBool = False                    # all or nothing: size 0 or max_size
     fixed_cost: Number = 0.0                       # paid when built (integer projects)
+    # periods of operation: the capital cost is charged as an annuity over the life
+    # inside the horizon (absent: the whole cost in the period decided)
+    life: Count | None = None
+    notes: Note | None = None
+    sources: Citations = Field(default_factory=list)
 
 
 def _rules(model: type) -> Any:
@@ -437,8 +521,13 @@ def _rules(model: type) -> Any:
                      Field(union_mode="left_to_right"), BeforeValidator(_as_list)]
 
 
+RULE_KINDS = ("max_single_country_share", "min_domestic_share", "min_recycled_share",
+              "exclude", "min_stock_days", "budget", "build")
+
+
 class Policy(Strict):
-    """A named combination of policy rules; every rule may be a list of rules."""
+    """A named combination of policy rules; every rule (:data:`RULE_KINDS`) may be a
+    list of rules. `build_stock: false` lets stock be drawn but never raised."""
 
     max_single_country_share: _rules(CountryCapRule) = Field(default_factory=list)
     min_domestic_share: _rules(DomesticFloorRule) = Field(default_factory=list)
@@ -447,6 +536,10 @@ class Policy(Strict):
     min_stock_days: _rules(StockDaysRule) = Field(default_factory=list)
     budget: _rules(BudgetRule) = Field(default_factory=list)
     build: _rules(BuildRule) = Field(default_factory=list)
+    # false: stock may be drawn, never raised (I[t] <= I[t-1]): what holding stock is worth
+    build_stock: StrictBool = True
+    notes: Note | None = None
+    sources: Citations = Field(default_factory=list)
 
 
 class Stock(Strict):
@@ -455,6 +548,9 @@ class Stock(Strict):
     initial: ElementNumberMap = Field(default_factory=dict)
     capacity: ElementNumberMap = Field(default_factory=dict)
     holding_cost: ElementNumberMap = Field(default_factory=dict)
+    # currency per tonne left in stock after the last period (credited, discounted
+    # with the last period's factor)
+    terminal_value: ElementNumberMap = Field(default_factory=dict)
 
 
 class Risk(Strict):
@@ -481,6 +577,8 @@ class Instance(Strict):
     stock: Stock = Field(default_factory=Stock)
     # currency per surplus tonne sold (take-or-pay deliveries beyond need)
     resale_price: ElementNumberMap = Field(default_factory=dict)
+    # price paths per element that supplies may be priced on (premium x index)
+    indices: dict[Id, dict[str, PeriodValue]] = Field(default_factory=dict)
     sources: list[Source] = Field(default_factory=list)
     projects: list[Project] = Field(default_factory=list)
     scenarios: list[Scenario] | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .palette import country_name
-from ..input.schema import Instance, Policy, Selector
+from ..input.schema import RULE_KINDS, Instance, Policy, Selector
 
 
 def _and(items: Sequence[Any], word: str = "and") -> str:
@@ -22,8 +22,21 @@ def _and(items: Sequence[Any], word: str = "and") -> str:
     return ", ".join(items[:-1]) + f" {word} " + items[-1]
 
 
-def _pct(share: float) -> str:
-    return f"{share * 100:.4g} %"
+def _pct(share: float | dict[Any, float]) -> str:
+    """'65 %', or for a phased share '65 % from 2028' / '80 % in 2027, 65 % from 2028'."""
+    if not isinstance(share, dict):
+        return f"{share * 100:.4g} %"
+    items = list(share.items())
+    parts: list[str] = []
+    i = 0
+    while i < len(items):                  # runs of equal shares: "65 % in 2028-2032"
+        j = i
+        while j + 1 < len(items) and items[j + 1][1] == items[i][1]:
+            j += 1
+        span = str(items[i][0]) if i == j else f"{items[i][0]}-{items[j][0]}"
+        parts.append(f"{items[i][1] * 100:.4g} % in {span}")
+        i = j + 1
+    return _and(parts) + " (phased: no rule in the other periods)"
 
 
 def _scope(rule: Any) -> str:
@@ -113,9 +126,12 @@ def policy_in_words(name: str, policy: Policy | None, inst: Instance) -> list[st
     for r in policy.build:
         size = "in full" if r.min_size == 1 else f"to at least {r.min_size:g} of its full size"
         out.append(f"Build project {r.project} {size} (on every scenario path).")
+    if not policy.build_stock:
+        out.append("Stock may be drawn but never raised: no stock is bought to be held "
+                   "(what holding stock is worth, against a policy without this rule).")
     known = {"max_single_country_share", "min_domestic_share", "min_recycled_share",
              "exclude", "min_stock_days", "budget", "build"}
-    for key in Policy.model_fields:           # a rule kind without a sentence yet
+    for key in RULE_KINDS:           # a rule kind without a sentence yet
         if key not in known and getattr(policy, key):
             out.append(f"{key}: {getattr(policy, key)}")
     return out or ["No rule (an empty policy): the cheapest plan."]

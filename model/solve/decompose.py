@@ -132,6 +132,8 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
         shortage_penalty=d.shortage_penalty[elements],
         stock_initial_t=d.stock_initial_t[elements],
         stock_capacity_t=d.stock_capacity_t[elements], holding_cost=d.holding_cost[elements],
+        terminal_value=(d.terminal_value[elements] if d.terminal_value is not None
+                        else None),
         groups={g: m for g, m in groups.items() if m})
     return sub, arcs
 

@@ -39,12 +39,13 @@ from ..formulation.policies import ResolvedPolicy, union_policy
 from .solve import HighsModel, SolveOptions, SolveResult
 
 RULE_FAMILIES = ("max_single_country_share", "min_domestic_share", "min_recycled_share",
-                 "min_stock_days", "budget", "build")
+                 "min_stock_days", "build_stock", "budget", "build")
 
 
 def _labels(policy: ResolvedPolicy) -> set[str]:
     return ({r.label for r in policy.share_rules} | {r.label for r in policy.stock_rules}
-            | {label for label, _ in policy.budgets} | {b[0] for b in policy.builds})
+            | {label for label, _ in policy.budgets} | {b[0] for b in policy.builds}
+            | set(policy.no_stock_build))
 
 
 class PolicySwitcher:
@@ -100,6 +101,10 @@ class PolicySwitcher:
         mine = list(self.labels[i])
         rows = {fam: pd.Series(self.rule_label[fam], dtype=object).isin(mine).to_numpy()
                 for fam in RULE_FAMILIES}
+        # the union builds the build_stock rows once (every element and slot): they are
+        # every such policy's rows
+        rows["build_stock"] = np.full(len(self.rule_label["build_stock"]),
+                                      bool(policy.no_stock_build))
         excluded = policy.excluded_arcs if len(policy.excluded_arcs) else \
             np.zeros(self.data.n_arcs, bool)
         rows["contract_delivery"] = ~excluded[self.delivery_row_arc]
@@ -154,6 +159,8 @@ class PolicySwitcher:
             self.solves += 1
         meta = {fam: (m[own[fam]].reset_index(drop=True) if fam in own else m)
                 for fam, m in self.union.row_meta.items()}
+        if policy.no_stock_build:
+            meta["build_stock"] = meta["build_stock"].assign(rule=policy.no_stock_build[0])
         if not infeasible:   # (nothing was solved for a trivially infeasible policy)
             result.n_variables = self.n_col - sum(int((~k).sum()) for k in keep.values())
             result.n_constraints = self.n_row - sum(int((~m).sum()) for m in own.values())
