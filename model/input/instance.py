@@ -24,7 +24,13 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import InstanceError
-from ..safety import MAX_DISCOUNT_RATE, MAX_INT_DIGITS, MAX_STOCK_PERIODS, MIN_DISCOUNT_WEIGHT
+from ..safety import (
+    MAX_DISCOUNT_RATE,
+    MAX_INT_DIGITS,
+    MAX_STOCK_PERIODS,
+    MIN_DISCOUNT_WEIGHT,
+    shown,
+)
 from .schema import Instance, Policy, Selector
 
 DEFAULT_INSTANCE = "japan_2026.yaml"
@@ -89,9 +95,19 @@ def default_instance_path() -> Path:
     return Path(str(resources.files("model.instances") / DEFAULT_INSTANCE))
 
 
-def yaml_load(text: str) -> Any:
-    """Parse YAML text as instance files are parsed (YAML 1.2 floats, no tags)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+def yaml_load(text: str, what: str | None = None) -> Any:
+    """Parse YAML text as instance files are parsed (YAML 1.2 scalars, no tags) and with
+    their limits: size, nesting, duplicate keys, alias expansion.
+
+    The one YAML reader of the program: instance files, workbook cells, ``--set``
+    and ``--values`` all come through here. Raises InstanceError (`what` as its
+    file) for text that is not valid YAML or breaks a limit; the message quotes
+    nothing of the text, so an alias bomb is never expanded to be shown.
+    """
+    if len(text) > MAX_FILE_BYTES:
+        raise InstanceError(f"the text is {len(text):,} characters; {_limit(MAX_FILE_BYTES)}",
+                            file=what)
+    return _parse_yaml(text, what)[0]
 
 
 def pkey(label: Any) -> str:
@@ -298,11 +314,20 @@ def _read_yaml(path: Path, follow: bool = True) -> tuple[Any, yaml.Node | None, 
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InstanceError(f"not UTF-8 text (byte {err.start})", file=file) from None
+    data, root = _parse_yaml(text, file)
+    if root is None:
+        raise InstanceError("the file is empty", file=file)
+    return data, root, raw
+
+
+def _parse_yaml(text: str, file: str | None) -> tuple[Any, yaml.Node | None]:
+    """YAML text -> (data, node tree), with every limit: nesting, duplicate keys,
+    alias expansion (checked on the node tree, before anything is constructed)."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
-            raise InstanceError("the file is empty", file=file)
+            return None, None
         try:
             _check_nodes(root)
         except InstanceError as err:
@@ -320,7 +345,7 @@ def _read_yaml(path: Path, follow: bool = True) -> tuple[Any, yaml.Node | None, 
                             line=(mark.line + 1) if mark else None) from None
     finally:
         loader.dispose()
-    return data, root, raw
+    return data, root
 
 
 def _friendly(err: dict[str, Any], data: Any) -> tuple[tuple[Any, ...], str]:
@@ -337,8 +362,7 @@ def _friendly(err: dict[str, Any], data: Any) -> tuple[tuple[Any, ...], str]:
         return loc, msg
     msg = msg.replace("Input should be", "must be").replace("a valid dictionary", "a mapping")
     if "input" in err and kind not in {"too_short", "too_long"}:
-        shown = repr(err["input"])
-        msg += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+        msg += f", got {shown(err['input'])}"     # bounded: never an alias bomb's expansion
     return loc, msg
 
 

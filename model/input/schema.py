@@ -31,7 +31,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..safety import (
+    COUNTRY_RULE,
     ID_PATTERN,
+    ISO_3166_ALPHA2,
+    MAX_ALPHA,
     ID_RULE,
     MAX_CURRENCY_LENGTH,
     MAX_DISCOUNT_RATE,
@@ -40,7 +43,9 @@ from ..safety import (
     MAX_NAME_LENGTH,
     MAX_NUMBER,
     is_control,
+    is_country,
     is_id,
+    shown,
 )
 
 Stage = Literal["mining", "refining"]
@@ -75,10 +80,7 @@ def _number(value: Any, *, lo: float = 0.0, hi: float = MAX_NUMBER,
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 60:
-        return f"an integer of {len(str(abs(value)))} digits"   # repr would be huge
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shown(value)      # bounded: never the expansion of an alias bomb
 
 
 def _nonneg(v: Any) -> float:
@@ -90,7 +92,7 @@ def _share(v: Any) -> float:
 
 
 def _alpha(v: Any) -> float:
-    return _number(v, hi=1.0, hi_open=True)
+    return _number(v, hi=MAX_ALPHA, hi_open=False)
 
 
 def _positive(v: Any) -> float:
@@ -172,11 +174,14 @@ def _currency(value: Any) -> str:
 
 
 def _country(value: Any) -> str:
-    if not (isinstance(value, str) and len(value) == 2 and value.isalpha()
-            and value.isupper()):
+    if not is_country(value):
+        hint = ""
+        if isinstance(value, str) and not value.isascii():
+            hint = " (it holds letters that are not ASCII: " + ", ".join(
+                f"U+{ord(c):04X}" for c in value if not c.isascii())[:60] + ")"
         raise PydanticCustomError(
-            "country", "must be an ISO 3166-1 alpha-2 country code such as JP, got {got}",
-            {"got": _show(value)})
+            "country", "must be " + COUNTRY_RULE + ", got {got}{hint}",
+            {"got": _show(value), "hint": hint})
     return value
 
 
@@ -213,7 +218,7 @@ Positive = Annotated[float, BeforeValidator(_positive),
                      WithJsonSchema({"type": "number", "exclusiveMinimum": 0,
                                      "maximum": MAX_NUMBER})]
 Alpha = Annotated[float, BeforeValidator(_alpha),
-                  WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
+                  WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_ALPHA})]
 Count = Annotated[int, BeforeValidator(_count),
                   WithJsonSchema({"type": "integer", "minimum": 0})]
 Multiplier = Annotated[float, BeforeValidator(_multiplier),
@@ -233,7 +238,7 @@ SourceName = Annotated[str, BeforeValidator(_source_name),
 Currency = Annotated[str, BeforeValidator(_currency),
                      WithJsonSchema({"type": "string", "maxLength": MAX_CURRENCY_LENGTH})]
 Country = Annotated[str, BeforeValidator(_country),
-                    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$"})]
+                    WithJsonSchema({"type": "string", "enum": sorted(ISO_3166_ALPHA2)})]
 PeriodValue = Annotated[
     Union[float, dict[Union[str, int], float]],
     BeforeValidator(_number_or_period_map),
