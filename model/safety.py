@@ -160,7 +160,11 @@ MAX_ALPHA = 1.0 - MIN_CVAR_TAIL
 MAX_CAP_POINTS = 1_000
 MAX_SAMPLE = 100_000
 MAX_SYNTHETIC_SIZE = 100_000          # each of sources, elements, periods, scenarios
-MAX_SYNTHETIC_CELLS = 20_000_000      # sources x elements x periods x scenarios
+# sources x elements x periods x scenarios: a solve takes about 1.4 KB of memory per
+# cell (measured: 1 x 100 x 100 x 200 = 2,000,000 cells, 2.8 GB peak for `solve`), so
+# 5,000,000 cells is about 7 GB, within the 24 GiB machine; the largest recorded
+# benchmark (20 x 17 x 10 x 1,000 = 3,400,000, mpi-sppy) is within it
+MAX_SYNTHETIC_CELLS = 5_000_000
 MAX_SWEEP_POINTS = MAX_CAP_POINTS
 # every model: (sources + projects) x elements x periods x scenarios, the number of
 # first- and second-stage cells of the extensive form; the information tree has at

@@ -23,12 +23,13 @@ from typing import Any, Iterable
 import yaml
 from pydantic import ValidationError
 
-from ..errors import InstanceError
+from ..errors import InstanceError, UsageError
 from ..safety import (
     MAX_DISCOUNT_RATE,
     MAX_INT_DIGITS,
     MAX_STOCK_PERIODS,
     MIN_DISCOUNT_WEIGHT,
+    check_model_size,
     shown,
 )
 from .schema import Instance, Policy, Selector
@@ -433,6 +434,7 @@ def _parse_place(place: str) -> list[Any]:
 # --------------------------------------------------------------------------- checks
 def check_instance(inst: Instance) -> list[str]:
     """Run every cross-reference check; return warnings (errors raise)."""
+    check_size(inst)
     check_unique_names(inst)
     check_groups(inst)
     check_element_maps(inst)
@@ -442,6 +444,17 @@ def check_instance(inst: Instance) -> list[str]:
     check_policies(inst)
     check_magnitudes(inst)
     return warn_unsupplied_elements(inst)
+
+
+def check_size(inst: Instance) -> None:
+    """The model of the instance can be built: (sources + projects) x elements x periods x
+    scenarios within model.safety.MAX_MODEL_CELLS (a small file can name a huge model
+    through `default` maps)."""
+    try:
+        check_model_size(len(inst.sources), len(inst.elements), len(inst.periods),
+                         len(inst.scenarios or [None]), len(inst.projects))
+    except UsageError as err:
+        raise InstanceError(str(err)) from None
 
 
 def _dupe(values: list[Any]) -> tuple[int, Any] | None:
