@@ -253,14 +253,14 @@ def read_limited(path: Path, limit: int = MAX_FILE_BYTES, follow: bool = True) -
     finally:
         os.close(fd)
     if total > limit:
-        raise InstanceError(f"file is larger than {limit // 2**20} MiB; {_limit(limit)}",
-                            file=file)
+        raise InstanceError(f"file is larger than the limit; {_limit(limit)}", file=file)
     return b"".join(chunks)
 
 
 def _limit(limit: int) -> str:
     return (f"instance files are limited to {limit // 2**20} MiB" if limit == MAX_FILE_BYTES
-            else f"the limit is {limit // 2**20} MiB")
+            else f"the limit is {limit // 2**20} MiB" if limit >= 2**20
+            else f"the limit is {limit:,} bytes")
 
 
 def _check_nodes(root: yaml.Node) -> None:

@@ -21,6 +21,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -251,13 +252,36 @@ PUBLISHED: list[Path] = []
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM held back for the duration (delivered when it ends), so that
-    a folder swap is never cut between its two renames."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+    """SIGINT and SIGTERM held back for the duration and handled when it ends, so that
+    a folder swap is never cut between its two renames.
+
+    Python runs signal handlers in the main thread whatever thread the signal
+    reaches (HiGHS and rich start threads of their own), so blocking the signals
+    with pthread_sigmask would not hold them back: the handlers are swapped for
+    ones that only take note, and the first signal noted is handed to the old
+    handler afterwards. Outside the main thread (where no handler can be set)
+    the signals are blocked for this thread instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        return
+    noted: list[int] = []
+    old = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in _STOP}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)   # a pending signal fires here
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if noted:
+            handler = old[noted[0]]
+            if callable(handler):
+                handler(noted[0], None)          # ours raises KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(noted[0])
 
 
 def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
