@@ -837,6 +837,6 @@ def _duals_problems(folder: Path, limit: int, inst: Instance, f: _Facts) -> list
     table = read_table(path, limit, columns=DUAL_KEYS + ("value",),
                        dtype={k: str for k in DUAL_KEYS}, na_values=[])
     _clean("duals", table, DUAL_KEYS, ("value",),
-           {"element": {"", *inst.elements}, "period": {"", *f.periods},
+           {"element": {"", *inst.elements, *inst.groups}, "period": {"", *f.periods},
             "scenario": {"", *f.scen_ids}, "source": {"", *f.src}}, problems)
     return problems
