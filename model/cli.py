@@ -97,8 +97,17 @@ def _progress() -> Any:
                     console=err_console, transient=True)
 
 
+# set by `solve --engine mpisppy` only: then every rank runs the same command and
+# fails alike, and only rank 0 prints the error; every other command (also under
+# srun, where SLURM_PROCID is set for a sweep of independent processes) prints its own
+_MPI_ENGINE = False
+
+
 def _mpi_rank() -> int:
-    """This process's rank when started by mpiexec or srun (0 otherwise)."""
+    """This process's rank under ``solve --engine mpisppy`` started by mpiexec or srun;
+    0 for every other command, whatever the environment holds."""
+    if not _MPI_ENGINE:
+        return 0
     for key in ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"):
         if os.environ.get(key, "").isdigit():
             return int(os.environ[key])
@@ -106,7 +115,7 @@ def _mpi_rank() -> int:
 
 
 def _fail(message: str, code: int) -> None:
-    if _mpi_rank() == 0:   # under MPI every rank fails alike: say it once
+    if _mpi_rank() == 0:   # under the MPI engine every rank fails alike: say it once
         _say(err_console, ("error:", "bold red"), f" {message}")
     raise typer.Exit(code)
 
@@ -122,7 +131,7 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
         except (InstanceError, UsageError) as err:
             _fail(str(err), EXIT_INPUT)
         except KeyboardInterrupt:
-            _fail(INTERRUPTED, 130)
+            _fail(_interrupted_message(), 130)
         except typer.Exit:
             raise
         except Exception as err:  # noqa: BLE001 - the last line of defence
@@ -133,6 +142,17 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
         raise typer.Exit(code or 0)
 
     return wrapper
+
+
+def _interrupted_message() -> str:
+    """What an interrupt leaves on disk: nothing, or the folders already published whole
+    (an interrupt during a --force swap waits until the swap is done)."""
+    export = sys.modules.get("model.output.export")
+    done = [p for p in getattr(export, "PUBLISHED", []) if os.path.isdir(p)]
+    if not done:
+        return INTERRUPTED
+    return (f"interrupted; {', '.join(map(str, done))} "
+            f"{'was' if len(done) == 1 else 'were'} written completely before it")
 
 
 SET_HELP = ("What-if: set any input, PATH=VALUE (repeat), e.g. "
@@ -259,6 +279,10 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     """`solve --engine mpisppy`: every rank solves; rank 0 writes and prints."""
     from .solve.distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
     from .input.instance import load_instance
+    from .safety import check_gap
+
+    global _MPI_ENGINE
+    _MPI_ENGINE = True
 
     if time_limit is not None or metrics:
         raise UsageError("--time-limit and --stochastic-metrics belong to the default engine; "
@@ -267,8 +291,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
         raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, not '{algorithm}'")
     if max_iterations < 1:
         raise UsageError(f"--max-iterations must be at least 1, got {max_iterations}")
-    if not gap >= 0:
-        raise UsageError(f"--gap must be non-negative, got {gap}")
+    gap = check_gap(gap)        # inf would call any pair of bounds optimal
     if bundle_size is not None and (bundle_size < 1 or algorithm != "blocks"):
         raise UsageError("--bundle-size takes a positive number of scenarios, with "
                          f"--algorithm blocks (got {bundle_size} with {algorithm})")

@@ -12,7 +12,10 @@ they all use (docs/cli.md, "Safety"):
   terminal and neutralised by :func:`csv_cell` in CSV files;
 * numbers stay far below HiGHS's infinity (1e20), see the ``MAX_*`` bounds;
 * grids and generated sizes are bounded before anything is allocated;
-* :func:`check_settings` checks the run settings for the CLI and the API alike.
+* :func:`check_settings` checks the run settings for the CLI and the API alike;
+* country codes are ISO 3166-1 alpha-2 codes (:data:`ISO_3166_ALPHA2`);
+* :func:`shown` quotes a value in a message at a bounded cost, whatever its size;
+* :func:`check_model_size` bounds every model before it is built.
 
 No third-party imports: the schema and the command line's first lines use it.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import reprlib
 import unicodedata
 from typing import Any
 
@@ -79,6 +83,60 @@ def csv_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def shown(value: Any, most: int = 60) -> str:
+    """`value` for a message: a repr of at most `most` characters, built at a bounded cost.
+
+    ``repr()`` of a YAML alias bomb (a list of lists sharing themselves) would
+    build the whole expansion, and a huge integer's digits take quadratic time:
+    :mod:`reprlib` stops after a few items and levels.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = _REPR.repr(value)
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple = 3, 4, 6, 6
+_REPR.maxset, _REPR.maxfrozenset, _REPR.maxstring, _REPR.maxother = 6, 6, 80, 80
+_REPR.maxlong = 80
+
+
+# --------------------------------------------------------------------------- countries
+# ISO 3166-1 alpha-2: the 249 officially assigned codes, as published by the ISO 3166
+# Maintenance Agency (ISO Online Browsing Platform, https://www.iso.org/obp) and
+# mirrored by Debian's iso-codes 4.15.0 (iso_3166-1.json). User-assigned codes (AA,
+# QM-QZ, XA-XZ, ZZ) and exceptionally reserved ones (EU, UK, ...) are not countries
+# here: a look-alike letter (Cyrillic С in СN) must not pass for China.
+ISO_3166_ALPHA2 = frozenset((
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW",
+    "AX", "AZ", "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN",
+    "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG",
+    "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ",
+    "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI",
+    "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL",
+    "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM", "HN", "HR",
+    "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA",
+    "LB", "LC", "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME",
+    "MF", "MG", "MH", "MK", "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU",
+    "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP",
+    "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM", "PN", "PR",
+    "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW", "SA", "SB", "SC", "SD",
+    "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST", "SV",
+    "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE",
+    "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+))
+COUNTRY_RULE = "an ISO 3166-1 alpha-2 country code (two ASCII capitals such as JP)"
+
+
+def is_country(value: Any) -> bool:
+    """Whether `value` is an officially assigned ISO 3166-1 alpha-2 code."""
+    return isinstance(value, str) and value in ISO_3166_ALPHA2
+
+
 # --------------------------------------------------------------------------- numbers
 HIGHS_INFINITY = 1e20
 # every plain number (tonnes, prices, penalties, budgets) is at most MAX_NUMBER;
@@ -92,13 +150,40 @@ MAX_STOCK_PERIODS = 100.0
 MAX_DISCOUNT_RATE = 10.0
 MIN_DISCOUNT_WEIGHT = 1e-100   # 1/(1+rate)^(T-1) of the last period
 MAX_INT_DIGITS = 1000          # longer integer literals are refused while parsing
+# CVaR's tail weight 1/(1 - alpha) multiplies scenario costs in the objective; closer
+# to 1 it leaves double precision (1 - 0.9999999999999999 = 1.1e-16) and the LP breaks.
+# Any alpha above 1 - (smallest scenario probability) is already the worst case.
+MIN_CVAR_TAIL = 1e-6
+MAX_ALPHA = 1.0 - MIN_CVAR_TAIL
 
 # --------------------------------------------------------------------------- sizes
 MAX_CAP_POINTS = 1_000
 MAX_SAMPLE = 100_000
 MAX_SYNTHETIC_SIZE = 100_000          # each of sources, elements, periods, scenarios
-MAX_SYNTHETIC_CELLS = 20_000_000      # sources x elements x periods x scenarios
+# sources x elements x periods x scenarios: a solve takes about 1.4 KB of memory per
+# cell (measured: 1 x 100 x 100 x 200 = 2,000,000 cells, 2.8 GB peak for `solve`), so
+# 5,000,000 cells is about 7 GB, within the 24 GiB machine; the largest recorded
+# benchmark (20 x 17 x 10 x 1,000 = 3,400,000, mpi-sppy) is within it
+MAX_SYNTHETIC_CELLS = 5_000_000
 MAX_SWEEP_POINTS = MAX_CAP_POINTS
+# every model: (sources + projects) x elements x periods x scenarios, the number of
+# first- and second-stage cells of the extensive form; the information tree has at
+# most periods x scenarios + 1 nodes, so the node-indexed variables are within it too
+MAX_MODEL_CELLS = MAX_SYNTHETIC_CELLS
+
+
+def check_model_size(sources: int, elements: int, periods: int, scenarios: int,
+                     projects: int = 0) -> None:
+    """Refuse a model too large to build, before anything is allocated (UsageError
+    naming the sizes): (sources + projects) x elements x periods x scenarios at most
+    :data:`MAX_MODEL_CELLS`."""
+    cells = (sources + projects) * elements * periods * scenarios
+    if cells > MAX_MODEL_CELLS:
+        what = f"{sources:,} sources" + (f" + {projects:,} projects" if projects else "")
+        raise UsageError(
+            f"the model is too large to build: ({what}) x {elements:,} elements x "
+            f"{periods:,} periods x {scenarios:,} scenarios = {cells:,} cells, above "
+            f"{MAX_MODEL_CELLS:,} (docs/cli.md, Safety)")
 
 
 def check_synthetic_size(sources: int, elements: int, periods: int, scenarios: int,
@@ -136,8 +221,10 @@ def check_settings(risk_lambda: float | None = None, risk_alpha: float | None = 
             "time": "--time-limit" if flags else "time_limit_s"}
     if risk_lambda is not None and not _real(risk_lambda, 0.0 <= _f(risk_lambda) <= 1.0):
         raise UsageError(f"{name['lambda']} must lie in [0, 1], got {risk_lambda}")
-    if risk_alpha is not None and not _real(risk_alpha, 0.0 <= _f(risk_alpha) < 1.0):
-        raise UsageError(f"{name['alpha']} must lie in [0, 1), got {risk_alpha}")
+    if risk_alpha is not None and not _real(risk_alpha, 0.0 <= _f(risk_alpha) <= MAX_ALPHA):
+        raise UsageError(f"{name['alpha']} must lie in [0, {MAX_ALPHA!r}] (at least "
+                         f"{MIN_CVAR_TAIL:g} of probability in the CVaR tail), "
+                         f"got {risk_alpha}")
     if time_limit is not None and not _real(
             time_limit, 0.0 < _f(time_limit) < math.inf):
         raise UsageError(f"{name['time']} must be a positive number of seconds, "
@@ -145,6 +232,14 @@ def check_settings(risk_lambda: float | None = None, risk_alpha: float | None = 
     if threads is not None and (isinstance(threads, bool)
                                 or not isinstance(threads, numbers.Integral) or threads < 1):
         raise UsageError(f"threads must be a positive integer, got {threads!r}")
+
+
+def check_gap(gap: Any, name: str = "--gap") -> float:
+    """A relative optimality gap: a finite non-negative number (inf would call any
+    bound optimal)."""
+    if not _real(gap, 0.0 <= _f(gap) < math.inf):
+        raise UsageError(f"{name} must be a finite non-negative number, got {gap}")
+    return float(gap)
 
 
 def check_caps(caps: list[float], name: str = "caps") -> list[float]:

@@ -51,13 +51,7 @@ def parse_cap_range(text: str) -> list[float]:
                                  f"got '{text}'")
             if step <= 0:
                 raise ValueError
-            points = abs(stop - start) / step + 1e-9 + 1
-            if points > MAX_CAP_POINTS + 1:
-                raise UsageError(f"--cap '{text}' gives {points:,.0f} points; at most "
-                                 f"{MAX_CAP_POINTS:,} (use a larger step)")
-            n = int(np.floor(points - 1)) + 1
-            sign = 1.0 if stop >= start else -1.0
-            values = [round(start + sign * i * step, 10) for i in range(n)]
+            values = _decimal_grid(text, _grid_points(start, stop, step, "--cap", text))
         else:
             values = [float(v) for v in text.split(",") if v.strip()]
     except UsageError:
@@ -391,27 +385,64 @@ def _project_investment(run: RunResult, p: int) -> float:
     return float(investment_cost(d, only) @ d.probability)
 
 
+def _grid_points(start: float, stop: float, step: float, name: str, text: str) -> int:
+    """The number of points of an inclusive grid, refused beyond MAX_SWEEP_POINTS
+    before any list is made (a tiny step would allocate without limit)."""
+    from ..safety import MAX_SWEEP_POINTS
+
+    steps = abs(stop - start) / step
+    if not steps < MAX_SWEEP_POINTS:
+        raise UsageError(f"{name} '{text}' gives {steps + 1:,.0f} points; at most "
+                         f"{MAX_SWEEP_POINTS:,} (use a larger step)")
+    return int(np.floor(steps + 1e-9)) + 1
+
+
+def _decimal_grid(text: str, n: int) -> list[float]:
+    """The n points start, start + step, ... of ``start:stop:step`` computed in decimal
+    from the text as written, each then the nearest double: 1.0:0.3:0.05 gives 0.65
+    (not 0.6499999999999999) and 1e-11:3e-11:1e-11 three distinct values, without
+    rounding to a number of decimals."""
+    from decimal import Decimal, localcontext
+
+    start, stop, step = (Decimal(v.strip()) for v in text.split(":"))
+    sign = 1 if stop >= start else -1
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return [float(start + sign * i * step) for i in range(n)]
+
+
 def parse_values(text: str) -> list[Any]:
-    """``start:stop:step`` (inclusive) or a comma list ``a,b,c``; each item read as YAML."""
+    """``start:stop:step`` (inclusive) or a comma list ``a,b,c``; each item read as YAML.
+
+    A grid's points are ``start + i * step`` computed in decimal from the text
+    (:func:`_decimal_grid`), not rounded: ``1e-11:3e-11:1e-11`` is three values. A list is read as one YAML flow sequence, so an item
+    may itself hold commas (``{2026: 1, 2027: 2}, {2026: 3, 2027: 4}``).
+    """
+    from ..errors import InstanceError
     from ..input.instance import yaml_load
-    from ..safety import check_caps
+    from ..safety import MAX_SWEEP_POINTS, check_count, shown
 
     text = text.strip()
-    if ":" in text and "{" not in text:
+    if ":" in text and not any(c in text for c in "{[,"):
         try:
             start, stop, step = (float(v) for v in text.split(":"))
         except ValueError:
-            raise UsageError(f"--values must be start:stop:step or a,b,c; got '{text}'") from None
+            raise UsageError(f"--values must be start:stop:step or a,b,c; got {shown(text)}") \
+                from None
         if not step > 0 or not all(np.isfinite([start, stop, step])):
             raise UsageError(f"--values {text}: step must be positive and the ends finite")
-        n = int(np.floor(abs(stop - start) / step + 1e-9)) + 1
-        check_caps([0.0] * min(n, 10**6), "--values")      # at most the grid limit
-        sign = 1.0 if stop >= start else -1.0
-        return [round(start + sign * i * step, 10) for i in range(n)]
-    values = [yaml_load(v) for v in text.split(",") if v.strip()]
-    if not values:
+        n = _grid_points(start, stop, step, "--values", text)
+        return _decimal_grid(text, n)
+    try:
+        values = yaml_load(f"[{text}]", "--values")
+    except InstanceError as err:
+        raise UsageError(f"--values: cannot read {shown(text)} as values a,b,c "
+                         f"({err.message})") from None
+    if not isinstance(values, list) or not values:
         raise UsageError("--values needs at least one value")
-    check_caps([0.0] * len(values), "--values")
+    if any(v is None for v in values):
+        raise UsageError(f"--values {shown(text)}: an empty value")
+    check_count("the number of --values", len(values), MAX_SWEEP_POINTS)
     return values
 
 

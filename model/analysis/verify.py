@@ -22,10 +22,17 @@ from pathlib import Path
 from typing import Any
 
 
+import numpy as np
+import pandas as pd
+
 from ..errors import UsageError
-from ..output.folders import read_member, read_summary, read_table
+from ..output.folders import FILES_OF, read_member, read_summary, read_table, sha256_of, \
+    table_limits
 from ..input.instance import load_instance
 from ..input.schema import Instance, Policy, Selector, Source
+from ..safety import MAX_ALPHA, shown
+
+MAX_MESSAGES = 20          # per kind of problem in one table: then "and N more"
 
 
 def _k(p: Any) -> str:
@@ -251,6 +258,115 @@ def instance_problems(folder: Path, summary: dict[str, Any]) -> list[str]:
     return []
 
 
+def file_problems(folder: Path, summary: dict[str, Any]) -> list[str]:
+    """Every file of the folder still has the SHA-256 that summary.json recorded when
+    the folder was written (``files``); a file of ours without one cannot be vouched
+    for. The tables are also rechecked on their own (verify_run); allocation.xlsx,
+    the charts and report.html are covered by their hash alone."""
+    files = summary.get("files")
+    kind = summary.get("kind", "run")
+    present = sorted(e.name for e in os.scandir(folder)
+                     if e.name != "summary.json" and not e.is_dir(follow_symlinks=False))
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        ours = [n for n in present if n in FILES_OF.get(kind, ())]
+        return [f"summary.json records no SHA-256 of the folder's files (written by an "
+                f"earlier version?), so {', '.join(ours[:6]) or 'its files'} cannot be "
+                "checked against changes"] if ours else []
+    problems = []
+    for name in present:
+        if name in files:
+            digest = sha256_of(folder / name)
+            if digest != files[name]:
+                problems.append(f"{name} has SHA-256 {digest}, but summary.json records "
+                                f"{shown(files[name], 70)}: the file was changed after "
+                                "it was written")
+        elif name in FILES_OF.get(kind, ()):
+            problems.append(f"{name}: no SHA-256 recorded in summary.json (files), so it "
+                            "cannot be checked")
+    for name in files:
+        if name not in present:
+            problems.append(f"{shown(name)} is recorded in summary.json (files) but missing "
+                            "from the folder")
+    return problems
+
+
+def _number(path: Path, summary: dict[str, Any], *keys: str, lo: float = -math.inf,
+            hi: float = math.inf) -> float:
+    """summary[k1][k2]... as a finite number in [lo, hi], or a UsageError naming it."""
+    value: Any = summary
+    for k in keys:
+        if not isinstance(value, dict) or k not in value:
+            raise UsageError(f"{path}: no {'.'.join(keys)} (not a run summary written by "
+                             "sourcing)")
+        value = value[k]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not lo <= value <= hi:
+        raise UsageError(f"{path}: {'.'.join(keys)} is {shown(value)}, not a number "
+                         f"in [{lo:g}, {hi:g}]")
+    return float(value)
+
+
+def _check_summary(folder: Path, summary: dict[str, Any]) -> None:
+    """The keys verify reads from an optimal run's summary, with their types (exit 2
+    otherwise): a summary that lacks one was not written by sourcing."""
+    path = folder / "summary.json"
+    if not isinstance(summary.get("policy"), str):
+        raise UsageError(f"{path}: no policy name (not a run summary written by sourcing)")
+    _number(path, summary, "risk", "lambda", lo=0.0, hi=1.0)
+    _number(path, summary, "risk", "alpha", lo=0.0, hi=MAX_ALPHA)
+    for key in ("expected_cost", "cvar", "objective", "expected_shortage_t",
+                "worst_shortage_t"):
+        _number(path, summary, key)
+    for stage in ("mining", "refining"):
+        _number(path, summary, "max_single_country_share", stage, "share")
+
+
+def _cap(messages: list[str], out: list[str]) -> None:
+    out.extend(messages[:MAX_MESSAGES])
+    if len(messages) > MAX_MESSAGES:
+        out.append(f"... and {len(messages) - MAX_MESSAGES:,} more like the above")
+
+
+def _clean(name: str, table: pd.DataFrame, keys: tuple[str, ...], numbers: tuple[str, ...],
+           known: dict[str, set[str]], problems: list[str]) -> pd.DataFrame:
+    """The rows of a table that can be checked; the others are problems naming the table
+    and the row (its line in the file): a value that is not a finite number, an id the
+    instance does not have, a key given twice (the second row is reported; only the
+    first is checked further, so no duplicate can slip past the checks)."""
+    rows = np.arange(len(table)) + 2              # line 1 is the header
+    keep = np.ones(len(table), dtype=bool)
+    bad: list[str] = []
+    for col in numbers:
+        if col not in table.columns:
+            continue
+        values = pd.to_numeric(table[col], errors="coerce").astype(float)
+        wrong = ~np.isfinite(values.to_numpy())
+        bad += [f"{name}.csv row {rows[i]}: {col} {shown(table[col].iloc[i])} is not a "
+                "finite number" for i in np.flatnonzero(wrong)]
+        keep &= ~wrong
+        table[col] = values
+    for col, allowed in known.items():
+        if col not in table.columns:
+            continue
+        wrong = ~table[col].astype(str).isin(allowed).to_numpy()
+        bad += [f"{name}.csv row {rows[i]}: unknown {col} {shown(table[col].iloc[i])}"
+                for i in np.flatnonzero(wrong & keep)]
+        keep &= ~wrong
+    present = [k for k in keys if k in table.columns]
+    key_text = table[present].astype(str).agg("|".join, axis=1) if present else \
+        pd.Series([""] * len(table))
+    first: dict[str, int] = {}
+    for i, key in enumerate(key_text):
+        if key in first:
+            bad.append(f"{name}.csv row {rows[i]}: duplicate of row {rows[first[key]]} "
+                       f"({', '.join(f'{k} {shown(v)}' for k, v in zip(present, key.split('|')))})")
+            keep[i] = False
+        else:
+            first[key] = i
+    _cap(bad, problems)
+    return table[keep]
+
+
 def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]]]:
     """(run folder, status, problems found so far) of a run or comparison folder.
 
@@ -267,7 +383,7 @@ def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]
                          "--set or --policy to check it)")
     if kind == "run":
         return [(folder, str(summary["status"]), [])]
-    top = instance_problems(folder, summary)
+    top = instance_problems(folder, summary) + file_problems(folder, summary)
     out: list[tuple[Path, str | None, list[str]]] = [(folder, None, top)] if top else []
     runs = folder / "runs"
     for entry in sorted(os.scandir(runs), key=lambda e: e.name) if runs.is_dir() else []:
@@ -286,19 +402,44 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     if summary["status"] != "optimal" and not at_limit:
         problems = instance_problems(folder, summary) if os.path.lexists(
             folder / "instance.yaml") else []
-        return problems + ([] if not os.path.lexists(folder / "allocation.csv") else [
-            f"status {summary['status']} but allocation.csv was written"])
+        return problems + file_problems(folder, summary) + (
+            [] if not os.path.lexists(folder / "allocation.csv") else [
+                f"status {summary['status']} but allocation.csv was written"])
+    _check_summary(folder, summary)
     problems = instance_problems(folder, summary)
     if problems:
         return problems
+    problems += file_problems(folder, summary)
+    # every rule comes from the hashed instance, never from summary.json
     inst = load_instance(folder / "instance.yaml", follow=False).instance
+    if summary["policy"] != "none" and summary["policy"] not in inst.policies:
+        return problems + [f"summary.json names policy {shown(summary['policy'])}, which "
+                           f"instance.yaml does not define (policies: "
+                           f"{', '.join(['none', *inst.policies])}): its rules cannot be "
+                           "checked"]
     f = _Facts(inst)
-    read = {n: read_table(folder / f"{n}.csv", dtype={"period": str})
-            for n in ("allocation", "deliveries", "balance")}
+    limits = table_limits(inst)
+    ids = {"source": set(f.src), "element": set(inst.elements), "period": set(f.periods),
+           "scenario": set(f.scen_ids)}
+    spec = {"allocation": (("source", "element", "period", "node"), ("contracted_t",),
+                           ("source", "element", "period")),
+            "deliveries": (("scenario", "source", "element", "period"),
+                           ("contracted_t", "delivered_t"),
+                           ("scenario", "source", "element", "period")),
+            "balance": (("scenario", "element", "period"),
+                        ("shortage_t", "stock_t", "surplus_t", "avoided_t"),
+                        ("scenario", "element", "period"))}
+    read = {}
+    for n, (keys, numbers, known) in spec.items():
+        needed = keys + numbers[:2] + (("decided_in",) if n == "allocation" else ())
+        table = read_table(folder / f"{n}.csv", limits[n], columns=needed,
+                           dtype={k: str for k in keys})
+        read[n] = _clean(n, table, keys, numbers, {k: ids[k] for k in known}, problems)
     lam = summary["risk"]["lambda"]
     alpha = summary["risk"]["alpha"]
     pol = inst.policies.get(summary["policy"], Policy())
     excluded = {s.id for s in inst.sources if any(_matches(sel, s) for sel in pol.exclude)}
+    history = inst.information == "history"
 
     def bad(msg: str) -> None:
         problems.append(msg)
@@ -308,12 +449,16 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
 
     # -- what is known when: the tree, node decisions, contracts' information
     partition = f.partition()
-    tree_rows = read_table(folder / "tree.csv", dtype=str, na_values=[]) \
+    tree_rows = read_table(folder / "tree.csv", limits["tree"], columns=("node", "period",
+                                                                         "scenarios"),
+                           dtype=str, na_values=[]) \
         if (folder / "tree.csv").is_file() else None
     node_scen: dict[str, frozenset[str]] = {}
     if tree_rows is None:
         bad("tree.csv is missing")
     else:
+        tree_rows = _clean("tree", tree_rows, ("node",), (), {"period": {"", *f.periods}},
+                           problems)
         for r in tree_rows.itertuples():
             node_scen[r.node] = frozenset(r.scenarios.split(";"))
         for t_row, groups in partition.items():
@@ -329,11 +474,17 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     banned = {v for sel in pol.exclude if sel.project is not None
               for v in (sel.project if isinstance(sel.project, list) else [sel.project])}
     if inst.projects:
-        table = read_table(folder / "projects.csv", dtype={"period_decided": str}) \
+        table = read_table(folder / "projects.csv", limits["projects"],
+                           columns=("project", "period_decided", "node", "size"),
+                           dtype={"project": str, "period_decided": str, "node": str}) \
             if (folder / "projects.csv").is_file() \
             else None
         if table is None:
             bad("projects.csv is missing")
+        else:
+            table = _clean("projects", table, ("project", "period_decided", "node"),
+                           ("size",), {"project": set(proj),
+                                       "period_decided": set(f.periods)}, problems)
         for r in (table.itertuples() if table is not None else ()):
             p = proj.get(r.project)
             if p is None:
@@ -428,7 +579,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         if theta > 0 and not le(need_q, delivered.get((w, sid, e, t), 0.0)):
             bad(f"min_take {sid} {e} {t} in {w}: delivered "
                 f"{delivered.get((w, sid, e, t), 0.0)} < {need_q}")
-    if summary.get("tree", {}).get("information", "history") == "history":
+    if history:          # the instance's rule (hashed), not what summary.json says
         for t, groups in partition.items():
             if t == "root":
                 continue
@@ -437,8 +588,9 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                 for sid, e in f.arcs():
                     vals = [delivered.get((w, sid, e, t), 0.0) for w in ws]
                     if max(vals) - min(vals) > tol * max(1.0, max(map(abs, vals))):
+                        lo, hi = ws[vals.index(min(vals))], ws[vals.index(max(vals))]
                         bad(f"history: delivery {sid} {e} {t} differs between scenarios "
-                            f"{ws[0]} and {ws[vals.index(max(vals))]} of one node")
+                            f"{lo} ({min(vals)} t) and {hi} ({max(vals)} t) of one node")
 
     by_wt: dict[tuple[str | None, str], list[tuple[str, str, float]]] = defaultdict(list)
     for (w, sid, e, t), q in delivered.items():
@@ -484,7 +636,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                     bad(f"build_stock: false, but the stock of {e} rises in {t} in {w}: "
                         f"{prev} -> {r.stock_t}")
                 prev = r.stock_t
-    if summary.get("tree", {}).get("information", "history") == "history":
+    if history:
         for t, node_groups in partition.items():
             for group in node_groups if t != "root" else ():
                 ws = sorted(group)
@@ -560,9 +712,15 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                         bad(f"{what} floor {label} {t} {w}{' (plan)' if plan else ''}: "
                             f"{v} < {req}")
     deficit_cost: dict[str, float] = defaultdict(float)
-    floors = read_table(folder / "stock_floors.csv", dtype={"period": str}) \
+    floors = read_table(folder / "stock_floors.csv", limits["stock_floors"],
+                        columns=("rule", "element", "period", "scenario", "deficit_t"),
+                        dtype={"rule": str, "element": str, "period": str, "scenario": str}) \
         if (folder / "stock_floors.csv").is_file() \
         else None
+    if floors is not None:
+        floors = _clean("stock_floors", floors, ("rule", "element", "period", "scenario"),
+                        ("deficit_t",), {"period": set(f.periods),
+                                         "scenario": set(f.scen_ids)}, problems)
     reported = {} if floors is None else {
         (r.rule, str(r.element), r.period, r.scenario): float(r.deficit_t)
         for r in floors.itertuples()}
@@ -626,7 +784,14 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
             bad(f"budget: expected cost {expected} > {pol_budget.amount}")
     objective = (1 - lam) * expected + lam * cvar
     if os.path.lexists(folder / "cost_by_year.csv"):     # the years add up to the costs
-        by_year = read_table(folder / "cost_by_year.csv", dtype={"period": str})
+        by_year = read_table(folder / "cost_by_year.csv", limits["cost_by_year"],
+                             columns=("scenario", "period", "cash_discounted",
+                                      "penalty_discounted"),
+                             dtype={"scenario": str, "period": str})
+        by_year = _clean("cost_by_year", by_year, ("scenario", "period"),
+                         ("cash_discounted", "penalty_discounted"),
+                         {"scenario": {"expected", *f.scen_ids}, "period": set(f.periods)},
+                         problems)
         total = (by_year["cash_discounted"] + by_year["penalty_discounted"]).groupby(
             by_year["scenario"]).sum()
         for w in f.scen_ids:
@@ -673,4 +838,61 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         rep = summary["max_single_country_share"][stage]["share"]
         if not _close(rep, best, 1e-6, 1e-6):
             bad(f"summary max_single_country_share.{stage} = {rep}, recomputed {best}")
+    problems += _scenarios_problems(folder, limits["scenarios"], f, cost, fee, shortage_w)
+    problems += _duals_problems(folder, limits["duals"], inst, f)
+    return problems
+
+
+SCENARIO_PARTS = ("reservation_cost", "delivery_cost", "shortage_cost", "holding_cost",
+                  "resale_revenue", "stock_deficit_cost", "investment_cost")
+
+
+def _scenarios_problems(folder: Path, limit: int, f: _Facts, cost: dict[str, float],
+                        fee: dict[str, float], shortage_w: dict[str, float]) -> list[str]:
+    """scenarios.csv: one row per scenario of the instance, its probability, its cost
+    and shortage as recomputed, its reservation cost, and parts that add up to its cost."""
+    path = folder / "scenarios.csv"
+    if not os.path.lexists(path):
+        return ["scenarios.csv is missing"]
+    problems: list[str] = []
+    numbers = ("probability", "cost", "shortage_t", *SCENARIO_PARTS)
+    table = read_table(path, limit, columns=("scenario",) + numbers, dtype={"scenario": str})
+    table = _clean("scenarios", table, ("scenario",), numbers,
+                   {"scenario": set(f.scen_ids)}, problems)
+    bad: list[str] = []
+    for i, r in zip(table.index, table.itertuples()):
+        w, row = r.scenario, f"scenarios.csv row {i + 2} ({r.scenario})"
+        parts = [getattr(r, p) for p in SCENARIO_PARTS]
+        total = sum(parts) - 2 * r.resale_revenue          # revenue is subtracted
+        for what, have, want in (("probability", r.probability, f.prob[w]),
+                                 ("cost", r.cost, cost[w]),
+                                 ("shortage_t", r.shortage_t, shortage_w[w]),
+                                 ("reservation_cost", r.reservation_cost, fee[w]),
+                                 ("the sum of its parts", total, r.cost)):
+            if not _close(have, want, 1e-6, 1e-4):
+                bad.append(f"{row}: {what} {have}, recomputed {want}")
+    missing = sorted(set(f.scen_ids) - set(table.scenario))
+    if missing:
+        bad.append(f"scenarios.csv: no row for scenario(s) {', '.join(missing[:10])}")
+    _cap(bad, problems)
+    return problems
+
+
+DUAL_KEYS = ("constraint", "rule", "source", "element", "period", "country", "stage",
+             "scenario", "node")
+
+
+def _duals_problems(folder: Path, limit: int, inst: Instance, f: _Facts) -> list[str]:
+    """duals.csv (absent for mpi-sppy runs): each row's key once, ids the instance has,
+    finite values. Marginal values are not recomputed here (that needs an LP solve);
+    the file's SHA-256 covers the numbers."""
+    path = folder / "duals.csv"
+    if not os.path.lexists(path):
+        return []
+    problems: list[str] = []
+    table = read_table(path, limit, columns=DUAL_KEYS + ("value",),
+                       dtype={k: str for k in DUAL_KEYS}, na_values=[])
+    _clean("duals", table, DUAL_KEYS, ("value",),
+           {"element": {"", *inst.elements, *inst.groups}, "period": {"", *f.periods},
+            "scenario": {"", *f.scen_ids}, "source": {"", *f.src}}, problems)
     return problems

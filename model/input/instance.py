@@ -23,15 +23,17 @@ from typing import Any, Iterable
 import yaml
 from pydantic import ValidationError
 
-from ..errors import InstanceError
+from ..errors import InstanceError, UsageError
 from ..safety import (
     MAX_DISCOUNT_RATE,
     MAX_INT_DIGITS,
     MAX_MULTIPLIER,
     MAX_STOCK_PERIODS,
     MIN_DISCOUNT_WEIGHT,
+    check_model_size,
+    shown,
 )
-from .schema import RULE_KINDS, Instance, Selector
+from .schema import RULE_KINDS, Instance, Policy, Selector
 
 DEFAULT_INSTANCE = "japan_2026.yaml"
 MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -95,9 +97,19 @@ def default_instance_path() -> Path:
     return Path(str(resources.files("model.instances") / DEFAULT_INSTANCE))
 
 
-def yaml_load(text: str) -> Any:
-    """Parse YAML text as instance files are parsed (YAML 1.2 floats, no tags)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+def yaml_load(text: str, what: str | None = None) -> Any:
+    """Parse YAML text as instance files are parsed (YAML 1.2 scalars, no tags) and with
+    their limits: size, nesting, duplicate keys, alias expansion.
+
+    The one YAML reader of the program: instance files, workbook cells, ``--set``
+    and ``--values`` all come through here. Raises InstanceError (`what` as its
+    file) for text that is not valid YAML or breaks a limit; the message quotes
+    nothing of the text, so an alias bomb is never expanded to be shown.
+    """
+    if len(text) > MAX_FILE_BYTES:
+        raise InstanceError(f"the text is {len(text):,} characters; {_limit(MAX_FILE_BYTES)}",
+                            file=what)
+    return _parse_yaml(text, what)[0]
 
 
 def pkey(label: Any) -> str:
@@ -242,14 +254,14 @@ def read_limited(path: Path, limit: int = MAX_FILE_BYTES, follow: bool = True) -
     finally:
         os.close(fd)
     if total > limit:
-        raise InstanceError(f"file is larger than {limit // 2**20} MiB; {_limit(limit)}",
-                            file=file)
+        raise InstanceError(f"file is larger than the limit; {_limit(limit)}", file=file)
     return b"".join(chunks)
 
 
 def _limit(limit: int) -> str:
     return (f"instance files are limited to {limit // 2**20} MiB" if limit == MAX_FILE_BYTES
-            else f"the limit is {limit // 2**20} MiB")
+            else f"the limit is {limit // 2**20} MiB" if limit >= 2**20
+            else f"the limit is {limit:,} bytes")
 
 
 def _check_nodes(root: yaml.Node) -> None:
@@ -304,11 +316,20 @@ def _read_yaml(path: Path, follow: bool = True) -> tuple[Any, yaml.Node | None, 
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InstanceError(f"not UTF-8 text (byte {err.start})", file=file) from None
+    data, root = _parse_yaml(text, file)
+    if root is None:
+        raise InstanceError("the file is empty", file=file)
+    return data, root, raw
+
+
+def _parse_yaml(text: str, file: str | None) -> tuple[Any, yaml.Node | None]:
+    """YAML text -> (data, node tree), with every limit: nesting, duplicate keys,
+    alias expansion (checked on the node tree, before anything is constructed)."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
-            raise InstanceError("the file is empty", file=file)
+            return None, None
         try:
             _check_nodes(root)
         except InstanceError as err:
@@ -326,7 +347,7 @@ def _read_yaml(path: Path, follow: bool = True) -> tuple[Any, yaml.Node | None, 
                             line=(mark.line + 1) if mark else None) from None
     finally:
         loader.dispose()
-    return data, root, raw
+    return data, root
 
 
 def _friendly(err: dict[str, Any], data: Any) -> tuple[tuple[Any, ...], str]:
@@ -343,8 +364,7 @@ def _friendly(err: dict[str, Any], data: Any) -> tuple[tuple[Any, ...], str]:
         return loc, msg
     msg = msg.replace("Input should be", "must be").replace("a valid dictionary", "a mapping")
     if "input" in err and kind not in {"too_short", "too_long"}:
-        shown = repr(err["input"])
-        msg += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+        msg += f", got {shown(err['input'])}"     # bounded: never an alias bomb's expansion
     return loc, msg
 
 
@@ -415,6 +435,7 @@ def _parse_place(place: str) -> list[Any]:
 # --------------------------------------------------------------------------- checks
 def check_instance(inst: Instance) -> list[str]:
     """Run every cross-reference check; return warnings (errors raise)."""
+    check_size(inst)
     check_unique_names(inst)
     check_groups(inst)
     check_element_maps(inst)
@@ -425,6 +446,17 @@ def check_instance(inst: Instance) -> list[str]:
     check_policies(inst)
     check_magnitudes(inst)
     return warn_unsupplied_elements(inst) + warn_terminal_value(inst)
+
+
+def check_size(inst: Instance) -> None:
+    """The model of the instance can be built: (sources + projects) x elements x periods x
+    scenarios within model.safety.MAX_MODEL_CELLS (a small file can name a huge model
+    through `default` maps)."""
+    try:
+        check_model_size(len(inst.sources), len(inst.elements), len(inst.periods),
+                         len(inst.scenarios or [None]), len(inst.projects))
+    except UsageError as err:
+        raise InstanceError(str(err)) from None
 
 
 def _dupe(values: list[Any]) -> tuple[int, Any] | None:

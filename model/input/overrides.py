@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from ..errors import InstanceError, UsageError
+from ..safety import shown
 
 _TOKEN = re.compile(r"\[([^\]]*)\]|([^.\[\]]+)")
 
@@ -132,8 +133,9 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     path, raw = text.split("=", 1)
     try:
         value = yaml_load(raw) if raw.strip() else None
-    except Exception as err:  # noqa: BLE001 - any YAML problem is bad input
-        raise UsageError(f"--set {path}: cannot read the value '{raw}' ({err})") from None
+    except InstanceError as err:      # not YAML, or beyond the instance files' limits
+        raise UsageError(f"--set {path}: cannot read the value {shown(raw)} "
+                         f"({err.message})") from None
     if value is None:
         raise UsageError(f"--set {path}: give a value after '='")
     return path.strip(), value
@@ -149,12 +151,22 @@ def overridden(loaded: Any, assignments: list[tuple[str, Any]]) -> Any:
     data = instance_to_dict(loaded.instance)
     for path, value in assignments:
         data = apply_override(data, path, value)
-    label = ", ".join(f"{p}={v}" for p, v in assignments)
+    label = ", ".join(f"{p}={override_text(v)}" for p, v in assignments)
     try:
         changed = instance_from_dict(data, name=f"{loaded.path or loaded.name} with {label}")
     except InstanceError as err:
         err.message = f"{err.message} (after --set {label})"
         raise
     changed.path = loaded.path
-    changed.overrides = [*loaded.overrides, *(f"{p}={v}" for p, v in assignments)]
+    changed.overrides = [*loaded.overrides,
+                         *(f"{p}={override_text(v)}" for p, v in assignments)]
     return changed
+
+
+def override_text(value: Any, most: int = 200) -> str:
+    """A value of an override as text for messages and summary.json: at most `most`
+    characters, built at a bounded cost (model.safety.shown), whatever its size."""
+    if isinstance(value, (dict, list, tuple)):
+        return shown(value, most)
+    text = str(value)
+    return text if len(text) <= most else text[:most - 3] + "..."

@@ -31,7 +31,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..safety import (
+    COUNTRY_RULE,
     ID_PATTERN,
+    ISO_3166_ALPHA2,
+    MAX_ALPHA,
     ID_RULE,
     MAX_CURRENCY_LENGTH,
     MAX_DISCOUNT_RATE,
@@ -40,7 +43,9 @@ from ..safety import (
     MAX_NAME_LENGTH,
     MAX_NUMBER,
     is_control,
+    is_country,
     is_id,
+    shown,
 )
 
 Stage = Literal["mining", "refining"]
@@ -75,10 +80,7 @@ def _number(value: Any, *, lo: float = 0.0, hi: float = MAX_NUMBER,
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 60:
-        return f"an integer of {len(str(abs(value)))} digits"   # repr would be huge
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shown(value)      # bounded: never the expansion of an alias bomb
 
 
 def _nonneg(v: Any) -> float:
@@ -113,7 +115,7 @@ def _share_or_period_map(value: Any) -> float | dict[str | int, float]:
 
 
 def _alpha(v: Any) -> float:
-    return _number(v, hi=1.0, hi_open=True)
+    return _number(v, hi=MAX_ALPHA, hi_open=False)
 
 
 def _positive(v: Any) -> float:
@@ -228,11 +230,14 @@ def _citations(value: Any) -> list[str]:
 
 
 def _country(value: Any) -> str:
-    if not (isinstance(value, str) and len(value) == 2 and value.isalpha()
-            and value.isupper()):
+    if not is_country(value):
+        hint = ""
+        if isinstance(value, str) and not value.isascii():
+            hint = " (it holds letters that are not ASCII: " + ", ".join(
+                f"U+{ord(c):04X}" for c in value if not c.isascii())[:60] + ")"
         raise PydanticCustomError(
-            "country", "must be an ISO 3166-1 alpha-2 country code such as JP, got {got}",
-            {"got": _show(value)})
+            "country", "must be " + COUNTRY_RULE + ", got {got}{hint}",
+            {"got": _show(value), "hint": hint})
     return value
 
 
@@ -274,7 +279,7 @@ PeriodShare = Annotated[
                               {"type": "object", "additionalProperties":
                                {"type": "number", "minimum": 0, "maximum": 1}}]})]
 Alpha = Annotated[float, BeforeValidator(_alpha),
-                  WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
+                  WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_ALPHA})]
 Count = Annotated[int, BeforeValidator(_count),
                   WithJsonSchema({"type": "integer", "minimum": 0})]
 Multiplier = Annotated[float, BeforeValidator(_multiplier),
@@ -294,7 +299,7 @@ SourceName = Annotated[str, BeforeValidator(_source_name),
 Currency = Annotated[str, BeforeValidator(_currency),
                      WithJsonSchema({"type": "string", "maxLength": MAX_CURRENCY_LENGTH})]
 Country = Annotated[str, BeforeValidator(_country),
-                    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$"})]
+                    WithJsonSchema({"type": "string", "enum": sorted(ISO_3166_ALPHA2)})]
 Note = Annotated[str, BeforeValidator(_note),
                  WithJsonSchema({"type": "string", "maxLength": MAX_NOTE_LENGTH})]
 Citations = Annotated[list[str], BeforeValidator(_citations),

@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import InstanceError, UsageError
+from ..safety import shown
 from .schema import (
     BudgetRule,
     BuildRule,
@@ -82,8 +83,13 @@ from .schema import (
     StockDaysRule,
 )
 
-MAX_UNZIPPED_BYTES = 256 * 1024 ** 2      # a workbook's parts, once unpacked
+# What an instance workbook may hold (docs/cli.md, Safety). The export of a large
+# instance (the synthetic 100 sources x 17 elements x 10 periods, 13,000 cells)
+# unpacks to about 1 MiB; these bounds leave room for 1,000,000 cells.
+MAX_UNZIPPED_BYTES = 64 * 1024 ** 2       # a workbook's parts, once unpacked
+MAX_PART_BYTES = 2 * 1024 ** 2            # each part but the sheets and shared strings
 MAX_PARTS = 10_000
+MAX_WORKBOOK_CELLS = 1_000_000            # of the sheets read, rows up to their last cell
 
 ALL = "all_periods"
 SUPPLY_ITEMS = ("capacity", "price", "committed", "price_floor", "price_cap")
@@ -570,6 +576,7 @@ class WorkbookInstance:
     data: dict[str, Any]
     file: str
     origins: dict[tuple[Any, ...], str]
+    warnings: list[str] = field(default_factory=list)   # formulas, hidden cells
 
     def place_of(self, place: str) -> str:
         """The sheet and cell of a place in the instance (``sources[2].supply.Dy``)."""
@@ -587,15 +594,117 @@ class WorkbookInstance:
         from .instance import instance_from_dict
 
         try:
-            return instance_from_dict(self.data, name=self.file)
+            loaded = instance_from_dict(self.data, name=self.file)
         except InstanceError as err:
             where = self.place_of(err.place)
             raise InstanceError(err.message + (f" ({err.place})" if err.place else ""),
                                 place=where, file=self.file) from None
+        loaded.warnings = [*self.warnings, *loaded.warnings]
+        return loaded
+
+
+@dataclass
+class _SheetScan:
+    """What a sheet's XML holds, found by one streaming pass before openpyxl reads it."""
+
+    cells: int = 0                       # each row counted up to its last cell
+    formulas: int = 0
+    hidden_rows: set[int] = field(default_factory=set)
+    hidden_columns: list[tuple[int, int]] = field(default_factory=list)   # (min, max)
+
+    def hidden_column(self, column: int) -> bool:
+        return any(lo <= column <= hi for lo, hi in self.hidden_columns)
+
+
+_REF = re.compile(r"([A-Z]{1,3})([0-9]+)$")
+_EXTERNAL = re.compile(r"\[[0-9]+\]")       # [1]Sheet1!A1: a cell of another workbook
+
+
+def _column_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def _scan_sheet(source: Any, name: str, file: str, budget: int) -> _SheetScan:
+    """Count a sheet's cells (each row up to its last cell, as a reader lays them out),
+    its formulas and its hidden rows and columns, streaming its XML with expat.
+
+    Nothing is built per cell, so a single cell at XFD1048576, or a merged range
+    A1:XFD1048576 (openpyxl's normal mode makes one object per merged cell), costs
+    nothing here; a sheet beyond `budget` cells is refused before it is read.
+    """
+    import xml.parsers.expat
+
+    scan = _SheetScan()
+    state = {"row": 0, "col": 0, "width": 0}
+
+    def too_large(where: str) -> InstanceError:
+        return InstanceError(
+            f"the sheet's cells reach {where}: the sheets read may hold at most "
+            f"{MAX_WORKBOOK_CELLS:,} cells, counting each row up to its last cell "
+            "(docs/cli.md, Safety)", place=name, file=file)
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        local = tag.rsplit(" ", 1)[-1]
+        if local == "c":
+            ref = attrs.get("r")
+            m = _REF.match(ref) if ref else None
+            state["col"] = _column_number(m.group(1)) if m else state["col"] + 1
+            if state["col"] > state["width"]:
+                state["width"] = state["col"]
+                if scan.cells + state["width"] > budget:
+                    raise too_large(f"{get_column_letter(min(state['col'], 16384))}"
+                                    f"{state['row']}")
+        elif local == "row":
+            r = attrs.get("r", "")
+            state["row"] = int(r) if r.isdigit() and len(r) < 10 else state["row"] + 1
+            state["col"], state["width"] = 0, 0
+            if attrs.get("hidden") in ("1", "true"):
+                scan.hidden_rows.add(state["row"])
+        elif local == "f":
+            scan.formulas += 1
+        elif local == "col" and attrs.get("hidden") in ("1", "true"):
+            lo, hi = attrs.get("min", ""), attrs.get("max", "")
+            if lo.isdigit() and hi.isdigit() and len(lo) < 7 and len(hi) < 7:
+                scan.hidden_columns.append((int(lo), int(hi)))
+
+    def end(tag: str) -> None:
+        if tag.rsplit(" ", 1)[-1] == "row":
+            scan.cells += state["width"]
+            state["width"] = 0
+
+    def no_dtd(*args: Any) -> None:
+        raise InstanceError("the sheet's XML declares a DTD, which no workbook needs",
+                            place=name, file=file)
+
+    from openpyxl.utils import get_column_letter
+
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = no_dtd
+    parser.EntityDeclHandler = no_dtd
+    try:
+        parser.ParseFile(source)
+    except xml.parsers.expat.ExpatError as err:
+        raise InstanceError(f"the sheet's XML cannot be read ({err})", place=name,
+                            file=file) from None
+    return scan
 
 
 class _Reader:
-    """The cells of one workbook, read with formulas replaced by their computed values."""
+    """The cells of one workbook, at a cost bounded by the cells that exist.
+
+    openpyxl reads in read-only mode (nothing is built for a sheet until it is
+    read, merged ranges are never expanded), each sheet's XML is first scanned
+    (:func:`_scan_sheet`) and every row is laid out only up to its last cell.
+    A formula is read by the value the spreadsheet saved with it, and the
+    workbook warns about each one (that value may be stale); formulas that
+    refer to other workbooks are refused. Hidden sheets, rows and columns that
+    hold values are read and named in a warning.
+    """
 
     def __init__(self, blob: bytes, file: str) -> None:
         import openpyxl
@@ -606,11 +715,16 @@ class _Reader:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.book = openpyxl.load_workbook(io.BytesIO(blob), data_only=False)
+                self.book = openpyxl.load_workbook(io.BytesIO(blob), read_only=True,
+                                                   data_only=False, keep_links=False)
         except Exception as err:  # noqa: BLE001 - any failure: not a workbook we can read
             raise InstanceError(f"not an Excel workbook (.xlsx) that can be read: "
-                                f"{type(err).__name__}: {err}", file=file) from None
+                                f"{type(err).__name__}: {shown(str(err), 200)}",
+                                file=file) from None
         self._values: Any = None
+        self._budget = MAX_WORKBOOK_CELLS
+        self.warnings: list[str] = []
+        self._formulas: list[str] = []
 
     def error(self, message: str, ref: str = "") -> InstanceError:
         return InstanceError(message, place=ref, file=self.file)
@@ -618,28 +732,85 @@ class _Reader:
     def sheet_names(self) -> list[str]:
         return list(self.book.sheetnames)
 
+    def _scan(self, name: str, sheet: Any) -> _SheetScan:
+        path = getattr(sheet, "_worksheet_path", None)
+        if path is None:        # openpyxl changed: refuse rather than read unbounded
+            raise self.error("cannot inspect the sheet before reading it (openpyxl "
+                             "version?); please report this", name)
+        with self.book._archive.open(path) as fh:
+            scan = _scan_sheet(fh, name, self.file, self._budget)
+        self._budget -= scan.cells
+        return scan
+
     def rows(self, name: str) -> Iterator[tuple[int, list[_Cell]]]:
-        """(row number, cells) of the non-blank rows of a sheet."""
+        """(row number, cells) of the non-blank rows of a sheet, each row's cells
+        from column A up to its last non-blank cell."""
         from openpyxl.utils import get_column_letter
 
         sheet = self.book[name]
-        for row in sheet.iter_rows():
+        scan = self._scan(name, sheet)
+        state = getattr(sheet, "sheet_state", "visible")
+        if state != "visible":
+            self.warnings.append(f"{self.file}: sheet '{name}' is "
+                                 f"{'very hidden (no menu shows it)' if state == 'veryHidden' else 'hidden'}"
+                                 " and was read")
+        sheet.reset_dimensions()     # never trust <dimension>: lay out only what exists
+        rows: Iterator[Any] = sheet.iter_rows()
+        values: Iterator[Any] | None = None
+        if scan.formulas:
+            values_sheet = self._values_book()[name]
+            values_sheet.reset_dimensions()
+            values = values_sheet.iter_rows()
+        hidden_rows: list[int] = []
+        hidden_columns: set[int] = set()
+        for row in rows:
+            saved = next(values) if values is not None else None
+            last = max((i for i, c in enumerate(row) if c.value is not None), default=-1)
+            if last < 0:
+                continue
+            number = next(c.row for c in row if c.value is not None)
             cells = []
-            for cell in row:
-                ref = f"{name}!{get_column_letter(cell.column)}{cell.row}"
-                cells.append(_Cell(self._value(name, cell, ref), ref))
-            if any(c.value is not None for c in cells):
-                yield row[0].row, cells
+            for i in range(last + 1):
+                ref = f"{name}!{get_column_letter(i + 1)}{number}"
+                cell = row[i]
+                if cell.value is None:
+                    cells.append(_Cell(None, ref))
+                    continue
+                if scan.hidden_columns and scan.hidden_column(i + 1):
+                    hidden_columns.add(i + 1)
+                cached = saved[i].value if saved is not None and i < len(saved) else None
+                cells.append(_Cell(self._value(cell, cached, ref), ref))
+            if number in scan.hidden_rows:
+                hidden_rows.append(number)
+            yield number, cells
+        if hidden_rows:
+            self.warnings.append(f"{self.file}: sheet '{name}': hidden row(s) "
+                                 f"{_some(hidden_rows)} hold values and were read")
+        if hidden_columns:
+            self.warnings.append(
+                f"{self.file}: sheet '{name}': hidden column(s) "
+                f"{_some([get_column_letter(c) for c in sorted(hidden_columns)])} hold "
+                "values and were read")
 
-    def _value(self, sheet: str, cell: Any, ref: str) -> Any:
+    def _value(self, cell: Any, cached: Any, ref: str) -> Any:
         import datetime
 
         value, kind = cell.value, cell.data_type
         if kind == "f":
-            value = self._computed(sheet, cell.coordinate)
-            if value is None:
+            formula = str(value)
+            if _EXTERNAL.search(formula):
+                raise self.error(f"a formula that refers to another workbook "
+                                 f"({shown(formula)}): type the value itself", ref)
+            if cached is None:
                 raise self.error("a formula without a computed value (open the workbook in "
                                  "a spreadsheet program and save it, or type the value)", ref)
+            self.warnings.append(
+                f"{ref} holds the formula {shown(formula)}: read as {shown(cached)}, the "
+                "value last saved with it (stale if the workbook was changed by a program "
+                "that does not recalculate)")
+            value = cached
+            kind = "e" if isinstance(cached, str) and cached.startswith("#") and \
+                cached.upper() in _ERRORS else "n"
         if kind == "e":
             raise self.error(f"the cell holds the error {value}", ref)
         if isinstance(value, (datetime.datetime, datetime.date, datetime.time,
@@ -650,18 +821,30 @@ class _Reader:
             value = _unescape_text(value)
         return value
 
-    def _computed(self, sheet: str, coordinate: str) -> Any:
+    def _values_book(self) -> Any:
+        """The workbook as read with the values saved with its formulas (read-only too)."""
         if self._values is None:
             import openpyxl
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._values = openpyxl.load_workbook(io.BytesIO(self.blob), data_only=True)
-        return self._values[sheet][coordinate].value
+                self._values = openpyxl.load_workbook(io.BytesIO(self.blob), read_only=True,
+                                                      data_only=True, keep_links=False)
+        return self._values
+
+
+_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
+                     "#GETTING_DATA"})
+
+
+def _some(items: list[Any], most: int = 10) -> str:
+    text = ", ".join(map(str, items[:most]))
+    return text + (f" and {len(items) - most:,} more" if len(items) > most else "")
 
 
 def _check_zip(blob: bytes, file: str) -> None:
-    """An .xlsx file is a zip archive: refuse one that would unpack beyond the limits."""
+    """An .xlsx file is a zip archive: refuse one that would unpack beyond the limits,
+    or that links to other workbooks."""
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             parts = archive.infolist()
@@ -671,6 +854,18 @@ def _check_zip(blob: bytes, file: str) -> None:
     if len(parts) > MAX_PARTS or sum(p.file_size for p in parts) > MAX_UNZIPPED_BYTES:
         raise InstanceError(f"the workbook unpacks to more than {MAX_PARTS:,} parts or "
                             f"{MAX_UNZIPPED_BYTES // 1024 ** 2} MiB", file=file)
+    for p in parts:
+        if p.filename.lower().startswith("xl/externallinks/"):
+            raise InstanceError("the workbook links to other workbooks (external links); "
+                                "an instance workbook must hold its values itself", file=file)
+        if p.file_size > MAX_PART_BYTES and not _LARGE_PART.match(p.filename):
+            raise InstanceError(f"the workbook's part {shown(p.filename)} unpacks to "
+                                f"{p.file_size / 1024 ** 2:.1f} MiB; parts other than the "
+                                f"sheets and their text are limited to "
+                                f"{MAX_PART_BYTES // 1024 ** 2} MiB", file=file)
+
+
+_LARGE_PART = re.compile(r"xl/(worksheets/[^/]+\.xml|sharedStrings\.xml)$", re.I)
 
 
 @dataclass
@@ -702,6 +897,12 @@ def _table(reader: _Reader, name: str, known: tuple[str, ...], required: tuple[s
     (head_row, header), body = rows[0], rows[1:]
     if head_row != 1:
         raise reader.error("the header belongs in row 1", header[0].ref)
+    width = max((len(r) for _, r in body), default=0)
+    if width > len(header):          # rows end at their last value: pad the header
+        from openpyxl.utils import get_column_letter
+
+        header = header + [_Cell(None, f"{name}!{get_column_letter(i + 1)}1")
+                           for i in range(len(header), width)]
     columns: dict[str, int] = {}
     for i, cell in enumerate(header):
         if cell.value is None:
@@ -799,9 +1000,9 @@ class _Parser:
         from .instance import yaml_load
 
         try:
-            return yaml_load(text)
-        except Exception as err:  # noqa: BLE001 - any YAML error: one message for the cell
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            return yaml_load(text, self.r.file)
+        except InstanceError as err:  # not YAML, or beyond the limits of instance files
+            problem = err.message.removeprefix("not valid YAML: ")
             raise self.r.error(f"not valid YAML text: {problem}", ref) from None
 
     def key(self, cell: _Cell | None, what: str, ref: str) -> str:
@@ -845,7 +1046,8 @@ class _Parser:
             if n == 1 and key == "key":
                 continue                          # the header row
             if key is None:
-                raise self.r.error("a value without a key in column A", cells[1].ref)
+                raise self.r.error("a value without a key in column A",
+                                   next(c for c in cells if c.value is not None).ref)
             if key not in INSTANCE_KEYS:
                 close = difflib.get_close_matches(key, INSTANCE_KEYS, n=1, cutoff=0.6)
                 hint = f" (did you mean '{close[0]}'?)" if close else \
@@ -1171,9 +1373,17 @@ def read_instance_workbook(source: str | Path | io.BytesIO, name: str | None = N
     else:
         file = name or str(source)
         blob = read_limited(Path(source))
-    parser = _Parser(_Reader(blob, file))
+    reader = _Reader(blob, file)
+    parser = _Parser(reader)
     data = parser.parse()
-    return WorkbookInstance(data, file, parser.origins)
+    return WorkbookInstance(data, file, parser.origins, _folded(reader.warnings))
+
+
+def _folded(messages: list[str], most: int = 20) -> list[str]:
+    """At most `most` warnings, then one line saying how many more there are."""
+    if len(messages) <= most:
+        return messages
+    return messages[:most] + [f"... and {len(messages) - most:,} more such warnings"]
 
 
 def load_instance_workbook(path: str | Path) -> Any:

@@ -11,7 +11,9 @@ is a folder that sourcing wrote and still holds nothing else
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import hashlib
 import json
 import os
 import re
@@ -19,8 +21,9 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +41,7 @@ from .folders import why_not_replaceable
 from ..safety import csv_cell, is_id, printable
 
 MAX_SLUG = 80            # of a default folder name, before the time stamp
+_STOP = (signal.SIGINT, signal.SIGTERM)
 
 
 def default_run_dir(root: Path, instance: str, policy: str) -> Path:
@@ -129,6 +133,47 @@ def check_file_target(out: Path, force: bool) -> None:
         raise UsageError(f"{out} is not a regular file; --force replaces only a regular file")
 
 
+def file_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file directly in `folder` but summary.json (sorted by name)."""
+    out = {}
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name != "summary.json" and entry.is_file(follow_symlinks=False):
+            digest = hashlib.sha256()
+            with open(entry.path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            out[entry.name] = digest.hexdigest()
+    return out
+
+
+def write_summary(folder: Path, summary: dict[str, Any]) -> None:
+    """summary.json, written last: with the SHA-256 of every other file of the folder
+    (``files``), so that `verify` can tell a file changed after it was written
+    (docs/outputs.md)."""
+    write_json(folder / "summary.json", {**summary, "files": file_hashes(folder)})
+
+
+def record_file(folder: Path, name: str) -> None:
+    """Add the SHA-256 of a file written into a folder later (report.html) to its
+    summary.json's ``files`` (replaced whole; a summary without ``files``, written by an
+    earlier version, is left as it is)."""
+    from .folders import read_summary, sha256_of
+
+    summary = read_summary(folder)
+    if not isinstance(summary.get("files"), dict):
+        return
+    summary["files"][name] = sha256_of(folder / name)
+    fd, tmp = tempfile.mkstemp(prefix=".summary.json.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(summary, indent=2, default=_json_default) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, folder / "summary.json")
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
 def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
 
@@ -200,6 +245,45 @@ def write_run_folder(out: Path, fill: Callable[[Path], None], force: bool = Fals
     return given if published == out else given.with_name(published.name)
 
 
+# folders this process has published (complete, at their final place): what an
+# interrupt's message must not deny
+PUBLISHED: list[Path] = []
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the duration and handled when it ends, so that
+    a folder swap is never cut between its two renames.
+
+    Python runs signal handlers in the main thread whatever thread the signal
+    reaches (HiGHS and rich start threads of their own), so blocking the signals
+    with pthread_sigmask would not hold them back: the handlers are swapped for
+    ones that only take note, and the first signal noted is handed to the old
+    handler afterwards. Outside the main thread (where no handler can be set)
+    the signals are blocked for this thread instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        return
+    noted: list[int] = []
+    old = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in _STOP}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if noted:
+            handler = old[noted[0]]
+            if callable(handler):
+                handler(noted[0], None)          # ours raises KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(noted[0])
+
+
 def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
     candidate, n = out, 1
     while True:
@@ -211,23 +295,46 @@ def _publish(tmp: Path, out: Path, force: bool, unique: bool) -> Path:
             if not force:
                 raise UsageError(f"{candidate} already exists; use --force to replace it")
             _check_replaceable(candidate, candidate)   # again: it may have changed meanwhile
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old",
-                                          dir=out.parent))
-            os.rename(candidate, trash / "old")
-            try:
-                os.rename(tmp, candidate)
-            except OSError:
-                os.rename(trash / "old", candidate)
-                raise
-            finally:
-                shutil.rmtree(trash, ignore_errors=True)
+            _swap(tmp, candidate)
             return candidate
         try:
-            os.rename(tmp, candidate)  # fails if another run created it meanwhile
+            with _signals_deferred():
+                os.rename(tmp, candidate)  # fails if another run created it meanwhile
+                PUBLISHED.append(candidate)
             return candidate
         except OSError:
             if not os.path.lexists(candidate):
                 raise
+
+
+def _swap(tmp: Path, target: Path) -> None:
+    """Replace folder `target` by `tmp`: the old folder moves aside, the new one in, and
+    the old one is deleted. Interrupts wait until both renames are done; if the second
+    fails, the old folder is put back (and if even that fails, the error says where it is)."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    try:
+        with _signals_deferred():
+            os.rename(target, trash / "old")
+            try:
+                os.rename(tmp, target)
+            except BaseException as err:
+                try:
+                    os.rename(trash / "old", target)
+                except OSError as again:
+                    raise UsageError(
+                        f"could not replace {target} ({_why(err)}) nor put the old folder "
+                        f"back ({_why(again)}): it is at {trash / 'old'}; the new results "
+                        "were not kept") from None
+                raise UsageError(f"could not replace {target} ({_why(err)}); the old folder "
+                                 "is back in place, the new results were not kept") from None
+            PUBLISHED.append(target)
+    finally:
+        if not os.path.lexists(trash / "old") or os.path.lexists(target):
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def _why(err: BaseException) -> str:
+    return getattr(err, "strerror", None) or type(err).__name__
 
 
 RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "cost_by_year", "duals",
@@ -247,27 +354,23 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
         if out is None else Path(out)
 
     def fill(tmp: Path) -> None:
-        write_json(tmp / "summary.json", run.summary)
         _instance_copy(run.loaded, tmp)
-        if not run.has_solution:      # no plan: nothing that could pass for one
-            return
-        painter = _start_charts(run, tmp) if charts else None
-        try:
-            names = [n for n in RUN_TABLES if n in run.tables]   # no duals from mpi-sppy
-            for name in names:
-                write_csv(tmp / f"{name}.csv", run.tables[name])
-            write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names},
-                        run.summary.get("currency", ""),
-                        run_front_sheets(run.summary, run.tables,
-                                         run.loaded.instance.period_days))
-        finally:
-            if painter is not None:
-                _finish_charts(painter)
+        if run.has_solution:          # no plan: nothing that could pass for one
+            painter = _start_charts(run, tmp) if charts else None
+            try:
+                names = [n for n in RUN_TABLES if n in run.tables]   # no duals from mpi-sppy
+                for name in names:
+                    write_csv(tmp / f"{name}.csv", run.tables[name])
+                write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names},
+                            run.summary.get("currency", ""),
+                            run_front_sheets(run.summary, run.tables,
+                                             run.loaded.instance.period_days))
+            finally:
+                if painter is not None:
+                    _finish_charts(painter)
+        write_summary(tmp, run.summary)
 
     return write_run_folder(target, fill, force=force, unique=unique)
-
-
-_STOP = (signal.SIGINT, signal.SIGTERM)
 
 
 def _quiet_exit(signum: int, frame: Any) -> None:
@@ -383,16 +486,16 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
         if (table.status == "optimal").any():
             charts.comparison(table, tmp / "comparison.png", currency,
                               "year" if per == "yr" else "period")
-        write_json(tmp / "summary.json", {
-            "kind": "comparison", "instance": loaded.name, "instance_sha256": loaded.sha256,
-            "overrides": list(loaded.overrides),
-            "policies": list(runs), "statuses": {p: r.summary["status"] for p, r in runs.items()},
-            "version": _version()})
         _instance_copy(loaded, tmp)
         for name, run in runs.items():
             if not is_id(name):   # a folder name: never a path
                 raise UsageError(f"policy name {name!r} cannot be a folder name")
             save_run(run, tmp / "runs" / name)
+        write_summary(tmp, {
+            "kind": "comparison", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
+            "policies": list(runs), "statuses": {p: r.summary["status"] for p, r in runs.items()},
+            "version": _version()})
 
     return write_run_folder(target, fill, force=force, unique=unique)
 
@@ -409,11 +512,11 @@ def save_project_values(table: "pd.DataFrame", policy: str, loaded: Any,
         write_csv(tmp / "project_values.csv", table)
         (tmp / "project_values.md").write_text(
             markdown_table(table, loaded.instance.currency) + "\n")
-        write_json(tmp / "summary.json", {
+        _instance_copy(loaded, tmp)
+        write_summary(tmp, {
             "kind": "projects", "instance": loaded.name, "instance_sha256": loaded.sha256,
             "overrides": list(loaded.overrides),
             "policy": policy, "projects": table["project"].tolist(), "version": _version()})
-        _instance_copy(loaded, tmp)
 
     return write_run_folder(target, fill, force=force, unique=unique)
 
@@ -436,11 +539,11 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
         write_excel(tmp / "frontier.xlsx", {"frontier": frontier}, currency,
                     [sweep_summary_sheet(frontier, settings, loaded.name, currency)])
         charts.frontier(frontier, tmp / "frontier.png", loaded.instance.currency)
-        write_json(tmp / "summary.json", {
+        _instance_copy(loaded, tmp)
+        write_summary(tmp, {
             "kind": "sweep", "instance": loaded.name, "instance_sha256": loaded.sha256,
             "overrides": list(loaded.overrides),
             **settings, "statuses": frontier.status.tolist(), "version": _version()})
-        _instance_copy(loaded, tmp)
 
     return write_run_folder(target, fill, force=force, unique=unique)
 

@@ -22,7 +22,15 @@ from typing import Any
 from ..errors import InstanceError, UsageError
 
 MAX_MEMBER_BYTES = 2 * 1024 ** 3        # a run folder's largest table (deliveries.csv)
-MAX_SUMMARY_BYTES = 64 * 1024 ** 2
+MAX_SUMMARY_BYTES = 16 * 1024 ** 2
+# per kind of file (docs/cli.md, Safety); tables are bounded further by the sizes of
+# the folder's own instance (:func:`table_limits`)
+MAX_BYTES_BY_SUFFIX = {".csv": MAX_MEMBER_BYTES, ".json": MAX_SUMMARY_BYTES,
+                       ".yaml": 32 * 1024 ** 2, ".png": 32 * 1024 ** 2,
+                       ".md": 256 * 1024 ** 2, ".xlsx": 256 * 1024 ** 2,
+                       ".html": 256 * 1024 ** 2}
+MAX_ROW_BYTES = 2048            # a table row: a few ids (at most 100 characters) and numbers
+TABLE_SLACK_BYTES = 64 * 1024   # the header and rounding
 
 RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliveries.csv",
                        "balance.csv", "scenarios.csv", "cost_by_year.csv", "duals.csv",
@@ -44,8 +52,14 @@ FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FIL
 OUR_KEYS = frozenset({"instance", "instance_sha256", "version"})
 
 
-def read_member(path: Path, limit: int = MAX_MEMBER_BYTES) -> bytes:
-    """The bytes of a file inside a folder: a regular file, never through a link.
+def limit_of(path: Path) -> int:
+    """The largest file of this kind that a folder of ours may hold (by its suffix)."""
+    return MAX_BYTES_BY_SUFFIX.get(Path(path).suffix.lower(), MAX_MEMBER_BYTES)
+
+
+def read_member(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a file inside a folder: a regular file, never through a link, at
+    most `limit` bytes (default: the bound of its kind, :func:`limit_of`).
 
     Raises UsageError naming the file otherwise (a planted link to another
     file must not be read into a report or a check).
@@ -53,22 +67,91 @@ def read_member(path: Path, limit: int = MAX_MEMBER_BYTES) -> bytes:
     from ..input.instance import read_limited
 
     try:
-        return read_limited(Path(path), limit, follow=False)
+        return read_limited(Path(path), limit_of(path) if limit is None else limit,
+                            follow=False)
     except InstanceError as err:
         raise UsageError(str(err)) from None
 
 
-def read_table(path: Path, **kwargs: Any) -> Any:
+def table_limits(inst: Any, policies: int = 1) -> dict[str, int]:
+    """The largest size in bytes each table of a run folder can have, from the sizes of
+    its instance (S sources, P projects, E elements, T periods, W scenarios): its rows
+    at most MAX_ROW_BYTES each (tree.csv's rows also list scenario ids). A table of a
+    folder beyond these was not written by sourcing for this instance."""
+    S, P = len(inst.sources), len(inst.projects)
+    E, T, W = len(inst.elements), len(inst.periods), len(inst.scenarios or [None])
+    rules = sum(len(p.min_stock_days) for p in inst.policies.values()) or 1
+    rows = {"allocation": S * E * T * W, "deliveries": S * E * T * W,
+            "balance": E * T * W, "scenarios": W, "cost_by_year": policies * (W + 1) * T,
+            "duals": 8 * (S + P + 1) * E * T * W + 4 * rules * E * T * W,
+            "tree": T * W + 1, "stock_floors": rules * E * T * W,
+            "projects": P * T * W, "capacity_added": P * S * E * T * W}
+    out = {name: TABLE_SLACK_BYTES + n * MAX_ROW_BYTES for name, n in rows.items()}
+    out["tree"] += (T * W + 1) * W * 102        # the scenarios of each node, ;-joined
+    return {name: min(n, MAX_MEMBER_BYTES) for name, n in out.items()}
+
+
+def read_table(path: Path, limit: int | None = None, columns: tuple[str, ...] = (),
+               **kwargs: Any) -> Any:
     """One of our CSV tables as a DataFrame: read as a regular file (never through a
-    link, size-limited), and only empty cells are missing values: a country such
-    as NA (Namibia) or an id such as "null" stays text."""
+    link, at most `limit` bytes), and only empty cells are missing values: a country
+    such as NA (Namibia) or an id such as "null" stays text. A file that is not such
+    a table (not UTF-8, not CSV, lacking one of `columns`) is a UsageError naming it."""
     import io
 
     import pandas as pd
 
+    from ..safety import shown
+
     kwargs.setdefault("keep_default_na", False)
     kwargs.setdefault("na_values", [""])
-    return pd.read_csv(io.BytesIO(read_member(path)), **kwargs)
+    data = read_member(path, limit)
+    try:
+        table = pd.read_csv(io.BytesIO(data), encoding="utf-8", **kwargs)
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as err:    # ParserError is a ValueError too
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UsageError(f"{path}: not a table written by sourcing ({shown(first, 120)})") \
+            from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise UsageError(f"{path}: not a table written by sourcing (no column "
+                         f"{', '.join(missing)})")
+    return table
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file inside a folder, streamed (never through a link, a regular
+    file only, at most the bound of its kind)."""
+    import hashlib
+    import stat
+
+    limit = limit_of(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | \
+        getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read ({err.strerror}; a link?)") from None
+    digest, total = hashlib.sha256(), 0
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise UsageError(f"{path}: {info.st_size:,} bytes, above {limit:,} for its kind")
+        os.set_blocking(fd, True)
+        while total <= limit:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            digest.update(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    if total > limit:
+        raise UsageError(f"{path}: above {limit:,} bytes for its kind")
+    return digest.hexdigest()
 
 
 def read_summary(folder: Path) -> dict[str, Any]:
@@ -81,6 +164,9 @@ def read_summary(folder: Path) -> dict[str, Any]:
         summary = json.loads(data)
     except ValueError as err:      # also UnicodeDecodeError
         raise UsageError(f"{path}: not a summary written by sourcing ({err})") from None
+    except RecursionError:         # nested thousands deep: ours nest 4 levels
+        raise UsageError(f"{path}: not a summary written by sourcing (nested too deep)") \
+            from None
     if not isinstance(summary, dict) or not OUR_KEYS <= summary.keys():
         raise UsageError(f"{path}: not a summary written by sourcing (it lacks "
                          f"{', '.join(sorted(OUR_KEYS - set(summary or {})))})"

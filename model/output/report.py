@@ -27,7 +27,7 @@ import yaml
 
 from ..analysis.binding import binding_rows
 from ..errors import UsageError
-from .folders import read_member, read_summary, read_table
+from .folders import read_member, read_summary, read_table, table_limits
 from .describe import policy_in_words
 from .formatting import (MACHINE, cell, format_frame, key_scenarios, numeric_columns,
                          period_word, spec)
@@ -195,6 +195,13 @@ def _sel(sel: Any) -> str:
 
 def _run_body(folder: Path, s: dict[str, Any], inst: Any = None) -> list[str]:
     cur = s.get("currency", "")
+    # tables no larger than this folder's instance allows (a crafted balance.csv of
+    # 40,000 elements and scenarios is refused, not pivoted)
+    limits = table_limits(inst) if inst is not None else {}
+
+    def _csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+        return read_table(path, limits.get(path.stem), **kwargs)
+
     head = [("status", s["status"]), ("message", s.get("message", "")),
             ("policy", s["policy"]), ("objective", _num(s["objective"], f" {cur}")),
             ("expected cost", _num(s["expected_cost"], f" {cur}")),
@@ -247,12 +254,25 @@ def _run_body(folder: Path, s: dict[str, Any], inst: Any = None) -> list[str]:
     parts += ["<h2>Scenarios</h2>",
               '<p class="note">Costs discounted as in the objective.</p>',
               _table(_csv(folder / "scenarios.csv"), "scenarios", currency=cur)]
-    bal = _csv(folder / "balance.csv")
-    short = bal.pivot_table(index="element", columns="scenario", values="shortage_t",
-                            aggfunc="sum", sort=False).reset_index()
+    bal = _csv(folder / "balance.csv", columns=("element", "scenario", "shortage_t"),
+               dtype={"element": str, "scenario": str})
+    bal["shortage_t"] = pd.to_numeric(bal.shortage_t, errors="coerce")
+    # at most MAX_SCENARIO_COLUMNS scenarios (the largest shortage) and 400 elements:
+    # the pivot is never larger than the page can show
+    by_scenario = bal.groupby("scenario", sort=False).shortage_t.sum()
+    shown_scen = by_scenario.nlargest(MAX_SCENARIO_COLUMNS).index \
+        if len(by_scenario) > MAX_SCENARIO_COLUMNS else by_scenario.index
+    by_element = bal.groupby("element", sort=False).shortage_t.sum()
+    shown_elem = by_element.index[:400]
+    part = bal[bal.scenario.isin(shown_scen) & bal.element.isin(shown_elem)]
+    short = part.pivot_table(index="element", columns="scenario", values="shortage_t",
+                             aggfunc="sum", sort=False).reset_index()
     short.columns.name = None
     parts += ["<h2>Shortage by element and scenario (t)</h2>",
               _table(short, "shortage", kinds={str(c): "t" for c in short.columns[1:]})]
+    if len(shown_scen) < len(by_scenario):
+        parts.append(f'<p class="note">{len(shown_scen)} of {len(by_scenario):,} scenarios '
+                     "(the largest shortage); balance.csv has all.</p>")
     if not os.path.lexists(folder / "duals.csv"):
         return parts + ["<h2>What binds: marginal values</h2>",
                         '<p class="note">This run has no duals.csv: it was solved by scenario '
@@ -289,7 +309,7 @@ def render_report(folder: str | Path, out: str | Path | None = None,
     followed). An `out` elsewhere must not exist, or with `force` be a
     regular file (never a folder or a link).
     """
-    from .export import check_file_target, check_output_parent
+    from .export import check_file_target, check_output_parent, record_file
 
     folder = Path(folder)
     if out is not None:
@@ -317,6 +337,8 @@ def render_report(folder: str | Path, out: str | Path | None = None,
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+    if out is None:
+        record_file(folder, target.name)    # its SHA-256 beside the others (verify)
     return target
 
 

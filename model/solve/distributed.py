@@ -72,6 +72,11 @@ class DecompositionSettings:
     rho_factor: float = 1.0       # PH: rho = factor * the contract's reservation cost
     bundle_size: int | None = None  # blocks: scenarios per bundle (None: 4 bundles a rank)
 
+    def __post_init__(self) -> None:
+        from ..safety import check_gap
+
+        self.gap = check_gap(self.gap, "gap")   # finite: inf would call any bounds optimal
+
 
 def require_mpisppy(algorithm: str = "lshaped") -> Any:
     """Import mpi4py's MPI and mpi-sppy, or explain how to install them. The blocks
