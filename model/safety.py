@@ -99,6 +99,13 @@ MAX_SAMPLE = 100_000
 MAX_SYNTHETIC_SIZE = 100_000          # each of sources, elements, periods, scenarios
 MAX_SYNTHETIC_CELLS = 20_000_000      # sources x elements x periods x scenarios
 MAX_SWEEP_POINTS = MAX_CAP_POINTS
+# scenarios generated from regimes and events (model.input.regimes): enumeration
+# gives every reachable regime path times every subset of the events; above this
+# many scenarios it is refused (an extensive form that large would not solve in
+# reasonable time on one machine) and `sample: {paths: N, seed: S}` draws N paths
+MAX_ENUMERATED_SCENARIOS = 20_000
+MAX_REGIME_STATES = 50
+MAX_EVENTS = 50
 
 
 def check_synthetic_size(sources: int, elements: int, periods: int, scenarios: int,

@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import UsageError
 from ..output.folders import read_member, read_summary, read_table
 from ..input.instance import load_instance
+from ..input.regimes import scenario_list
 from ..input.schema import Instance, Policy, Selector, Source
 
 
@@ -64,9 +65,12 @@ class _Facts:
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
         self.periods = [_k(p) for p in inst.periods]
-        self.scen = inst.scenarios or []
+        # the list as written, or the expansion of the regimes and events of the
+        # instance whose SHA-256 summary.json records (model.input.regimes)
+        self.scen = scenario_list(inst)
         self.scen_ids = [w.id for w in self.scen] or ["base"]
         self.prob = {w.id: w.probability for w in self.scen} or {"base": 1.0}
+        self.by_id = {w.id: w for w in self.scen}
         self.src = {s.id: s for s in inst.sources}
 
     def supply(self, s: Source, e: str) -> Any:
@@ -117,7 +121,7 @@ class _Facts:
         return False
 
     def _scenario(self, w: str) -> Any:
-        return next((x for x in self.scen if x.id == w), None)
+        return self.by_id.get(w)
 
     @staticmethod
     def _hits(rule: Any, e: str, t: str) -> bool:
@@ -278,6 +282,26 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
 
     def le(a: float, b: float) -> bool:
         return a <= b + tol * max(1.0, abs(b))
+
+    # -- the scenarios: the run's ids and probabilities are the instance's (for scenarios
+    # from regimes and events: the expansion of the hashed instance)
+    if os.path.lexists(folder / "scenarios.csv"):
+        listed = read_table(folder / "scenarios.csv", dtype={"scenario": str},
+                            usecols=["scenario", "probability"])
+        ids = listed["scenario"].tolist()
+        if ids != f.scen_ids:
+            extra = sorted(set(ids) - set(f.scen_ids))[:3]
+            gone = sorted(set(f.scen_ids) - set(ids))[:3]
+            bad(f"scenarios.csv: the scenarios are not the instance's ({len(ids)} listed, "
+                f"{len(f.scen_ids)} in the instance" + (f"; not in it: {extra}" if extra else "")
+                + (f"; missing: {gone}" if gone else "") + ")")
+        else:
+            for w, p in zip(ids, listed["probability"].astype(float)):
+                if not _close(p, f.prob[w], 1e-12, 1e-15):
+                    bad(f"scenarios.csv: {w} has probability {p}, the instance {f.prob[w]}")
+                    break
+    else:
+        bad("scenarios.csv is missing")
 
     # -- what is known when: the tree, node decisions, contracts' information
     partition = f.partition()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .instance import LoadedInstance, pkey
+from .regimes import scenario_list
 from .schema import Instance, Selector, Source
 from .tree import (
     NO_LEAD_TIME,
@@ -244,7 +245,7 @@ def problem_data(loaded: LoadedInstance | Instance,
     elements, periods = list(inst.elements), list(inst.periods)
     E, T = len(elements), len(periods)
     e_pos = {e: i for i, e in enumerate(elements)}
-    scen = inst.scenarios or []
+    scen = scenario_list(inst)     # a list as written, or generated from regimes and events
     names = [w.id for w in scen] or ["base"]
     prob = np.array([w.probability for w in scen] or [1.0], dtype=float)
     W = len(names)
