@@ -318,11 +318,12 @@ def check_size(model: ScenarioModel, periods: Sequence[Any]) -> Chain:
             k = sum(len(c) == 2 for c in _event_choices(ch.event_probability))
             size = (f"{paths:,} regime paths" if paths <= MAX_ENUMERATED_SCENARIOS
                     else f"more than {MAX_ENUMERATED_SCENARIOS:,} regime paths") + \
-                (f" x 2^{k} event subsets" if k else "")
+                (f" x 2^{k} event outcomes" if k else "")
             raise InstanceError(
-                f"enumerating every regime path and event gives {size}, more than "
-                f"{MAX_ENUMERATED_SCENARIOS:,} scenarios (the limit, docs/cli.md Safety); "
-                "add `sample: {paths: N, seed: S}` to draw N paths instead", "scenarios")
+                f"enumerating every regime path and event would give more than "
+                f"{MAX_ENUMERATED_SCENARIOS:,} scenarios ({size}), the limit (docs/cli.md, "
+                "Safety); add `sample: {paths: N, seed: S}` to draw N paths instead",
+                "scenarios")
     longest = longest_id(ch)
     if longest > MAX_ID_LENGTH:
         where = "scenarios.regimes.states" if ch.n_states else "scenarios.events"

@@ -159,8 +159,8 @@ def _regime_tables(inst: Any) -> list[str]:
         start = {reg.start: 1.0} if isinstance(reg.start, str) else reg.start
         rows = [{"matrix": "start (before the first period)", "from": "",
                  **{s: start.get(s, 0.0) for s in reg.states}}]
-        matrices = [(f"transition (from {inst.periods[0]})", reg.transition)] + \
-            [(f"by_period (from {k})", m) for k, m in reg.by_period.items()]
+        matrices = [("transition", reg.transition)] + \
+            [(f"by_period {k} (from {k} on)", m) for k, m in reg.by_period.items()]
         for label, matrix in matrices:
             rows += [{"matrix": label, "from": f, **{s: row.get(s, 0.0) for s in reg.states}}
                      for f, row in matrix.items()]
