@@ -572,6 +572,44 @@ def test_everything_downstream_on_a_generated_instance(tmp_path: Path) -> None:
     assert 'id="assumptions-events"' in page
 
 
+@pytest.mark.parametrize("fault", ["rules in every period", "first period's odds swapped"])
+def test_verify_rederives_generated_scenarios(tmp_path: Path, monkeypatch: Any,
+                                               fault: str) -> None:
+    """A run made from a wrong expansion (a regime's rules in every period, or the
+    first period's probabilities swapped) fails verify, which re-derives the data and
+    probabilities from the regime model: also while the wrong code is in place, and
+    after (against the right expansion); a run from the right expansion passes."""
+    from model.input import regimes
+    from model.analysis.verify import verify_run
+    from model.output.export import save_run
+
+    path = write_instance(tmp_path, chain_instance())
+    if fault == "rules in every period":
+        right = regimes._with_periods
+        monkeypatch.setattr(regimes, "_with_periods",
+                            lambda rule, key, periods: right(rule, key, [2026, 2027]))
+    else:
+        right_chain = regimes.chain
+
+        def swapped(model: Any, periods: Any) -> Any:
+            ch = right_chain(model, periods)
+            object.__setattr__(ch, "first", ch.first[::-1].copy())
+            return ch
+        monkeypatch.setattr(regimes, "chain", swapped)
+    regimes.clear_cache()
+    try:
+        wrong = save_run(solve_instance(path), tmp_path / "wrong", charts=False)
+        during = verify_run(wrong)
+    finally:
+        monkeypatch.undo()
+        regimes.clear_cache()
+    assert during and verify_run(wrong), fault
+    if fault != "rules in every period":
+        assert any("by its path" in p for p in during), during
+    right = save_run(solve_instance(path), tmp_path / "right", charts=False)
+    assert verify_run(right) == []
+
+
 def test_the_json_schema_describes_both_forms() -> None:
     schema = json_schema()
     assert "ScenarioModel" in schema["$defs"] and "Regimes" in schema["$defs"]

@@ -459,6 +459,12 @@ def _generated(model: ScenarioModel, periods: Sequence[Any]) -> _Generated:
     return entry
 
 
+def clear_cache() -> None:
+    """Forget every cached expansion (they are rebuilt when next asked for)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def is_generated(inst: Instance) -> bool:
     """True when the instance's scenarios come from regimes and events."""
     return isinstance(inst.scenarios, ScenarioModel)
