@@ -82,6 +82,8 @@ class _Facts:
             self.prob = {w: float(p) for w, p in zip(self.scen_ids, self.paths.probability)}
         self.by_id = {w.id: w for w in self.scen}
         self.row = {w: i for i, w in enumerate(self.scen_ids)}
+        regimes = getattr(inst.scenarios, "regimes", None)
+        self.states = list(regimes.states.values()) if regimes is not None else []
         self.src = {s.id: s for s in inst.sources}
 
     def rules(self, w: str, t: str, kind: str) -> list[Any]:
@@ -94,10 +96,8 @@ class _Facts:
             return list(getattr(sc, kind)) if sc is not None else []
         model, i = self.inst.scenarios, self.row[w]
         out = list(getattr(model.always, kind))
-        if model.regimes is not None:
-            state = list(model.regimes.states.values())[
-                int(self.paths.regime[i, self.periods.index(t)])]
-            out += getattr(state, kind)
+        if self.states:
+            out += getattr(self.states[int(self.paths.regime[i, self.periods.index(t)])], kind)
         for event, hit in zip(model.events, self.paths.happens[i].tolist()):
             if hit:
                 out += getattr(event, kind)
