@@ -691,7 +691,7 @@ def check_regimes(inst: Instance) -> None:
     for key, matrix in reg.by_period.items():
         _period(inst, key, f"{place}.by_period.{key}")
         if pkey(key) in seen:
-            raise InstanceError(f"period {key} is given twice (also as {seen[pkey(key)]!r})",
+            raise InstanceError(f"period {key!r} is given twice (also as {seen[pkey(key)]!r})",
                                 f"{place}.by_period.{key}")
         seen[pkey(key)] = key
         _check_matrix(states, matrix, f"{place}.by_period.{key}")
