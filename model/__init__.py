@@ -4,8 +4,8 @@ The modules are grouped by layer, each a sub-package; layers pass plain
 objects from one to the next:
 
 * ``input``: ``schema`` and ``instance`` (validation, no Pyomo) -> ``data``
-  (dense arrays) and ``tree`` (what is known when); ``overrides``,
-  ``builders``, ``workbook``;
+  (dense arrays) and ``tree`` (what is known when); ``regimes`` (scenarios
+  from regimes and events), ``overrides``, ``builders``, ``workbook``;
 * ``formulation``: ``policies`` -> ``formulation`` (Pyomo) and its vectorised
   twin ``matrix``, sharing ``indexing`` and ``investment`` -> ``built``;
 * ``solve``: ``solve`` (HiGHS); ``decompose``, ``coupled``, ``switch``,

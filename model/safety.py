@@ -186,6 +186,15 @@ def check_model_size(sources: int, elements: int, periods: int, scenarios: int,
             f"{MAX_MODEL_CELLS:,} (docs/cli.md, Safety)")
 
 
+# scenarios generated from regimes and events (model.input.regimes): enumeration
+# gives every reachable regime path times every subset of the events; above this
+# many scenarios it is refused (an extensive form that large would not solve in
+# reasonable time on one machine) and `sample: {paths: N, seed: S}` draws N paths
+MAX_ENUMERATED_SCENARIOS = 20_000
+MAX_REGIME_STATES = 50
+MAX_EVENTS = 50
+
+
 def check_synthetic_size(sources: int, elements: int, periods: int, scenarios: int,
                          flags: bool = False) -> None:
     """Refuse a synthetic instance too large to generate, before generating it."""

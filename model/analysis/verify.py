@@ -5,7 +5,10 @@ re-derives capacities, availabilities, prices and demand from the validated
 instance with plain Python loops, reads the written tables (CSV) and the
 summary, and recomputes every constraint of the instance and every reported
 number. It is what `sourcing verify RUN_DIR` runs and what the tests run on
-every solved instance.
+every solved instance. For scenarios generated from regimes and events it
+takes only the paths of model.input.regimes' expansion (which regime in which
+period, which events happen) and re-derives each scenario's id, probability
+and data from the regime model itself.
 
 The folder is read as untrusted: never through a symbolic link
 (model.output.folders.read_member), and the instance copy must still have the
@@ -29,6 +32,7 @@ from ..errors import UsageError
 from ..output.folders import FILES_OF, read_member, read_summary, read_table, sha256_of, \
     table_limits
 from ..input.instance import load_instance
+from ..input.regimes import scenario_list, scenario_paths
 from ..input.schema import Instance, Policy, Selector, Source
 from ..safety import MAX_ALPHA, shown
 
@@ -78,10 +82,40 @@ class _Facts:
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
         self.periods = [_k(p) for p in inst.periods]
-        self.scen = inst.scenarios or []
-        self.scen_ids = [w.id for w in self.scen] or ["base"]
-        self.prob = {w.id: w.probability for w in self.scen} or {"base": 1.0}
+        # scenarios from regimes and events: the paths of the expansion of the instance
+        # whose SHA-256 summary.json records (model.input.regimes); their ids,
+        # probabilities and data are re-derived here from the regime model itself
+        self.paths = scenario_paths(inst)
+        if self.paths is None:
+            self.scen = scenario_list(inst)
+            self.scen_ids = [w.id for w in self.scen] or ["base"]
+            self.prob = {w.id: w.probability for w in self.scen} or {"base": 1.0}
+        else:
+            self.scen = []
+            self.scen_ids = list(self.paths.ids)
+            self.prob = {w: float(p) for w, p in zip(self.scen_ids, self.paths.probability)}
+        self.by_id = {w.id: w for w in self.scen}
+        self.row = {w: i for i, w in enumerate(self.scen_ids)}
+        regimes = getattr(inst.scenarios, "regimes", None)
+        self.states = list(regimes.states.values()) if regimes is not None else []
         self.src = {s.id: s for s in inst.sources}
+
+    def rules(self, w: str, t: str, kind: str) -> list[Any]:
+        """The rules of `kind` of scenario w that may hold in period t: a listed
+        scenario's (filtered by the caller), or the `always` rules, the rules of the
+        path's regime in t (they hold in every period it holds) and those of the
+        events that happen."""
+        if self.paths is None:
+            sc = self.by_id.get(w)
+            return list(getattr(sc, kind)) if sc is not None else []
+        model, i = self.inst.scenarios, self.row[w]
+        out = list(getattr(model.always, kind))
+        if self.states:
+            out += getattr(self.states[int(self.paths.regime[i, self.periods.index(t)])], kind)
+        for event, hit in zip(model.events, self.paths.happens[i].tolist()):
+            if hit:
+                out += getattr(event, kind)
+        return out
 
     def supply(self, s: Source, e: str) -> Any:
         if e in s.supply:
@@ -128,16 +162,12 @@ class _Facts:
 
     def emergency(self, e: str, t: str, w: str) -> bool:
         """An emergency disruption rule of w hits a source supplying e in period t."""
-        sc = self._scenario(w)
-        for r in (sc.disruptions if sc else []):
+        for r in self.rules(w, t, "disruptions"):
             if r.emergency and self._hits(r, e, t) and any(
                     _matches(r.match, s, e) and self.supply(s, e) is not None
                     for s in self.inst.sources):
                 return True
         return False
-
-    def _scenario(self, w: str) -> Any:
-        return next((x for x in self.scen if x.id == w), None)
 
     @staticmethod
     def _hits(rule: Any, e: str, t: str) -> bool:
@@ -145,15 +175,15 @@ class _Facts:
             (rule.periods is None or t in [_k(p) for p in rule.periods])
 
     def availability(self, sid: str, e: str, t: str, w: str) -> float:
-        a, sc = 1.0, self._scenario(w)
-        for r in (sc.disruptions if sc else []):
+        a = 1.0
+        for r in self.rules(w, t, "disruptions"):
             if _matches(r.match, self.src[sid], e) and self._hits(r, e, t):
                 a *= r.availability
         return a
 
     def price_multiplier(self, sid: str, e: str, t: str, w: str) -> float:
-        m, sc = 1.0, self._scenario(w)
-        for r in (sc.price_shocks if sc else []):
+        m = 1.0
+        for r in self.rules(w, t, "price_shocks"):
             if _matches(r.match, self.src[sid], e) and self._hits(r, e, t):
                 m *= r.multiplier
         return m
@@ -163,8 +193,8 @@ class _Facts:
         return _by_period(d[e] if e in d else d.get("default", 0.0), t)
 
     def demand(self, e: str, t: str, w: str) -> float:
-        m, sc = 1.0, self._scenario(w)
-        for r in (sc.demand_shocks if sc else []):
+        m = 1.0
+        for r in self.rules(w, t, "demand_shocks"):
             if self._hits(r, e, t):
                 m *= r.multiplier
         return self.base_demand(e, t) * m
@@ -240,6 +270,69 @@ class _Facts:
     def discount(self, t: str) -> float:
         # a negative power underflows to 0 rather than raising OverflowError
         return (1.0 + self.inst.discount_rate) ** -self.periods.index(t)
+
+
+def _rows(matrix: dict[str, dict[str, float]], states: list[str]) -> list[list[float]]:
+    """A transition matrix as rows over `states`, each divided by its sum."""
+    out = []
+    for s in states:
+        row = [float(matrix[s].get(n, 0.0)) for n in states]
+        total = math.fsum(row)
+        out.append([v / total for v in row])
+    return out
+
+
+def regime_problems(f: _Facts) -> list[str]:
+    """Scenarios from regimes and events: each id reads its path (initials, a full
+    name where initials clash, +event), each probability is the definition's
+    (start, transitions, events; a sample's times drawn / paths), an enumeration's
+    probabilities sum to 1 (every path is there) and every path is possible."""
+    paths, model = f.paths, f.inst.scenarios
+    out: list[str] = []
+    states = list(model.regimes.states) if model.regimes is not None else []
+    initials = [s[0].upper() for s in states]
+    token = [s if initials.count(c) > 1 else c for s, c in zip(states, initials)]
+    first, step = [], []
+    if states:
+        start = {model.regimes.start: 1.0} if isinstance(model.regimes.start, str) \
+            else model.regimes.start
+        total = math.fsum(start.values())
+        order = {_k(p): i for i, p in enumerate(f.inst.periods)}
+        keys = sorted(model.regimes.by_period, key=lambda k: order[_k(k)])
+        for i in range(len(f.periods)):
+            later = [k for k in keys if order[_k(k)] <= i]
+            step.append(_rows(model.regimes.by_period[later[-1]] if later
+                              else model.regimes.transition, states))
+        first = [math.fsum(start.get(s, 0.0) / total * step[0][j][n]
+                           for j, s in enumerate(states)) for n in range(len(states))]
+    for i, w in enumerate(f.scen_ids):
+        path = [int(r) for r in paths.regime[i]]
+        hit = [bool(h) for h in paths.happens[i]]
+        fired = [e.id for e, h in zip(model.events, hit) if h]
+        want = ("-".join(token[r] for r in path) + "".join("+" + e for e in fired)) \
+            if states else ("+".join(fired) or "normal")
+        if w != want:
+            out.append(f"scenario {w}: its path reads '{want}'")
+        p = first[path[0]] if states else 1.0
+        for t in range(1, len(path)):
+            p *= step[t][path[t - 1]][path[t]]
+        for e, h in zip(model.events, hit):
+            p *= e.probability if h else 1.0 - e.probability
+        if p <= 0:
+            out.append(f"scenario {w}: its path has probability 0 in the chain")
+        if paths.sampled:
+            if not _close(f.prob[w], int(paths.draws[i]) / paths.sample_paths, 1e-12, 0.0):
+                out.append(f"scenario {w}: probability {f.prob[w]}, drawn "
+                           f"{paths.draws[i]} of {paths.sample_paths} times")
+        elif not _close(f.prob[w], p, 1e-9, 1e-15):
+            out.append(f"scenario {w}: probability {f.prob[w]}, by its path {p}")
+    if paths.sampled and int(paths.draws.sum()) != paths.sample_paths:
+        out.append(f"the sample's draws add up to {int(paths.draws.sum())}, not "
+                   f"{paths.sample_paths}")
+    if not paths.sampled and abs(math.fsum(f.prob.values()) - 1.0) > 1e-9:
+        out.append(f"the enumerated scenarios' probabilities sum to "
+                   f"{math.fsum(f.prob.values())}, not 1: paths are missing")
+    return out[:10]
 
 
 def _close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-6) -> bool:
@@ -446,6 +539,28 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
 
     def le(a: float, b: float) -> bool:
         return a <= b + tol * max(1.0, abs(b))
+
+    # -- the scenarios: the run's ids and probabilities are the instance's (for scenarios
+    # from regimes and events: the expansion of the hashed instance)
+    if f.paths is not None:
+        problems += regime_problems(f)
+    if os.path.lexists(folder / "scenarios.csv"):
+        listed = read_table(folder / "scenarios.csv", dtype={"scenario": str},
+                            usecols=["scenario", "probability"])
+        ids = listed["scenario"].tolist()
+        if ids != f.scen_ids:
+            extra = sorted(set(ids) - set(f.scen_ids))[:3]
+            gone = sorted(set(f.scen_ids) - set(ids))[:3]
+            bad(f"scenarios.csv: the scenarios are not the instance's ({len(ids)} listed, "
+                f"{len(f.scen_ids)} in the instance" + (f"; not in it: {extra}" if extra else "")
+                + (f"; missing: {gone}" if gone else "") + ")")
+        else:
+            for w, p in zip(ids, listed["probability"].astype(float)):
+                if not _close(p, f.prob[w], 1e-12, 1e-15):
+                    bad(f"scenarios.csv: {w} has probability {p}, the instance {f.prob[w]}")
+                    break
+    else:
+        bad("scenarios.csv is missing")
 
     # -- what is known when: the tree, node decisions, contracts' information
     partition = f.partition()

@@ -28,7 +28,8 @@ import yaml
 from ..errors import InstanceError, UsageError
 from .instance import MAX_FILE_BYTES, LoadedInstance, instance_from_dict
 from ..safety import ID_RULE, MAX_SAMPLE, check_count, check_synthetic_size, is_id
-from .schema import Instance
+from .regimes import is_generated, scenario_list
+from .schema import Instance, Scenario
 
 RULE_KEYS = ("disruptions", "price_shocks", "demand_shocks")
 
@@ -112,6 +113,25 @@ def without_signed_terms(inst: Instance | dict[str, Any], source_id: str,
             sup.pop(key, None)
     data["name"] = f"{data['name']}-{source_id}-{suffix}"
     return data
+
+
+def instance_to_dict_scenario(scenario: Scenario) -> dict[str, Any]:
+    """Plain data of one scenario, as it would be written in a list."""
+    return scenario.model_dump(by_alias=True, exclude_none=True, mode="python")
+
+
+def expanded(inst: Instance) -> LoadedInstance:
+    """The instance with the scenarios that its regimes and events generate written as
+    a plain list (same name, same everything else): it has the same scenario data,
+    probabilities and information tree, so the same optimum
+    (``sourcing build scenarios --expand``)."""
+    if not is_generated(inst):
+        raise UsageError(f"instance '{inst.name}' lists its scenarios already; --expand "
+                         "writes the scenarios generated from `scenarios: {regimes: ..., "
+                         "events: [...]}` as a list")
+    data = instance_to_dict(inst)
+    data["scenarios"] = [instance_to_dict_scenario(w) for w in scenario_list(inst)]
+    return instance_from_dict(data, name=f"<{inst.name} expanded>")
 
 
 # --------------------------------------------------------------------------- builder
@@ -275,14 +295,18 @@ def _with_scenarios(base: Instance | dict[str, Any], scenarios: list[dict[str, A
 def base_rules(base: Instance | dict[str, Any], scenario: str | None
                ) -> dict[str, list[dict[str, Any]]]:
     """The rules of one of the base instance's scenarios (its baseline, such as the
-    normal Chinese licensing regime), to apply in every generated scenario."""
+    normal Chinese licensing regime), to apply in every generated scenario. For
+    scenarios from regimes and events, one of the scenarios they generate."""
     if scenario is None:
         return {}
-    data = instance_to_dict(base) if isinstance(base, Instance) else base
-    for w in data.get("scenarios") or []:
+    if isinstance(base, dict) and isinstance(base.get("scenarios"), dict):   # regimes, events
+        base = instance_from_dict(base, name=f"<{base.get('name')}>").instance
+    listed = [instance_to_dict_scenario(w) for w in scenario_list(base)] \
+        if isinstance(base, Instance) else list(base.get("scenarios") or [])
+    for w in listed:
         if w["id"] == scenario:
             return {key: copy.deepcopy(w.get(key, [])) for key in RULE_KEYS}
-    ids = [w["id"] for w in data.get("scenarios") or []]
+    ids = [w["id"] for w in listed][:12]
     raise UsageError(f"--base-scenario: no scenario '{scenario}' in the base instance"
                      + (f" (scenarios: {', '.join(ids)})" if ids else " (it has none)"))
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..safety import check_model_size
 from .instance import LoadedInstance, index_multiplier, index_path, pkey
+from .regimes import scenario_list
 from .schema import Instance, Selector, Source
 from .tree import (
     NO_LEAD_TIME,
@@ -313,10 +314,10 @@ def problem_data(loaded: LoadedInstance | Instance,
     inst = loaded.instance if isinstance(loaded, LoadedInstance) else loaded
     elements, periods = list(inst.elements), list(inst.periods)
     E, T = len(elements), len(periods)
-    scen = inst.scenarios or []
+    e_pos = {e: i for i, e in enumerate(elements)}
+    scen = scenario_list(inst)     # a list as written, or generated from regimes and events
     # before any array: every path to a model (solve, compare, sweep, mpi-sppy) comes here
     check_model_size(len(inst.sources), E, T, len(scen) or 1, len(inst.projects))
-    e_pos = {e: i for i, e in enumerate(elements)}
     names = [w.id for w in scen] or ["base"]
     prob = np.array([w.probability for w in scen] or [1.0], dtype=float)
     W = len(names)

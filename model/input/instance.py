@@ -26,14 +26,16 @@ from pydantic import ValidationError
 from ..errors import InstanceError, UsageError
 from ..safety import (
     MAX_DISCOUNT_RATE,
+    MAX_EVENTS,
     MAX_INT_DIGITS,
     MAX_MULTIPLIER,
+    MAX_REGIME_STATES,
     MAX_STOCK_PERIODS,
     MIN_DISCOUNT_WEIGHT,
     check_model_size,
     shown,
 )
-from .schema import RULE_KINDS, Instance, Policy, Selector
+from .schema import RULE_KINDS, Instance, Policy, ScenarioModel, Selector
 
 DEFAULT_INSTANCE = "japan_2026.yaml"
 MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -360,7 +362,7 @@ def _friendly(err: dict[str, Any], data: Any) -> tuple[tuple[Any, ...], str]:
         return loc + (err["ctx"]["key"],), msg
     if kind == "extra_forbidden":
         return loc, "unknown key"
-    if kind in {"number", "label", "name", "country", "period_map", "mapping"}:
+    if kind in {"number", "label", "name", "country", "period_map", "mapping", "start"}:
         return loc, msg
     msg = msg.replace("Input should be", "must be").replace("a valid dictionary", "a mapping")
     if "input" in err and kind not in {"too_short", "too_long"}:
@@ -452,6 +454,8 @@ def check_size(inst: Instance) -> None:
     """The model of the instance can be built: (sources + projects) x elements x periods x
     scenarios within model.safety.MAX_MODEL_CELLS (a small file can name a huge model
     through `default` maps)."""
+    if isinstance(inst.scenarios, ScenarioModel):
+        return      # counted before enumeration (check_scenario_model), then by problem_data
     try:
         check_model_size(len(inst.sources), len(inst.elements), len(inst.periods),
                          len(inst.scenarios or [None]), len(inst.projects))
@@ -472,7 +476,8 @@ def check_unique_names(inst: Instance) -> None:
     """Elements, periods, source ids, scenario ids and group names are unique."""
     for key, values in (("elements", inst.elements), ("periods", inst.periods),
                         ("sources", [s.id for s in inst.sources]),
-                        ("scenarios", [w.id for w in inst.scenarios or []])):
+                        ("scenarios", [w.id for w in inst.scenarios or []
+                                       if not isinstance(inst.scenarios, ScenarioModel)])):
         hit = _dupe(values)
         if hit:
             i, v = hit
@@ -724,8 +729,12 @@ def _check_terms(inst: Instance, s: Any, e: str, sup: Any, place: str) -> None:
 
 
 def check_scenarios(inst: Instance) -> None:
-    """Probabilities sum to 1; rule filters and selectors name known things."""
+    """Probabilities sum to 1; rule filters and selectors name known things.
+    Scenarios from regimes and events: :func:`check_scenario_model`."""
     if inst.scenarios is None:
+        return
+    if isinstance(inst.scenarios, ScenarioModel):
+        check_scenario_model(inst)
         return
     if not inst.scenarios:
         raise InstanceError("needs at least one scenario (or leave the key out)", "scenarios")
@@ -733,12 +742,99 @@ def check_scenarios(inst: Instance) -> None:
     if abs(total - 1.0) > PROBABILITY_TOLERANCE:
         raise InstanceError(f"probabilities sum to {total:.12g}, not 1", "scenarios")
     for j, w in enumerate(inst.scenarios):
-        for key in ("disruptions", "price_shocks", "demand_shocks"):
-            for i, rule in enumerate(getattr(w, key)):
-                place = f"scenarios[{j}].{key}[{i}]"
-                _check_filter(inst, rule.elements, rule.periods, place)
-                if hasattr(rule, "match"):
-                    _check_selector(inst, rule.match, f"{place}.match", index_allowed=True)
+        _check_rules(inst, w, f"scenarios[{j}]")
+
+
+def _check_rules(inst: Instance, holder: Any, place: str) -> None:
+    """The rule lists of a scenario, regime, event or `always`: known names."""
+    for key in ("disruptions", "price_shocks", "demand_shocks"):
+        for i, rule in enumerate(getattr(holder, key)):
+            where = f"{place}.{key}[{i}]"
+            _check_filter(inst, rule.elements, rule.periods, where)
+            if hasattr(rule, "match"):
+                _check_selector(inst, rule.match, f"{where}.match", index_allowed=True)
+
+
+def _state(states: list[str], name: Any, place: str) -> None:
+    if name not in states:
+        raise InstanceError(f"unknown state '{name}' (states: {', '.join(states)})", place)
+
+
+def _check_row(states: list[str], row: dict[str, float], place: str,
+               what: str = "row sums") -> None:
+    for name in row:
+        _state(states, name, f"{place}.{name}")
+    total = math.fsum(row.values())
+    if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+        raise InstanceError(f"{what} to {total:.12g}, not 1", place)
+
+
+def _check_matrix(states: list[str], matrix: dict[str, dict[str, float]], place: str) -> None:
+    """Every state has a row (P(next | current), left-out states 0) summing to 1."""
+    for name in matrix:
+        _state(states, name, f"{place}.{name}")
+    missing = [s for s in states if s not in matrix]
+    if missing:
+        raise InstanceError(f"no row for state(s) {', '.join(missing)} (every state needs "
+                            "one: P(next | current), left-out next states 0)", place)
+    for name, row in matrix.items():
+        _check_row(states, row, f"{place}.{name}")
+
+
+def check_regimes(inst: Instance) -> None:
+    """The regime chain: states with known names in their rules; `start`, `transition`
+    and every `by_period` matrix name known states, and every row sums to 1."""
+    reg = inst.scenarios.regimes
+    if reg is None:
+        return
+    place = "scenarios.regimes"
+    states = list(reg.states)
+    if not states:
+        raise InstanceError("needs at least one state", f"{place}.states")
+    if len(states) > MAX_REGIME_STATES:
+        raise InstanceError(f"{len(states)} states; at most {MAX_REGIME_STATES} (docs/cli.md, "
+                            "Safety)", f"{place}.states")
+    for name, state in reg.states.items():
+        _check_rules(inst, state, f"{place}.states.{name}")
+    if isinstance(reg.start, str):
+        _state(states, reg.start, f"{place}.start")
+    else:
+        if not reg.start:
+            raise InstanceError("needs at least one state", f"{place}.start")
+        _check_row(states, reg.start, f"{place}.start", "probabilities sum")
+    _check_matrix(states, reg.transition, f"{place}.transition")
+    seen: dict[str, Any] = {}
+    for key, matrix in reg.by_period.items():
+        _period(inst, key, f"{place}.by_period.{key}")
+        if pkey(key) in seen:
+            raise InstanceError(f"period {key!r} is given twice (also as {seen[pkey(key)]!r})",
+                                f"{place}.by_period.{key}")
+        seen[pkey(key)] = key
+        _check_matrix(states, matrix, f"{place}.by_period.{key}")
+
+
+def check_scenario_model(inst: Instance) -> None:
+    """Scenarios from regimes and events (model.input.regimes): a regime chain or
+    events; the chain's rows sum to 1; event ids unique; every rule names known
+    elements, periods and sources; enumeration within its bound (else `sample`);
+    every generated id valid and unique."""
+    from .regimes import scenario_paths
+
+    model = inst.scenarios
+    if model.regimes is None and not model.events:
+        raise InstanceError("give `regimes` or `events` (or write the scenarios as a list)",
+                            "scenarios")
+    check_regimes(inst)
+    if len(model.events) > MAX_EVENTS:
+        raise InstanceError(f"{len(model.events)} events; at most {MAX_EVENTS} (docs/cli.md, "
+                            "Safety)", "scenarios.events")
+    hit = _dupe([e.id for e in model.events])
+    if hit:
+        raise InstanceError(f"duplicate id '{hit[1]}'", f"scenarios.events[{hit[0]}].id")
+    for i, event in enumerate(model.events):
+        _check_rules(inst, event, f"scenarios.events[{i}]")
+    _check_rules(inst, model.always, "scenarios.always")
+    scenario_paths(inst)     # the bound and the ids (the expansion is cached for later use)
 
 
 def _check_build(inst: Instance, rule: Any, place: str) -> None:

@@ -9,9 +9,17 @@ A path walks the instance as written (docs/cli.md, "What-if"):
   ``projects[caremag-phase2].cost``, ``policies.crma65.max_single_country_share[0].share``
   (a rule written alone counts as a list of one).
 
+Scenarios from regimes and events are reached the same way:
+``scenarios.regimes.transition.normal.ban``, ``scenarios.regimes.start.ban``,
+``scenarios.regimes.by_period.2029.ban.normal``,
+``scenarios.regimes.states.ban.disruptions[0].availability``,
+``scenarios.events[iluka-delay].probability``, ``scenarios.sample.seed``.
+
 The value is read as YAML (``0.5``, ``1.2e8``, ``true``, ``{2026: 10, 2027: 12}``).
-Setting one scenario's ``probability`` rescales the other scenarios in
-proportion so that the probabilities still sum to 1. The overridden instance
+One rule keeps probabilities that sum to 1 summing to 1: setting one scenario's
+``probability`` rescales the other scenarios in proportion, and setting a
+transition probability (or one of a `start` map) rescales the rest of its row
+in proportion. An event's probability stands alone. The overridden instance
 is validated again, so a bad value gets the usual one-line message.
 """
 
@@ -105,23 +113,43 @@ def apply_override(data: dict[str, Any], path: str, value: Any) -> dict[str, Any
     return out
 
 
+_ROW = re.compile(r"scenarios\.regimes\.(?:start|transition\.[^.\[\]]+|"
+                  r"by_period\.[^.\[\]]+\.[^.\[\]]+)")
+
+
 def _set(root: dict[str, Any], node: dict[str, Any], key: Any, value: Any, trail: str) -> None:
-    """Set one value; a scenario probability rescales the others to keep the sum 1."""
+    """Set one value. A probability that is one of several summing to 1 rescales the
+    others in proportion, so that the sum stays 1: a scenario's probability (a
+    list of scenarios) the other scenarios, a transition probability (or a
+    `start` probability) the rest of its row. An event's probability stands alone."""
     node[key] = value
-    if key != "probability" or not trail.startswith("scenarios"):
+    scenarios = root.get("scenarios")
+    if isinstance(scenarios, list) and key == "probability" and trail.startswith("scenarios"):
+        others, what = [s for s in scenarios if s is not node], "the other scenarios have"
+        field = "probability"
+    elif isinstance(scenarios, dict) and _ROW.fullmatch(trail):
+        others, what, field = [k for k in node if k != key], "the rest of the row has", None
+    else:
         return
-    scenarios = root.get("scenarios") or []
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         return                                   # the validation says what is wrong
-    others = [s for s in scenarios if s is not node]
-    rest = sum(float(s.get("probability", 0.0)) for s in others)
+
+    def get(item: Any) -> Any:
+        return item.get(field, 0.0) if field else node[item]
+
+    if any(isinstance(get(o), bool) or not isinstance(get(o), (int, float)) for o in others):
+        return                                   # the validation says what is wrong
+    rest = sum(float(get(o)) for o in others)
     if rest <= 0:
         if value != 1:
-            raise UsageError(f"--set {trail}.probability: the other scenarios have "
-                             "probability 0, nothing to rescale")
+            raise UsageError(f"--set {trail}.{key}: {what} probability 0, nothing to rescale")
         return
-    for s in others:
-        s["probability"] = float(s["probability"]) * (1.0 - float(value)) / rest
+    for o in others:
+        scaled = float(get(o)) * (1.0 - float(value)) / rest
+        if field:
+            o[field] = scaled
+        else:
+            node[o] = scaled
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

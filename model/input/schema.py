@@ -23,8 +23,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
+    Tag,
     WithJsonSchema,
     model_validator,
 )
@@ -42,6 +44,7 @@ from ..safety import (
     MAX_MULTIPLIER,
     MAX_NAME_LENGTH,
     MAX_NUMBER,
+    MAX_SAMPLE,
     is_control,
     is_country,
     is_id,
@@ -147,8 +150,9 @@ MAX_COUNT = 10_000          # periods: lead times, refill, build times
 def _count(value: Any) -> int:
     """A whole number >= 0 (periods, for instance)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        raise PydanticCustomError("number", "must be a whole number from 0 to {hi:,}, got {got}",
-                                  {"hi": MAX_COUNT, "got": _show(value)})
+        # pydantic fills {got} but knows no format specs: the bound is formatted here
+        raise PydanticCustomError("number", f"must be a whole number from 0 to {MAX_COUNT:,}, "
+                                  "got {got}", {"got": _show(value)})
     return value
 
 
@@ -435,6 +439,175 @@ class Scenario(Strict):
     sources: Citations = Field(default_factory=list)
 
 
+# --------------------------------------------------------------------------- regimes
+# Scenarios generated from a Markov chain of export-control regimes and independent
+# events (DESIGN.md, "Scenarios from regimes and events"; model.input.regimes).
+_NO_PERIODS = ("a regime's rules hold in the periods the regime holds, so they take no "
+               "`periods` (rules of given periods go in `events` or `always`)")
+
+
+def _refuse_periods(data: Any) -> Any:
+    if isinstance(data, dict) and "periods" in data:
+        raise PydanticCustomError("unknown_key", "unknown key '{key}'{hint}",
+                                  {"key": "periods", "hint": f" ({_NO_PERIODS})"})
+    return data
+
+
+def _drop_periods(schema: dict[str, Any]) -> None:
+    schema.get("properties", {}).pop("periods", None)
+
+
+class StateDisruption(Disruption):
+    """A disruption of a regime: in every period the regime holds (no `periods`)."""
+
+    model_config = ConfigDict(json_schema_extra=_drop_periods)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_periods(cls, data: Any) -> Any:
+        return _refuse_periods(data)
+
+
+class StatePriceShock(PriceShock):
+    """A price shock of a regime: in every period the regime holds (no `periods`)."""
+
+    model_config = ConfigDict(json_schema_extra=_drop_periods)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_periods(cls, data: Any) -> Any:
+        return _refuse_periods(data)
+
+
+class StateDemandShock(DemandShock):
+    """A demand shock of a regime: in every period the regime holds (no `periods`)."""
+
+    model_config = ConfigDict(json_schema_extra=_drop_periods)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_periods(cls, data: Any) -> Any:
+        return _refuse_periods(data)
+
+
+class RegimeState(Strict):
+    """One regime (state of the chain): the rules that hold in every period it holds."""
+
+    description: str | None = None
+    disruptions: list[StateDisruption] = Field(default_factory=list)
+    price_shocks: list[StatePriceShock] = Field(default_factory=list)
+    demand_shocks: list[StateDemandShock] = Field(default_factory=list)
+
+
+def _start(value: Any) -> str | dict[str, float]:
+    """The regime before the first period: a state name, or a map state -> probability."""
+    if isinstance(value, str):
+        return _id(value)
+    if isinstance(value, dict):
+        out: dict[str, float] = {}
+        for key, v in value.items():
+            try:
+                out[_id(key)] = _share(v)
+            except PydanticCustomError as err:
+                raise PydanticCustomError("start", "state {key}: {msg}",
+                                          {"key": _show(key), "msg": err.message()}) from None
+        return out
+    raise PydanticCustomError(
+        "start", "must be a state name or a map state -> probability, got {got}",
+        {"got": _show(value)})
+
+
+Row = dict[Id, Share]                 # one row of a transition matrix: next state -> P
+Matrix = dict[Id, Row]                # current state -> row
+Start = Annotated[Union[str, dict[str, float]], BeforeValidator(_start),
+                  WithJsonSchema({"oneOf": [_ID_SCHEMA, {
+                      "type": "object", "additionalProperties": {
+                          "type": "number", "minimum": 0, "maximum": 1}}]})]
+
+
+class Regimes(Strict):
+    """A Markov chain of regimes over the periods: the regime before the first period
+    (`start`), the rules of each regime (`states`), P(next | current) (`transition`)
+    and, optionally, another matrix from a given period on (`by_period`)."""
+
+    start: Start
+    states: dict[Id, RegimeState]
+    transition: Matrix
+    by_period: dict[Label, Matrix] = Field(default_factory=dict)
+
+
+class ScenarioEvent(Strict):
+    """An independent one-off uncertainty: it happens with `probability`, and then its
+    rules (with their own `periods` filters) hold."""
+
+    id: Id
+    description: str | None = None
+    probability: Share
+    disruptions: list[Disruption] = Field(default_factory=list)
+    price_shocks: list[PriceShock] = Field(default_factory=list)
+    demand_shocks: list[DemandShock] = Field(default_factory=list)
+
+
+class Rules(Strict):
+    """Rule lists of a scenario (each rule with its own filters)."""
+
+    disruptions: list[Disruption] = Field(default_factory=list)
+    price_shocks: list[PriceShock] = Field(default_factory=list)
+    demand_shocks: list[DemandShock] = Field(default_factory=list)
+
+
+def _sample_paths(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SAMPLE:
+        raise PydanticCustomError("number", f"must be a whole number from 1 to {MAX_SAMPLE:,}, "
+                                  "got {got}", {"got": _show(value)})
+    return value
+
+
+MAX_SEED = 2 ** 64 - 1
+
+
+def _seed(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise PydanticCustomError("number", "must be a whole number from 0 to 2^64 - 1, "
+                                  "got {got}", {"got": _show(value)})
+    return value
+
+
+class Sample(Strict):
+    """Draw `paths` i.i.d. paths (regimes and events) with numpy's PCG64 seeded `seed`,
+    instead of enumerating every path."""
+
+    paths: Annotated[int, BeforeValidator(_sample_paths),
+                     WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_SAMPLE})]
+    seed: Annotated[int, BeforeValidator(_seed),
+                    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_SEED})] = 0
+
+
+class ScenarioModel(Strict):
+    """Scenarios generated from regimes and events, the alternative to a list: every
+    regime path times every subset of the events (or a sample of them), the `always`
+    rules in each (model.input.regimes)."""
+
+    regimes: Regimes | None = None
+    events: list[ScenarioEvent] = Field(default_factory=list)
+    always: Rules = Field(default_factory=Rules)
+    sample: Sample | None = None
+
+
+def _scenarios_form(value: Any) -> str | None:
+    """Which form `scenarios` takes: a list of scenarios, or a mapping (regimes, events)."""
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return "model" if isinstance(value, (dict, ScenarioModel)) else None
+
+
+Scenarios = Annotated[
+    Union[Annotated[list[Scenario], Tag("list")], Annotated[ScenarioModel, Tag("model")]],
+    Discriminator(_scenarios_form, custom_error_type="scenarios_form",
+                  custom_error_message="must be a list of scenarios, or a mapping with "
+                                       "regimes, events, always and sample")]
+
+
 class RuleFilter(Strict):
     """Filters shared by policy rules."""
 
@@ -586,7 +759,8 @@ class Instance(Strict):
     indices: dict[Id, dict[str, PeriodValue]] = Field(default_factory=dict)
     sources: list[Source] = Field(default_factory=list)
     projects: list[Project] = Field(default_factory=list)
-    scenarios: list[Scenario] | None = None
+    # a list of scenarios, or scenarios generated from regimes and events
+    scenarios: Scenarios | None = None
     policies: dict[Id, Policy] = Field(default_factory=dict)
     risk: Risk = Field(default_factory=Risk)
     period_days: Positive = 365.0

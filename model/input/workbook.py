@@ -293,7 +293,9 @@ def instance_workbook(inst: Instance) -> bytes:
     import xlsxwriter
 
     from .builders import instance_to_dict
+    from .regimes import refuse_generated
 
+    refuse_generated(inst, "the instance workbook")   # its sheets hold a list of scenarios
     data = instance_to_dict(inst)
     _check_texts(data)
     tables = _tables(data)

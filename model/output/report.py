@@ -32,6 +32,8 @@ from .describe import policy_in_words
 from .formatting import (MACHINE, cell, format_frame, key_scenarios, numeric_columns,
                          period_word, spec)
 from ..input.instance import load_instance
+from ..input.regimes import describe as describe_scenarios
+from ..input.regimes import is_generated, scenario_list, scenario_paths, state_tokens
 from .palette import country_color
 
 CSS = """
@@ -132,6 +134,57 @@ def _num(v: Any, unit: str = "") -> str:
 format_number = _num
 
 
+def _rules_words(holder: Any) -> str:
+    """The rules of a scenario (or regime, event, `always`) in words."""
+    rules = []
+    for r in holder.disruptions:
+        rules.append(f"availability x{r.availability:g} for "
+                     f"{_sel(r.match)} {r.elements or 'all elements'} {r.periods or ''}")
+    for r in holder.price_shocks:
+        rules.append(f"price x{r.multiplier:g} for {_sel(r.match)} "
+                     f"{r.elements or 'all elements'} {r.periods or ''}")
+    for r in holder.demand_shocks:
+        rules.append(f"demand x{r.multiplier:g} for {r.elements or 'all elements'} "
+                     f"{r.periods or ''}")
+    return "; ".join(rules)
+
+
+def _regime_tables(inst: Any) -> list[str]:
+    """Scenarios from regimes and events: the regimes, the transition matrices, the
+    events and the rules that always hold (model.input.regimes)."""
+    model, paths = inst.scenarios, scenario_paths(inst)
+    parts = ["<h3>Scenarios from regimes and events</h3>",
+             f"<p>{_esc(describe_scenarios(inst))}: each scenario is a regime path and the "
+             "events that happen; its id reads the path (the regimes' initials by period, then "
+             "+event).</p>"]
+    reg = model.regimes
+    if reg is not None:
+        tokens = dict(zip(paths.states, state_tokens(paths.states)))
+        parts.append(_table(pd.DataFrame([
+            {"regime": name, "in ids": tokens[name], "description": st.description or "",
+             "rules": _rules_words(st) or "none"} for name, st in reg.states.items()]),
+            "assumptions-regimes"))
+        start = {reg.start: 1.0} if isinstance(reg.start, str) else reg.start
+        rows = [{"matrix": "start (before the first period)", "from": "",
+                 **{s: start.get(s, 0.0) for s in reg.states}}]
+        matrices = [("transition", reg.transition)] + \
+            [(f"by_period {k} (from {k} on)", m) for k, m in reg.by_period.items()]
+        for label, matrix in matrices:
+            rows += [{"matrix": label, "from": f, **{s: row.get(s, 0.0) for s in reg.states}}
+                     for f, row in matrix.items()]
+        parts += ['<p class="note">P(next regime | current regime), one row per current '
+                  'regime:</p>', _table(pd.DataFrame(rows), "assumptions-transitions",
+                                        kinds={s: "probability" for s in reg.states})]
+    if model.events:
+        parts.append(_table(pd.DataFrame([
+            {"event": e.id, "probability": e.probability, "description": e.description or "",
+             "rules": _rules_words(e)} for e in model.events]), "assumptions-events"))
+    always = _rules_words(model.always)
+    if always:
+        parts.append(f"<p>In every scenario: {_esc(always)}</p>")
+    return parts
+
+
 def _assumptions(inst: Any, policy: str | None) -> str:
     if inst is None:
         return '<p class="note">no instance.yaml in this folder</p>'
@@ -150,20 +203,12 @@ def _assumptions(inst: Any, policy: str | None) -> str:
                              "recycled": s.recycled, "reservation_fee": s.reservation_fee,
                              "window": window, "element": e, "capacity_t": cap,
                              "price": price})
+    generated = is_generated(inst)
     scen_rows = []
-    for w in inst.scenarios or []:
-        rules = []
-        for r in w.disruptions:
-            rules.append(f"availability x{r.availability:g} for "
-                         f"{_sel(r.match)} {r.elements or 'all elements'} {r.periods or ''}")
-        for r in w.price_shocks:
-            rules.append(f"price x{r.multiplier:g} for {_sel(r.match)} "
-                         f"{r.elements or 'all elements'} {r.periods or ''}")
-        for r in w.demand_shocks:
-            rules.append(f"demand x{r.multiplier:g} for {r.elements or 'all elements'} "
-                         f"{r.periods or ''}")
+    for w in scenario_list(inst):
         scen_rows.append({"scenario": w.id, "probability": w.probability,
-                          "description": w.description or "", "rules": "; ".join(rules)})
+                          "description": w.description or ""}
+                         | ({} if generated else {"rules": _rules_words(w)}))
     parts = [f"<h2>Assumptions: instance {_esc(inst.name)}</h2>",
              f"<p>{_esc(inst.description)}</p>",
              _kv([("home country", inst.home), ("currency", inst.currency),
@@ -175,6 +220,8 @@ def _assumptions(inst: Any, policy: str | None) -> str:
              "<h3>Sources</h3>",
              _table(pd.DataFrame(src_rows), "assumptions-sources", currency=inst.currency,
                     kinds={"reservation_fee": "share", "price": "per_t"})]
+    if generated:
+        parts += _regime_tables(inst)
     if scen_rows:
         parts += ["<h3>Scenarios</h3>", _table(pd.DataFrame(scen_rows), "assumptions-scenarios")]
     if policy and policy != "none" and policy in inst.policies:
