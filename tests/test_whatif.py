@@ -190,7 +190,8 @@ def test_compare_reports_what_a_separate_solve_reports() -> None:
 
 
 @pytest.mark.parametrize("path, values", [
-    ("sources[lynas-hree].supply.Dy.price", [300000, 500000, 900000]),
+    ("sources[lynas-hree].supply.Dy.premium", [1.0, 1.6, 3.0]),
+    ("indices.cn-fob.Dy.2027", [250000, 400000]),
     ("scenarios.jp-ban-2026.probability", [0.05, 0.3]),
     ("projects[gbd-conversion].cost", [1e8, 4e8]),
 ])

@@ -105,8 +105,39 @@ EDGE: dict[str, Any] = {
 }
 
 
+# every field added for the briefing questions (issue 22): indices with a multiplier and
+# a default path, supplies on them, notes and citations, a life, terminal values, a
+# phased share, a policy with build_stock only, period maps with `default`
+BRIEFING = {
+    "schema": 1, "name": "briefing", "home": "JP", "periods": [2026, 2027, 2028],
+    "elements": ["Nd", "Dy"], "discount_rate": 0.05,
+    "demand": {"Nd": {2026: 100, "default": 120}, "Dy": 10},
+    "shortage_penalty": {"default": 1e6},
+    "stock": {"initial": {"Dy": 3}, "terminal_value": {"Dy": 2.0e5, "default": 5e4}},
+    "indices": {"cn": {"Nd": {2026: 1.8e5, 2027: 1.9e5, "default": 2e5}, "default": 3e5,
+                       "multiplier": 1.25}},
+    "sources": [
+        {"id": "cn", "mined_in": "CN", "refined_in": "CN", "mode": "spot",
+         "supply": {"Nd": {"capacity": 500, "index": "cn", "premium": 1.08},
+                    "Dy": {"capacity": 50, "index": "cn"}},
+         "notes": "line one, with a comma: and a colon\nline two\ttabbed",
+         "sources": ["[P1] SMM, 13 Feb 2026: https://example.org/a,b", "DOMAIN 7: China row"]},
+        {"id": "au", "mined_in": "AU", "refined_in": "MY",
+         "supply": {"default": {"capacity": 40, "price": {2026: 1e5, "default": 1.1e5}}}}],
+    "projects": [{"id": "plant", "source": "au", "capacity": {"Dy": 5}, "cost": 1e7,
+                  "build_time": 1, "life": 20, "notes": "estimate", "sources": ["one"]}],
+    "scenarios": [{"id": "a", "probability": 0.5, "notes": "why 0.5", "sources": ["x"]},
+                  {"id": "b", "probability": 0.5,
+                   "price_shocks": [{"match": {"index": "cn"}, "multiplier": 2.0}]}],
+    "policies": {"no-stock": {"build_stock": False, "notes": "what holding stock is worth"},
+                 "phased": {"max_single_country_share": {"share": {2027: 0.8, 2028: 0.65}},
+                            "sources": ["CRMA Art. 5"], "build_stock": False}},
+}
+
+
 def _instances() -> list[Any]:
     return [
+        pytest.param(lambda: instance_from_dict(BRIEFING).instance, id="briefing-fields"),
         pytest.param(lambda: load_instance(EXAMPLE).instance, id="example"),
         pytest.param(lambda: load_instance(JAPAN).instance, id="japan_2026"),
         pytest.param(lambda: instance_from_dict(synthetic_instance(6, 5, 4, 7, 1)).instance,
@@ -158,13 +189,15 @@ def test_cli_export_and_read_back(tmp_path: Path) -> None:
     proc = _run("export-instance", str(JAPAN), "--out", str(book))
     assert proc.returncode == 0, proc.stderr
     wb = openpyxl.load_workbook(book)
-    assert wb.sheetnames == ["about", "instance", "elements", "groups", "demand", "sources",
-                             "supply", "projects", "project_effects", "scenarios",
+    assert wb.sheetnames == ["about", "instance", "elements", "groups", "demand", "indices",
+                             "sources", "supply", "projects", "project_effects", "scenarios",
                              "scenario_rules", "policies"]
     # the common edits are plain cells: a demand, a capacity, a price, a probability
     assert _sheet_rows(wb["demand"])[1][:3] == ("Nd", None, 4461.6)
     supply = _sheet_rows(wb["supply"])
-    assert ("china-spot", "Tb", "price", "USD/t", 1230000.0) in [r[:5] for r in supply]
+    assert ("china-spot", "Tb", "premium", "x index", 1.08) in [r[:5] for r in supply]
+    indices = _sheet_rows(wb["indices"])
+    assert ("cn-fob", "Dy", "USD/t", 305000) in [r[:4] for r in indices]
     assert ("jp-ban-2026", 0.1) in [r[:2] for r in _sheet_rows(wb["scenarios"])]
     proc = _run("build", "from-xlsx", str(book), "--out", str(back))
     assert proc.returncode == 0, proc.stderr

@@ -959,7 +959,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
 
 
 SCENARIO_PARTS = ("reservation_cost", "delivery_cost", "shortage_cost", "holding_cost",
-                  "resale_revenue", "stock_deficit_cost", "investment_cost")
+                  "resale_revenue", "stock_deficit_cost", "investment_cost", "terminal_value")
 
 
 def _scenarios_problems(folder: Path, limit: int, f: _Facts, cost: dict[str, float],
@@ -978,7 +978,8 @@ def _scenarios_problems(folder: Path, limit: int, f: _Facts, cost: dict[str, flo
     for i, r in zip(table.index, table.itertuples()):
         w, row = r.scenario, f"scenarios.csv row {i + 2} ({r.scenario})"
         parts = [getattr(r, p) for p in SCENARIO_PARTS]
-        total = sum(parts) - 2 * r.resale_revenue          # revenue is subtracted
+        # revenue and the terminal value of the stock left are subtracted
+        total = sum(parts) - 2 * r.resale_revenue - 2 * r.terminal_value
         for what, have, want in (("probability", r.probability, f.prob[w]),
                                  ("cost", r.cost, cost[w]),
                                  ("shortage_t", r.shortage_t, shortage_w[w]),

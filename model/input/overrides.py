@@ -16,6 +16,9 @@ Scenarios from regimes and events are reached the same way:
 ``scenarios.events[iluka-delay].probability``, ``scenarios.sample.seed``.
 
 The value is read as YAML (``0.5``, ``1.2e8``, ``true``, ``{2026: 10, 2027: 12}``).
+A period of a value given as one number for every period turns that number into a
+map period -> number first: ``indices.cn-fob.Dy.2027=3.0e5`` on ``Dy: 305000``
+sets 2027 alone and keeps 305,000 in the other periods.
 One rule keeps probabilities that sum to 1 summing to 1: setting one scenario's
 ``probability`` rescales the other scenarios in proportion, and setting a
 transition probability (or one of a `start` map) rescales the rest of its row
@@ -84,6 +87,8 @@ def apply_override(data: dict[str, Any], path: str, value: Any) -> dict[str, Any
     out = copy.deepcopy(data)
     segments = parse_path(path)
     node: Any = out
+    parent: Any = None
+    at: Any = None                 # node is parent[at]
     trail = ""
     n = 0
     while n < len(segments):
@@ -94,23 +99,42 @@ def apply_override(data: dict[str, Any], path: str, value: Any) -> dict[str, Any
                 isinstance(node[0], dict) and "id" not in node[0]:
             node = node[0]            # a list of one rule: its keys directly
             continue
+        period = _period_label(out, key) if last and not bracketed else None
+        if period is not None and parent is not None and _is_number(node):
+            # one period of a number given for every period: the number becomes a map
+            # period -> number first (`--set indices.cn.Dy.2027=3e5` on `Dy: 2.8e5`)
+            node = parent[at] = {p: node for p in out["periods"]}
+            node[period] = value
+            return out
         if isinstance(node, dict):
             k = _key(node, key, where, create=last)
             if last:
                 _set(out, node, k, value, trail)
                 return out
-            node = node[k]
+            parent, at, node = node, k, node[k]
         elif isinstance(node, list):
             i = _item(node, key, bracketed, where)
             if last:
                 node[i] = value
                 return out
-            node = node[i]
+            parent, at, node = node, i, node[i]
         else:
             raise UsageError(f"{where}: '{trail}' is a value, it has no part '{key}'")
         trail += (f"[{key}]" if bracketed else ("." if trail else "") + key)
         n += 1
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _period_label(data: dict[str, Any], key: str) -> Any:
+    """The period label of the instance that `key` names (2026 or "2026"), or None."""
+    for p in data.get("periods") or []:
+        if str(p) == key:
+            return p
+    return None
 
 
 _ROW = re.compile(r"scenarios\.regimes\.(?:start|transition\.[^.\[\]]+|"

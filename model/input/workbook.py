@@ -17,24 +17,29 @@ row of every sheet its header (a unit in brackets is ignored on reading):
                     discount_rate, period_days, information, risk.lambda,
                     risk.alpha; ``periods`` with one label per cell across
 ``elements``        element | shortage_penalty | resale_price | stock_initial
-                    | stock_capacity | stock_holding_cost; a ``default`` row
-                    gives the value of elements without their own
+                    | stock_capacity | stock_holding_cost | stock_terminal_value;
+                    a ``default`` row gives the value of elements without their own
 ``groups``          group | elements
 ``demand``          element | all_periods | one column per period
+``indices``         index | element | unit | all_periods | periods...: a price
+                    path per element; a row ``multiplier`` (all_periods) scales it
 ``sources``         id | name | mined_in | refined_in | mode | recycled |
                     reservation_fee | lead_time | min_take | available_from |
-                    available_until
+                    available_until | notes | sources
 ``supply``          source | element | item (capacity, price, committed,
-                    price_floor, price_cap) | unit | all_periods | periods...
+                    price_floor, price_cap, index, premium) | unit | all_periods |
+                    periods...
 ``projects``        id | name | source | cost | fixed_cost | max_size |
-                    integer | build_time | decide_from | decide_until
+                    integer | build_time | decide_from | decide_until | life |
+                    notes | sources
 ``project_effects`` project | item (capacity, reduces) | element |
                     all_periods | periods...
-``scenarios``       id | probability | description
+``scenarios``       id | probability | description | notes | sources
 ``scenario_rules``  scenario | kind (disruption, price_shock, demand_shock) |
                     match | elements | periods | availability | multiplier |
                     emergency
-``policies``        policy | rule | one column per rule setting
+``policies``        policy | rule | one column per rule setting; build_stock,
+                    notes and sources belong to the policy (one row of it)
 ==================  ==========================================================
 
 Cells: a blank cell is a key left out (its default applies). A number that
@@ -92,8 +97,11 @@ MAX_PARTS = 10_000
 MAX_WORKBOOK_CELLS = 1_000_000            # of the sheets read, rows up to their last cell
 
 ALL = "all_periods"
-SUPPLY_ITEMS = ("capacity", "price", "committed", "price_floor", "price_cap")
-SCALAR_ITEMS = frozenset({"price_floor", "price_cap"})     # one value for every period
+SUPPLY_ITEMS = ("capacity", "price", "committed", "price_floor", "price_cap", "index",
+                "premium")
+# one value for every period (an index is named, a premium multiplies its path)
+SCALAR_ITEMS = frozenset({"price_floor", "price_cap", "index", "premium"})
+INDEX_MULTIPLIER = "multiplier"            # the reserved row of an index on its sheet
 EFFECT_ITEMS = ("capacity", "reduces")
 RULE_KINDS = {"disruption": "disruptions", "price_shock": "price_shocks",
               "demand_shock": "demand_shocks"}
@@ -112,7 +120,7 @@ def _with_new_fields(columns: tuple[str, ...], model: Any, elsewhere: tuple[str,
 
 
 _STRUCTURED = ("elements", "groups", "demand", "shortage_penalty", "stock", "resale_price",
-               "sources", "projects", "scenarios", "policies", "risk")
+               "indices", "sources", "projects", "scenarios", "policies", "risk")
 INSTANCE_KEYS = _with_new_fields(
     ("schema", "name", "description", "currency", "home", "discount_rate", "period_days",
      "information"), Instance, _STRUCTURED + ("periods",)) + \
@@ -121,7 +129,8 @@ ELEMENT_MAPS = (("shortage_penalty", ("shortage_penalty",), "{cur}/t"),
                 ("resale_price", ("resale_price",), "{cur}/t"),
                 ("stock_initial", ("stock", "initial"), "t"),
                 ("stock_capacity", ("stock", "capacity"), "t"),
-                ("stock_holding_cost", ("stock", "holding_cost"), "{cur}/t per period"))
+                ("stock_holding_cost", ("stock", "holding_cost"), "{cur}/t per period"),
+                ("stock_terminal_value", ("stock", "terminal_value"), "{cur}/t"))
 SOURCE_COLUMNS = _with_new_fields(
     ("id", "name", "mined_in", "refined_in", "mode", "recycled", "reservation_fee",
      "lead_time", "min_take", "available_from", "available_until"), Source,
@@ -142,6 +151,8 @@ RULE_MODELS = {"max_single_country_share": CountryCapRule,
                "min_domestic_share": DomesticFloorRule,
                "min_recycled_share": RecycledFloorRule, "exclude": Selector,
                "min_stock_days": StockDaysRule, "budget": BudgetRule, "build": BuildRule}
+# settings of a policy itself (not of a rule): on one of its rows
+POLICY_SETTINGS = ("build_stock", "notes", "sources")
 _POLICY_ORDER = ("share", "countries", "stages", "stage", "per", "elements", "periods",
                  "applies_to", "days", "refill", "deficit_cost", "amount", "project",
                  "min_size", "id", "mined_in", "refined_in", "mode", "recycled")
@@ -153,7 +164,7 @@ def _policy_columns() -> tuple[str, ...]:
     keys: list[str] = list(_POLICY_ORDER)
     for model in RULE_MODELS.values():
         keys += [k for k in _model_keys(model) if k not in keys]
-    return ("policy", "rule", *keys)
+    return ("policy", "rule", *keys, *(k for k in POLICY_SETTINGS if k not in keys))
 
 
 POLICY_COLUMNS = _policy_columns()
@@ -165,18 +176,21 @@ KINDS: dict[str, str] = {
     "name": "text", "description": "text", "currency": "text", "unit": "ignored",
     "home": "id", "mined_in": "id", "refined_in": "id", "mode": "id", "information": "id",
     "per": "id", "stage": "id", "applies_to": "id",
-    "recycled": "bool", "integer": "bool", "emergency": "bool",
+    "recycled": "bool", "integer": "bool", "emergency": "bool", "build_stock": "bool",
     "lead_time": "count", "build_time": "count", "refill": "count", "schema": "count",
+    "life": "count", "notes": "text", "sources": "lines",
     "available_from": "label", "available_until": "label", "decide_from": "label",
     "decide_until": "label",
     "elements": "list", "periods": "list", "countries": "list", "stages": "list",
     "match": "flow",
 }
+# (`share` is a number or a map period -> share: YAML text, as "flow" reads it)
 NUMBER_COLUMNS = frozenset({
     "shortage_penalty", "resale_price", "stock_initial", "stock_capacity",
-    "stock_holding_cost", "reservation_fee", "min_take", "cost", "fixed_cost", "max_size",
-    "probability", "availability", "multiplier", "share", "days", "deficit_cost", "amount",
-    "min_size", "discount_rate", "period_days", "risk.lambda", "risk.alpha"})
+    "stock_holding_cost", "stock_terminal_value", "reservation_fee", "min_take", "cost",
+    "fixed_cost", "max_size", "probability", "availability", "multiplier", "days",
+    "deficit_cost", "amount", "min_size", "discount_rate", "period_days", "risk.lambda",
+    "risk.alpha"})
 # in a policy row these may be one id or a list of them: YAML flow text
 SELECTOR_KEYS = frozenset(_model_keys(Selector)) - {"recycled"}
 
@@ -355,6 +369,8 @@ def _cell_value(value: Any, kind: str) -> Any:
         return None
     if kind == "list":
         return ", ".join(flow_text(v) for v in value) if value else "[]"
+    if kind == "lines":      # citations: one per line of the cell
+        return "\n".join(value) if value else None
     if kind == "flow":
         if isinstance(value, (bool, int, float)):
             return value
@@ -424,6 +440,13 @@ def _tables(d: dict[str, Any]) -> list[_Table]:
         demand.rows.append([e] + _period_cells(v, periods))
     tables.append(demand)
 
+    indices = _Table("indices", ["index", "element", "unit"] + grid_head)
+    for name, paths in d.get("indices", {}).items():
+        for e, v in paths.items():
+            unit = "factor" if e == INDEX_MULTIPLIER else f"{cur}/t"
+            indices.rows.append([name, e, unit] + _period_cells(v, periods))
+    tables.append(indices)
+
     sources = _Table("sources", [_header(c, "share of price" if c == "reservation_fee" else
                                          "periods" if c == "lead_time" else
                                          "share" if c == "min_take" else "")
@@ -434,7 +457,9 @@ def _tables(d: dict[str, Any]) -> list[_Table]:
         for e, sup in s["supply"].items():
             for item in SUPPLY_ITEMS:
                 if item in sup:
-                    unit = "t/period" if item in ("capacity", "committed") else f"{cur}/t"
+                    unit = "t/period" if item in ("capacity", "committed") else \
+                        "name" if item == "index" else \
+                        "x index" if item == "premium" else f"{cur}/t"
                     supply.rows.append([s["id"], e, item, unit] +
                                        _period_cells(sup[item], periods))
     tables += [sources, supply]
@@ -453,7 +478,7 @@ def _tables(d: dict[str, Any]) -> list[_Table]:
     scenarios = _Table("scenarios", list(SCENARIO_COLUMNS))
     rules = _Table("scenario_rules", list(SCENARIO_RULE_COLUMNS))
     for w in d.get("scenarios") or []:
-        scenarios.rows.append([w["id"], w["probability"], w.get("description")])
+        scenarios.rows.append([_cell_value(w.get(c), _kind(c)) for c in SCENARIO_COLUMNS])
         for kind, key in RULE_KINDS.items():
             for rule in w.get(key, []):
                 row = {"scenario": w["id"], "kind": kind, **rule}
@@ -466,10 +491,11 @@ def _tables(d: dict[str, Any]) -> list[_Table]:
     policies = _Table("policies", list(POLICY_COLUMNS))
     for name, pol in d.get("policies", {}).items():
         rows = [(rule, settings) for rule in RULE_MODELS for settings in pol.get(rule, [])]
+        own = {k: pol[k] for k in POLICY_SETTINGS if k in pol}    # on the policy's first row
         if not rows:
-            policies.rows.append([name] + [None] * (len(POLICY_COLUMNS) - 1))
-        for rule, settings in rows:
-            row = {"policy": name, "rule": rule, **settings}
+            rows = [(None, {})]
+        for i, (rule, settings) in enumerate(rows):
+            row = {"policy": name, "rule": rule, **settings, **(own if i == 0 else {})}
             policies.rows.append([_cell_value(row.get(c), _kind(c, "policies"))
                                   for c in POLICY_COLUMNS])
     tables.append(policies)
@@ -513,7 +539,10 @@ def _about_lines(d: dict[str, Any]) -> list[str]:
         "capacity); all_periods may also hold a YAML map such as {2026: 40, 2027: 80}.",
         "supply: one row per source, element and item (capacity and committed in t per "
         "period, price, price_floor and price_cap in currency per t; floor and cap take "
-        "all_periods only). The unit column is not read.",
+        "all_periods only; instead of a price, 'index' names a price index of the indices "
+        "sheet and 'premium' multiplies it). The unit column is not read.",
+        "indices: one row per price index and element with its price path; a row "
+        "'multiplier' (all_periods) scales every path of the index.",
         "sources, projects: available_from/until and decide_from/until are period "
         "labels; '-' in *_from alone means a window without bounds.",
         "scenario_rules: one row per disruption (availability, emergency), price_shock "
@@ -522,7 +551,9 @@ def _about_lines(d: dict[str, Any]) -> list[str]:
         "policies: one row per rule of a policy (rule = max_single_country_share, "
         "min_domestic_share, min_recycled_share, exclude, min_stock_days, budget, build) "
         "with its settings in their columns; a policy without rules is one row with the "
-        "rule blank.",
+        "rule blank. build_stock, notes and sources are the policy's own: on one of its "
+        "rows.",
+        "notes, sources: provenance (free text; one citation per line).",
         "Lists are written Dy, Tb or [Dy, Tb]; a text that would read as a number or "
         "true/false is quoted, e.g. \"2026\". Formulas are read by their computed values.",
         "Errors name the sheet and cell, e.g. supply!E7. Format: docs/instance-format.md, "
@@ -980,6 +1011,9 @@ class _Parser:
                     for x in parsed] if isinstance(parsed, list) else parsed
         if kind == "ignored":
             return None
+        if kind == "lines":
+            lines = [ln.strip() for ln in str(v).splitlines()]
+            return [ln for ln in lines if ln] or None
         # flow: a YAML value; a bare comma list is a list
         if not isinstance(v, str):
             return v
@@ -1016,8 +1050,9 @@ class _Parser:
 
     # ---- sheets
     def parse(self) -> dict[str, Any]:
-        known = {"about", "instance", "elements", "groups", "demand", "sources", "supply",
-                 "projects", "project_effects", "scenarios", "scenario_rules", "policies"}
+        known = {"about", "instance", "elements", "groups", "demand", "indices", "sources",
+                 "supply", "projects", "project_effects", "scenarios", "scenario_rules",
+                 "policies"}
         for name in self.r.sheet_names():
             if name not in known:
                 close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
@@ -1034,6 +1069,7 @@ class _Parser:
         if isinstance(data.get("periods"), list):
             self.periods = data["periods"]
         data["demand"] = self.grid_sheet("demand", ("element",), ("demand",))
+        self.indices_sheet(data)
         self.sources_sheet(data)
         self.projects_sheet(data)
         self.scenarios_sheet(data)
@@ -1237,6 +1273,23 @@ class _Parser:
         self.at(path + (prefix,), (lo if lo is not None and lo.value is not None else hi).ref)
         target[prefix] = window
 
+    def indices_sheet(self, data: dict[str, Any]) -> None:
+        """index | element | unit | all_periods | periods: a path per row; the row
+        `multiplier` holds the index's multiplier (all_periods)."""
+        g, periods = self.grid_table("indices", ("index", "element"), ("unit",))
+        indices: dict[str, dict[str, Any]] = {}
+        for n, row in (g.rows if g else []):
+            name = self.key(g.cell(row, "index"), "the index", f"indices!A{n}")
+            e = self.key(g.cell(row, "element"), "the element", f"indices!B{n}")
+            paths = indices.setdefault(name, {})
+            self.at(("indices", name), g.cell(row, "index").ref)
+            if e in paths:
+                raise self.r.error(f"index {name} {e} has two rows", g.cell(row, "element").ref)
+            paths[e] = self.grid_row(g, row, periods, ("indices", name, e), n,
+                                     scalar_only=e == INDEX_MULTIPLIER)
+        if indices:
+            data["indices"] = indices
+
     def sources_sheet(self, data: dict[str, Any]) -> None:
         t = _table(self.r, "sources", SOURCE_COLUMNS, ("id",))
         sources: list[dict[str, Any]] = []
@@ -1343,9 +1396,18 @@ class _Parser:
             name = self.key(t.cell(row, "policy"), "the policy", f"policies!A{n}")
             pol = policies.setdefault(name, {})
             self.at(("policies", name), t.cell(row, "policy").ref)
+            for key in POLICY_SETTINGS:          # the policy's own settings, on one row
+                cell = t.cell(row, key)
+                if cell is None or cell.value is None:
+                    continue
+                if key in pol:
+                    raise self.r.error(f"policy '{name}' gives {key} on two rows", cell.ref)
+                pol[key] = self.convert(cell, _kind(key))
+                self.at(("policies", name, key), cell.ref)
             rule_cell = t.cell(row, "rule")
             if rule_cell is None or rule_cell.value is None:
-                if any(c.value is not None for c in row[2:]):
+                own = {t.columns[k] for k in POLICY_SETTINGS if k in t.columns}
+                if any(c.value is not None for i, c in enumerate(row[2:], 2) if i not in own):
                     raise self.r.error("the rule is missing", f"policies!B{n}")
                 continue                              # a policy without rules
             rule = self.convert(rule_cell, "id")
@@ -1357,7 +1419,8 @@ class _Parser:
             rules = pol.setdefault(rule, [])
             path = ("policies", name, rule, len(rules))
             self.at(path, rule_cell.ref)
-            rules.append(self.record(t, row, POLICY_COLUMNS, path, skip=("policy", "rule")))
+            rules.append(self.record(t, row, POLICY_COLUMNS, path,
+                                     skip=("policy", "rule", *POLICY_SETTINGS)))
         if policies:
             data["policies"] = policies
 

@@ -78,8 +78,10 @@ def table_limits(inst: Any, policies: int = 1) -> dict[str, int]:
     its instance (S sources, P projects, E elements, T periods, W scenarios): its rows
     at most MAX_ROW_BYTES each (tree.csv's rows also list scenario ids). A table of a
     folder beyond these was not written by sourcing for this instance."""
+    from ..input.regimes import scenario_list
+
     S, P = len(inst.sources), len(inst.projects)
-    E, T, W = len(inst.elements), len(inst.periods), len(inst.scenarios or [None])
+    E, T, W = len(inst.elements), len(inst.periods), len(scenario_list(inst) or [None])
     rules = sum(len(p.min_stock_days) for p in inst.policies.values()) or 1
     rows = {"allocation": S * E * T * W, "deliveries": S * E * T * W,
             "balance": E * T * W, "scenarios": W, "cost_by_year": policies * (W + 1) * T,
