@@ -274,3 +274,16 @@ def test_notes_and_sources_are_data():
     inst["sources"][0]["notes"] = "bad \x1b[31m escape"
     with pytest.raises(InstanceError, match="control characters"):
         instance_from_dict(inst)
+
+
+def test_report_shows_provenance_escaped(solve):
+    from model.output.report import render_report
+
+    inst = base_instance(sources=[spot("cn", "CN", {"Nd": {"capacity": 200, "price": 1}},
+                                       notes="estimate <b>bold</b>\nsecond line",
+                                       sources=["[P1] https://example.org/?a=1&b=2"])])
+    run = solve(inst)
+    html = Path(render_report(run.summary["_folder"])).read_text()
+    assert "<summary>source cn</summary>" in html
+    assert "estimate &lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
+    assert "https://example.org/?a=1&amp;b=2" in html

@@ -58,6 +58,7 @@ td.text,th.text{text-align:left}td.wide{min-width:18em;max-width:36em;overflow-w
 #key td:first-child,#key th:first-child{position:sticky;left:0;background:#fff}
 #key th:first-child{background:#f3f3f3}
 .d{color:#666;font-size:.85em;white-space:nowrap}
+details p{white-space:pre-line;max-width:60em}details{margin:.3em 0}
 .sw{display:inline-block;width:.8em;height:.8em;border:1px solid #999;margin-right:.3em;
 vertical-align:-.05em}
 dl.policies dt{font-weight:600;margin-top:.5em}dl.policies dd{margin-left:1.5em}
@@ -198,6 +199,8 @@ def _assumptions(inst: Any, policy: str | None) -> str:
                 f"{min(sup.capacity.values()):,.6g}..{max(sup.capacity.values()):,.6g}"
             price = sup.price if not isinstance(sup.price, dict) else \
                 f"{min(sup.price.values()):,.6g}..{max(sup.price.values()):,.6g}"
+            if sup.index is not None:        # priced on a price index
+                price = f"{sup.premium if sup.premium is not None else 1:g} x {sup.index}"
             src_rows.append({"source": s.id, "name": s.name or "", "mined_in": s.mined_in,
                              "refined_in": s.refined_in, "mode": s.mode,
                              "recycled": s.recycled, "reservation_fee": s.reservation_fee,
@@ -226,13 +229,39 @@ def _assumptions(inst: Any, policy: str | None) -> str:
         parts += ["<h3>Scenarios</h3>", _table(pd.DataFrame(scen_rows), "assumptions-scenarios")]
     if policy and policy != "none" and policy in inst.policies:
         rules = inst.policies[policy].model_dump(by_alias=True, exclude_defaults=True,
-                                                 exclude_none=True)
+                                                 exclude_none=True,
+                                                 exclude={"notes", "sources"})
         words = "".join(f"<li>{_esc(w)}</li>"
                         for w in policy_in_words(policy, inst.policies[policy], inst))
         parts += [f"<h3>Policy {_esc(policy)}</h3>", f"<ul>{words}</ul>",
                   '<p class="note">As written in the instance:</p>',
                   f"<pre>{_esc(yaml.safe_dump(rules, sort_keys=False))}</pre>"]
+    parts += _provenance(inst, policy)
     return "\n".join(parts)
+
+
+def _provenance(inst: Any, policy: str | None) -> list[str]:
+    """Where the figures come from: each item's `notes` and `sources` (citations),
+    folded (one <details> per item), as the instance writes them."""
+    items: list[tuple[str, Any]] = [("source", s) for s in inst.sources] + \
+        [("project", p) for p in inst.projects] + \
+        [("scenario", w) for w in scenario_list(inst) if not is_generated(inst)]
+    if policy and policy in inst.policies:
+        items.append(("policy", inst.policies[policy]))
+    blocks = []
+    for kind, item in items:
+        notes, cites = getattr(item, "notes", None), getattr(item, "sources", None) or []
+        if not notes and not cites:
+            continue
+        name = policy if kind == "policy" else item.id
+        body = (f"<p>{_esc(notes)}</p>" if notes else "") + (
+            "<ul>" + "".join(f"<li>{_esc(c)}</li>" for c in cites) + "</ul>" if cites else "")
+        blocks.append(f"<details><summary>{kind} {_esc(name)}</summary>{body}</details>")
+    if not blocks:
+        return []
+    return ["<h3>Where the figures come from</h3>",
+            '<p class="note">Each item\'s notes (sourced, derived or estimate) and citations, '
+            "as the instance gives them.</p>", *blocks]
 
 
 def _sel(sel: Any) -> str:
