@@ -623,7 +623,7 @@ def bench(
 REFERENCE_CAPS = "1.0:0.3:0.05"
 REFERENCE_CONTRACT = "lynas-jare-ndpr"      # the signed floor the reference prices
 REFERENCE_UNSIGNED_POLICIES = ["none", "crma65", "cap-china-50", "stockpile-60d"]
-REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:500e6:50e6")
+REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:1.5e9:1.5e8")
 # what the stock already held is worth: the instance's opening 60 days against its
 # 18 private days alone (the 42 national days removed), with and without building stock
 REFERENCE_STOCK_POLICIES = ["none", "no-stock"]
