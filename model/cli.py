@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .entry import INTERRUPTED, interrupted, on_signal
+from .entry import INTERRUPTED, interrupted, on_signal, signalled
 from .errors import InstanceError, UsageError
 from .safety import (
     MAX_SAMPLE,
@@ -135,6 +135,8 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
         except typer.Exit:
             raise
         except Exception as err:  # noqa: BLE001 - the last line of defence
+            if signalled():    # the interrupt's unwinding broke something (an import)
+                _fail(INTERRUPTED, 130)
             if os.environ.get("SOURCING_DEBUG"):
                 raise
             _fail(f"unexpected {type(err).__name__}: {err} "
