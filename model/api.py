@@ -127,7 +127,9 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
     the element blocks."""
     if not decompose or builder != "matrix" or data.risk_lambda >= 1.0:
         return "one", []
-    if (data.risk_lambda > 0 or resolved.budgets) and not _integer_projects(data):
+    # (an ambiguity set is solved as one LP: the Dantzig-Wolfe loop prices CVaR and budgets)
+    if (data.risk_lambda > 0 or resolved.budgets) and not _integer_projects(data) \
+            and not data.ambiguous:
         coupled = element_blocks(data, resolved, scenario_costs=False)
         if len(coupled) > 1:
             return "coupled", coupled
@@ -226,7 +228,8 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "instance_sha256": loaded.sha256,
         "overrides": list(loaded.overrides),
         "policy": policy,
-        "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha},
+        "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha,
+                 "total_variation": data.ambiguity},
         "currency": data.currency, "home": data.home,
         "periods": [_plain(p) for p in data.periods],
         "scenarios": len(data.scenarios),
