@@ -195,6 +195,20 @@ MAX_REGIME_STATES = 50
 MAX_EVENTS = 50
 
 
+# robustness studies (`sourcing robustness`, model.studies.robustness): a ranges file is
+# read within MAX_RANGES_FILE_BYTES and names at most MAX_RANGE_INPUTS inputs; at most
+# MAX_DRAWS joint draws; switch points scan each range on at most MAX_GRID_STEPS
+# intervals and bisect a change at most MAX_BISECTION_STEPS times (the default
+# resolution, 1e-3 of the range within a grid step of 1/8, takes 7). A study solves
+# at most inputs x (2 + grid + decisions x steps) + draws variants per policy: with
+# every bound at its largest that is large, but each part is bounded before it starts
+MAX_RANGES_FILE_BYTES = 1024 * 1024
+MAX_RANGE_INPUTS = 100
+MAX_DRAWS = 10_000
+MAX_GRID_STEPS = 50
+MAX_BISECTION_STEPS = 40
+
+
 def check_synthetic_size(sources: int, elements: int, periods: int, scenarios: int,
                          flags: bool = False) -> None:
     """Refuse a synthetic instance too large to generate, before generating it."""

@@ -111,7 +111,8 @@ def apply_together(data: dict[str, Any], assignments: list[tuple[str, Any]]
             held[got.container] = (got, named)     # with the latest list of members
     for probs, named in held.values():
         values = [probs.get(m) for m in probs.members]
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values) or \
+                any(not 0 <= values[i] <= 1 for i in named):
             continue                                 # the validation says what is wrong
         taken = sum(float(v) for i, v in enumerate(values) if i in named)
         left = sum(float(v) for i, v in enumerate(values) if i not in named)
