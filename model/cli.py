@@ -489,7 +489,8 @@ def sweep(
     folder = save_sweep(frontier, {"policy": policy, "stage": stage, "per": per,
                                    "caps": caps}, loaded, out, force)
     typer.echo(markdown_table(frontier[["cap", "status", "expected_cost",
-                                        "expected_shortage_t", "worst_shortage_t"]],
+                                        "expected_shortage_t", "worst_shortage_t"] +
+                                       [c for c in frontier.columns if c.startswith("size[")]],
                               loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL

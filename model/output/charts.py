@@ -592,9 +592,9 @@ def tornado(table: pd.DataFrame, path: Path, currency: str = "USD",
               if f"delta_cost_low[{p}]" in rows.columns]
     panels = 1 + len(others)
     height = max(3.0, 1.5 + 0.45 * n)                  # inches: 0.45 per input
-    width = 2.4 + 4.2 * panels + 0.3
+    width = 2.8 + 4.2 * panels + 0.3
     fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=2.4 / width, right=1 - 0.3 / width, top=1 - 0.85 / height,
+    fig.subplots_adjust(left=2.8 / width, right=1 - 0.3 / width, top=1 - 0.85 / height,
                         bottom=0.75 / height, wspace=0.12)
     axes = np.atleast_1d(fig.subplots(1, panels, sharey=True))
     y = np.arange(n)[::-1]           # the largest swing on top
