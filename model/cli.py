@@ -596,9 +596,11 @@ def robustness(
         _say(out_console, ("holds in every draw:", "green"), f" {len(holds)} of {len(c)} "
              "conclusions of the plan")
         for r in fails.itertuples(index=False):
+            flips = str(r.flipped_by or "")
+            flips = flips if len(flips) <= 150 else flips[:149] + "\u2026"
             _say(out_console, ("not in every draw:", "yellow"),
                  f" {r.statement} ({r.holds_share:.0%} of the draws)"
-                 + (f"; {r.flipped_by}" if r.flipped_by else ""))
+                 + (f"; {flips}" if flips else ""))
     t = result.timing
     _say(out_console, f"{t['variants']:,} variants solved under {len(names)} "
          f"polic{'y' if len(names) == 1 else 'ies'} in {t['seconds']:.1f} s (HiGHS: "

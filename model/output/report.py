@@ -728,9 +728,15 @@ def _robustness_body(folder: Path, s: dict[str, Any], inst: Any) -> list[str]:
                      if len(every) else '<p class="note">Nothing holds in every draw.</p>')
         parts.append("<h3>Does not hold in every draw</h3>")
         if len(some):
-            shown = some[["statement", "holds_share", "flipped_by", "draws_failing_with"]]
-            parts.append(_table(shown.sort_values("holds_share", kind="stable"), "fails",
-                                currency=cur))
+            # projects first, then the policies' order, then the sources' tonnes; within
+            # each, the least often holding first
+            order = some["conclusion"].astype(str).map(
+                lambda c: 0 if c.startswith(("funded[", "size[", "first_size[")) else
+                1 if c in ("ranking", "cheapest") else 2)
+            shown = some.assign(_order=order).sort_values(["_order", "holds_share"],
+                                                          kind="stable")
+            parts.append(_table(shown[["statement", "holds_share", "flipped_by",
+                                       "draws_failing_with"]], "fails", currency=cur))
         else:
             parts.append('<p class="note">Every conclusion holds in every draw.</p>')
     else:
