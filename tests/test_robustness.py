@@ -328,3 +328,15 @@ def test_no_layer_below_imports_the_studies() -> None:
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 assert not any("studies" in n for n in names), path
+
+
+def test_the_control_character_scan_agrees_with_the_per_character_rule() -> None:
+    """has_control (one regular expression) accepts exactly the characters is_control
+    accepts, on every code point; with `lines`, all but a tab and a line feed."""
+    from model.safety import has_control, is_control
+
+    for c in range(sys.maxunicode + 1):
+        ch = chr(c)
+        assert has_control(ch) == is_control(ch), hex(c)
+        assert has_control(ch, lines=True) == (is_control(ch) and ch not in "\n\t"), hex(c)
+    assert has_control("a\x1b[31mb") and not has_control("plain text, é, 日本")

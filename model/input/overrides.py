@@ -101,7 +101,12 @@ def apply_together(data: dict[str, Any], assignments: list[tuple[str, Any]]
     sum stays 1 (one set alone is the rule of :func:`apply_override`). Other paths are
     set as they are. A UsageError if the values set together exceed 1, or leave a
     remainder that no other probability can take."""
-    out = copy.deepcopy(data)
+    return together_in_place(copy.deepcopy(data), assignments)
+
+
+def together_in_place(out: dict[str, Any], assignments: list[tuple[str, Any]]
+                      ) -> dict[str, Any]:
+    """:func:`apply_together` on `out` itself (no copy), which it returns."""
     held: dict[int, tuple[_Probabilities, set[int]]] = {}
     for path, value in assignments:
         got = _apply(out, path, value, rescale=False)

@@ -372,10 +372,13 @@ def variant_data(data: dict[str, Any], settings: list[tuple[RangeInput, float]]
     value, in the order given: each input's paths at once (a group's scenario
     probabilities together), one input after the other (a later scenario probability
     rescales the earlier ones with the rest: the rule of model.input.overrides)."""
-    from .overrides import apply_together
+    import copy
 
+    from .overrides import together_in_place
+
+    data = copy.deepcopy(data)          # once, not once per input
     for inp, x in settings:
-        data = apply_together(data, inp.assignments(x))
+        together_in_place(data, inp.assignments(x))
     return data
 
 
