@@ -602,10 +602,14 @@ def robustness(
                  f" {r.statement} ({r.holds_share:.0%} of the draws)"
                  + (f"; {flips}" if flips else ""))
     t = result.timing
-    _say(out_console, f"{t['variants']:,} variants solved under {len(names)} "
-         f"polic{'y' if len(names) == 1 else 'ies'} in {t['seconds']:.1f} s (HiGHS: "
-         f"{t['warm_solves']:,} warm re-solves, {t['cold_solves']:,} cold solves of element "
-         "blocks)")
+    def count(n: int, what: str) -> str:
+        return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+    _say(out_console, f"{count(t['variants'], 'variant')} solved under "
+         f"{len(names)} polic{'y' if len(names) == 1 else 'ies'} in {t['seconds']:.1f} s "
+         f"(HiGHS, per element block: {count(t['warm_solves'], 'warm re-solve')}, "
+         f"{count(t['cold_solves'], 'cold solve')}, "
+         f"{count(t['branch_and_bound_solves'], 'branch and bound')})")
     _say(out_console, f"robustness folder: {folder}")
     return EXIT_OK if result.all_optimal else EXIT_NOT_OPTIMAL
 
