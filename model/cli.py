@@ -609,7 +609,7 @@ def robustness(
          f"{len(names)} polic{'y' if len(names) == 1 else 'ies'} in {t['seconds']:.1f} s "
          f"(HiGHS, per element block: {count(t['warm_solves'], 'warm re-solve')}, "
          f"{count(t['cold_solves'], 'cold solve')}, "
-         f"{count(t['branch_and_bound_solves'], 'branch and bound')})")
+         f"branch and bound for {t['branch_and_bound_solves']:,})")
     _say(out_console, f"robustness folder: {folder}")
     return EXIT_OK if result.all_optimal else EXIT_NOT_OPTIMAL
 
