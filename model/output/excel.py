@@ -725,7 +725,8 @@ def robustness_summary_sheet(conclusions: "pd.DataFrame", settings: dict[str, An
 
     table = conclusions.copy()
     if len(table):
-        table["_order"] = table["holds_in_every_draw"].map(lambda v: 0 if v is False else 1)
+        table["_order"] = [0 if v is not None and not pd.isna(v) and not bool(v) else 1
+                           for v in table["holds_in_every_draw"]]
         table = table.sort_values("_order", kind="stable")
     rows = []
     for r in table.itertuples(index=False):

@@ -579,7 +579,9 @@ def save_robustness(result: Any, inputs: "pd.DataFrame", out: Path | None = None
                            result.policies)
         _instance_copy(loaded, tmp)
         settings = {k: v for k, v in result.settings.items() if k != "ranges_file"}
-        held = result.conclusions["holds_in_every_draw"] if len(result.conclusions) else []
+        held = [None if v is None or v != v else bool(v)       # v != v: NaN
+                for v in (result.conclusions["holds_in_every_draw"]
+                          if len(result.conclusions) else [])]
         write_summary(tmp, {
             "kind": "robustness", "instance": loaded.name, "instance_sha256": loaded.sha256,
             "overrides": list(loaded.overrides),

@@ -118,7 +118,7 @@ COLUMNS: list[Column] = [
     Column("forced_investment", "investment if forced", "money", "projects"),
     Column("value_per_cost", "value per cost", "ratio", "projects"),
     # robustness studies (model.studies.robustness)
-    Column("label", "input", "text", "key"),
+    Column("label", "varied input", "text", "key"),
     Column("statement", "conclusion of the plan", "text", "key"),
     Column("holds_share", "holds in, share of draws", "share", "key"),
     Column("flipped_by", "flipped by (one input at a time)", "text", "key"),

@@ -42,6 +42,7 @@ scenario probabilities keep their scaled values together.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -278,7 +279,7 @@ def check_study(policies: list[str], draws: int, grid: int, resolution: float,
         raise UsageError("robustness needs at least one --policy (the first is the plan)")
     check_count("--draws", draws, MAX_DRAWS, least=0)
     check_count("--grid", grid, MAX_GRID_STEPS, least=1)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {seed!r}")
     if isinstance(resolution, bool) or not isinstance(resolution, (int, float)) or \
             not 0 < resolution < 1:
