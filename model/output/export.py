@@ -603,7 +603,13 @@ def robustness_markdown(result: Any, currency: str) -> str:
     c = result.conclusions
     lines = [f"# How sure: {result.loaded.name}", ""]
     n = result.settings.get("draws", 0)
-    if len(c):
+    if len(c) and not n:
+        lines += ["No draws: the plan's conclusions, and where one input at a time flips "
+                  "them:", ""]
+        lines += [f"- {r.statement}" + (f": {r.flipped_by}" if r.flipped_by else "")
+                  for r in c.itertuples(index=False)]
+        lines.append("")
+    elif len(c):
         every = c[c["holds_in_every_draw"] == True]   # noqa: E712 - a column of objects
         some = c[c["holds_in_every_draw"] == False]   # noqa: E712
         lines += [f"Holds in every one of the {n} draws:", ""]
