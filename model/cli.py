@@ -512,7 +512,8 @@ def sweep(
     folder = save_sweep(frontier, {"policy": policy, "stage": stage, "per": per,
                                    "caps": caps}, loaded, out, force)
     typer.echo(markdown_table(frontier[["cap", "status", "expected_cost",
-                                        "expected_shortage_t", "worst_shortage_t"]],
+                                        "expected_shortage_t", "worst_shortage_t"] +
+                                       [c for c in frontier.columns if c.startswith("size[")]],
                               loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
@@ -545,6 +546,95 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
     typer.echo(markdown_table(frontier[cols], loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+@app.command()
+@_guard
+def robustness(
+    instance: Path = typer.Argument(..., help="Instance YAML file."),
+    ranges: Path = typer.Option(..., "--ranges", help="Ranges file: the inputs to vary, each "
+                                "by its --set path (or a group of paths moved by one "
+                                "factor) with low, high and a distribution "
+                                "(docs/robustness.md)."),
+    policies: Optional[list[str]] = typer.Option(
+        None, "--policy", "-p", metavar="NAME",
+        help="Policy to compare (repeat; the first is the plan whose decisions are "
+             "followed; default none)."),
+    draws: int = typer.Option(200, "--draws", help="Joint draws of every input (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws (numpy PCG64)."),
+    grid: int = typer.Option(8, "--grid", help="Switch points: steps of the grid scanned "
+                             "along each range before bisecting each change."),
+    no_switch_points: bool = typer.Option(False, "--no-switch-points",
+                                          help="Skip the switch points (one input at a time "
+                                          "and the draws only)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Robustness folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1] (overrides the instance's risk.lambda)."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+    cold: bool = typer.Option(False, "--cold", help="Solve every variant cold (a fresh model, "
+                              "no warm start): for checking and benchmarking."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+) -> int:
+    """How sure are we: each input of a ranges file one at a time (a tornado), the switch
+    points of the plan's decisions, and joint seeded draws (warm-started re-solves)."""
+    from .formulation.policies import check_policy, policy_names
+    from .studies.robustness import check_study
+
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
+    names = list(dict.fromkeys(policies or ["none"]))
+    from .studies.robustness import DEFAULT_RESOLUTION
+
+    check_study(names, draws, grid, DEFAULT_RESOLUTION, seed)
+    _check_out(out, force)
+    loaded = _load(instance, sets)
+    known = policy_names(loaded.instance)
+    for p in names:
+        check_policy(p, known)
+    from .input.ranges import read_ranges
+
+    read = read_ranges(ranges, loaded)
+    _warn(loaded.warnings)
+    from .output.export import save_robustness
+    from .output.report import render_report
+    from .solve.solve import SolveOptions
+    from .studies.robustness import inputs_table, robustness as study
+
+    with _progress() as bar:
+        task = bar.add_task("robustness", total=None)
+
+        def step(what: str, done: int, total: Optional[int]) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        result = study(loaded, read, names, draws, seed, grid,
+                       switch_points=not no_switch_points, risk_lambda=risk_lambda,
+                       risk_alpha=risk_alpha, options=SolveOptions(time_limit_s=time_limit),
+                       warm=not cold, progress=step)
+    folder = save_robustness(result, inputs_table(read), out, force)
+    render_report(folder)
+    c = result.conclusions
+    if len(c) and draws:
+        holds = c[c["holds_in_every_draw"] == True]    # noqa: E712 - a column of objects
+        fails = c[c["holds_in_every_draw"] == False]   # noqa: E712
+        _say(out_console, ("holds in every draw:", "green"), f" {len(holds)} of {len(c)} "
+             "conclusions of the plan")
+        for r in fails.itertuples(index=False):
+            flips = str(r.flipped_by or "")
+            flips = flips if len(flips) <= 150 else flips[:149] + "\u2026"
+            _say(out_console, ("not in every draw:", "yellow"),
+                 f" {r.statement} ({r.holds_share:.0%} of the draws)"
+                 + (f"; {flips}" if flips else ""))
+    t = result.timing
+    def count(n: int, what: str) -> str:
+        return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+    _say(out_console, f"{count(t['variants'], 'variant')} solved under "
+         f"{len(names)} polic{'y' if len(names) == 1 else 'ies'} in {t['seconds']:.1f} s "
+         f"(HiGHS, per element block: {count(t['warm_solves'], 'warm re-solve')}, "
+         f"{count(t['cold_solves'], 'cold solve')}, "
+         f"branch and bound for {t['branch_and_bound_solves']:,})")
+    _say(out_console, f"robustness folder: {folder}")
+    return EXIT_OK if result.all_optimal else EXIT_NOT_OPTIMAL
 
 
 @app.command()

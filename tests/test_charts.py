@@ -191,7 +191,20 @@ def _frontier() -> pd.DataFrame:
                          "size[lofdal]": [0.0, 0.0, 0.2]})
 
 
+def _one_at_a_time() -> pd.DataFrame:
+    """robustness.csv of two inputs and two policies (the second with a long name)."""
+    return pd.DataFrame({
+        "label": ["scenarios.a-forty-character-scenario-id-0123456789.probability",
+                  "Tb shortage penalty"],
+        "low": [0.05, 5e6], "high": [0.3, 4e7],
+        "delta_expected_cost_low": [-3.7e8, -2.5e8], "delta_expected_cost_high": [1.1e9, 3.3e8],
+        f"delta_cost_base[{LONG_POLICY}]": [2.78e8, 2.78e8],
+        f"delta_cost_low[{LONG_POLICY}]": [2.77e8, 2.775e8],
+        f"delta_cost_high[{LONG_POLICY}]": [2.8e8, 2.79e8]})
+
+
 CHARTS: dict[str, Callable[[Path], Any]] = {
+    "tornado": lambda p: charts.tornado(_one_at_a_time(), p, "USD", ["none", LONG_POLICY]),
     "allocation_by_country": lambda p: charts.allocation_by_country(
         *_deliveries({LONG_POLICY: ("AU", "MY", 500.0), "b": ("CN", "CN", 100.0),
                       "c": ("ZZ", "QQ", 50.0)}), p, LONG_TITLE),

@@ -296,7 +296,8 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
             extra = Policy(max_single_country_share=[CountryCapRule(share=cap, stages=stages,
                                                                     per=per)])
             run = solve_instance(loaded, policy, risk_lambda, risk_alpha, options, extra)
-            rows.append(_frontier_row(cap, run.summary, run.result.solve_seconds))
+            rows.append(_with_projects(_frontier_row(cap, run.summary,
+                                                     run.result.solve_seconds), run.summary))
             if progress:
                 progress(cap)
         return pd.DataFrame(rows)
@@ -316,7 +317,7 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
         elif result.status == "infeasible":     # say why, in the instance's words
             summary["message"] = _explain_point(loaded, data, policy, stages, per, cap,
                                                 options) or result.message
-        rows.append(_frontier_row(cap, summary, result.solve_seconds))
+        rows.append(_with_projects(_frontier_row(cap, summary, result.solve_seconds), summary))
         if progress:
             progress(cap)
     return pd.DataFrame(rows)
@@ -489,10 +490,7 @@ def sweep_param(loaded: LoadedInstance, path: str, values: list[Any], policy: st
             seconds = result.solve_seconds
         row = {"param": path, "value": value, **_frontier_row(0.0, s, seconds)}
         row.pop("cap")
-        row["expected_investment"] = s.get("expected_investment")
-        for pid, b in (s.get("builds") or {}).items():
-            row[f"size[{pid}]"] = b["expected_size"]
-        rows.append(row)
+        rows.append(_with_projects(row, s))
         if progress:
             progress(value)
     return pd.DataFrame(rows)
@@ -509,6 +507,16 @@ def _explain_point(loaded: LoadedInstance, data: ProblemData, policy: str, stage
     built = build_model(data, resolved)
     why = list(built.trivially_infeasible) or explain_infeasibility(built, options)
     return "; ".join(why)
+
+
+def _with_projects(row: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
+    """A frontier row with the expected investment and, for an instance with projects,
+    the expected size each project is built to (``size[<project>]``): where a project
+    stops being built as the cap (or any input) moves."""
+    row["expected_investment"] = s.get("expected_investment")
+    for pid, b in (s.get("builds") or {}).items():
+        row[f"size[{pid}]"] = b["expected_size"]
+    return row
 
 
 def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, Any]:

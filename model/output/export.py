@@ -33,6 +33,7 @@ from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used fro
     EXCEL_MAX_ROWS,
     comparison_contracts_sheet,
     comparison_summary_sheet,
+    robustness_summary_sheet,
     run_front_sheets,
     sweep_summary_sheet,
     write_excel,
@@ -546,6 +547,90 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
             **settings, "statuses": frontier.status.tolist(), "version": _version()})
 
     return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def save_robustness(result: Any, inputs: "pd.DataFrame", out: Path | None = None,
+                    force: bool = False, results_root: Path = Path("results")) -> Path:
+    """A robustness folder (docs/outputs.md): robustness.csv (one input at a time),
+    switch_points.csv, draws.csv, conclusions.csv, ranges.csv (the inputs) and the
+    ranges file as read (ranges.yaml), robustness.md/.xlsx, tornado.png, summary.json,
+    instance.yaml. `result` is a model.studies.robustness.RobustnessResult (duck-typed:
+    nothing below model.studies imports it)."""
+    loaded = result.loaded
+    unique = out is None
+    target = default_run_dir(results_root, loaded.name, "robustness") if out is None \
+        else Path(out)
+    currency = loaded.instance.currency
+
+    def fill(tmp: Path) -> None:
+        from . import charts
+
+        tables = {"robustness": result.one_at_a_time, "switch_points": result.switch_points,
+                  "draws": result.draws, "conclusions": result.conclusions, "ranges": inputs}
+        for name, table in tables.items():
+            write_csv(tmp / f"{name}.csv", table)
+        (tmp / "ranges.yaml").write_bytes(result.ranges.raw)
+        (tmp / "robustness.md").write_text(robustness_markdown(result, currency) + "\n")
+        write_excel(tmp / "robustness.xlsx", tables, currency,
+                    [robustness_summary_sheet(result.conclusions, result.settings,
+                                              loaded.name)])
+        if len(result.one_at_a_time):
+            charts.tornado(result.one_at_a_time, tmp / "tornado.png", currency,
+                           result.policies)
+        _instance_copy(loaded, tmp)
+        settings = {k: v for k, v in result.settings.items() if k != "ranges_file"}
+        held = [None if v is None or v != v else bool(v)       # v != v: NaN
+                for v in (result.conclusions["holds_in_every_draw"]
+                          if len(result.conclusions) else [])]
+        write_summary(tmp, {
+            "kind": "robustness", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
+            "ranges": {"file": Path(result.ranges.file).name,
+                       "sha256": result.ranges.sha256},
+            **settings,
+            "conclusions": {"holding_in_every_draw": int(sum(v is True for v in held)),
+                            "not_holding_in_every_draw": int(sum(v is False for v in held))},
+            "timing": result.timing, "version": _version()})
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def robustness_markdown(result: Any, currency: str) -> str:
+    """The conclusions (which hold in every draw, which do not and what flips them),
+    then one input at a time: what the markdown file and the console show."""
+    import pandas as pd
+
+    c = result.conclusions
+    lines = [f"# How sure: {result.loaded.name}", ""]
+    n = result.settings.get("draws", 0)
+    if len(c) and not n:
+        lines += ["No draws: the plan's conclusions, and where one input at a time flips "
+                  "them:", ""]
+        lines += [f"- {r.statement}" + (f": {r.flipped_by}" if r.flipped_by else "")
+                  for r in c.itertuples(index=False)]
+        lines.append("")
+    elif len(c):
+        every = c[c["holds_in_every_draw"] == True]   # noqa: E712 - a column of objects
+        some = c[c["holds_in_every_draw"] == False]   # noqa: E712
+        lines += [f"Holds in every one of the {n} draws:", ""]
+        lines += [f"- {s}" for s in every["statement"]] or ["- (none)"]
+        lines += ["", "Does not hold in every draw:", ""]
+        for r in some.itertuples(index=False):
+            share = "" if r.holds_share is None or pd.isna(r.holds_share) else \
+                f" (holds in {r.holds_share:.0%} of the draws)"
+            flips = "; ".join(x for x in (r.flipped_by, r.draws_failing_with and
+                                          f"in the draws it fails with {r.draws_failing_with}")
+                              if x)
+            lines.append(f"- {r.statement}{share}" + (f": {flips}" if flips else ""))
+        if not len(some):
+            lines.append("- (none)")
+        lines.append("")
+    cols = [col for col in ("label", "low", "high", "expected_cost_low", "expected_cost_high",
+                            "cost_swing") if col in result.one_at_a_time.columns]
+    if cols:
+        lines += ["## One input at a time (largest swing first)", "",
+                  markdown_table(result.one_at_a_time[cols], currency)]
+    return "\n".join(lines)
 
 
 def markdown_table(table: "pd.DataFrame", currency: str = "", per: str = "period") -> str:

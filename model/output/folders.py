@@ -46,8 +46,12 @@ SWEEP_FILES = frozenset({"summary.json", "instance.yaml", "frontier.csv", "front
                          "frontier.png", "frontier.xlsx", "report.html"})
 PROJECT_FILES = frozenset({"summary.json", "instance.yaml", "project_values.csv",
                            "project_values.md", "report.html"})
+ROBUSTNESS_FILES = frozenset({"summary.json", "instance.yaml", "ranges.yaml", "ranges.csv",
+                              "robustness.csv", "switch_points.csv", "draws.csv",
+                              "conclusions.csv", "robustness.md", "robustness.xlsx",
+                              "tornado.png", "report.html"})
 FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FILES,
-            "projects": PROJECT_FILES}
+            "projects": PROJECT_FILES, "robustness": ROBUSTNESS_FILES}
 # keys that every summary.json of this tool has had, whatever its kind and version
 OUR_KEYS = frozenset({"instance", "instance_sha256", "version"})
 

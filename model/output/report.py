@@ -700,6 +700,114 @@ def _comparison_body(folder: Path, inst: Any) -> list[str]:
     return parts
 
 
+def _robustness_body(folder: Path, s: dict[str, Any], inst: Any) -> list[str]:
+    """A robustness folder: first what holds in every draw and what does not (with the
+    inputs that flip it), then the cost over the draws, the tornado, one input at a
+    time, the switch points and the ranges."""
+    cur = inst.currency if inst is not None else ""
+    policies = [str(p) for p in s.get("policies") or []]
+    n_draws = int(s.get("draws") or 0)
+    conclusions = _csv(folder / "conclusions.csv")
+    every = conclusions[conclusions["holds_in_every_draw"].astype(str) == "True"]
+    some = conclusions[conclusions["holds_in_every_draw"].astype(str) == "False"]
+    plan = policies[0] if policies else "none"
+    others = f", compared with {', '.join(policies[1:])}" if len(policies) > 1 else ""
+    inputs = s.get("inputs") or []
+    parts = ["<h2>How sure are we?</h2>",
+             f'<p class="note">The plan: policy {_esc(plan)}{_esc(others)}. {len(inputs)} '
+             f"inputs varied over the ranges of {_esc((s.get('ranges') or {}).get('file', ''))}"
+             f"; {n_draws} joint draws of all of them (seed {_esc(s.get('seed', 0))}). A "
+             "conclusion holds in a draw when the plan decides the same there: a project "
+             "funded or not, its size within 0.01 of its maximum, a source's contracted "
+             "tonnes within 1 % (and 1 t), the same order of the policies by expected "
+             "cost.</p>"]
+    if n_draws:
+        parts.append(f"<h3>Holds in every one of the {n_draws} draws</h3>")
+        parts.append('<ul id="holds">' + "".join(f"<li>{_esc(t)}</li>"
+                                                 for t in every["statement"]) + "</ul>"
+                     if len(every) else '<p class="note">Nothing holds in every draw.</p>')
+        parts.append("<h3>Does not hold in every draw</h3>")
+        if len(some):
+            # projects first, then the policies' order, then the sources' tonnes; within
+            # each, the least often holding first
+            order = some["conclusion"].astype(str).map(
+                lambda c: 0 if c.startswith(("funded[", "size[", "first_size[")) else
+                1 if c in ("ranking", "cheapest") else 2)
+            shown = some.assign(_order=order).sort_values(["_order", "holds_share"],
+                                                          kind="stable")
+            parts.append(_table(shown[["statement", "holds_share", "flipped_by",
+                                       "draws_failing_with"]], "fails", currency=cur))
+        else:
+            parts.append('<p class="note">Every conclusion holds in every draw.</p>')
+    else:
+        parts.append('<p class="note">No draws: the conclusions of the plan and where one '
+                     "input at a time flips them.</p>")
+        parts.append(_table(conclusions[["statement", "flipped_by"]], "fails", currency=cur))
+    if n_draws and os.path.lexists(folder / "draws.csv"):
+        draws = _csv(folder / "draws.csv")
+        ok = draws[draws["status"].astype(str) == "optimal"]
+        measures = [c for c in draws.columns
+                    if c == "expected_cost" or c.startswith(("cost[", "expected_shortage_t["))
+                    and c != f"cost[{plan}]"]
+        rows = []
+        for c in measures:
+            v = pd.to_numeric(ok[c], errors="coerce").dropna()
+            if len(v):
+                rows.append({"measure": _measure_words(c, plan), "mean": v.mean(),
+                             "p05": v.quantile(0.05), "median": v.median(),
+                             "p95": v.quantile(0.95)})
+        if rows:
+            money = {k: ("t" if "shortage" in r["measure"] else "money")
+                     for r in rows for k in ("mean", "p05", "median", "p95")}
+            table = pd.DataFrame(rows)
+            parts += [f"<h2>Over the draws ({len(ok)} of {len(draws)} solved to "
+                      "optimality)</h2>",
+                      '<p class="note">Money: expected cost over the whole horizon, '
+                      "discounted as in the objective; tonnes: expected shortage over the "
+                      "horizon. p05 and p95: the 5th and 95th percentiles of the draws.</p>"]
+            for unit in ("money", "t"):
+                part = table[[("shortage" in m) == (unit == "t") for m in table["measure"]]]
+                if len(part):
+                    parts.append(_table(part, f"draws-{unit}", currency=cur,
+                                        kinds={k: unit for k in money}))
+    if os.path.lexists(folder / "tornado.png"):
+        parts += ["<h2>One input at a time: the tornado</h2>",
+                  _img(folder / "tornado.png", "tornado")]
+    oat = _csv(folder / "robustness.csv")
+    cols = [c for c in ("label", "low", "high", "expected_cost_low", "expected_cost_high",
+                        "cost_swing", "decisions_changed_low", "decisions_changed_high")
+            if c in oat.columns]
+    parts += ["<h2>One input at a time</h2>",
+              '<p class="note">Each input at the low and at the high end of its range, the '
+              "others as the instance gives them; largest swing of the plan's expected cost "
+              "first. robustness.csv has every column (shortage per element, each policy's "
+              "cost).</p>", _table(oat[cols], "one-at-a-time", currency=cur)]
+    switch = _csv(folder / "switch_points.csv")
+    parts += ["<h2>Switch points</h2>",
+              f'<p class="note">Where a decision of the plan changes as one input moves '
+              f"through its range (a grid of {_esc(s.get('grid', ''))} steps, then bisection "
+              f"to {_esc(s.get('resolution', ''))} of the range). jump: the decision jumps "
+              "there; gradual: it drifts past the tolerance.</p>"]
+    if len(switch):
+        parts.append(_table(switch[["text", "at", "kind"]], "switch-points", currency=cur))
+    else:
+        parts.append('<p class="note">No decision changes inside any range.</p>')
+    ranges = _csv(folder / "ranges.csv")
+    parts += ["<h2>The inputs and their ranges</h2>",
+              _table(ranges[[c for c in ("label", "paths", "scale", "base", "low", "high",
+                                         "dist", "note") if c in ranges.columns]],
+                     "ranges", currency=cur)]
+    return parts
+
+
+def _measure_words(column: str, plan: str) -> str:
+    if column == "expected_cost":
+        return f"expected cost of the plan ({plan})"
+    if column.startswith("cost["):
+        return f"expected cost of {column[5:-1]}"
+    return f"expected shortage of {column[len('expected_shortage_t['):-1]}"
+
+
 def _page(folder: Path, s: dict[str, Any]) -> str:
     kind = s.get("kind", "run")
     title = f"{s['instance']}: {kind}" + (f" / policy {s['policy']}" if kind == "run" else "")
@@ -715,6 +823,9 @@ def _page(folder: Path, s: dict[str, Any]) -> str:
         policy = s["policy"]
     elif kind == "comparison":
         parts += _comparison_body(folder, inst)
+        policy = None
+    elif kind == "robustness":
+        parts += _robustness_body(folder, s, inst)
         policy = None
     elif kind == "projects":
         parts += [f"<h2>What each project is worth under policy {_esc(s['policy'])}</h2>",
