@@ -575,6 +575,8 @@ def robustness(
     cold: bool = typer.Option(False, "--cold", help="Solve every variant cold (a fresh model, "
                               "no warm start): for checking and benchmarking."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
 ) -> int:
     """How sure are we: each input of a ranges file one at a time (a tornado), the switch
     points of the plan's decisions, and joint seeded draws (warm-started re-solves)."""
@@ -587,7 +589,7 @@ def robustness(
 
     check_study(names, draws, grid, DEFAULT_RESOLUTION, seed)
     _check_out(out, force)
-    loaded = _load(instance, sets)
+    loaded = _load(instance, sets, ambiguity)
     known = policy_names(loaded.instance)
     for p in names:
         check_policy(p, known)
