@@ -135,6 +135,46 @@ def _num(v: Any, unit: str = "") -> str:
 format_number = _num
 
 
+def sampling_lines(sampling: Any, cur: str = "") -> list[tuple[str, str]]:
+    """The ``sampling`` object of a summary (model.analysis.sampling) as (label, text)
+    rows, for the report's table and the `solve` printout; none without one."""
+    if not isinstance(sampling, dict):
+        return []
+    unit = f" {cur}" if cur else ""
+    c = sampling.get("confidence", 0.95)
+    level = f"{c * 100:g} %"
+    head = (f"{sampling.get('replications')} replications of {sampling.get('paths'):,} "
+            f"paths (seed {sampling.get('seed')}); the first stage evaluated on "
+            f"{sampling.get('evaluate'):,} paths; {level} confidence")
+    rows = [("sampling statistics", head)]
+    if sampling.get("status") != "optimal":
+        return rows + [("sampling statistics: not complete",
+                        f"{sampling.get('status')}: {sampling.get('message', '')}")]
+    lb, ub, gap = sampling["lower_bound"], sampling["upper_bound"], sampling["gap"]
+
+    def pm(value: Any, half: Any) -> str:
+        text = _num(value, unit)
+        return text if half is None else f"{text} ± {_num(half, '')}"
+    rows.append(("lower bound: mean of the replications' optima",
+                 pm(lb["mean"], lb["half_width"]) + f" ({level} interval)"))
+    rows.append(("upper bound: this plan's first stage, the rest re-solved",
+                 pm(ub["value"], ub["half_width"])
+                 + (f" ({level} interval)" if ub["half_width"] is not None
+                    else " (no interval: the objective has a CVaR term)")))
+    rel = gap.get("relative_upper")
+    rows.append(("optimality gap of this plan (Mak, Morton and Wood)",
+                 f"estimate {_num(gap['mean'], unit)}; at most {_num(gap['upper'], unit)}"
+                 + (f" ({rel:.3%} of the lower bound)" if rel is not None else "")
+                 + f" with {level} confidence"))
+    cand = sampling.get("candidate") or {}
+    rows.append(("first-stage decisions fixed",
+                 f"{cand.get('contracts_fixed', 0):,} contracts, "
+                 f"{cand.get('builds_fixed', 0):,} builds"))
+    if sampling.get("seconds") is not None:
+        rows.append(("sampling statistics took", f"{sampling['seconds']:,.1f} s"))
+    return rows
+
+
 def _rules_words(holder: Any) -> str:
     """The rules of a scenario (or regime, event, `always`) in words."""
     rules = []
@@ -301,6 +341,15 @@ def _run_body(folder: Path, s: dict[str, Any], inst: Any = None) -> list[str]:
              ("instance sha256", s["instance_sha256"]), ("tool version", s["version"])]
     head += [("warning", w) for w in s.get("warnings") or []]
     parts = ["<h2>Summary</h2>", _kv(head, "summary")]
+    sampling = sampling_lines(s.get("sampling"), cur)
+    if sampling:
+        parts += ["<h2>How good is this sample: bounds and gap</h2>",
+                  '<p class="note">The instance solves a sample of its regime paths. '
+                  "Further independent samples bound the optimum over every path from "
+                  "below; this plan's first-stage decisions, fixed on another sample (the "
+                  "rest re-solved), bound it from above; the gap says how much better any "
+                  "plan could do (docs/mathematics.md, Sampling statistics).</p>",
+                  _kv(sampling, "sampling")]
     at_limit = bool((s.get("mip") or {}).get("plan_at_limit"))
     if s["status"] != "optimal" and not at_limit:
         parts.append(f'<p class="bad">No allocation: the model is {_esc(s["status"])}. '
