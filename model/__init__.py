@@ -11,9 +11,11 @@ objects from one to the next:
 * ``solve``: ``solve`` (HiGHS); ``decompose``, ``coupled``, ``switch``,
   ``expand``; ``distributed`` and ``lshaped`` (MPI);
 * ``analysis``: ``results`` (tables) and ``analysis`` (compare, sweep,
-  projects, VSS); ``diagnose``, ``verify``;
+  projects, VSS); ``sampling`` (bounds and gap of a sampled instance, over
+  the api); ``diagnose``, ``verify``;
 * ``output``: ``export`` (run folders), ``folders``, ``excel``, ``charts``,
-  ``report``, ``describe``, ``formatting``, ``palette``.
+  ``report``, ``scenario_summary`` (many scenarios, summarised), ``describe``,
+  ``formatting``, ``palette``.
 
 At the top: ``api`` ties the layers together (the Python API), ``cli`` is the
 command line over it (``entry`` its console entry point), ``errors`` and
