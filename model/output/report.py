@@ -484,7 +484,7 @@ def _many_scenarios(scen: pd.DataFrame, bal: pd.DataFrame, paths: Any, cur: str
     dist = distribution(scen)
     n = len(scen)
     parts = ["<h2>Scenarios: the distribution</h2>",
-             f'<p class="note">{n:,} scenarios ({_esc(describe_scenarios_of(paths, n))}): '
+             f'<p class="note">{n:,} scenarios ({_esc(_how_made(paths, n))}): '
              "the expected value and quantiles of each scenario's discounted cost and total "
              "shortage (all elements and periods summed), each scenario weighted by its "
              "probability; a quantile q is the smallest value with probability at least q "
@@ -530,7 +530,7 @@ def _many_scenarios(scen: pd.DataFrame, bal: pd.DataFrame, paths: Any, cur: str
     return parts
 
 
-def describe_scenarios_of(paths: Any, n: int) -> str:
+def _how_made(paths: Any, n: int) -> str:
     """How the scenarios were made, in words, from their paths (or a list)."""
     if paths is None:
         return "a list"
