@@ -86,7 +86,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
 
     `fixed` holds some decisions at given values (a candidate plan's first
     stage, :func:`model.formulation.matrix.first_stage_decisions`; the rest is
-    re-solved); blocks tied by CVaR or a budget are then solved as one model.
+    re-solved); blocks tied by CVaR, ambiguity or a budget are then solved as one model.
     Without `tables` the run has its status and objective
     (``run.result.objective``) but no tables or metrics: for studies that need
     only the optimum of many solves (model.analysis.sampling).
@@ -142,7 +142,9 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
     the element blocks."""
     if not decompose or builder != "matrix" or data.risk_lambda >= 1.0:
         return "one", []
-    if (data.risk_lambda > 0 or resolved.budgets) and not _integer_projects(data):
+    # (an ambiguity set is solved as one LP: the Dantzig-Wolfe loop prices CVaR and budgets)
+    if (data.risk_lambda > 0 or resolved.budgets) and not _integer_projects(data) \
+            and not data.ambiguous:
         coupled = element_blocks(data, resolved, scenario_costs=False)
         if len(coupled) > 1:
             return "coupled", coupled
@@ -241,7 +243,8 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "instance_sha256": loaded.sha256,
         "overrides": list(loaded.overrides),
         "policy": policy,
-        "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha},
+        "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha,
+                 "total_variation": data.ambiguity},
         "currency": data.currency, "home": data.home,
         "periods": [_plain(p) for p in data.periods],
         "scenarios": len(data.scenarios),

@@ -29,10 +29,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .entry import INTERRUPTED, interrupted, on_signal
+from .entry import INTERRUPTED, interrupted, on_signal, signalled
 from .errors import InstanceError, UsageError
 from .safety import (
     MAX_SAMPLE,
+    check_ambiguity,
     MAX_SWEEP_POINTS,
     check_count,
     check_settings,
@@ -135,6 +136,8 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
         except typer.Exit:
             raise
         except Exception as err:  # noqa: BLE001 - the last line of defence
+            if signalled():    # the interrupt's unwinding broke something (an import)
+                _fail(INTERRUPTED, 130)
             if os.environ.get("SOURCING_DEBUG"):
                 raise
             _fail(f"unexpected {type(err).__name__}: {err} "
@@ -160,13 +163,23 @@ SET_HELP = ("What-if: set any input, PATH=VALUE (repeat), e.g. "
             "--set 'sources[lynas-hree].supply.Dy.capacity=150' (docs/cli.md, What-if).")
 
 
-def _load(instance: Path, sets: Optional[list[str]]) -> Any:
-    """Load and validate an instance, then apply the --set overrides (validated again)."""
+AMBIGUITY_PATH = "risk.ambiguity"          # --ambiguity T is --set 'risk.ambiguity={total_variation: T}'
+AMBIGUITY_HELP = ("Doubt on the probabilities: the worst expectation over every distribution "
+                  "within this total-variation distance of the scenario probabilities, in "
+                  "[0, 2] (sets risk.ambiguity.total_variation; docs/mathematics.md).")
+
+
+def _load(instance: Path, sets: Optional[list[str]], ambiguity: Optional[float] = None) -> Any:
+    """Load and validate an instance, then apply the --set overrides (validated again);
+    --ambiguity is the override of risk.ambiguity.total_variation, applied last."""
     from .input.instance import load_instance
     from .input.overrides import overridden, parse_assignment
 
     loaded = load_instance(instance)
-    return overridden(loaded, [parse_assignment(a) for a in sets or []])
+    assignments = [parse_assignment(a) for a in sets or []]
+    if ambiguity is not None:
+        assignments.append((AMBIGUITY_PATH, {"total_variation": check_ambiguity(ambiguity)}))
+    return overridden(loaded, assignments)
 
 
 def _fmt(v: Any, unit: str = "") -> str:
@@ -241,6 +254,8 @@ def solve(
         None, "--bundle-size", help="mpisppy --algorithm blocks: scenarios per bundle (one "
         "subproblem); default: 4 bundles per rank."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
     replications: Optional[int] = typer.Option(
         None, "--replications", help="Sampled instances: solve R more independent samples "
         "for a lower bound, the optimality gap (Mak, Morton and Wood) and, with the first "
@@ -268,8 +283,9 @@ def solve(
             raise UsageError("--replications belongs to the default engine (--engine highs)")
         check_sampling(replications, evaluate, confidence)
     if engine == "mpisppy":
-        if sets:
-            raise UsageError("--set belongs to the default engine: every MPI rank reads the "
+        if sets or ambiguity is not None:
+            raise UsageError("--set and --ambiguity belong to the default engine: every MPI "
+                             "rank reads the "
                              "instance file itself; write the changed instance to a file "
                              "(sourcing validate shows the result) and solve that")
         return _solve_mpisppy(instance or default_instance_path(), policy, out, force,
@@ -277,7 +293,7 @@ def solve(
                               time_limit, metrics, bundle_size)
     _risk_checks(time_limit=time_limit)
     _check_out(out, force)
-    loaded = _load(instance or default_instance_path(), sets)
+    loaded = _load(instance or default_instance_path(), sets, ambiguity)
     from .formulation.policies import check_policy, policy_names
 
     check_policy(policy, policy_names(loaded.instance))
@@ -395,6 +411,9 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
     if s["status"] == "optimal":
         row("objective", _fmt(s["objective"], f" {cur}"))
         row("expected cost", _fmt(s["expected_cost"], f" {cur}"))
+        if s.get("ambiguity"):
+            row(f"worst-case expected cost (total variation {s['ambiguity']['total_variation']:g})",
+                _fmt(s["ambiguity"]["worst_case_expected_cost"], f" {cur}"))
         row(f"CVaR {s['risk']['alpha']:g}", _fmt(s["cvar"], f" {cur}"))
         for e, t in (s.get("expected_shortage_by_element_t") or {}).items():
             row(f"expected shortage of {e}", _fmt(t, " t"))
@@ -455,13 +474,15 @@ def compare(
     metrics: bool = typer.Option(False, "--stochastic-metrics", help="Add WS, EEV, EVPI, VSS."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
 ) -> int:
     """Solve under several policies: cost of resilience and the shortage it avoids."""
     from .formulation.policies import check_policy, policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
-    loaded = _load(instance, sets)
+    loaded = _load(instance, sets, ambiguity)
     known = policy_names(loaded.instance)
     for p in policies:
         check_policy(p, known)
@@ -513,6 +534,8 @@ def sweep(
     risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per point."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
 ) -> int:
     """Frontier of cost and shortage against a single-country cap (warm-started re-solves),
     or against any input with --param PATH --values ..."""
@@ -524,13 +547,13 @@ def sweep(
         raise UsageError("--param and --values go together")
     if param is not None:
         return _sweep_param(instance, param, values or "", policy, out, force, risk_lambda,
-                            risk_alpha, time_limit, sets)
+                            risk_alpha, time_limit, sets, ambiguity)
     caps = parse_cap_range(cap)
     stages_of(stage)
     if per not in ("element", "group"):
         raise UsageError(f"--per must be element or group; got '{per}'")
     _check_out(out, force)
-    loaded = _load(instance, sets)
+    loaded = _load(instance, sets, ambiguity)
     check_policy(policy, policy_names(loaded.instance))
     from .analysis.analysis import sweep_cap
     from .output.export import markdown_table, save_sweep
@@ -553,7 +576,7 @@ def sweep(
 def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
                  out: Optional[Path], force: bool, risk_lambda: Optional[float],
                  risk_alpha: Optional[float], time_limit: Optional[float],
-                 sets: Optional[list[str]]) -> int:
+                 sets: Optional[list[str]], ambiguity: Optional[float] = None) -> int:
     """`sweep --param PATH --values ...`: one solve per value of any input."""
     from .analysis.analysis import parse_values, sweep_param
     from .output.export import markdown_table, save_sweep
@@ -563,7 +586,7 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
     parse_path(param)
     vals = parse_values(values_text)
     _check_out(out, force)
-    loaded = _load(instance, sets)
+    loaded = _load(instance, sets, ambiguity)
     overridden(loaded, [(param, vals[0])])          # a bad path or value: before any solve
     with _progress() as bar:
         task = bar.add_task(f"sweeping {param}", total=len(vals))
@@ -678,7 +701,7 @@ def bench(
 REFERENCE_CAPS = "1.0:0.3:0.05"
 REFERENCE_CONTRACT = "lynas-jare-ndpr"      # the signed floor the reference prices
 REFERENCE_UNSIGNED_POLICIES = ["none", "crma65", "cap-china-50", "stockpile-60d"]
-REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:500e6:50e6")
+REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:1.5e9:1.5e8")
 # what the stock already held is worth: the instance's opening 60 days against its
 # 18 private days alone (the 42 national days removed), with and without building stock
 REFERENCE_STOCK_POLICIES = ["none", "no-stock"]

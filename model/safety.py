@@ -248,6 +248,14 @@ def check_settings(risk_lambda: float | None = None, risk_alpha: float | None = 
         raise UsageError(f"threads must be a positive integer, got {threads!r}")
 
 
+def check_ambiguity(theta: Any, name: str = "--ambiguity") -> float:
+    """A total-variation radius: a number in [0, 2] (2: every distribution)."""
+    if not _real(theta, 0.0 <= _f(theta) <= 2.0):
+        raise UsageError(f"{name} must lie in [0, 2] (the total-variation distance between "
+                         f"two distributions is at most 2), got {theta}")
+    return float(theta)
+
+
 def check_gap(gap: Any, name: str = "--gap") -> float:
     """A relative optimality gap: a finite non-negative number (inf would call any
     bound optimal)."""

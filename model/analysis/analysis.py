@@ -115,6 +115,8 @@ def policy_row(run: RunResult, per_scenario: bool = True) -> dict[str, Any]:
     d, sol = run.data, run.solution
     row.update({k: s[k] for k in ("objective", "expected_cost", "cvar", "expected_shortage_t",
                                   "worst_shortage_t")})
+    if s.get("ambiguity"):        # doubt on the probabilities: the worst expectation too
+        row["worst_case_expected_cost"] = s["ambiguity"]["worst_case_expected_cost"]
     by_elem = s.get("expected_shortage_by_element_t") or {}
     for e in d.elements:
         row[f"expected_shortage_t[{e}]"] = by_elem.get(e)

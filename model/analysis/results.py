@@ -152,7 +152,16 @@ def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
         - parts["terminal"],
         "shortage_t": s.shortage_t.sum(axis=(0, 1)),
         "surplus_t": surplus.sum(axis=(0, 1)),
-    })
+    }).pipe(_with_worst_case, d)
+
+
+def _with_worst_case(costs: pd.DataFrame, d: ProblemData) -> pd.DataFrame:
+    """Under doubt on the probabilities (`risk.ambiguity`), each scenario's worst-case
+    probability beside its own."""
+    if d.ambiguity <= 0:
+        return costs
+    q = worst_case_probability(costs["cost"].to_numpy(), d.probability, d.ambiguity)
+    return costs.assign(worst_case_probability=q)
 
 
 def cost_by_year(d: ProblemData, s: Solution) -> pd.DataFrame:
@@ -240,6 +249,31 @@ def cvar_tail_warning(scenarios: list[str], costs: np.ndarray, probability: np.n
     return (f"the CVaR at alpha {alpha:g} is the cost of one scenario, {scenarios[w]}: its "
             f"probability ({p[w]:.4g}) holds the whole worst {1 - alpha:.4g} of the "
             "distribution, so the CVaR measures that scenario alone, not a tail of several")
+
+
+def worst_case_probability(costs: np.ndarray, probability: np.ndarray,
+                           theta: float) -> np.ndarray:
+    r"""(W,) the distribution within total-variation distance `theta` of `probability`
+    that gives the largest expected cost: up to :math:`\theta/2` of probability
+    moved from the cheapest scenarios (cheapest first) to the dearest one (Jiang and
+    Guan 2018). Its expectation is :math:`\tfrac{\theta}{2}\max_w C_w +
+    (1-\tfrac{\theta}{2})\, CVaR_{\theta/2}(C)`. Ties keep the scenario order."""
+    c = np.asarray(costs, dtype=float)
+    q = np.asarray(probability, dtype=float).copy()
+    if theta <= 0 or len(q) < 2:
+        return q
+    worst = int(np.argmax(c))
+    move = min(theta / 2, 1.0 - q[worst])
+    q[worst] += move
+    for w in np.argsort(c, kind="stable"):           # cheapest first
+        if move <= 0:
+            break
+        if w == worst:
+            continue
+        take = min(q[w], move)
+        q[w] -= take
+        move -= take
+    return q
 
 
 def cvar(costs: np.ndarray, probability: np.ndarray, alpha: float) -> float:
@@ -603,6 +637,10 @@ def summary_metrics(built: BuiltModel, s: Solution) -> dict[str, Any]:
         "max_single_country_share": max_single_country_share(d, s),
         "max_single_country_share_definition": SHARE_DEFINITION,
         "scenario_costs": {w: float(c) for w, c in zip(d.scenarios, costs["cost"])},
+        "ambiguity": ({"total_variation": d.ambiguity,
+                       "worst_case_expected_cost": float(
+                           (costs["cost"] * costs["worst_case_probability"]).sum())}
+                      if d.ambiguity > 0 else None),
         "expected_investment": float((costs["investment_cost"] * costs["probability"]).sum()),
         "builds": build_summary(d, s),
     }

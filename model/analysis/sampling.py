@@ -20,8 +20,8 @@ problem's optimum (docs/mathematics.md, "Sampling statistics"):
   most the optimum of the problem on every path.
 * **Upper bound**: ``x̂`` fixed on an independent sample of M paths
   (:func:`evaluation_seed`), the rest re-solved: ``U`` is that optimum; its
-  interval is the t interval of the mean of the M per-path costs (with
-  ``lambda = 0``; the objective is then their mean).
+  interval is the t interval of the mean of the M per-path costs (without a
+  CVaR term or ambiguity; the objective is then their mean).
 * **Gap** (Mak, Morton and Wood 1999, with common random numbers, as
   mpi-sppy's ``mmw_ci``): ``G_r = f_r(x̂) - v_r >= 0``, ``Gbar = mean(G_r)``,
   the one-sided interval ``[0, Gbar + t_{c, R-1} s_G / sqrt(R)]`` (``s_G``
@@ -221,7 +221,8 @@ def _evaluate(loaded: LoadedInstance, policy: str, risk_lambda: float | None,
               risk_alpha: float | None, options: SolveOptions | None, fixed: FixedDecisions,
               paths: int, seed: int, confidence: float) -> dict[str, Any]:
     """The candidate's first stage fixed on an independent sample of `paths` paths:
-    the optimum, and (lambda = 0) the t interval of the mean per-path cost."""
+    the optimum, and (no CVaR term, no ambiguity) the t interval of the mean per-path
+    cost."""
     sample = sample_instance(loaded, paths, seed)
     run = solve_instance(sample, policy, risk_lambda, risk_alpha, options, fixed=fixed,
                          tables=False)
@@ -229,7 +230,7 @@ def _evaluate(loaded: LoadedInstance, policy: str, risk_lambda: float | None,
     costs = cost_breakdown(run.data, solution_arrays(run.built, run.result))
     draws = np.rint(costs.probability.to_numpy() * paths)
     expected, half = mean_interval(costs.cost.to_numpy(float), confidence, draws)
-    if run.data.risk_lambda > 0:      # the objective is not the mean of the path costs
+    if run.data.scenario_costs_couple:   # CVaR or ambiguity: not the mean of path costs
         half = None
     return {"value": value, "half_width": half,
             "low": None if half is None else value - half,

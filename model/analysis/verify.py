@@ -335,6 +335,23 @@ def regime_problems(f: _Facts) -> list[str]:
     return out[:10]
 
 
+def _worst_expectation(costs: list[float], probs: list[float], theta: float) -> float:
+    """max_q sum q C over sum |q - p| <= theta: (theta/2) max C + (1 - theta/2) CVaR_{theta/2}
+    (the mean of the worst 1 - theta/2 of probability)."""
+    if theta <= 0:
+        return sum(p * c for p, c in zip(probs, costs))
+    top = max((c for c, p in zip(costs, probs)), default=0.0)
+    tail = 1.0 - theta / 2
+    if tail <= 0:
+        return top
+    acc, mass = 0.0, 0.0
+    for c, p in sorted(zip(costs, probs), key=lambda cp: -cp[0]):
+        take = min(p, max(tail - mass, 0.0))
+        acc += take * c
+        mass += p
+    return theta / 2 * top + acc
+
+
 def _close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-6) -> bool:
     return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
 
@@ -897,7 +914,16 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     for pol_budget in pol.budget:
         if not le(expected, pol_budget.amount):
             bad(f"budget: expected cost {expected} > {pol_budget.amount}")
-    objective = (1 - lam) * expected + lam * cvar
+    # doubt on the probabilities (from the hashed instance): the worst expectation within
+    # total-variation distance theta, by Jiang and Guan's closed form
+    theta = inst.risk.ambiguity.total_variation if inst.risk.ambiguity is not None else 0.0
+    worst = _worst_expectation([cost[w] for w in f.scen_ids],
+                               [f.prob[w] for w in f.scen_ids], theta)
+    objective = (1 - lam) * (worst if theta > 0 else expected) + lam * cvar
+    if theta > 0:
+        reported = (summary.get("ambiguity") or {}).get("worst_case_expected_cost")
+        if reported is None or not _close(reported, worst, 1e-6, 1e-4):
+            bad(f"summary ambiguity.worst_case_expected_cost = {reported}, recomputed {worst}")
     if os.path.lexists(folder / "cost_by_year.csv"):     # the years add up to the costs
         by_year = read_table(folder / "cost_by_year.csv", limits["cost_by_year"],
                              columns=("scenario", "period", "cash_discounted",
@@ -990,6 +1016,24 @@ def _scenarios_problems(folder: Path, limit: int, f: _Facts, cost: dict[str, flo
     missing = sorted(set(f.scen_ids) - set(table.scenario))
     if missing:
         bad.append(f"scenarios.csv: no row for scenario(s) {', '.join(missing[:10])}")
+    theta = f.inst.risk.ambiguity.total_variation if f.inst.risk.ambiguity is not None \
+        else 0.0
+    if theta > 0 and not missing:       # the worst-case distribution: in the ball, worst
+        q = read_table(path, limit, columns=("scenario", "worst_case_probability"),
+                       dtype={"scenario": str})
+        q = dict(zip(q.scenario, pd.to_numeric(q.worst_case_probability, errors="coerce")))
+        moved = sum(abs(q.get(w, math.nan) - f.prob[w]) for w in f.scen_ids)
+        worst = _worst_expectation([cost[w] for w in f.scen_ids],
+                                   [f.prob[w] for w in f.scen_ids], theta)
+        got = sum(q.get(w, math.nan) * cost[w] for w in f.scen_ids)
+        if not (math.isfinite(moved) and moved <= theta + 1e-9
+                and _close(sum(q.values()), 1.0, 1e-9, 1e-9)
+                and all(v >= -1e-12 for v in q.values())):
+            bad.append(f"scenarios.csv: worst_case_probability is not a distribution within "
+                       f"total variation {theta:g} of the probabilities (moves {moved:.6g})")
+        elif not _close(got, worst, 1e-6, 1e-4):
+            bad.append(f"scenarios.csv: worst_case_probability gives an expected cost of "
+                       f"{got}, the worst within total variation {theta:g} is {worst}")
     _cap(bad, problems)
     return problems
 

@@ -27,7 +27,8 @@ probability :math:`p_w`. What is known when (model.input.tree, model.formulation
 9. :func:`define_stock_days_constraints`           stockpile targets (released in emergencies),
    :func:`define_stock_build_constraints`          stock drawn, never raised (``build_stock``),
 10. :func:`define_cost_expressions` and :func:`define_budget_constraint`,
-11. :func:`define_cvar_constraints` and :func:`define_objective`.
+11. :func:`define_cvar_constraints`, :func:`define_ambiguity_constraints` (doubt on
+    the probabilities) and :func:`define_objective`.
 
 Every constraint row carries metadata (element, period, country, stage, slot)
 in :attr:`BuiltModel.row_meta` so that duals and explanations can be
@@ -503,10 +504,49 @@ def define_cvar_constraints(m: pyo.ConcreteModel, d: ProblemData) -> pd.DataFram
                  slot=-1, dnode=-1)
 
 
+def define_ambiguity_constraints(m: pyo.ConcreteModel, d: ProblemData) -> dict[str, pd.DataFrame]:
+    r"""The worst expectation over a total-variation ball (only when theta > 0).
+
+    Doubt on the probabilities: over every distribution :math:`q` with
+    :math:`\sum_w |q_w - p_w| \le \theta`, the largest :math:`\sum_w q_w C_w`
+    equals :math:`\tfrac{\theta}{2}\max_w C_w + (1-\tfrac{\theta}{2})\,
+    CVaR_{\theta/2}(C)` (Jiang and Guan 2018), the optimum of
+
+    .. math:: \min\ \tfrac{\theta}{2}\tau + (1-\tfrac{\theta}{2})\eta_A
+              + \sum_w p_w s_w \quad \text{s.t.}\quad \tau \ge C_w,\
+              s_w \ge C_w - \eta_A,\ s_w \ge 0.
+
+    Reads ``risk.ambiguity.total_variation``. The rows come in the order of the
+    matrix build: ``ambiguity_max`` then ``ambiguity_excess``.
+    """
+    W = len(d.scenarios)
+    m.amb_max = pyo.Var(within=pyo.Reals)
+    m.amb_eta = pyo.Var(within=pyo.Reals)
+    m.amb_excess = pyo.Var(range(W), within=pyo.NonNegativeReals)
+    m.ambiguity_max = pyo.Constraint(
+        range(W), rule=lambda m, w: m.amb_max >= m.scenario_cost[w])
+    m.ambiguity_excess = pyo.Constraint(
+        range(W), rule=lambda m, w: m.amb_excess[w] >= m.scenario_cost[w] - m.amb_eta)
+    meta = {}
+    for name in ("ambiguity_max", "ambiguity_excess"):
+        meta[name] = _meta(constraint=name, rule="", element="", period="", country="",
+                           stage="", scenario=d.scenarios, sense=">=", rhs=0.0,
+                           demand_t=np.nan, slot=-1, dnode=-1)
+    return meta
+
+
 def define_objective(m: pyo.ConcreteModel, d: ProblemData) -> None:
-    r"""Minimise :math:`(1-\lambda)\,E[C] + \lambda\, CVaR_\alpha(C)`."""
+    r"""Minimise :math:`(1-\lambda)\,E_\theta[C] + \lambda\, CVaR_\alpha(C)`, with
+    :math:`E_\theta` the worst expectation within total-variation distance
+    :math:`\theta` of the probabilities (:math:`E[C]` at :math:`\theta = 0`)."""
     lam, alpha = d.risk_lambda, d.risk_alpha
-    obj = (1.0 - lam) * m.expected_cost if lam < 1.0 else 0.0
+    if d.ambiguous:
+        theta = d.ambiguity
+        obj = (1.0 - lam) * (theta / 2 * m.amb_max + (1 - theta / 2) * m.amb_eta
+                             + sum(float(p) * m.amb_excess[w]
+                                   for w, p in enumerate(d.probability) if p))
+    else:
+        obj = (1.0 - lam) * m.expected_cost if lam < 1.0 else 0.0
     if lam > 0.0:
         obj = obj + lam * (m.eta + sum(float(p) / (1.0 - alpha) * m.excess[w]
                                        for w, p in enumerate(d.probability) if p))
@@ -565,6 +605,8 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
         meta["budget"] = define_budget_constraint(m, d, policy)
         if d.risk_lambda > 0:
             meta["cvar_excess"] = define_cvar_constraints(m, d)
+        if d.ambiguous:
+            meta.update(define_ambiguity_constraints(m, d))
         define_objective(m, d)
     finally:
         if gc_was_enabled:

@@ -277,6 +277,12 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
         blocks["eta"] = (n_col, n_col + 1)
         blocks["excess"] = (n_col + 1, n_col + 1 + W)
         n_col += 1 + W
+    tv = d.ambiguity if d.ambiguous else 0.0
+    if tv > 0:      # the worst expectation over a total-variation ball (issue 25)
+        blocks["amb_max"] = (n_col, n_col + 1)
+        blocks["amb_eta"] = (n_col + 1, n_col + 2)
+        blocks["amb_excess"] = (n_col + 2, n_col + 2 + W)
+        n_col += 2 + W
     off = {name: a for name, (a, _) in blocks.items()}
     xcol = np.where(ix.xcol_of >= 0, off["x"] + ix.xcol_of, -1)          # (K, T, W)
     qcol = np.where(ix.qpos_of >= 0, off["q"] + ix.qpos_of, -1)          # (K, S)
@@ -294,6 +300,9 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     col_upper[slice(*blocks["stock"])] = np.repeat(d.stock_capacity_t, S)
     if lam > 0:
         col_lower[blocks["eta"][0]] = -np.inf
+    if tv > 0:
+        col_lower[blocks["amb_max"][0]] = -np.inf
+        col_lower[blocks["amb_eta"][0]] = -np.inf
 
     # ---- costs: per unit in a scenario (coef) and expected (times the node's probability)
     coef = cost_coefficients(d, ix, floors)
@@ -304,7 +313,11 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
             "r": np.tile(ix.slot_prob, R)}
     expected = np.concatenate([coef[n].reshape(-1) * prob[n] for n in sizes])
     cost = np.zeros(n_col)
-    if lam < 1:
+    if tv > 0:      # (1-lam) [tv/2 tau + (1 - tv/2) eta_A + sum_w p_w s_w]
+        cost[blocks["amb_max"][0]] = (1 - lam) * tv / 2
+        cost[blocks["amb_eta"][0]] = (1 - lam) * (1 - tv / 2)
+        cost[slice(*blocks["amb_excess"])] = (1 - lam) * d.probability
+    elif lam < 1:
         cost[:n_cost] = (1 - lam) * expected
     if lam > 0:
         cost[blocks["eta"][0]] = lam
@@ -445,44 +458,30 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
 
     # 10. cvar_excess (lambda > 0): C_w - eta - excess_w <= 0, as Pyomo writes
     #     `excess >= C_w - eta`; C_w sums the variables on scenario w's path
+    if lam > 0 or tv > 0:
+        path_r, path_c, path_v = _scenario_cost_terms(d, ix, coef, floors, off, xcol, qcol,
+                                                      ucol, scol, zcol)
     if lam > 0:
-        r_l, c_l, v_l = [], [], []
-
-        def on_path(cols: np.ndarray, vals: np.ndarray) -> None:
-            """cols, vals: (n, T, W) column (-1: none) and cost of each (item, t, w)."""
-            i, tt, ww = np.nonzero((cols >= 0) & (vals != 0))
-            r_l.append(ww)
-            c_l.append(cols[i, tt, ww])
-            v_l.append(vals[i, tt, ww])
-
-        xpos = np.where(ix.xcol_of >= 0, ix.xcol_of, 0)
-        on_path(xcol, np.where(ix.xcol_of >= 0, coef["x"][xpos] if len(coef["x"]) else 0, 0))
-        q_path = qcol[:, ix.slot_of]                                     # (K, T, W)
-        on_path(q_path, np.where(q_path >= 0, coef["q"][np.maximum(q_path - off["q"], 0)]
-                                 if len(coef["q"]) else 0, 0))
-        for name, col in (("u", ucol), ("stock", scol), ("z", zcol)):
-            on_path(col[:, ix.slot_of], coef[name][:, ix.slot_of])
-        if len(ix.y_index):   # builds decided on the path, paid when decided
-            ypos = np.where(ix.ycol_of >= 0, ix.ycol_of, 0)
-            on_path(np.where(ix.ycol_of >= 0, off["y"] + ix.ycol_of, -1),
-                    np.where(ix.ycol_of >= 0, coef["y"][ypos], 0.0))
-        if len(soft):      # a soft floor's deficit: one column per row (slot)
-            owner = floors.slot[soft]
-            hit = ix.slot_of[ix.slot_t[owner]] == owner[:, None]             # (n, W)
-            j, ww = np.nonzero(hit)
-            r_l.append(ww)
-            c_l.append(off["deficit"] + j)
-            v_l.append(coef["deficit"][j])
-        r_l += [np.arange(W), np.arange(W)]
-        c_l += [np.full(W, off["eta"]), off["excess"] + np.arange(W)]
-        v_l += [-np.ones(W), -np.ones(W)]
-        row_blocks["cvar_excess"] = rows.add(np.concatenate(r_l), np.concatenate(c_l),
-                                             np.concatenate(v_l), np.full(W, -np.inf),
-                                             np.zeros(W))
-        meta["cvar_excess"] = pd.DataFrame({
-            "constraint": "cvar_excess", "rule": "", "element": "", "period": "", "country": "",
-            "stage": "", "scenario": d.scenarios, "sense": ">=", "rhs": 0.0,
-            "demand_t": np.nan, "slot": -1, "dnode": -1}, columns=META_COLUMNS)
+        row_blocks["cvar_excess"] = rows.add(
+            np.concatenate([path_r, np.arange(W), np.arange(W)]),
+            np.concatenate([path_c, np.full(W, off["eta"]), off["excess"] + np.arange(W)]),
+            np.concatenate([path_v, -np.ones(W), -np.ones(W)]), np.full(W, -np.inf),
+            np.zeros(W))
+        meta["cvar_excess"] = _scenario_meta(d, "cvar_excess")
+    # 11. ambiguity (tv > 0): C_w - tau <= 0 and C_w - eta_A - s_w <= 0
+    if tv > 0:
+        row_blocks["ambiguity_max"] = rows.add(
+            np.concatenate([path_r, np.arange(W)]),
+            np.concatenate([path_c, np.full(W, off["amb_max"])]),
+            np.concatenate([path_v, -np.ones(W)]), np.full(W, -np.inf), np.zeros(W))
+        meta["ambiguity_max"] = _scenario_meta(d, "ambiguity_max")
+        row_blocks["ambiguity_excess"] = rows.add(
+            np.concatenate([path_r, np.arange(W), np.arange(W)]),
+            np.concatenate([path_c, np.full(W, off["amb_eta"]),
+                            off["amb_excess"] + np.arange(W)]),
+            np.concatenate([path_v, -np.ones(W), -np.ones(W)]), np.full(W, -np.inf),
+            np.zeros(W))
+        meta["ambiguity_excess"] = _scenario_meta(d, "ambiguity_excess")
 
     A = sp.csc_matrix((np.concatenate(rows.vals),
                        (np.concatenate(rows.rows), np.concatenate(rows.cols))),
@@ -498,6 +497,52 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     built.matrix = lp
     built.floors = floors
     return built
+
+
+def _scenario_cost_terms(d: ProblemData, ix: ModelIndex, coef: dict[str, np.ndarray],
+                         floors: StockFloorRows, off: dict[str, int], xcol: np.ndarray,
+                         qcol: np.ndarray, ucol: np.ndarray, scol: np.ndarray,
+                         zcol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Triplets (row = scenario w, column, cost) of C_w: the discounted cost of every
+    variable on scenario w's path (the rows of CVaR and of the ambiguity set)."""
+    r_l, c_l, v_l = [], [], []
+
+    def on_path(cols: np.ndarray, vals: np.ndarray) -> None:
+        """cols, vals: (n, T, W) column (-1: none) and cost of each (item, t, w)."""
+        i, tt, ww = np.nonzero((cols >= 0) & (vals != 0))
+        r_l.append(ww)
+        c_l.append(cols[i, tt, ww])
+        v_l.append(vals[i, tt, ww])
+
+    xpos = np.where(ix.xcol_of >= 0, ix.xcol_of, 0)
+    on_path(xcol, np.where(ix.xcol_of >= 0, coef["x"][xpos] if len(coef["x"]) else 0, 0))
+    q_path = qcol[:, ix.slot_of]                                     # (K, T, W)
+    on_path(q_path, np.where(q_path >= 0, coef["q"][np.maximum(q_path - off["q"], 0)]
+                             if len(coef["q"]) else 0, 0))
+    for name, col in (("u", ucol), ("stock", scol), ("z", zcol)):
+        on_path(col[:, ix.slot_of], coef[name][:, ix.slot_of])
+    if len(ix.y_index):   # builds decided on the path, paid when decided
+        ypos = np.where(ix.ycol_of >= 0, ix.ycol_of, 0)
+        on_path(np.where(ix.ycol_of >= 0, off["y"] + ix.ycol_of, -1),
+                np.where(ix.ycol_of >= 0, coef["y"][ypos], 0.0))
+    soft = np.flatnonzero(floors.soft)
+    if len(soft):      # a soft floor's deficit: one column per row (slot)
+        owner = floors.slot[soft]
+        hit = ix.slot_of[ix.slot_t[owner]] == owner[:, None]             # (n, W)
+        j, ww = np.nonzero(hit)
+        r_l.append(ww)
+        c_l.append(off["deficit"] + j)
+        v_l.append(coef["deficit"][j])
+    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+    return cat(r_l, np.int64), cat(c_l, np.int64), cat(v_l, float)
+
+
+def _scenario_meta(d: ProblemData, name: str) -> pd.DataFrame:
+    """Row metadata of a family with one row per scenario (CVaR, ambiguity)."""
+    return pd.DataFrame({
+        "constraint": name, "rule": "", "element": "", "period": "", "country": "",
+        "stage": "", "scenario": d.scenarios, "sense": ">=", "rhs": 0.0,
+        "demand_t": np.nan, "slot": -1, "dnode": -1}, columns=META_COLUMNS)
 
 
 BUILDERS = ("matrix", "pyomo")

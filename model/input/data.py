@@ -59,6 +59,8 @@ class ProblemData:
     groups: dict[str, list[int]] = field(default_factory=dict)
     risk_lambda: float = 0.0
     risk_alpha: float = 0.95
+    # radius theta of the total-variation ball around the probabilities (0: nominal)
+    ambiguity: float = 0.0
     period_days: float = 365.0
     information: str = "history"     # history | clairvoyant (DESIGN: what is known when)
     lead_time: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (K,)
@@ -78,6 +80,18 @@ class ProblemData:
     @property
     def n_arcs(self) -> int:
         return len(self.arc_source)
+
+    @property
+    def ambiguous(self) -> bool:
+        """The expectation is a worst case over a total-variation ball (theta > 0) and
+        it counts in the objective (lambda < 1)."""
+        return self.ambiguity > 0.0 and self.risk_lambda < 1.0
+
+    @property
+    def scenario_costs_couple(self) -> bool:
+        """The objective reads each scenario's total cost (CVaR or ambiguity): the
+        element blocks are tied through it."""
+        return self.risk_lambda > 0.0 or self.ambiguous
 
     @property
     def is_contract(self) -> np.ndarray:
@@ -433,6 +447,8 @@ def problem_data(loaded: LoadedInstance | Instance,
         groups={g: [e_pos[e] for e in members] for g, members in inst.groups.items()},
         risk_lambda=float(inst.risk.lambda_ if risk_lambda is None else risk_lambda),
         risk_alpha=float(inst.risk.alpha if risk_alpha is None else risk_alpha),
+        ambiguity=float(inst.risk.ambiguity.total_variation
+                        if inst.risk.ambiguity is not None else 0.0),
         period_days=float(inst.period_days),
         information=inst.information,
         lead_time=np.array(lead, dtype=np.int64),

@@ -731,11 +731,29 @@ class Stock(Strict):
     terminal_value: ElementNumberMap = Field(default_factory=dict)
 
 
+def _radius(v: Any) -> float:
+    return _number(v, hi=2.0)
+
+
+Radius = Annotated[float, BeforeValidator(_radius),
+                   WithJsonSchema({"type": "number", "minimum": 0, "maximum": 2})]
+
+
+class Ambiguity(Strict):
+    """Doubt on the scenario probabilities: the expectation becomes the worst one over
+    every distribution within L1 (total-variation) distance `total_variation` of the
+    given one (0: the nominal expectation; 2: the worst scenario)."""
+
+    total_variation: Radius = 0.0
+
+
 class Risk(Strict):
-    """Objective (1 - lambda) E[C] + lambda CVaR_alpha(C)."""
+    """Objective (1 - lambda) E_q[C] + lambda CVaR_alpha(C), E_q the worst expectation
+    within the ambiguity ball (the nominal one without `ambiguity`)."""
 
     lambda_: Share = Field(default=0.0, alias="lambda")
     alpha: Alpha = 0.95
+    ambiguity: Ambiguity | None = None
 
 
 class Instance(Strict):

@@ -164,7 +164,8 @@ def sampling_lines(sampling: Any, cur: str = "") -> list[tuple[str, str]]:
     rows.append(("upper bound: this plan's first stage, the rest re-solved",
                  pm(ub["value"], ub["half_width"])
                  + (f" ({level} interval)" if ub["half_width"] is not None
-                    else " (no interval: the objective has a CVaR term)")))
+                    else " (no interval: the objective is not a mean of path costs: "
+                         "CVaR or ambiguity)")))
     rel = gap.get("relative_upper")
     rows.append(("optimality gap of this plan (Mak, Morton and Wood)",
                  f"estimate {_num(gap['mean'], unit)}; at most {_num(gap['upper'], unit)}"

@@ -79,11 +79,11 @@ def element_blocks(d: ProblemData, policy: ResolvedPolicy,
                    scenario_costs: bool = True) -> list[list[int]]:
     """Connected components of elements under the coupling rules (union-find).
 
-    A CVaR term and a budget tie every element through each scenario's total
-    cost; with ``scenario_costs=False`` they are left out (model.solve.coupled prices
+    A CVaR term, an ambiguity set and a budget tie every element through each
+    scenario's total cost; with ``scenario_costs=False`` they are left out (model.solve.coupled prices
     them between the blocks)."""
     E = len(d.elements)
-    if scenario_costs and (d.risk_lambda > 0 or policy.budgets):
+    if scenario_costs and (d.scenario_costs_couple or policy.budgets):
         return [list(range(E))]
     parent = list(range(E))
 
@@ -151,7 +151,7 @@ def reduce_data(d: ProblemData, any_weights: bool = False) -> tuple[ProblemData,
     W = len(d.scenarios)
     pj = d.projects
     has_projects = pj is not None and pj.n > 0
-    if W == 1 or (has_projects and pj.integer.any() and d.risk_lambda > 0):
+    if W == 1 or (has_projects and pj.integer.any() and d.scenario_costs_couple):
         # averaging all-or-nothing builds is not a build, and CVaR does not split
         # by subtree: no merging is known to be exact there
         return d, fan_reduction(W, d.decision_node, d.recourse_node, d.probability)

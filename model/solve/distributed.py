@@ -170,6 +170,10 @@ def check_decomposable(data: Any, resolved: Any) -> None:
         raise UsageError("the instance has investment projects, decided at the nodes of the "
                          "information tree (and all-or-nothing ones make a MIP): the mpisppy "
                          "engine does not solve them; use the default engine")
+    if data.ambiguous:
+        raise UsageError("risk.ambiguity (the worst expectation over a total-variation ball) "
+                         "ties every scenario's cost together: the mpisppy engine cannot "
+                         "decompose it; use the default engine")
     if data.risk_lambda >= 1.0:
         raise UsageError("lambda = 1 (pure CVaR) needs the extensive form's second phase "
                          "(least expected cost among CVaR-optimal plans); use the default "

@@ -149,6 +149,13 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
             out.values["eta"], out.reduced_costs["eta"] = v["eta"], rc["eta"]
             out.values["excess"] = v["excess"][class_of]
             out.reduced_costs["excess"] = rc["excess"][class_of] * _ratio(p, p_class[class_of])
+        if "amb_max" in v:      # the ambiguity set's columns (theta > 0)
+            p_class = built.data.probability
+            for key in ("amb_max", "amb_eta"):
+                out.values[key], out.reduced_costs[key] = v[key], rc[key]
+            out.values["amb_excess"] = v["amb_excess"][class_of]
+            out.reduced_costs["amb_excess"] = rc["amb_excess"][class_of] * \
+                _ratio(p, p_class[class_of])
 
     # ---- rows
     meta: dict[str, pd.DataFrame] = {}
