@@ -13,9 +13,11 @@ objects from one to the next:
   ``expand``, ``warm`` (variants re-solved one at a time); ``distributed`` and
   ``lshaped`` (MPI);
 * ``analysis``: ``results`` (tables) and ``analysis`` (compare, sweep,
-  projects, VSS); ``diagnose``, ``verify``;
+  projects, VSS); ``sampling`` (bounds and gap of a sampled instance, over
+  the api); ``diagnose``, ``verify``;
 * ``output``: ``export`` (run folders), ``folders``, ``excel``, ``charts``,
-  ``report``, ``describe``, ``formatting``, ``palette``;
+  ``report``, ``scenario_summary`` (many scenarios, summarised), ``describe``,
+  ``formatting``, ``palette``;
 * ``studies``: studies of many solves above the run pipeline: ``robustness``
   (ranges of inputs: one at a time, switch points, draws). Nothing below
   imports it; the command line (and the API's callers) do.

@@ -188,6 +188,13 @@ def _fmt(v: Any, unit: str = "") -> str:
     return format_number(v, unit)
 
 
+def sampling_rows(sampling: Any, cur: str) -> list[tuple[str, str]]:
+    """The sampling statistics of a summary as (label, text) rows (printed by `solve`)."""
+    from .output.report import sampling_lines
+
+    return sampling_lines(sampling, cur)
+
+
 # --------------------------------------------------------------------------- commands
 @app.command()
 @_guard
@@ -249,6 +256,16 @@ def solve(
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
     ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
                                               help=AMBIGUITY_HELP),
+    replications: Optional[int] = typer.Option(
+        None, "--replications", help="Sampled instances: solve R more independent samples "
+        "for a lower bound, the optimality gap (Mak, Morton and Wood) and, with the first "
+        "stage fixed on --evaluate paths, an upper bound (2R + 1 more solves)."),
+    evaluate: Optional[int] = typer.Option(
+        None, "--evaluate", help="With --replications: paths of the sample that evaluates "
+        "the plan's first stage (default: the instance's sample size)."),
+    confidence: Optional[float] = typer.Option(
+        None, "--confidence", help="With --replications: confidence level of the intervals "
+        "(default 0.95)."),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
     from .input.instance import default_instance_path
@@ -256,6 +273,15 @@ def solve(
     _risk_checks(risk_lambda, risk_alpha)
     if engine not in ("highs", "mpisppy"):
         raise UsageError(f"--engine must be highs or mpisppy, not '{engine}'")
+    if replications is None and (evaluate is not None or confidence is not None):
+        raise UsageError("--evaluate and --confidence go with --replications R")
+    confidence = 0.95 if confidence is None else confidence
+    if replications is not None:
+        from .analysis.sampling import check_sampling
+
+        if engine != "highs":
+            raise UsageError("--replications belongs to the default engine (--engine highs)")
+        check_sampling(replications, evaluate, confidence)
     if engine == "mpisppy":
         if sets or ambiguity is not None:
             raise UsageError("--set and --ambiguity belong to the default engine: every MPI "
@@ -271,6 +297,10 @@ def solve(
     from .formulation.policies import check_policy, policy_names
 
     check_policy(policy, policy_names(loaded.instance))
+    if replications is not None:
+        from .analysis.sampling import sampled_model
+
+        sampled_model(loaded)        # exit 2 before any solve: the instance has no sample
     _warn(loaded.warnings)
     from .api import solve_instance  # heavy imports only once the input is good
     from .solve.solve import SolveOptions
@@ -285,7 +315,30 @@ def solve(
                                       "expected-value solves...")):
             run.summary.update(stochastic_metrics(loaded, policy, risk_lambda, risk_alpha,
                                                   options, rp=run.summary["objective"]))
-    return _write_and_print(run, out, force, as_json)
+    statistics_ok = True
+    if replications is not None and run.optimal:
+        run.summary["sampling"] = _sampling(loaded, policy, replications, evaluate, risk_lambda,
+                                            risk_alpha, options, confidence, run)
+        statistics_ok = run.summary["sampling"]["status"] == "optimal"
+    code = _write_and_print(run, out, force, as_json)
+    return code if statistics_ok else EXIT_NOT_OPTIMAL
+
+
+def _sampling(loaded: Any, policy: str, replications: int, evaluate: Optional[int],
+              risk_lambda: Optional[float], risk_alpha: Optional[float], options: Any,
+              confidence: float, run: Any) -> dict[str, Any]:
+    """`solve --replications`: the sampling statistics with a progress bar over the
+    2R + 1 solves (model.analysis.sampling)."""
+    from .analysis.sampling import sampling_statistics
+
+    with _progress() as bar:
+        task = bar.add_task("sampling statistics", total=2 * replications + 1)
+
+        def step(what: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, description=f"sampling statistics: {what}")
+
+        return sampling_statistics(loaded, policy, replications, evaluate, risk_lambda,
+                                   risk_alpha, options, confidence, run, step)
 
 
 def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool,
@@ -377,6 +430,8 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
                        ("vss", "VSS = EEV - RP")):
         if key in s:
             row(label, _fmt(s[key], f" {cur}"))
+    for label, value in sampling_rows(s.get("sampling"), cur):
+        row(label, value)
     if s.get("engine") == "mpisppy":
         row("bounds", f"{_fmt(s['lower_bound'], '')} <= optimum <= "
             f"{_fmt(s['upper_bound'], f' {cur}')}")

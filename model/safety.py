@@ -208,6 +208,11 @@ def check_model_size(sources: int, elements: int, periods: int, scenarios: int,
 MAX_ENUMERATED_SCENARIOS = 20_000
 MAX_REGIME_STATES = 50
 MAX_EVENTS = 50
+# sampling statistics (`solve --replications R --evaluate M`, model.analysis.sampling):
+# 2R + 1 solves after the run's own, each of a sample as large as the instance's;
+# the evaluation sample has at most MAX_SAMPLE paths, as any sample
+MAX_REPLICATIONS = 200
+MIN_CONFIDENCE, MAX_CONFIDENCE = 0.5, 0.999
 
 
 # robustness studies (`sourcing robustness`, model.studies.robustness): a ranges file is

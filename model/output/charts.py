@@ -37,6 +37,7 @@ from .palette import (
     country_color,
     country_order,
     project_color,
+    regime_color,
 )
 from ..safety import printable
 
@@ -205,6 +206,57 @@ def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
     ax1.set_title("cost per scenario", fontsize=10)
     ax2.set_ylabel("t, all elements and periods")
     ax2.set_title("shortage per scenario", fontsize=10)
+    return _save(fig, path)
+
+
+@_literal_text
+def regimes(probability: pd.DataFrame, weighted_shortage: pd.DataFrame, path: Path,
+            title: str = "") -> Path:
+    """Scenarios generated from regimes, by period: the probability of each regime
+    (left, stacked to 1) and the expected shortage split by the regime of the period
+    (right: each segment is the probability-weighted shortage of the scenarios in that
+    regime then, all elements summed; a bar is the period's expected shortage).
+
+    Both tables have a ``regime`` column and one column per period (model.output.
+    scenario_summary: ``regime_probability`` and ``by_regime_grid``); a regime keeps
+    the colour of its place in the instance's `states`. Stacked bars are drawn as one
+    collection per regime, whatever the number of scenarios behind them.
+    """
+    names = [str(r) for r in probability["regime"]]
+    periods = [str(c) for c in probability.columns if c != "regime"]
+    colors = [regime_color(i) for i in range(len(names))]
+    width = min(13.0, 5.0 + 1.0 * len(periods))
+    rows = (len(names) + 5) // 6
+    fig = Figure(figsize=(width, 4.4 + 0.2 * rows))
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, wspace=0.28, top=0.85,
+                        bottom=0.13 + 0.05 * rows)
+    left, right = fig.subplots(1, 2)
+    prob = probability.set_index("regime")[periods].T.fillna(0.0)
+    prob.index = [_label(p, 12) for p in periods]
+    prob.columns = names
+    _stacked_bars(left, prob, np.zeros(len(periods)), colors=colors)
+    left.set_ylim(0, 1.05)
+    left.set_ylabel("probability")
+    left.set_title("probability of each regime", fontsize=9)
+    short = weighted_shortage.set_index("regime").reindex(names)[periods].T.fillna(0.0)
+    short.index = prob.index
+    top = _stacked_bars(right, short, np.zeros(len(periods)), colors=colors)
+    right.set_ylim(0, max(1e-9, float(top.max()) if len(top) else 0.0) * 1.12)
+    for i, v in enumerate(top):
+        right.annotate(f"{v:,.1f}", (i, v), xytext=(0, 2), textcoords="offset points",
+                       ha="center", va="bottom", fontsize=7)
+    right.set_ylabel("t, all elements summed (expected)")
+    right.set_title("expected shortage by the regime of the period", fontsize=9)
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=40 if len(periods) > 8 else 0, labelsize=8)
+        for side in ("right", "top"):
+            ax.spines[side].set_visible(False)
+    handles = [Patch(facecolor=c, label=_label(n, 24)) for n, c in zip(names, colors)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, 0.01))
+    fig.suptitle(_title((_label(title, 80) + ": " if title else "") + "regimes by period: "
+                        "how likely each is, and the shortage expected in it", 110),
+                 fontsize=10)
     return _save(fig, path)
 
 

@@ -402,12 +402,21 @@ def _draw_run_charts(run: Any, folder: Path, forked: bool = False) -> None:
 
 
 def _draw(charts: Any, run: Any, folder: Path) -> None:
+    from ..input.regimes import scenario_paths
     charts.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
                                  folder / "allocation_by_country.png",
                                  f"{run.summary['instance']} / {run.policy}")
     charts.cost_and_shortage_by_scenario(run.tables["scenarios"], folder / "scenarios.png",
                                          run.summary.get("currency", ""))
     charts.information_tree(run.tables["tree"], folder / "tree.png", run.summary["instance"])
+    paths = scenario_paths(run.loaded.instance)
+    if paths is not None and paths.states:          # scenarios from regimes: by period
+        from .scenario_summary import by_regime_grid, regime_probability, shortage_by_regime
+
+        charts.regimes(regime_probability(paths),
+                       by_regime_grid(shortage_by_regime(paths, run.tables["balance"]),
+                                      "weighted_shortage_t"),
+                       folder / "regimes.png", run.summary["instance"])
     if len(run.tables.get("capacity_added", ())):
         charts.capacity_built(run.tables["capacity_added"], folder / "projects.png",
                               run.summary["instance"],
@@ -472,20 +481,27 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
 
     def fill(tmp: Path) -> None:
         from . import charts
-        from ..analysis.analysis import cost_by_year_table
+        from ..analysis.analysis import comparison_scenarios_table, cost_by_year_table
         from .formatting import period_word
 
         by_year = cost_by_year_table(runs)
         write_csv(tmp / "comparison.csv", table)
         write_csv(tmp / "cost_by_year.csv", by_year)
+        sheets = {"comparison": table, "cost_by_year": by_year}
+        chart_table = table
+        if not any(str(c).startswith("shortage_t[") for c in table.columns):
+            # many scenarios: their figures in long form, not two columns each
+            long = comparison_scenarios_table(runs)
+            write_csv(tmp / "comparison_scenarios.csv", long)
+            sheets["comparison_scenarios"] = long
+            chart_table = with_key_scenarios(table, long)
         per = period_word(loaded.instance.period_days)
         (tmp / "comparison.md").write_text(markdown_table(table, currency, per) + "\n")
         front = [comparison_summary_sheet(table, loaded.name, currency),
                  comparison_contracts_sheet(runs)]
-        write_excel(tmp / "comparison.xlsx", {"comparison": table, "cost_by_year": by_year},
-                    currency, [f for f in front if f is not None])
+        write_excel(tmp / "comparison.xlsx", sheets, currency, [f for f in front if f is not None])
         if (table.status == "optimal").any():
-            charts.comparison(table, tmp / "comparison.png", currency,
+            charts.comparison(chart_table, tmp / "comparison.png", currency,
                               "year" if per == "yr" else "period")
         _instance_copy(loaded, tmp)
         for name, run in runs.items():
@@ -499,6 +515,30 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
             "version": _version()})
 
     return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def with_key_scenarios(table: "pd.DataFrame", long: "pd.DataFrame", most: int = 8
+                       ) -> "pd.DataFrame":
+    """The comparison table with ``shortage_t[w]`` and ``avoided_shortage_t[w]`` columns
+    for the `most` scenarios of the long table with the largest baseline shortage (for
+    the chart's grid; the CSV keeps its narrow form)."""
+    import pandas as pd
+
+    if not len(long) or not len(table):
+        return table
+    first = long[long.policy == table.policy.iloc[0]]
+    if not len(first):
+        return table
+    ranked = first.sort_values("shortage_t", ascending=False, kind="stable")
+    keep = [w for w in first.scenario if w in set(ranked.scenario.head(most))]
+    part = long[long.scenario.isin(keep)]
+    cols = {}
+    for key in ("shortage_t", "avoided_shortage_t"):
+        wide = part.pivot(index="policy", columns="scenario", values=key)
+        for w in keep:
+            cols[f"{key}[{w}]"] = wide[w].reindex(table.policy).to_numpy() \
+                if w in wide.columns else float("nan")
+    return pd.concat([table.reset_index(drop=True), pd.DataFrame(cols)], axis=1)
 
 
 def save_project_values(table: "pd.DataFrame", policy: str, loaded: Any,

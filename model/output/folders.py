@@ -37,9 +37,9 @@ RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliv
                        "tree.csv",
                        "stock_floors.csv", "projects.csv", "allocation.xlsx",
                        "allocation_by_country.png", "scenarios.png", "tree.png",
-                       "projects.png", "report.html"})
+                       "projects.png", "regimes.png", "report.html"})
 COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
-                              "cost_by_year.csv",
+                              "cost_by_year.csv", "comparison_scenarios.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
                               "report.html"})
 SWEEP_FILES = frozenset({"summary.json", "instance.yaml", "frontier.csv", "frontier.md",
@@ -91,7 +91,8 @@ def table_limits(inst: Any, policies: int = 1) -> dict[str, int]:
             "balance": E * T * W, "scenarios": W, "cost_by_year": policies * (W + 1) * T,
             "duals": 8 * (S + P + 1) * E * T * W + 4 * rules * E * T * W,
             "tree": T * W + 1, "stock_floors": rules * E * T * W,
-            "projects": P * T * W, "capacity_added": P * S * E * T * W}
+            "projects": P * T * W, "capacity_added": P * S * E * T * W,
+            "comparison_scenarios": policies * W}
     out = {name: TABLE_SLACK_BYTES + n * MAX_ROW_BYTES for name, n in rows.items()}
     out["tree"] += (T * W + 1) * W * 102        # the scenarios of each node, ;-joined
     return {name: min(n, MAX_MEMBER_BYTES) for name, n in out.items()}
