@@ -163,10 +163,22 @@ SET_HELP = ("What-if: set any input, PATH=VALUE (repeat), e.g. "
             "--set 'sources[lynas-hree].supply.Dy.capacity=150' (docs/cli.md, What-if).")
 
 
+FORMAT_HELP = ("csv (default) or parquet: the large per-scenario tables (deliveries, balance, "
+               "cost_by_year, duals) as compressed Parquet files, for thousands of "
+               "scenarios (docs/outputs.md); report and verify read both.")
 AMBIGUITY_PATH = "risk.ambiguity"          # --ambiguity T is --set 'risk.ambiguity={total_variation: T}'
 AMBIGUITY_HELP = ("Doubt on the probabilities: the worst expectation over every distribution "
                   "within this total-variation distance of the scenario probabilities, in "
                   "[0, 2] (sets risk.ambiguity.total_variation; docs/mathematics.md).")
+
+
+def _check_format(table_format: str) -> str:
+    from .output.export import TABLE_FORMATS
+
+    if table_format not in TABLE_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(TABLE_FORMATS)}, not "
+                         f"'{table_format}'")
+    return table_format
 
 
 def _load(instance: Path, sets: Optional[list[str]], ambiguity: Optional[float] = None) -> Any:
@@ -254,6 +266,7 @@ def solve(
         None, "--bundle-size", help="mpisppy --algorithm blocks: scenarios per bundle (one "
         "subproblem); default: 4 bundles per rank."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    table_format: str = typer.Option("csv", "--format", metavar="FORMAT", help=FORMAT_HELP),
     ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
                                               help=AMBIGUITY_HELP),
     replications: Optional[int] = typer.Option(
@@ -270,6 +283,9 @@ def solve(
     """Solve an instance under one policy and write a run folder."""
     from .input.instance import default_instance_path
 
+    _check_format(table_format)
+    if engine == "mpisppy" and table_format != "csv":
+        raise UsageError("--format belongs to the default engine (the mpisppy engine writes CSV)")
     _risk_checks(risk_lambda, risk_alpha)
     if engine not in ("highs", "mpisppy"):
         raise UsageError(f"--engine must be highs or mpisppy, not '{engine}'")
@@ -320,7 +336,7 @@ def solve(
         run.summary["sampling"] = _sampling(loaded, policy, replications, evaluate, risk_lambda,
                                             risk_alpha, options, confidence, run)
         statistics_ok = run.summary["sampling"]["status"] == "optimal"
-    code = _write_and_print(run, out, force, as_json)
+    code = _write_and_print(run, out, force, as_json, table_format)
     return code if statistics_ok else EXIT_NOT_OPTIMAL
 
 
@@ -386,11 +402,12 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     return _write_and_print(run, out, force, as_json)
 
 
-def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool) -> int:
+def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool,
+                     table_format: str = "csv") -> int:
     """Write a solve's run folder, show its summary, and return the exit code."""
     from .output.export import save_run
 
-    folder = save_run(run, out, force)
+    folder = save_run(run, out, force, table_format=table_format)
     _warn([w for w in run.summary.get("warnings", []) if w not in run.loaded.warnings])
     if as_json:   # ASCII only: JSON escapes C0 controls but would pass C1 and bidi ones
         out_console.print_json(json.dumps(run.summary, default=str), ensure_ascii=True)
@@ -474,12 +491,17 @@ def compare(
     metrics: bool = typer.Option(False, "--stochastic-metrics", help="Add WS, EEV, EVPI, VSS."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    table_format: str = typer.Option("csv", "--format", metavar="FORMAT", help=FORMAT_HELP),
+    run_folders: bool = typer.Option(True, "--runs/--no-runs",
+                                     help="Write each policy's run folder under runs/ "
+                                     "(default), or the comparison alone."),
     ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
                                               help=AMBIGUITY_HELP),
 ) -> int:
     """Solve under several policies: cost of resilience and the shortage it avoids."""
     from .formulation.policies import check_policy, policy_names
 
+    _check_format(table_format)
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
     loaded = _load(instance, sets, ambiguity)
@@ -499,7 +521,8 @@ def compare(
         table, runs = compare_policies(loaded, policies, risk_lambda, risk_alpha,
                                        SolveOptions(time_limit_s=time_limit), metrics,
                                        progress=step)
-    folder = save_comparison(table, runs, loaded, out, force)
+    folder = save_comparison(table, runs, loaded, out, force, table_format=table_format,
+                             run_folders=run_folders)
     cols = [c for c in ("policy", "status", "expected_cost", "cvar", "expected_shortage_t",
                         "worst_shortage_t", "max_share_of_demand_refining",
                         "china_share_of_deliveries_refining",
@@ -884,7 +907,11 @@ def verify(run_dir: Path = typer.Argument(..., help="A run folder written by sol
     from .analysis.verify import runs_to_verify, verify_run
 
     failed = False
-    for folder, status, problems in runs_to_verify(run_dir):
+    folders = runs_to_verify(run_dir)
+    if not folders:
+        _say(out_console, ("nothing to check", "yellow"), f" {run_dir}: a comparison written "
+             "without its run folders (compare --no-runs) holds no allocation")
+    for folder, status, problems in folders:
         if status is not None:   # None: the comparison folder's own instance copy
             problems = problems + verify_run(folder)
         for p in problems:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
-from ..output.folders import FILES_OF, read_member, read_summary, read_table, sha256_of, \
+from ..output.folders import has_table, FILES_OF, read_member, read_summary, read_table, sha256_of, \
     table_limits
 from ..input.instance import load_instance
 from ..input.regimes import scenario_list, scenario_paths
@@ -924,7 +924,7 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
         reported = (summary.get("ambiguity") or {}).get("worst_case_expected_cost")
         if reported is None or not _close(reported, worst, 1e-6, 1e-4):
             bad(f"summary ambiguity.worst_case_expected_cost = {reported}, recomputed {worst}")
-    if os.path.lexists(folder / "cost_by_year.csv"):     # the years add up to the costs
+    if has_table(folder / "cost_by_year.csv"):     # the years add up to the costs
         by_year = read_table(folder / "cost_by_year.csv", limits["cost_by_year"],
                              columns=("scenario", "period", "cash_discounted",
                                       "penalty_discounted"),
@@ -1047,7 +1047,7 @@ def _duals_problems(folder: Path, limit: int, inst: Instance, f: _Facts) -> list
     finite values. Marginal values are not recomputed here (that needs an LP solve);
     the file's SHA-256 covers the numbers."""
     path = folder / "duals.csv"
-    if not os.path.lexists(path):
+    if not has_table(path):
         return []
     problems: list[str] = []
     table = read_table(path, limit, columns=DUAL_KEYS + ("value",),

@@ -38,7 +38,7 @@ from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used fro
     sweep_summary_sheet,
     write_excel,
 )
-from .folders import why_not_replaceable
+from .folders import PARQUET_TABLES, why_not_replaceable
 from ..safety import csv_cell, is_id, printable
 
 MAX_SLUG = 80            # of a default folder name, before the time stamp
@@ -225,6 +225,26 @@ def write_csv(path: Path, table: "pd.DataFrame") -> None:
                     pacsv.WriteOptions(quoting_style="needed"))
 
 
+def write_parquet(path: Path, table: "pd.DataFrame") -> None:
+    """A table as Parquet (compressed, typed): text columns as text (period labels of
+    either type as their text), numbers as numbers. What ``--format parquet`` writes
+    for the large per-scenario tables; read back by model.output.folders.read_table."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = table.copy(deep=False)
+    for col in out.columns:
+        values = out[col]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            out[col] = values.where(values.isna(), values.astype(str))
+    pq.write_table(pa.Table.from_pandas(out, preserve_index=False), str(path),
+                   compression="zstd")
+
+
+TABLE_FORMATS = ("csv", "parquet")
+
+
 def write_run_folder(out: Path, fill: Callable[[Path], None], force: bool = False,
                      unique: bool = False) -> Path:
     """Create folder `out` atomically: `fill(tmp)` writes the files, then a rename.
@@ -343,13 +363,19 @@ RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "cost_by_year"
 
 
 def save_run(run: Any, out: Path | None = None, force: bool = False,
-             results_root: Path = Path("results"), charts: bool = True) -> Path:
+             results_root: Path = Path("results"), charts: bool = True,
+             table_format: str = "csv") -> Path:
     """Write a solve's run folder (see docs/outputs.md) and return its path.
 
     Always: ``summary.json`` and ``instance.yaml`` (the exact input). For an
     optimal solve also the tables as CSV and ``allocation.xlsx``; for any other
-    status no table is written, so nothing can be mistaken for an optimum.
+    status no table is written, so nothing can be mistaken for an optimum. With
+    ``table_format="parquet"`` the large per-scenario tables (deliveries, balance,
+    cost_by_year, duals) are Parquet files instead of CSV.
     """
+    if table_format not in TABLE_FORMATS:
+        raise UsageError(f"the table format must be one of {', '.join(TABLE_FORMATS)}, "
+                         f"not {table_format!r}")
     unique = out is None
     target = default_run_dir(results_root, run.summary["instance"], run.policy) \
         if out is None else Path(out)
@@ -361,7 +387,10 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
             try:
                 names = [n for n in RUN_TABLES if n in run.tables]   # no duals from mpi-sppy
                 for name in names:
-                    write_csv(tmp / f"{name}.csv", run.tables[name])
+                    if table_format == "parquet" and name in PARQUET_TABLES:
+                        write_parquet(tmp / f"{name}.parquet", run.tables[name])
+                    else:
+                        write_csv(tmp / f"{name}.csv", run.tables[name])
                 write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names},
                             run.summary.get("currency", ""),
                             run_front_sheets(run.summary, run.tables,
@@ -473,8 +502,11 @@ def _instance_copy(loaded: Any, tmp: Path) -> None:
 
 def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
                     out: Path | None = None, force: bool = False,
-                    results_root: Path = Path("results")) -> Path:
-    """A comparison folder: comparison.csv/.md/.xlsx/.png, summary.json, one run folder each."""
+                    results_root: Path = Path("results"), table_format: str = "csv",
+                    run_folders: bool = True) -> Path:
+    """A comparison folder: comparison.csv/.md/.xlsx/.png, summary.json, one run folder
+    each (in `table_format`; none with ``run_folders=False``: the comparison alone,
+    for a reference of thousands of scenarios)."""
     unique = out is None
     target = default_run_dir(results_root, loaded.name, "compare") if out is None else Path(out)
     currency = loaded.instance.currency
@@ -507,11 +539,13 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
         for name, run in runs.items():
             if not is_id(name):   # a folder name: never a path
                 raise UsageError(f"policy name {name!r} cannot be a folder name")
-            save_run(run, tmp / "runs" / name)
+            if run_folders:
+                save_run(run, tmp / "runs" / name, table_format=table_format)
         write_summary(tmp, {
             "kind": "comparison", "instance": loaded.name, "instance_sha256": loaded.sha256,
             "overrides": list(loaded.overrides),
             "policies": list(runs), "statuses": {p: r.summary["status"] for p, r in runs.items()},
+            "run_folders": run_folders,
             "version": _version()})
 
     return write_run_folder(target, fill, force=force, unique=unique)

@@ -27,7 +27,7 @@ import yaml
 
 from ..analysis.binding import binding_rows
 from ..errors import UsageError
-from .folders import read_member, read_summary, read_table, table_limits
+from .folders import has_table, read_member, read_summary, read_table, table_limits
 from .describe import policy_in_words
 from .formatting import (MACHINE, cell, format_frame, key_scenarios, numeric_columns,
                          period_word, spec)
@@ -403,7 +403,7 @@ def _run_body(folder: Path, s: dict[str, Any], inst: Any = None) -> list[str]:
                   _table(scen, "scenarios", currency=cur)]
     if paths is None or not paths.states:
         parts += _shortage_pivot(bal, WORST_LISTED if many else MAX_SCENARIO_COLUMNS)
-    if not os.path.lexists(folder / "duals.csv"):
+    if not has_table(folder / "duals.csv"):
         return parts + ["<h2>What binds: marginal values</h2>",
                         '<p class="note">This run has no duals.csv: it was solved by scenario '
                         "decomposition (mpi-sppy), which does not give the extensive form's "
