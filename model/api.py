@@ -94,7 +94,12 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
     route, blocks = _route(data, resolved, builder, decompose)
-    if route == "coupled":      # blocks tied only by CVaR or a budget: Dantzig-Wolfe
+    if route == "benders":      # blocks tied only by projects: Benders over the builds
+        from .solve.benders import solve_benders
+
+        built, result = solve_benders(loaded.instance, data, resolved, policy, extra_rules,
+                                      blocks, options)
+    elif route == "coupled":    # blocks tied only by CVaR or a budget: Dantzig-Wolfe
         from .solve.coupled import solve_coupled
 
         built, result = solve_coupled(loaded.instance, data, resolved, policy, extra_rules,
@@ -122,9 +127,11 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
 def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose: bool
            ) -> tuple[str, list[list[int]]]:
     """How a policy is solved: "coupled" (element blocks tied only by CVaR or a
-    budget, Dantzig-Wolfe), "blocks" (independent element blocks) or "one" (one
+    budget, Dantzig-Wolfe), "benders" (element blocks tied only by projects, a
+    master over the builds), "blocks" (independent element blocks) or "one" (one
     LP or MIP; always for lambda = 1, whose tie-break needs the Pyomo model), with
-    the element blocks."""
+    the element blocks. CVaR or a budget with projects that tie blocks: "one"
+    (docs/mathematics.md, "Projects across blocks")."""
     if not decompose or builder != "matrix" or data.risk_lambda >= 1.0:
         return "one", []
     if (data.risk_lambda > 0 or resolved.budgets) and not _integer_projects(data):
@@ -132,6 +139,11 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
         if len(coupled) > 1:
             return "coupled", coupled
     blocks = element_blocks(data, resolved)
+    if data.risk_lambda == 0 and not resolved.budgets and data.projects is not None \
+            and data.projects.n:
+        apart = element_blocks(data, resolved, projects=False)
+        if len(apart) > max(1, len(blocks)):
+            return "benders", apart
     return ("blocks", blocks) if len(blocks) > 1 else ("one", [])
 
 

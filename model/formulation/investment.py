@@ -36,7 +36,7 @@ import pandas as pd
 
 from .built import META_COLUMNS
 from ..input.data import ProblemData
-from .indexing import ModelIndex
+from .indexing import ModelIndex, ProjectIndex
 from .policies import ResolvedPolicy
 
 
@@ -192,7 +192,7 @@ def define_contract_capacity_rows(d: ProblemData, ix: ModelIndex) -> RowTerms:
                  dnode=d.decision_node[last, w])
 
 
-def _paths(d: ProblemData, ix: ModelIndex, p: int) -> tuple[np.ndarray, np.ndarray]:
+def _paths(d: ProblemData, ix: ModelIndex | ProjectIndex, p: int) -> tuple[np.ndarray, np.ndarray]:
     """For each distinct set of project p's decisions along a path: (a scenario,
     its (T,) y columns, -1 where none), in the order of their first scenario."""
     cols = ix.ycol_of[p].T                                                  # (W, T)
@@ -201,7 +201,7 @@ def _paths(d: ProblemData, ix: ModelIndex, p: int) -> tuple[np.ndarray, np.ndarr
     return first, cols[first]
 
 
-def _path_rows(d: ProblemData, ix: ModelIndex, projects: list[tuple[int, float]]
+def _path_rows(d: ProblemData, ix: ModelIndex | ProjectIndex, projects: list[tuple[int, float]]
                ) -> tuple[np.ndarray, ...]:
     """Rows sum_tau unit y[p, tau, n(w, tau)] over every distinct path of each project
     of `projects` ((p, bound) pairs, in order): triplets, the project, bound and dnode
@@ -227,7 +227,7 @@ def _path_rows(d: ProblemData, ix: ModelIndex, projects: list[tuple[int, float]]
             cat(dnode, np.int64))
 
 
-def define_project_size_rows(d: ProblemData, ix: ModelIndex) -> RowTerms:
+def define_project_size_rows(d: ProblemData, ix: ModelIndex | ProjectIndex) -> RowTerms:
     r"""Along every path a project is built at most once in full.
 
     .. math:: \sum_\tau \mathrm{unit}\; y_{p\tau n(w,\tau)} \le \bar y_p"""
@@ -240,7 +240,7 @@ def define_project_size_rows(d: ProblemData, ix: ModelIndex) -> RowTerms:
                  rule=ids[owner], dnode=dnode)
 
 
-def define_build_rows(d: ProblemData, ix: ModelIndex, policy: ResolvedPolicy,
+def define_build_rows(d: ProblemData, ix: ModelIndex | ProjectIndex, policy: ResolvedPolicy,
                       infeasible: list[str]) -> RowTerms:
     r"""A policy requires a project: its sizes along every path sum to the minimum.
 
