@@ -119,13 +119,16 @@ def _with_budget(inst: dict[str, Any], policy: str, slack: float, risk_lambda: f
 def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: int = 10,
               seed: int = 0, reference: bool = True, sweep_points: int = 0,
               compare: bool = False, policy: str = "none", risk_lambda: float | None = None,
-              budget_slack: float | None = None, information: str = "history"
+              budget_slack: float | None = None, information: str = "history",
+              regimes: int = 0, projects: int = 0, integer_projects: bool = False
               ) -> dict[str, Any]:
     """Time our pipeline phase by phase, then the reference in its own process.
 
     `policy` and `risk_lambda` choose the case (the reference solves the same LP);
     `budget_slack` adds a budget of (1 + slack) x the least expected cost to `policy`
-    (policy ``bench-budget``); `information` is the generator's (history: a tree)."""
+    (policy ``bench-budget``); `information` and `regimes` are the generator's
+    (history: a tree; regimes > 0: `scenarios` paths of a regime chain), and so are
+    `projects` and `integer_projects`."""
     from . import __version__
     from .api import solve_instance
     from .input.builders import instance_to_yaml, synthetic_instance
@@ -135,13 +138,16 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
 
     out: dict[str, Any] = {"sources": sources, "elements": elements, "periods": periods,
                            "scenarios": scenarios, "seed": seed, "cpus": os.cpu_count(),
+                           "regimes": regimes, "projects": projects,
+                           "integer_projects": integer_projects,
                            "policy": policy, "lambda": risk_lambda, "budget_slack": budget_slack,
                            "version": __version__, "highs_version": highs_version(),
                            "python": sys.version.split()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.yaml"
         inst = synthetic_instance(sources, elements, periods, scenarios, seed,
-                                  information=information)
+                                  information=information, regimes=regimes,
+                                  projects=projects, integer=integer_projects)
         if budget_slack is not None:
             inst, policy = _with_budget(inst, policy, budget_slack, risk_lambda)
             out["policy"] = policy
@@ -162,6 +168,7 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
         total = t3 - t0
         out.update({
             "status": s["status"], "objective": s["objective"], "blocks": s["blocks"],
+            "generated_scenarios": s["scenarios"],
             "coupling_iterations": s["coupling_iterations"],
             "information": s["tree"]["information"], "tree_nodes": s["tree"]["nodes"],
             "n_variables": s["n_variables"], "n_constraints": s["n_constraints"],

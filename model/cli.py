@@ -32,6 +32,7 @@ from rich.text import Text
 from .entry import INTERRUPTED, interrupted, on_signal
 from .errors import InstanceError, UsageError
 from .safety import (
+    MAX_REGIME_STATES,
     MAX_SAMPLE,
     MAX_SWEEP_POINTS,
     check_count,
@@ -584,6 +585,15 @@ def bench(
     information: str = typer.Option("history", "--information", metavar="KIND",
                                     help="history (scenarios share early periods: a tree) "
                                     "or clairvoyant."),
+    regimes: int = typer.Option(0, "--regimes", min=0, max=MAX_REGIME_STATES,
+                                help="Scenarios from a chain of this many regimes (one "
+                                "normal), --scenarios paths sampled; 0: the generator's "
+                                "list of disruptions."),
+    projects: int = typer.Option(0, "--projects", min=0, max=1000,
+                                 help="Investment projects, each adding to 2-4 elements of "
+                                 "one source (they tie those elements' blocks)."),
+    integer_projects: bool = typer.Option(False, "--integer-projects",
+                                          help="Make the --projects all-or-nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
     """Benchmark each phase on the synthetic generator against a monolithic highspy solve."""
@@ -602,7 +612,7 @@ def bench(
                                   f"W={scenarios}...")):
         res = run_bench(scenarios, sources, elements, periods, seed, not no_reference,
                         sweep_points, compare_runs, policy, risk_lambda, budget_slack,
-                        information)
+                        information, regimes, projects, integer_projects)
     if as_json:
         typer.echo(json.dumps(res))
         return EXIT_OK
@@ -874,6 +884,15 @@ def build_synthetic(
         "history", "--information",
         help="history (decisions see the data so far; the default) or clairvoyant "
              "(the two-stage model, which --engine mpisppy solves)."),
+    regimes: int = typer.Option(0, "--regimes", min=0, max=MAX_REGIME_STATES,
+                                help="Scenarios from a chain of this many regimes (one "
+                                "normal), --scenarios paths sampled; 0: a list of "
+                                "disruptions."),
+    projects: int = typer.Option(0, "--projects", min=0, max=1000,
+                                 help="Investment projects, each adding to 2-4 elements of "
+                                 "one source (they tie those elements' blocks)."),
+    integer_projects: bool = typer.Option(False, "--integer-projects",
+                                          help="Make the --projects all-or-nothing."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write a random, plausible instance of the given size (for tests and benchmarks)."""
@@ -887,12 +906,14 @@ def build_synthetic(
     if information not in ("history", "clairvoyant"):
         raise UsageError(f"--information must be history or clairvoyant, not '{information}'")
     data = synthetic_instance(sources, elements, periods, scenarios, seed,
-                              information=information)
+                              information=information, regimes=regimes, projects=projects,
+                              integer=integer_projects)
     instance_from_dict(data, name=data["name"])  # refuse to write an invalid instance
     write_text_atomic(out, check_instance_text(
         instance_to_yaml(data, "Synthetic instance (random, not data).")), force=force)
     _say(out_console, ("wrote", "green"), f" {out}: {sources} sources x {elements} elements x "
-         f"{periods} periods x {scenarios} scenarios (seed {seed})")
+         f"{periods} periods x {scenarios} " + (f"paths of {regimes} regimes" if regimes
+                                                 else "scenarios") + f" (seed {seed})")
     return EXIT_OK
 
 

@@ -204,3 +204,26 @@ def test_a_run_stopped_at_its_time_limit_reports_its_bound(tmp_path: Path) -> No
     assert (tmp_path / "run" / "allocation.csv").exists()
     best = solve_instance(instance_from_dict(two_mines(integer=True)), options=EXACT)
     assert mip["bound"] <= best.summary["objective"] + 1e-6 <= summary["objective"] + 2e-6
+
+
+def test_a_floor_only_builds_can_meet() -> None:
+    """A Japanese plant exists only as a project (adding Nd and Dy); a 20 % domestic
+    floor on Dy cannot be met without it: the Dy block is infeasible with nothing
+    built, the master learns how much must be built (feasibility cuts) and the answer
+    is the monolithic one."""
+    inst = two_mines()
+    inst["sources"].append(contract("jp", "JP", {"Nd": {"capacity": 0, "price": 300},
+                                                 "Dy": {"capacity": 0, "price": 900}},
+                                    lead_time=0))
+    inst["projects"].append({"id": "jp-plant", "source": "jp", "capacity": {"Nd": 2, "Dy": 3},
+                             "cost": 2500, "build_time": 0,
+                             "decide": {"from": 2026, "until": 2027}})
+    inst["policies"] = {"home": {"min_domestic_share": {"share": 0.2, "stage": "mining",
+                                                        "elements": ["Dy"]}}}
+    loaded = instance_from_dict(inst)
+    split = solve_instance(loaded, "home")
+    mono = solve_instance(loaded, "home", decompose=False)
+    assert mono.summary["status"] == "optimal"
+    assert split.summary["blocks"] == 2 and split.summary["status"] == "optimal"
+    assert split.summary["objective"] == pytest.approx(mono.summary["objective"], rel=1e-9)
+    assert split.summary["builds"]["jp-plant"]["expected_size"] > 0

@@ -36,7 +36,7 @@ agree to :data:`GAP_TOL` relative (LP) or to the MIP gap (``mip_rel_gap``,
 HiGHS's 1e-4 by default). The point evaluated is the master's optimum moved
 toward a running average of them (in-out stabilisation) until the gap is small.
 With all-or-nothing projects the master is first solved as an LP until its gap
-is within a tenth of the MIP gap (cuts are valid for both), then as a MIP
+is within the MIP gap (cuts are valid for both), then as a MIP
 (HiGHS branch and bound on the master only: a few hundred columns), each plan
 it proposes evaluated exactly by the blocks. The bound is the master MIP's;
 the plan the best evaluated one. Stopped by ``--time-limit`` the run keeps that
@@ -80,6 +80,7 @@ MIP_GAP = 1e-4          # MIP: HiGHS's default mip_rel_gap, unless the options s
 MAX_ROUNDS = 5000       # block evaluations; far above what the bench needs (hundreds)
 IN_OUT = 0.3            # weight of the master's optimum in the point evaluated
 IN_OUT_UNTIL = 1e-6     # gap below which the master's optimum itself is evaluated
+LP_PHASE = 1.0          # the MIP's master turns whole when its LP is within the MIP gap
 STALL_GAP = 1e-7        # a loop that cannot move its bounds is optimal within this
 MASTER_ROWS = ("project_size", "build")
 _DONE = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible,
@@ -149,27 +150,59 @@ class _BendersGroup:
         b.hm.set_bounds("col", b.ycols, v, v)
 
     def evaluate(self, y: np.ndarray, which: list[int] | None = None
-                 ) -> list[tuple[int, SolveResult | None, float, np.ndarray, float]]:
+                 ) -> list[tuple[int, SolveResult | None, float, np.ndarray, float, bool]]:
         """Solve the blocks (`which`, default all) with y fixed (warm): (block, the
-        result if not optimal, Q_b, the subgradient on its master columns, HiGHS
-        seconds)."""
+        result if it failed, Q_b, the subgradient on its master columns, HiGHS
+        seconds, False); for a block infeasible with these builds, (block, None,
+        F_b, its subgradient, seconds, True) of the distance to feasibility (see
+        :meth:`_shortfall`)."""
         out = []
         for i, b in self.blocks.items():
             if which is not None and i not in which:
                 continue
             self._fix(b, y)
             res = b.hm.solve(read=False)
-            if not res.optimal:
+            if not res.optimal and res.status != "infeasible":
                 log.debug("block %d: warm solve %s (%s), again from scratch", i,
                           res.status, res.message)
                 b.hm.highs.clearSolver()     # a warm start can stall where a cold one does not
                 res = b.hm.solve(read=False)
+            if res.status == "infeasible" and len(b.ycols):
+                far, slope, seconds = self._shortfall(b, y)
+                if far is not None:
+                    out.append((i, None, far, slope, res.solve_seconds + seconds, True))
+                    continue
             if not res.optimal:
-                out.append((i, res, 0.0, np.zeros(0), res.solve_seconds))
+                out.append((i, res, 0.0, np.zeros(0), res.solve_seconds, False))
                 continue
             g = np.asarray(b.hm.highs.getSolution().col_dual, dtype=float)[b.ycols]
-            out.append((i, None, float(res.objective), g, res.solve_seconds))
+            out.append((i, None, float(res.objective), g, res.solve_seconds, False))
         return out
+
+    @staticmethod
+    def _shortfall(b: _Block, y: np.ndarray) -> tuple[float | None, np.ndarray, float]:
+        """A block infeasible with builds `y` (a floor only builds can meet): the least
+        total size to add, F_b(y) = min 1'(z - y) over builds z >= y that make it
+        feasible, and a subgradient of F_b (the reduced costs of z at its lower
+        bound, less one). Builds only add room, so the block is feasible exactly
+        where F_b = 0, and F_b(y') >= F_b(y) + slope'(y' - y) cuts off y.
+        (None, ...) when no builds make it feasible."""
+        hm = b.hm
+        at = y[b.master]
+        cost = np.zeros(hm.n_col)
+        cost[b.ycols] = 1.0
+        saved = np.array(hm.cost, dtype=float)
+        hm.set_bounds("col", b.ycols, at, np.asarray(hm.col_upper)[b.ycols])
+        hm.set_costs(cost)
+        try:
+            res = hm.solve(read=False)
+            if not res.optimal:
+                return None, np.zeros(0), res.solve_seconds
+            d = np.asarray(hm.highs.getSolution().col_dual, dtype=float)[b.ycols]
+            return float(res.objective) - float(at.sum()), d - 1.0, res.solve_seconds
+        finally:
+            hm.set_costs(saved)
+            hm.set_bounds("col", b.ycols, at, at)
 
     def finish(self, y: np.ndarray | None, gbar: dict[int, np.ndarray] | None = None,
                results: dict[int, SolveResult] | None = None
@@ -293,6 +326,15 @@ class _Master:
         self.cut_of.append((block, grad))
         self.cuts += 1
 
+    def add_feasibility_cut(self, far: float, cols: np.ndarray, slope: np.ndarray,
+                            at: np.ndarray) -> None:
+        """F_b(at) + slope^T (y[cols] - at[cols]) <= 0: builds enough for a block."""
+        nz = np.flatnonzero(slope)
+        self.h.addRow(-highspy.kHighsInf, float(slope @ at[cols]) - far, len(nz),
+                      cols[nz].astype(np.int32), slope[nz])
+        self.cut_of.append((-1, slope))
+        self.cuts += 1
+
     def aggregate(self) -> dict[int, np.ndarray]:
         """Each block's subgradient weighted by its cuts' duals in the last master
         solve (they sum to one per block): at an optimum, a subgradient of Q_b at the
@@ -300,7 +342,7 @@ class _Master:
         mu = np.asarray(self.h.getSolution().row_dual, dtype=float)[self.n_rows:]
         out: dict[int, np.ndarray] = {}
         for (block, grad), weight in zip(self.cut_of, mu):
-            if weight:
+            if weight and block >= 0:          # (feasibility cuts price no block)
                 out[block] = out.get(block, 0.0) + weight * grad
         return out
 
@@ -425,6 +467,7 @@ class _Loop:
         self.best: tuple[float, np.ndarray] | None = None     # (value, plan)
         self.lp_values: list[float] = []     # values at points meeting the project rows
         self.constant: dict[int, float] = {}   # Q_b of the blocks without builds
+        self.has_cut: set[int] = set()          # blocks with an optimality cut
         self.bound = -np.inf
         self.mip = bool(len(master.integer))
         self.gap_target = float(options.highs.get("mip_rel_gap", MIP_GAP)) if self.mip \
@@ -436,9 +479,23 @@ class _Loop:
             return None
         return self.options.time_limit_s - (time.perf_counter() - self.t0)
 
-    def _evaluate(self, y: np.ndarray) -> dict[int, SolveResult] | None:
+    def _evaluate(self, y: np.ndarray, only: list[int] | None = None
+                  ) -> dict[int, SolveResult] | None:
         """Evaluate the blocks at y (blocks without builds once), add the cuts, keep
-        the plan if it is the best; the blocks that failed, if any."""
+        the plan if it is the best; the blocks that failed, if any. With `only`, just
+        those blocks, for their cuts."""
+        if only is not None:
+            out = self.workers.call("evaluate", y, only)
+            bad = {i: res for i, res, *_ in out if res is not None}
+            for i, _, q, g, seconds, short in out:
+                self.solve_s += seconds
+                if short:
+                    bad[i] = SolveResult("infeasible", "infeasible even with every project "
+                                         "built in full", solver_version=highs_version())
+                elif i not in bad:
+                    self.master.add_cut(i, q, self.cols[i], g, y)
+                    self.has_cut.add(i)
+            return bad or None
         which = None
         if self.rounds and self.fixed:
             which = [i for i in self.cols if i not in self.fixed]
@@ -448,17 +505,24 @@ class _Loop:
         if bad:
             return bad
         if which is None:
-            self.constant = {i: q for i, _, q, _, _ in out if i in self.fixed}
+            self.constant = {i: q for i, _, q, _, _, short in out
+                             if i in self.fixed and not short}
         total = float(self.master.cost @ y) + sum(self.constant.values())
-        if self.rounds == 1:
-            self.master.set_scale(total + sum(q for i, _, q, _, _ in out
-                                              if i not in self.fixed))
-        for i, _, q, g, seconds in out:
+        if self.rounds == 1:           # before the first cut: cuts are added scaled
+            self.master.set_scale(total + sum(q for i, _, q, _, _, short in out
+                                              if i not in self.fixed and not short))
+        feasible = True
+        for i, _, q, g, seconds, short in out:
             self.solve_s += seconds
+            if short:                  # too few builds for this block: cut them off
+                self.master.add_feasibility_cut(q, self.cols[i], g, y)
+                feasible = False
+                continue
             total += q
             if i not in self.fixed or which is None:
                 self.master.add_cut(i, q, self.cols[i], g, y)
-        if self.master.is_plan(y, whole=False):
+                self.has_cut.add(i)
+        if feasible and self.master.is_plan(y, whole=False):
             self.lp_values.append(total)
             if self.master.is_plan(y) and (self.best is None or total < self.best[0]):
                 self.best = (total, y.copy())
@@ -492,10 +556,20 @@ class _Loop:
         last_bound = -np.inf
         status = "iteration_limit"
         phase_mip = False
+        evaluate = True
         while self.rounds < MAX_ROUNDS:
-            bad = self._evaluate(y)
+            bad = self._evaluate(y) if evaluate else None
+            evaluate = True
             if bad:
                 return self._answer(None, bad)
+            missing = [i for i in self.cols if i not in self.has_cut]
+            if missing:
+                # a block infeasible with too few builds has no cut to bound its theta:
+                # builds only add room, so Q_b with every build in full is a lower
+                # bound, and its subgradient there a cut
+                bad = self._evaluate(self.master.upper, only=missing)
+                if bad:
+                    return self._answer(None, bad)
             if self._gap() <= self.gap_target:
                 status = "optimal"
                 break
@@ -506,7 +580,7 @@ class _Loop:
             while True:
                 state, y_m = self._master(phase_mip)
                 if self.mip and not phase_mip and state == "optimal" and \
-                        self._lp_gap() <= self.gap_target / 10:
+                        self._lp_gap() <= max(self.gap_target * LP_PHASE, GAP_TOL):
                     phase_mip = True               # the LP's cuts hold for the MIP too
                     self.master.set_integer(True)
                     continue
@@ -531,6 +605,11 @@ class _Loop:
                     return self._answer(None, bad)
                 status = "optimal" if self._gap() <= self.gap_target else "time_limit"
                 break
+            if np.array_equal(y_m, y) and self.mip and not phase_mip:
+                phase_mip = True       # the LP relaxation is done: on to the MIP
+                self.master.set_integer(True)
+                evaluate = False
+                continue
             if np.array_equal(y_m, y) and (phase_mip or self._lp_gap() <= IN_OUT_UNTIL):
                 # the point just evaluated again: its cuts are in, the bounds cannot
                 # move any more (a gap left is the master's tolerances)
