@@ -98,8 +98,12 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     if route == "benders":      # blocks tied only by projects: Benders over the builds
         from .solve.benders import solve_benders
 
+        # a MIP whose LP one LP solves faster: that LP relaxation first, its duals
+        # seeding the master
+        first = _integer_projects(data) and not _lp_by_benders(
+            data, resolved, blocks, element_blocks(data, resolved))
         built, result = solve_benders(loaded.instance, data, resolved, policy, extra_rules,
-                                      blocks, options)
+                                      blocks, options, relaxation_first=first)
     elif route == "coupled":    # blocks tied only by CVaR or a budget: Dantzig-Wolfe
         from .solve.coupled import solve_coupled
 
@@ -146,11 +150,8 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
     if data.risk_lambda == 0 and not resolved.budgets and data.projects is not None \
             and data.projects.n and _deliveries(data) >= BENDERS_MIN_DELIVERIES:
         apart = element_blocks(data, resolved, projects=False)
-        if _integer_projects(data):
+        if _integer_projects(data) or _lp_by_benders(data, resolved, apart, blocks):
             # a MIP: branch and bound on the builds alone, the blocks as LPs
-            return "benders", apart
-        if len(apart) > len(blocks) and \
-                len(project_index(data, resolved).y_index) <= BENDERS_LP_MAX_BUILDS:
             return "benders", apart
     return ("blocks", blocks) if len(blocks) > 1 else ("one", [])
 
@@ -165,6 +166,14 @@ BENDERS_LP_MAX_BUILDS = 400
 # solved as one LP or MIP: small enough for HiGHS's own branch and bound, which proves
 # a MIP optimal outright, where the loop's start-up costs more than it saves
 BENDERS_MIN_DELIVERIES = 20_000
+
+
+def _lp_by_benders(data: ProblemData, resolved: ResolvedPolicy, apart: list[list[int]],
+                   tied: list[list[int]]) -> bool:
+    """The LP with these projects is faster by the Benders loop than as the tied
+    blocks: the projects tie blocks, through at most BENDERS_LP_MAX_BUILDS columns."""
+    return len(apart) > len(tied) and \
+        len(project_index(data, resolved).y_index) <= BENDERS_LP_MAX_BUILDS
 
 
 def _deliveries(data: ProblemData) -> int:

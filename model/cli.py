@@ -594,6 +594,9 @@ def bench(
                                  "one source (they tie those elements' blocks)."),
     integer_projects: bool = typer.Option(False, "--integer-projects",
                                           help="Make the --projects all-or-nothing."),
+    reference_limit: Optional[float] = typer.Option(
+        None, "--reference-limit", metavar="S",
+        help="Stop the reference at S seconds (a MIP's branch and bound may not finish)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
     """Benchmark each phase on the synthetic generator against a monolithic highspy solve."""
@@ -608,11 +611,13 @@ def bench(
         raise UsageError(f"--information must be history or clairvoyant, got '{information}'")
     if budget_slack is not None and not 0 <= budget_slack <= 10:
         raise UsageError(f"--budget must be in [0, 10], got {budget_slack}")
+    check_settings(time_limit=reference_limit)
     with err_console.status(_line(f"benchmark: S={sources} E={elements} T={periods} "
                                   f"W={scenarios}...")):
         res = run_bench(scenarios, sources, elements, periods, seed, not no_reference,
                         sweep_points, compare_runs, policy, risk_lambda, budget_slack,
-                        information, regimes, projects, integer_projects)
+                        information, regimes, projects, integer_projects,
+                        reference_limit)
     if as_json:
         typer.echo(json.dumps(res))
         return EXIT_OK

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from conftest import base_instance, contract, spot
 import model.api as api
+import model.solve.benders as benders
 from model.api import _route, solve_instance
 from model.formulation.policies import resolve_policy
 from model.input.builders import instance_to_yaml, synthetic_instance
@@ -132,12 +133,24 @@ def test_projects_across_blocks_equal_the_monolithic_lp(solve: Any) -> None:
     np.testing.assert_allclose(db.value[demand], da.value[demand], rtol=1e-7, atol=1e-6)
 
 
+@pytest.mark.parametrize("seeded", [False, True])
 @pytest.mark.parametrize("cost, dy_cost", [(3000.0, 1500.0), (1200.0, 900.0),
                                            (6000.0, 600.0)])
 def test_all_or_nothing_at_several_nodes_equals_the_monolithic_mip(
-        cost: float, dy_cost: float) -> None:
+        cost: float, dy_cost: float, seeded: bool, monkeypatch: Any) -> None:
+    """Both starts: the loop's own LP phase, and (`seeded`: when the LP would be solved
+    as one, as above BENDERS_LP_MAX_BUILDS columns) the LP relaxation solved as one LP,
+    its duals seeding the master."""
+    if seeded:
+        monkeypatch.setattr(api, "BENDERS_LP_MAX_BUILDS", 0)
+        calls = []
+        real = benders._relaxation
+        monkeypatch.setattr(benders, "_relaxation",
+                            lambda *a: calls.append(1) or real(*a))
     loaded = instance_from_dict(two_mines(integer=True, cost=cost, dy_cost=dy_cost))
     split = solve_instance(loaded, options=EXACT)
+    if seeded:
+        assert calls
     mono = solve_instance(loaded, decompose=False, options=EXACT)
     assert split.summary["blocks"] == 2 and split.summary["status"] == "optimal"
     assert split.summary["objective"] == pytest.approx(mono.summary["objective"], rel=1e-9)
@@ -148,14 +161,19 @@ def test_all_or_nothing_at_several_nodes_equals_the_monolithic_mip(
     assert all(s in (0.0, 1.0) for s in np.round(np.asarray(sizes, float), 9))
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cost=st.floats(200, 8000), dy_cost=st.floats(100, 4000),
-       integer=st.booleans(), late=st.booleans())
+       integer=st.booleans(), late=st.booleans(), seeded=st.booleans())
 def test_random_projects_equal_the_monolithic_solve(cost: float, dy_cost: float,
-                                                    integer: bool, late: bool) -> None:
+                                                    integer: bool, late: bool,
+                                                    seeded: bool) -> None:
     inst = two_mines(integer, cost, dy_cost, (2027, 2028) if late else (2026, 2027))
     loaded = instance_from_dict(inst)
-    split = solve_instance(loaded, options=EXACT)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(api, "BENDERS_MIN_DELIVERIES", 0)
+        if seeded and integer:    # a MIP whose LP is solved as one: from the relaxation
+            mp.setattr(api, "BENDERS_LP_MAX_BUILDS", 0)
+        split = solve_instance(loaded, options=EXACT)
     mono = solve_instance(loaded, decompose=False, options=EXACT)
     assert split.summary["blocks"] == 2
     assert split.summary["objective"] == pytest.approx(mono.summary["objective"], rel=1e-9)

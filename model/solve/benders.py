@@ -418,13 +418,66 @@ class _Master:
                                        dtype=float)[:self.n_rows]
 
 
+@dataclass
+class _Seed:
+    """The LP relaxation solved as one LP: its builds and, per block, the slopes its
+    duals give Q_b there (a subgradient the relaxation's optimum agrees with)."""
+
+    y: np.ndarray
+    slopes: dict[int, np.ndarray]      # block -> (n_y,) on the master's columns
+
+
+def _relaxation(d: ProblemData, policy: ResolvedPolicy, pix: ProjectIndex,
+                blocks: list[list[int]], options: SolveOptions) -> _Seed | None:
+    """Solve the model's LP relaxation as one LP (the whole model, builds continuous)
+    and read, for each block, g_b = -A_b,y' pi_b over its rows holding builds: the
+    duals restricted to a block are an optimal dual of the block with the builds
+    fixed at the relaxation's (the block's own columns meet no other block's rows),
+    so g_b is a subgradient of Q_b there; with these cuts the master's LP is solved
+    at once. None if the relaxation does not solve."""
+    built = build_matrix(d, policy)
+    lp = built.matrix
+    if built.trivially_infeasible or not np.array_equal(built.index.y_index, pix.y_index):
+        return None
+    lp.integrality = None
+    hm = HighsModel(built, options)
+    res = hm.solve(read=False)
+    if not res.optimal:
+        return None
+    sol = hm.highs.getSolution()
+    pi = np.asarray(sol.row_dual, dtype=float)
+    a0, a1 = lp.col_blocks["y"]
+    y = np.clip(np.asarray(sol.col_value, dtype=float)[a0:a1], 0.0, pix.y_upper)
+    of_element = {e: i for i, b in enumerate(blocks) for e in b}
+    element = {name: e for e, name in enumerate(d.elements)}
+    A = lp.A.tocsr()
+    rows: dict[int, list[np.ndarray]] = {i: [] for i in range(len(blocks))}
+    for fam in ("delivery_capacity", "contract_capacity", "reduction"):
+        r0, r1 = lp.row_blocks[fam]
+        if r1 == r0:
+            continue
+        owner = np.array([of_element[element[e]] for e in built.row_meta[fam]["element"]])
+        for i in range(len(blocks)):
+            rows[i].append(r0 + np.flatnonzero(owner == i))
+    slopes = {}
+    for i, parts in rows.items():
+        r = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        slopes[i] = -(A[r][:, a0:a1].T @ pi[r]) if len(r) else np.zeros(a1 - a0)
+    return _Seed(y, slopes)
+
+
 def solve_benders(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
                   policy_name: str, extra: Policy | None, blocks: list[list[int]],
-                  options: SolveOptions | None = None) -> tuple[BuiltModel, SolveResult]:
+                  options: SolveOptions | None = None, relaxation_first: bool = False
+                  ) -> tuple[BuiltModel, SolveResult]:
     """Solve a model whose element `blocks` share only project size columns by
     Benders decomposition (module docstring); the answer in the monolithic model's
     indexing, as model.solve.decompose.solve_blocks returns it. Blocks are built and
-    evaluated in worker processes when the instance is big enough to pay for them."""
+    evaluated in worker processes when the instance is big enough to pay for them.
+
+    With `relaxation_first` (all-or-nothing projects whose LP the loop would solve
+    more slowly than one LP) the LP relaxation is solved as one LP while the workers
+    build the blocks, and its duals seed the master: the loop starts at its MIP phase."""
     from .coupled import _Workers
 
     t0 = time.perf_counter()
@@ -442,9 +495,12 @@ def solve_benders(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
                         for i, (sub, _) in enumerate(subs)], [len(a) for _, a in subs],
                        size >= PARALLEL_MIN_DELIVERIES, _BendersGroup)
     try:
+        seed = _relaxation(d, full_policy, pix, blocks, block_options) \
+            if relaxation_first and not infeasible and len(pix.y_index) else None
+        log.debug("relaxation %s at %.2f s", seed is not None, time.perf_counter() - t0)
         master = _Master(d, pix, rows, len(blocks), options)
         return _Loop(workers, master, d, pix, full_policy, blocks, arc_maps, options,
-                     infeasible, t0).run()
+                     infeasible, t0, seed).run()
     finally:
         workers.close()
 
@@ -454,8 +510,10 @@ class _Loop:
 
     def __init__(self, workers: Any, master: _Master, d: ProblemData, pix: ProjectIndex,
                  policy: ResolvedPolicy, blocks: list[list[int]], arc_maps: list[np.ndarray],
-                 options: SolveOptions, infeasible: list[str], t0: float) -> None:
+                 options: SolveOptions, infeasible: list[str], t0: float,
+                 seed: _Seed | None = None) -> None:
         self.workers, self.master, self.d, self.pix = workers, master, d, pix
+        self.seed = seed
         self.policy, self.blocks, self.arc_maps = policy, blocks, arc_maps
         self.options, self.t0 = options, t0
         self.cols = {i: cols for i, _, cols in workers.first}
@@ -468,6 +526,7 @@ class _Loop:
         self.lp_values: list[float] = []     # values at points meeting the project rows
         self.constant: dict[int, float] = {}   # Q_b of the blocks without builds
         self.has_cut: set[int] = set()          # blocks with an optimality cut
+        self.last_q: dict[int, float] = {}      # Q_b at the point last evaluated
         self.bound = -np.inf
         self.mip = bool(len(master.integer))
         self.gap_target = float(options.highs.get("mip_rel_gap", MIP_GAP)) if self.mip \
@@ -519,6 +578,7 @@ class _Loop:
                 feasible = False
                 continue
             total += q
+            self.last_q[i] = q
             if i not in self.fixed or which is None:
                 self.master.add_cut(i, q, self.cols[i], g, y)
                 self.has_cut.add(i)
@@ -542,6 +602,8 @@ class _Loop:
             left,
             self.gap_target / 4 if mip else None)
         self.solve_s += time.perf_counter() - t1
+        log.debug("master (%s): %s in %.2f s, at %.2f s", "MIP" if mip else "LP", status,
+                  time.perf_counter() - t1, time.perf_counter() - self.t0)
         if bound is not None:
             self.bound = max(self.bound, bound)
         return status, y
@@ -551,7 +613,7 @@ class _Loop:
             stop = SolveResult("infeasible", "; ".join(self.infeasible),
                                solver_version=highs_version())
             return self._answer(None, {i: stop for i in range(len(self.blocks))})
-        y = np.zeros(self.master.ny)
+        y = self.seed.y.copy() if self.seed is not None else np.zeros(self.master.ny)
         core = None
         last_bound = -np.inf
         status = "iteration_limit"
@@ -562,6 +624,10 @@ class _Loop:
             evaluate = True
             if bad:
                 return self._answer(None, bad)
+            if self.seed is not None and self.rounds == 1:
+                for i, q in self.last_q.items():      # the relaxation's own slopes
+                    self.master.add_cut(i, q, self.cols[i], self.seed.slopes[i][self.cols[i]],
+                                        y)
             missing = [i for i in self.cols if i not in self.has_cut]
             if missing:
                 # a block infeasible with too few builds has no cut to bound its theta:

@@ -303,7 +303,7 @@ class _Workers:
         if n < 2 or "fork" not in mp.get_all_start_methods():
             self.local: Any = group_class(jobs)
             self.procs: list[Any] = []
-            self.first = self.local.start()
+            self._first: list[Any] | None = self.local.start()
             return
         self.local = None
         shares: list[list[tuple[Any, ...]]] = [[] for _ in range(n)]
@@ -321,7 +321,14 @@ class _Workers:
             child.close()
             self.conns.append(parent)
             self.procs.append(proc)
-        self.first = [item for conn in self.conns for item in self._recv(conn)]
+        self._first = None        # received when first asked for: the caller may work meanwhile
+
+    @property
+    def first(self) -> list[Any]:
+        """The groups' ``start()`` answers (waits for the workers to have built)."""
+        if self._first is None:
+            self._first = [item for conn in self.conns for item in self._recv(conn)]
+        return self._first
 
     @staticmethod
     def _recv(conn: Any) -> Any:
@@ -331,6 +338,7 @@ class _Workers:
         return value
 
     def call(self, name: str, *args: Any) -> list[Any]:
+        self.first           # (the workers' first answers come first on the pipes)
         if self.local is not None:
             return getattr(self.local, name)(*args)
         for conn in self.conns:
