@@ -21,6 +21,7 @@ import pandas as pd
 from . import __version__
 from .input.data import ProblemData, problem_data
 from .formulation.built import BuiltModel
+from .formulation.indexing import project_index
 from .formulation.matrix import FixedDecisions, build, fix_decisions
 from .solve.decompose import element_blocks, solve_blocks, solve_blocks_many
 from .solve.expand import expand
@@ -102,9 +103,18 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
     route, blocks = _route(data, resolved, builder, decompose)
-    if route == "coupled" and fixed is not None:
-        route = "one"           # the Dantzig-Wolfe loop knows nothing of fixed columns
-    if route == "coupled":      # blocks tied only by CVaR or a budget: Dantzig-Wolfe
+    if route in ("coupled", "benders") and fixed is not None:
+        route = "one"           # neither loop knows of fixed columns
+    if route == "benders":      # blocks tied only by projects: Benders over the builds
+        from .solve.benders import solve_benders
+
+        # a MIP whose LP one LP solves faster: that LP relaxation first, its duals
+        # seeding the master
+        first = _integer_projects(data) and not _lp_by_benders(
+            data, resolved, blocks, element_blocks(data, resolved))
+        built, result = solve_benders(loaded.instance, data, resolved, policy, extra_rules,
+                                      blocks, options, relaxation_first=first)
+    elif route == "coupled":    # blocks tied only by CVaR or a budget: Dantzig-Wolfe
         from .solve.coupled import solve_coupled
 
         built, result = solve_coupled(loaded.instance, data, resolved, policy, extra_rules,
@@ -137,9 +147,14 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
 def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose: bool
            ) -> tuple[str, list[list[int]]]:
     """How a policy is solved: "coupled" (element blocks tied only by CVaR or a
-    budget, Dantzig-Wolfe), "blocks" (independent element blocks) or "one" (one
-    LP or MIP; always for lambda = 1, whose tie-break needs the Pyomo model), with
-    the element blocks."""
+    budget, Dantzig-Wolfe), "benders" (a master over the builds, from
+    BENDERS_MIN_DELIVERIES deliveries on: always with all-or-nothing projects, even
+    for one block, and for an LP whose projects tie element blocks, up to
+    BENDERS_LP_MAX_BUILDS build columns), "blocks"
+    (independent element blocks) or "one" (one LP or MIP; always for lambda = 1,
+    whose tie-break needs the Pyomo model), with the element blocks. CVaR or a
+    budget with projects: as before, the tied blocks as one
+    (docs/mathematics.md, "Projects across blocks")."""
     if not decompose or builder != "matrix" or data.risk_lambda >= 1.0:
         return "one", []
     # (an ambiguity set is solved as one LP: the Dantzig-Wolfe loop prices CVaR and budgets)
@@ -149,7 +164,38 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
         if len(coupled) > 1:
             return "coupled", coupled
     blocks = element_blocks(data, resolved)
+    if data.risk_lambda == 0 and not resolved.budgets and not data.ambiguous \
+            and data.projects is not None \
+            and data.projects.n and _deliveries(data) >= BENDERS_MIN_DELIVERIES:
+        apart = element_blocks(data, resolved, projects=False)
+        if _integer_projects(data) or _lp_by_benders(data, resolved, apart, blocks):
+            # a MIP: branch and bound on the builds alone, the blocks as LPs
+            return "benders", apart
     return ("blocks", blocks) if len(blocks) > 1 else ("one", [])
+
+
+# an LP whose projects tie element blocks is solved by Benders (blocks kept apart, a
+# master over the builds) up to this many build columns; the loop's rounds grow with
+# them (about one per five columns measured), and beyond it one LP of the tied blocks
+# is faster (benchmarks/README.md, issue 24: 171 columns 1.4x faster by Benders, 1,146
+# columns 6x slower)
+BENDERS_LP_MAX_BUILDS = 400
+# below this many deliveries (arc, period, scenario with capacity) the tied blocks are
+# solved as one LP or MIP: small enough for HiGHS's own branch and bound, which proves
+# a MIP optimal outright, where the loop's start-up costs more than it saves
+BENDERS_MIN_DELIVERIES = 20_000
+
+
+def _lp_by_benders(data: ProblemData, resolved: ResolvedPolicy, apart: list[list[int]],
+                   tied: list[list[int]]) -> bool:
+    """The LP with these projects is faster by the Benders loop than as the tied
+    blocks: the projects tie blocks, through at most BENDERS_LP_MAX_BUILDS columns."""
+    return len(apart) > len(tied) and \
+        len(project_index(data, resolved).y_index) <= BENDERS_LP_MAX_BUILDS
+
+
+def _deliveries(data: ProblemData) -> int:
+    return int((data.capacity_t[:, :, None] * data.availability > 0).sum())
 
 
 def solve_each_policy(loaded: LoadedInstance, policies: list[str],

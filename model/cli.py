@@ -32,6 +32,7 @@ from rich.text import Text
 from .entry import INTERRUPTED, interrupted, on_signal, signalled
 from .errors import InstanceError, UsageError
 from .safety import (
+    MAX_REGIME_STATES,
     MAX_SAMPLE,
     check_ambiguity,
     MAX_SWEEP_POINTS,
@@ -777,6 +778,18 @@ def bench(
     information: str = typer.Option("history", "--information", metavar="KIND",
                                     help="history (scenarios share early periods: a tree) "
                                     "or clairvoyant."),
+    regimes: int = typer.Option(0, "--regimes", min=0, max=MAX_REGIME_STATES,
+                                help="Scenarios from a chain of this many regimes (one "
+                                "normal), --scenarios paths sampled; 0: the generator's "
+                                "list of disruptions."),
+    projects: int = typer.Option(0, "--projects", min=0, max=1000,
+                                 help="Investment projects, each adding to 2-4 elements of "
+                                 "one source (they tie those elements' blocks)."),
+    integer_projects: bool = typer.Option(False, "--integer-projects",
+                                          help="Make the --projects all-or-nothing."),
+    reference_limit: Optional[float] = typer.Option(
+        None, "--reference-limit", metavar="S",
+        help="Stop the reference at S seconds (a MIP's branch and bound may not finish)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
     """Benchmark each phase on the synthetic generator against a monolithic highspy solve."""
@@ -791,11 +804,13 @@ def bench(
         raise UsageError(f"--information must be history or clairvoyant, got '{information}'")
     if budget_slack is not None and not 0 <= budget_slack <= 10:
         raise UsageError(f"--budget must be in [0, 10], got {budget_slack}")
+    check_settings(time_limit=reference_limit)
     with err_console.status(_line(f"benchmark: S={sources} E={elements} T={periods} "
                                   f"W={scenarios}...")):
         res = run_bench(scenarios, sources, elements, periods, seed, not no_reference,
                         sweep_points, compare_runs, policy, risk_lambda, budget_slack,
-                        information)
+                        information, regimes, projects, integer_projects,
+                        reference_limit)
     if as_json:
         typer.echo(json.dumps(res))
         return EXIT_OK
@@ -1071,6 +1086,15 @@ def build_synthetic(
         "history", "--information",
         help="history (decisions see the data so far; the default) or clairvoyant "
              "(the two-stage model, which --engine mpisppy solves)."),
+    regimes: int = typer.Option(0, "--regimes", min=0, max=MAX_REGIME_STATES,
+                                help="Scenarios from a chain of this many regimes (one "
+                                "normal), --scenarios paths sampled; 0: a list of "
+                                "disruptions."),
+    projects: int = typer.Option(0, "--projects", min=0, max=1000,
+                                 help="Investment projects, each adding to 2-4 elements of "
+                                 "one source (they tie those elements' blocks)."),
+    integer_projects: bool = typer.Option(False, "--integer-projects",
+                                          help="Make the --projects all-or-nothing."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write a random, plausible instance of the given size (for tests and benchmarks)."""
@@ -1084,12 +1108,14 @@ def build_synthetic(
     if information not in ("history", "clairvoyant"):
         raise UsageError(f"--information must be history or clairvoyant, not '{information}'")
     data = synthetic_instance(sources, elements, periods, scenarios, seed,
-                              information=information)
+                              information=information, regimes=regimes, projects=projects,
+                              integer=integer_projects)
     instance_from_dict(data, name=data["name"])  # refuse to write an invalid instance
     write_text_atomic(out, check_instance_text(
         instance_to_yaml(data, "Synthetic instance (random, not data).")), force=force)
     _say(out_console, ("wrote", "green"), f" {out}: {sources} sources x {elements} elements x "
-         f"{periods} periods x {scenarios} scenarios (seed {seed})")
+         f"{periods} periods x {scenarios} " + (f"paths of {regimes} regimes" if regimes
+                                                 else "scenarios") + f" (seed {seed})")
     return EXIT_OK
 
 

@@ -168,6 +168,28 @@ def _project_index(d: ProblemData, policy: ResolvedPolicy, slot_of: np.ndarray
 
 
 @dataclass
+class ProjectIndex:
+    """The project size columns of a model alone (:func:`project_index`): what the
+    project rows and costs read, for a master problem that holds the builds only
+    (model.solve.benders)."""
+
+    y_index: np.ndarray      # (n_y, 3) project, period decided, decision node
+    y_prob: np.ndarray       # (n_y,) probability of the node
+    ycol_of: np.ndarray      # (P, T, W) position in y_index, -1 where none
+    y_unit: np.ndarray       # (n_y,) size per unit of y
+    y_upper: np.ndarray      # (n_y,) 1 (binary) or max_size
+    y_integer: np.ndarray    # (n_y,) bool
+    potential: np.ndarray    # (K, T)
+    r_elements: np.ndarray   # elements whose demand projects can reduce
+
+
+def project_index(d: ProblemData, policy: ResolvedPolicy) -> ProjectIndex:
+    """The project size columns of the model of `d` under `policy`, as
+    :func:`model_index` makes them."""
+    return ProjectIndex(**_project_index(d, policy, slots(d)[0]))
+
+
+@dataclass
 class StockFloorRows:
     """The stock-floor rows of a policy, one per rule, unit and slot where it binds."""
 

@@ -25,7 +25,8 @@ import scipy.sparse as sp
 
 from ..input.data import ProblemData
 from .built import META_COLUMNS, BuiltModel
-from .indexing import ModelIndex, StockFloorRows, model_index, stock_floor_rows
+from .indexing import (ModelIndex, ProjectIndex, StockFloorRows, model_index,
+                       stock_floor_rows)
 from .investment import project_rows
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
 
@@ -240,17 +241,21 @@ def cost_coefficients(d: ProblemData, ix: ModelIndex,
     if floors is not None:
         soft = floors.soft
         out["deficit"] = floors.deficit_cost[soft] * ds[floors.slot[soft]]
-    if ix.y_index is not None and len(ix.y_index):
-        pj = d.projects
-        p, tau = ix.y_index[:, 0], ix.y_index[:, 1]
-        # the full-size cost per unit of size, a fixed cost once built (binary y), charged
-        # in the period decided or, with a life, as annuities inside the horizon
-        out["y"] = (ix.y_unit * pj.cost[p] + np.where(ix.y_integer, pj.fixed_cost[p], 0.0)) \
-            * pj.charge_weight(disc)[p, tau]
-    else:
-        out["y"] = np.zeros(0)
+    out["y"] = project_costs(d, ix)
     out["r"] = np.zeros((0 if ix.r_elements is None else len(ix.r_elements), len(ds)))
     return out
+
+
+def project_costs(d: ProblemData, ix: ModelIndex | ProjectIndex) -> np.ndarray:
+    """Discounted cost per unit of each project size column in a scenario that has it:
+    the full-size cost per unit of size, a fixed cost once built (binary y), charged in
+    the period decided or, with a life, as annuities inside the horizon."""
+    if ix.y_index is None or not len(ix.y_index):
+        return np.zeros(0)
+    pj = d.projects
+    p, tau = ix.y_index[:, 0], ix.y_index[:, 1]
+    return (ix.y_unit * pj.cost[p] + np.where(ix.y_integer, pj.fixed_cost[p], 0.0)) \
+        * pj.charge_weight(d.discount)[p, tau]
 
 
 def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltModel:

@@ -76,12 +76,14 @@ def run_jobs(func: Any, jobs: list[tuple[Any, ...]], weights: list[int],
 
 
 def element_blocks(d: ProblemData, policy: ResolvedPolicy,
-                   scenario_costs: bool = True) -> list[list[int]]:
+                   scenario_costs: bool = True, projects: bool = True) -> list[list[int]]:
     """Connected components of elements under the coupling rules (union-find).
 
     A CVaR term, an ambiguity set and a budget tie every element through each
-    scenario's total cost; with ``scenario_costs=False`` they are left out (model.solve.coupled prices
-    them between the blocks)."""
+    scenario's total cost; with ``scenario_costs=False`` they are left out
+    (model.solve.coupled prices them between the blocks). A project ties the elements
+    it yields or reduces; with ``projects=False`` it does not (model.solve.benders
+    holds the builds in a master problem)."""
     E = len(d.elements)
     if scenario_costs and (d.scenario_costs_couple or policy.budgets):
         return [list(range(E))]
@@ -95,7 +97,7 @@ def element_blocks(d: ProblemData, policy: ResolvedPolicy,
 
     units: list[list[int]] = [u for r in policy.share_rules for _, u in r.units] + \
             [u for r in policy.stock_rules for _, u in r.units]
-    pj = d.projects
+    pj = d.projects if projects else None
     if pj is not None:          # a project couples the elements it yields or reduces
         for p in range(pj.n):
             arcs = np.flatnonzero(pj.capacity[p].sum(axis=1) > 0)
@@ -138,9 +140,14 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
     return sub, arcs
 
 
-def reduce_data(d: ProblemData, any_weights: bool = False) -> tuple[ProblemData, Reduction]:
+def reduce_data(d: ProblemData, any_weights: bool = False, fixed_builds: bool = False
+                ) -> tuple[ProblemData, Reduction]:
     """The data of `d` with the scenarios its block cannot tell apart merged (exact;
-    with `any_weights` exact for any weights of the scenarios, see reduce_scenarios).
+    with `any_weights` exact for any weights of the scenarios, see reduce_scenarios;
+    with `fixed_builds` exact whatever size is fixed for each build column, as the
+    blocks of model.solve.benders see them: the nodes at which a project of the
+    block may be decided are never merged, so neither are their ancestors, and a
+    build fixed at a node is data of that node alone).
 
     model.input.tree.reduce_scenarios decides which: under ``history`` nodes whose
     subtrees agree in this block's data and conditional probabilities, under
@@ -158,9 +165,14 @@ def reduce_data(d: ProblemData, any_weights: bool = False) -> tuple[ProblemData,
     rows = d.decision_row
     if has_projects:       # builds are decided at the tree's nodes, like lead-time contracts
         rows = np.maximum(rows, 1)
-    red = reduce_scenarios(period_features(d.availability, d.price_multiplier, d.demand_t,
-                                           d.emergency),
-                           d.probability, d.decision_node, d.recourse_node, rows,
+    features = period_features(d.availability, d.price_multiplier, d.demand_t, d.emergency)
+    if fixed_builds and has_projects:
+        # a build decided in period t is taken at node decision_node[t + 1]: its
+        # node id tells the node apart from every other of its period
+        for t in np.flatnonzero(pj.decide.any(axis=0)):
+            features[t] = np.column_stack([features[t],
+                                           d.decision_node[t + 1].astype(float)])
+    red = reduce_scenarios(features, d.probability, d.decision_node, d.recourse_node, rows,
                            d.information, any_weights)
     if red.trivial and np.array_equal(red.recourse_node, d.recourse_node):
         return d, red
