@@ -230,7 +230,8 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "policy": policy,
         "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha,
                  "total_variation": data.ambiguity},
-        "currency": data.currency, "home": data.home,
+        "currency": data.currency,
+        "home": data.home if data.buyers is None else None,
         "periods": [_plain(p) for p in data.periods],
         "scenarios": len(data.scenarios),
         "tree": tree_summary(data),
@@ -268,4 +269,10 @@ def tabulate(run: RunResult) -> RunResult:
         run.tables["capacity_added"] = capacity_added_table(data, sol)   # the chart's data
     if built.row_meta:     # an engine without duals (mpi-sppy) leaves row_meta empty
         run.tables["duals"] = duals_table(built, run.result)
+    if data.buyers is not None:     # several buyers: buyer and element columns, per buyer
+        from .analysis.buyers import buyer_run_tables, buyer_summary
+
+        run.tables = buyer_run_tables(data, sol, run.tables)
+        run.summary["buyers"] = buyer_summary(data, sol)
+        run.summary["coalition"] = list(data.buyers.ids)
     return run

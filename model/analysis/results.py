@@ -333,7 +333,7 @@ def max_single_country_share(d: ProblemData, s: Solution) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for stage in ("mining", "refining"):
         names, tonnes = country_delivered_t(d, s, stage)
-        third = np.array([c != d.home for c in names], dtype=bool)
+        third = _third_countries(d, names)
         ok = (d.demand_t > 0) & (d.probability > 0)[None, None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(ok[None], tonnes / d.demand_t[None], -1.0)
@@ -348,6 +348,16 @@ def max_single_country_share(d: ProblemData, s: Solution) -> dict[str, Any]:
                       "element": d.elements[e], "period": _plain(d.periods[t]),
                       "scenario": d.scenarios[w]}
     return out
+
+
+def _third_countries(d: ProblemData, names: list[str]) -> np.ndarray:
+    """(C,) True for third countries (not the home); with several buyers (C, E): not
+    the home countries of the element's buyer."""
+    if d.buyers is None:
+        return np.array([c != d.home for c in names], dtype=bool)
+    home = [set(h) for h in d.buyers.home]
+    return np.array([[c not in home[b] for b in d.buyers.element_buyer] for c in names],
+                    dtype=bool).reshape(len(names), len(d.elements))
 
 
 def _plain(v: Any) -> Any:
@@ -579,7 +589,8 @@ def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
     frames.append(demand.assign(rule="", country="", stage="", scenario="", node="",
                                 source=""))
     for name in ("committed", "min_take", "max_single_country_share", "min_domestic_share",
-                 "min_recycled_share", "min_stock_days", "build_stock", "budget"):
+                 "min_recycled_share", "min_stock_days", "build_stock", "budget",
+                 "shared_contract_capacity", "shared_delivery_capacity"):
         meta = built.row_meta.get(name)
         if meta is None or meta.empty:
             continue

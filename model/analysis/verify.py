@@ -527,6 +527,10 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                            f"instance.yaml does not define (policies: "
                            f"{', '.join(['none', *inst.policies])}): its rules cannot be "
                            "checked"]
+    if inst.buyers is not None:     # several buyers: their own checks (same principles)
+        from .verify_buyers import verify_buyers_run
+
+        return verify_buyers_run(folder, summary, inst, problems, tol)
     f = _Facts(inst)
     limits = table_limits(inst)
     ids = {"source": set(f.src), "element": set(inst.elements), "period": set(f.periods),

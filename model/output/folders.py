@@ -37,7 +37,9 @@ RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliv
                        "tree.csv",
                        "stock_floors.csv", "projects.csv", "allocation.xlsx",
                        "allocation_by_country.png", "scenarios.png", "tree.png",
-                       "projects.png", "report.html"})
+                       "projects.png", "report.html",
+                       # several buyers (model.analysis.buyers)
+                       "buyers.csv", "buyer_scenarios.csv", "transfers.csv"})
 COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
                               "cost_by_year.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
@@ -88,6 +90,11 @@ def table_limits(inst: Any, policies: int = 1) -> dict[str, int]:
             "duals": 8 * (S + P + 1) * E * T * W + 4 * rules * E * T * W,
             "tree": T * W + 1, "stock_floors": rules * E * T * W,
             "projects": P * T * W, "capacity_added": P * S * E * T * W}
+    B = len(getattr(inst, "buyers", None) or [None])
+    if B > 1 or getattr(inst, "buyers", None):   # several buyers: each table per buyer
+        rows = {name: n * B for name, n in rows.items()}
+        rows.update({"buyers": B, "buyer_scenarios": B * W, "transfers": B * E * T * W,
+                     "duals": rows["duals"] + 2 * S * E * T * W + E * T * W})
     out = {name: TABLE_SLACK_BYTES + n * MAX_ROW_BYTES for name, n in rows.items()}
     out["tree"] += (T * W + 1) * W * 102        # the scenarios of each node, ;-joined
     return {name: min(n, MAX_MEMBER_BYTES) for name, n in out.items()}
