@@ -74,7 +74,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
                    risk_lambda: float | None = None, risk_alpha: float | None = None,
                    options: SolveOptions | None = None,
                    extra_rules: Policy | None = None, builder: str = "matrix",
-                   decompose: bool = True) -> RunResult:
+                   decompose: bool = True, buyers: list[str] | None = None) -> RunResult:
     """Load (if needed), build and solve one instance under one policy.
 
     `builder` is "matrix" (vectorised, the default) or "pyomo" (the formulation
@@ -83,13 +83,17 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     `decompose`, independent blocks of elements are solved as separate LPs
     (model.solve.decompose) and merged; the answer means the same.
 
+    With several buyers (``buyers:`` in the instance) the run is the coalition of
+    `buyers` (default: every buyer, the grand coalition): only its members are in
+    the model (model.studies.coalition solves every coalition).
+
     Raises UsageError (a ValueError) for settings out of range (lambda in
     [0, 1], alpha in [0, 1), a positive time limit): the checks of the CLI.
     """
     check_run_settings(risk_lambda, risk_alpha, options)
     loaded = instance if isinstance(instance, LoadedInstance) else load_instance(
         default_instance_path() if instance is None else instance)
-    data = problem_data(loaded, risk_lambda, risk_alpha)
+    data = problem_data(loaded, risk_lambda, risk_alpha, buyers)
     resolved = resolve_policy(loaded.instance, data, policy, extra_rules)
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model

@@ -314,6 +314,9 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                          f"--algorithm blocks (got {bundle_size} with {algorithm})")
     _check_out(out, force)
     loaded = load_instance(instance)            # every rank: the same error on every rank
+    if loaded.instance.buyers is not None:
+        raise UsageError("an instance with several buyers is solved by the default engine "
+                         "(leave out --engine mpisppy)")
     from .formulation.policies import check_policy, policy_names
 
     check_policy(policy, policy_names(loaded.instance))
@@ -373,6 +376,9 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
             where = (f" ({v['country']}, {v['element']} {v['period']}, {v['scenario']})"
                      if v["country"] else "")
             row(f"max third-country share of demand, {stage}", f"{v['share']:.1%}{where}")
+        for b, v in (s.get("buyers") or {}).items():     # several buyers: each member's side
+            row(f"buyer {b}: expected cost, shortage", f"{_fmt(v['expected_cost'], f' {cur}')}"
+                f", {_fmt(v['expected_shortage_t'], ' t')}")
     for key, label in (("ws", "wait-and-see (WS)"), ("eev", "EEV"), ("evpi", "EVPI = RP - WS"),
                        ("vss", "VSS = EEV - RP")):
         if key in s:
@@ -456,6 +462,70 @@ def compare(
                               period_word(loaded.instance.period_days)))
     _say(out_console, f"comparison folder: {folder}")
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+@app.command()
+@_guard
+def coalition(
+    instance: Path = typer.Argument(..., help="Instance YAML file with buyers:."),
+    policy: str = typer.Option("none", "--policy", "-p", help="Policy name from the instance."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Coalition folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1] (overrides the instance's risk.lambda)."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+) -> int:
+    """Several buyers: solve every coalition, value cooperation and split its cost
+    (Shapley, nucleolus, dual-based, proportional to demand), each tested against the core."""
+    from .formulation.policies import check_policy, policy_names
+
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
+    _check_out(out, force)
+    loaded = _load(instance, sets)
+    check_policy(policy, policy_names(loaded.instance))
+    _warn(loaded.warnings)
+    from .solve.solve import SolveOptions
+    from .studies.coalition import (MAX_COALITION_BUYERS, RULE_WORDS, allocations_table,
+                                    coalition_study, save_coalition)
+
+    if loaded.instance.buyers is None or len(loaded.instance.buyers) > MAX_COALITION_BUYERS:
+        coalition_study(loaded, policy)          # raises the UsageError that says why
+    n = len(loaded.instance.buyers)
+    with _progress() as bar:
+        task = bar.add_task("coalitions", total=2 ** n - 1)
+
+        def step(what: str, done: int) -> None:
+            bar.update(task, description=f"solving coalition {what}", completed=done)
+
+        study = coalition_study(loaded, policy, risk_lambda, risk_alpha,
+                                SolveOptions(time_limit_s=time_limit), progress=step)
+    folder = save_coalition(study, out, force)
+    from .output.report import render_report
+
+    render_report(folder)
+    cur = loaded.instance.currency
+    if study.optimal:
+        T = len(loaded.instance.periods)
+        _say(out_console, f"value of cooperation: {_fmt(study.value_of_cooperation, f' {cur}')}"
+             f" ({_fmt(study.value_of_cooperation / T, f' {cur}')} a period over {T})")
+        table = Table(title=_line("who pays the grand coalition's cost"))
+        for col in ("rule", "buyer", "allocated", "alone", "saving", "in the core"):
+            table.add_column(col)
+        for r in allocations_table(study).to_dict("records"):
+            if not r["buyer"]:
+                table.add_row(_line(RULE_WORDS[r["rule"]]), "", "", "", "",
+                              _line(f"not offered: {r['note']}"))
+                continue
+            table.add_row(_line(RULE_WORDS[r["rule"]]), _line(r["buyer"]),
+                          _fmt(r["allocated_cost"], ""), _fmt(r["stand_alone_cost"], ""),
+                          _fmt(r["saving"], ""), "yes" if r["in_core"] else "no")
+        out_console.print(table)
+    else:
+        _say(err_console, ("not optimal:", "red"), " some coalition was not solved to "
+             "optimality; no allocation is presented (see coalition.csv)")
+    _say(out_console, f"coalition folder: {folder}")
+    return EXIT_OK if study.optimal else EXIT_NOT_OPTIMAL
 
 
 @app.command()

@@ -494,6 +494,10 @@ def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]
     if kind == "run":
         return [(folder, str(summary["status"]), [])]
     top = instance_problems(folder, summary) + file_problems(folder, summary)
+    if kind == "coalition" and not top:    # several buyers: the game's numbers
+        from .verify_buyers import coalition_problems
+
+        top = coalition_problems(folder, summary)
     out: list[tuple[Path, str | None, list[str]]] = [(folder, None, top)] if top else []
     runs = folder / "runs"
     for entry in sorted(os.scandir(runs), key=lambda e: e.name) if runs.is_dir() else []:

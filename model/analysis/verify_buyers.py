@@ -620,3 +620,107 @@ def verify_buyers_run(folder: Path, summary: dict[str, Any], inst: Instance,
                     f"recomputed {want}")
     _cap(bad_list, problems)
     return problems
+
+
+def coalition_problems(folder: Path, summary: dict[str, Any]) -> list[str]:
+    """A coalition folder's own numbers (its runs are checked one by one): every
+    coalition once, v(S) as its run reports it, the value of cooperation, the Shapley
+    and proportional allocations recomputed, every allocation adding up to v(N), the
+    core claims recomputed (sum over S <= v(S) within 1e-6 relative), allocations.csv
+    as the summary says."""
+    import itertools
+
+    from ..input.instance import load_instance
+    from ..output.folders import read_summary
+
+    problems: list[str] = []
+    inst = load_instance(folder / "instance.yaml", follow=False).instance
+    if inst.buyers is None:
+        return ["instance.yaml has no buyers: not a coalition folder's instance"]
+    buyers = [b.id for b in inst.buyers]
+    if summary.get("buyers") != buyers:
+        problems.append(f"summary buyers {shown(summary.get('buyers'))}, the instance's are "
+                        f"{buyers}")
+        return problems
+    names = ["+".join(c) for k in range(1, len(buyers) + 1)
+             for c in itertools.combinations(buyers, k)]
+    values = summary.get("values") or {}
+    table = read_table(folder / "coalition.csv", columns=("coalition", "value"),
+                       dtype={"coalition": str})
+    listed = table["coalition"].tolist()
+    if sorted(listed) != sorted(names):
+        problems.append(f"coalition.csv lists {len(listed)} coalitions, not the "
+                        f"{len(names)} of {', '.join(buyers)}")
+    v: dict[str, float] = {}
+    for name in names:
+        run = folder / "runs" / name
+        if not os.path.lexists(run / "summary.json"):
+            problems.append(f"runs/{name} is missing")
+            continue
+        sub = read_summary(run)
+        if sub.get("status") != "optimal":
+            continue
+        v[name] = float(sub["objective"])
+        if sub.get("coalition") != name.split("+"):
+            problems.append(f"runs/{name}: its coalition is {shown(sub.get('coalition'))}")
+        if not _close(float(values.get(name, math.nan)), v[name], 1e-9, 1e-6):
+            problems.append(f"summary values.{name} = {values.get(name)}, its run's objective "
+                            f"is {v[name]}")
+    for r in table.itertuples():
+        if r.coalition in v and not _close(float(r.value), v[r.coalition], 1e-9, 1e-6):
+            problems.append(f"coalition.csv {r.coalition}: value {r.value}, its run's "
+                            f"objective is {v[r.coalition]}")
+    if len(v) < len(names) or "value_of_cooperation" not in summary:
+        return problems
+    grand = "+".join(buyers)
+    coop = sum(v[b] for b in buyers) - v[grand]
+    if not _close(summary["value_of_cooperation"], coop, 1e-9, 1e-6):
+        problems.append(f"summary value_of_cooperation {summary['value_of_cooperation']}, "
+                        f"recomputed {coop}")
+    n = len(buyers)
+    shap = {}
+    for i in buyers:
+        others = [b for b in buyers if b != i]
+        phi = 0.0
+        for k in range(n):
+            w = math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n)
+            for c in itertools.combinations(others, k):
+                with_i = "+".join(b for b in buyers if b in c or b == i)
+                phi += w * (v[with_i] - (v["+".join(c)] if c else 0.0))
+        shap[i] = phi
+    demand = {b.id: sum(_by_period(b.demand[e] if e in b.demand else
+                                   b.demand.get("default", 0.0), t)
+                        for e in inst.elements for t in inst.periods) for b in inst.buyers}
+    total = sum(demand.values())
+    prop = {b: v[grand] * demand[b] / total for b in buyers} if total > 0 else None
+    allocations = summary.get("allocations") or {}
+    claims = summary.get("in_core") or {}
+    rows = read_table(folder / "allocations.csv",
+                      columns=("rule", "buyer", "allocated_cost", "in_core"),
+                      dtype={"rule": str, "buyer": str}, na_values=[""])
+    for rule, alloc in allocations.items():
+        if alloc is None:
+            continue
+        if sorted(alloc) != sorted(buyers):
+            problems.append(f"allocation {rule}: not one cost per buyer")
+            continue
+        if not _close(sum(alloc.values()), v[grand], 1e-6, 1e-4):
+            problems.append(f"allocation {rule} adds up to {sum(alloc.values())}, v(N) is "
+                            f"{v[grand]}")
+        want = {"shapley": shap, "proportional": prop}.get(rule)
+        for b in buyers:
+            if want is not None and not _close(alloc[b], want[b], 1e-6, 1e-4):
+                problems.append(f"allocation {rule} of {b}: {alloc[b]}, recomputed {want[b]}")
+            row = rows[(rows["rule"] == rule) & (rows["buyer"] == b)]
+            if len(row) != 1 or not _close(float(row["allocated_cost"].iloc[0]), alloc[b],
+                                           1e-9, 1e-6):
+                problems.append(f"allocations.csv {rule} {b} differs from summary.json")
+        ok = True
+        for name, vs in v.items():
+            members = name.split("+")
+            excess = sum(alloc[b] for b in members) - vs
+            if name != grand and excess > 1e-6 * max(1.0, abs(vs)):
+                ok = False
+        if claims.get(rule) is not ok:
+            problems.append(f"summary in_core.{rule} = {claims.get(rule)}, recomputed {ok}")
+    return problems

@@ -48,8 +48,14 @@ SWEEP_FILES = frozenset({"summary.json", "instance.yaml", "frontier.csv", "front
                          "frontier.png", "frontier.xlsx", "report.html"})
 PROJECT_FILES = frozenset({"summary.json", "instance.yaml", "project_values.csv",
                            "project_values.md", "report.html"})
+# several buyers: every coalition's value and the allocations (model.studies.coalition),
+# with one run folder per coalition under runs/
+COALITION_FILES = frozenset({"summary.json", "instance.yaml", "coalition.csv",
+                             "allocations.csv", "buyers_by_scenario.csv", "coalition.md",
+                             "coalition.xlsx", "allocations.png", "shortage.png",
+                             "report.html"})
 FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FILES,
-            "projects": PROJECT_FILES}
+            "projects": PROJECT_FILES, "coalition": COALITION_FILES}
 # keys that every summary.json of this tool has had, whatever its kind and version
 OUR_KEYS = frozenset({"instance", "instance_sha256", "version"})
 
@@ -208,7 +214,8 @@ def why_not_replaceable(folder: Path) -> str | None:
     for entry in entries:
         if entry.is_symlink():
             return f"it holds a symbolic link, {entry.name}"
-        if kind == "comparison" and entry.name == "runs" and entry.is_dir(follow_symlinks=False):
+        if kind in ("comparison", "coalition") and entry.name == "runs" and \
+                entry.is_dir(follow_symlinks=False):
             for sub in os.scandir(entry.path):
                 why = "not a folder" if not sub.is_dir(follow_symlinks=False) else \
                     why_not_replaceable(Path(sub.path))

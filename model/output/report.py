@@ -214,7 +214,10 @@ def _assumptions(inst: Any, policy: str | None) -> str:
                          | ({} if generated else {"rules": _rules_words(w)}))
     parts = [f"<h2>Assumptions: instance {_esc(inst.name)}</h2>",
              f"<p>{_esc(inst.description)}</p>",
-             _kv([("home country", inst.home), ("currency", inst.currency),
+             _kv([("home country", inst.home) if inst.buyers is None else
+                  ("buyers", "; ".join(f"{b.id} (home {' '.join(b.home)})"
+                                       for b in inst.buyers)),
+                  ("currency", inst.currency),
                   ("periods", ", ".join(map(str, inst.periods))),
                   ("elements", ", ".join(inst.elements)),
                   ("discount rate", inst.discount_rate),
@@ -716,6 +719,11 @@ def _page(folder: Path, s: dict[str, Any]) -> str:
     elif kind == "comparison":
         parts += _comparison_body(folder, inst)
         policy = None
+    elif kind == "coalition":       # several buyers (model.studies.coalition)
+        from .coalition_report import coalition_body
+
+        parts += coalition_body(folder, s, cur)
+        policy = s["policy"]
     elif kind == "projects":
         parts += [f"<h2>What each project is worth under policy {_esc(s['policy'])}</h2>",
                   '<p class="note">saving_if_allowed: expected cost without the project '
