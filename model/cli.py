@@ -509,17 +509,19 @@ def coalition(
         T = len(loaded.instance.periods)
         _say(out_console, f"value of cooperation: {_fmt(study.value_of_cooperation, f' {cur}')}"
              f" ({_fmt(study.value_of_cooperation / T, f' {cur}')} a period over {T})")
-        table = Table(title=_line("who pays the grand coalition's cost"))
+        table = Table(title=_line(f"who pays the grand coalition's cost (m {cur}, "
+                                  "expected, discounted)"))
         for col in ("rule", "buyer", "allocated", "alone", "saving", "in the core"):
-            table.add_column(col)
+            table.add_column(col, justify="left" if col in ("rule", "buyer") else "right")
         for r in allocations_table(study).to_dict("records"):
             if not r["buyer"]:
                 table.add_row(_line(RULE_WORDS[r["rule"]]), "", "", "", "",
                               _line(f"not offered: {r['note']}"))
                 continue
             table.add_row(_line(RULE_WORDS[r["rule"]]), _line(r["buyer"]),
-                          _fmt(r["allocated_cost"], ""), _fmt(r["stand_alone_cost"], ""),
-                          _fmt(r["saving"], ""), "yes" if r["in_core"] else "no")
+                          *(f"{r[k] / 1e6:,.1f}" for k in ("allocated_cost",
+                                                           "stand_alone_cost", "saving")),
+                          "yes" if r["in_core"] else "no")
         out_console.print(table)
     else:
         _say(err_console, ("not optimal:", "red"), " some coalition was not solved to "
