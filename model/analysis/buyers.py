@@ -192,7 +192,7 @@ def split_buyer_columns(table: pd.DataFrame) -> pd.DataFrame:
     """A table whose ``element`` column holds expanded names (``Dy@JP``): a ``buyer``
     column before it and the element (or group) alone; empty buyer where a row is
     the coalition's (shared capacity rows)."""
-    if "element" not in table.columns or "buyer" in table.columns or not len(table):
+    if "element" not in table.columns or "buyer" in table.columns:
         return table
     pairs = [split_name(str(v)) for v in table["element"]]
     out = table.copy()
