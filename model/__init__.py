@@ -4,16 +4,23 @@ The modules are grouped by layer, each a sub-package; layers pass plain
 objects from one to the next:
 
 * ``input``: ``schema`` and ``instance`` (validation, no Pyomo) -> ``data``
-  (dense arrays) and ``tree`` (what is known when); ``regimes`` (scenarios
-  from regimes and events), ``overrides``, ``builders``, ``workbook``;
+  (dense arrays) and ``tree`` (what is known when); ``buyers`` (several buyers
+  as expanded elements and arcs), ``regimes`` (scenarios from regimes and
+  events), ``overrides``, ``builders``, ``workbook``;
 * ``formulation``: ``policies`` -> ``formulation`` (Pyomo) and its vectorised
-  twin ``matrix``, sharing ``indexing`` and ``investment`` -> ``built``;
+  twin ``matrix``, sharing ``indexing``, ``investment`` and ``sharing`` (what
+  several buyers share) -> ``built``;
 * ``solve``: ``solve`` (HiGHS); ``decompose``, ``coupled``, ``switch``,
   ``expand``; ``distributed`` and ``lshaped`` (MPI);
 * ``analysis``: ``results`` (tables) and ``analysis`` (compare, sweep,
-  projects, VSS); ``diagnose``, ``verify``;
+  projects, VSS); ``buyers`` (each buyer's side of a run); ``diagnose``,
+  ``verify`` (``verify_buyers`` for several buyers);
 * ``output``: ``export`` (run folders), ``folders``, ``excel``, ``charts``,
-  ``report``, ``describe``, ``formatting``, ``palette``.
+  ``report``, ``coalition_report``, ``describe``, ``formatting``, ``palette``.
+
+Above the API, ``studies`` answer questions with many runs (``coalition``: what
+cooperation among several buyers is worth, who pays); nothing below imports
+them.
 
 At the top: ``api`` ties the layers together (the Python API), ``cli`` is the
 command line over it (``entry`` its console entry point), ``errors`` and

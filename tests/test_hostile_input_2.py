@@ -288,7 +288,8 @@ def test_every_bundled_country_is_an_iso_code() -> None:
     assert len(ISO_3166_ALPHA2) == 249
     for path in sorted((ROOT / "instances").glob("*.yaml")):
         inst = load_instance(path).instance
-        used = {inst.home} | {s.mined_in for s in inst.sources} | \
+        homes = {inst.home} if inst.buyers is None else {c for b in inst.buyers for c in b.home}
+        used = homes | {s.mined_in for s in inst.sources} | \
             {s.refined_in for s in inst.sources}
         assert used <= ISO_3166_ALPHA2 and {"JP", "CN", "AU", "MY", "US", "FR", "NA"} <= \
             ISO_3166_ALPHA2
