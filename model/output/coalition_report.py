@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .charts import DPI, _compact, _label, _literal_text, _save, _title
+from .charts import DPI, _compact, _label, _literal_text, _save, _title  # noqa: F401
 from .palette import SHORTAGE_COLOR, SHORTAGE_LIGHT
 
-RULE_COLORS = {"stand-alone": "#9e9e9e", "shapley": "#1f77b4", "nucleolus": "#ff7f0e",
+RULE_COLORS = {"shapley": "#1f77b4", "nucleolus": "#ff7f0e",
                "dual": "#2ca02c", "proportional": "#9467bd"}
 RULE_WORDS = {"shapley": "Shapley", "nucleolus": "nucleolus", "dual": "dual (Owen)",
               "proportional": "proportional to demand (IEA)"}
@@ -29,34 +29,31 @@ RULE_WORDS = {"shapley": "Shapley", "nucleolus": "nucleolus", "dual": "dual (Owe
 @_literal_text
 def allocation_chart(allocations: pd.DataFrame, path: Path, currency: str = "USD",
                      title: str = "") -> Path:
-    """Per buyer: its stand-alone cost and what each rule makes it pay of the grand
-    coalition's cost (grouped bars, millions of currency); a rule outside the core
-    is marked in the legend."""
+    """Per buyer: what each rule's share of the grand coalition's cost saves it against
+    acting alone (stand-alone cost - allocated cost, millions of currency; below 0 it
+    pays more than alone); a rule outside the core is marked in the legend."""
     table = allocations[allocations["buyer"] != ""]
     buyers = list(dict.fromkeys(table["buyer"]))
     rules = list(dict.fromkeys(table["rule"]))
-    series = [("stand-alone", "stand-alone cost", [
-        float(table[(table.buyer == b)]["stand_alone_cost"].iloc[0]) for b in buyers])]
-    for r in rules:
-        rows = table[table.rule == r].set_index("buyer")
-        core = bool(rows["in_core"].iloc[0])
-        series.append((r, RULE_WORDS.get(r, r) + ("" if core else " (not in the core)"),
-                       [float(rows.loc[b, "allocated_cost"]) for b in buyers]))
     fig = Figure(figsize=(10, 5.2), dpi=DPI)
     ax = fig.add_subplot()
-    width = 0.8 / len(series)
+    width = 0.8 / max(1, len(rules))
     x = np.arange(len(buyers))
-    for i, (key, name, values) in enumerate(series):
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, np.array(values) / 1e6, width,
-               label=_label(name, 50), color=RULE_COLORS.get(key, "#777"))
+    for i, r in enumerate(rules):
+        rows = table[table.rule == r].set_index("buyer")
+        core = bool(rows["in_core"].iloc[0])
+        values = np.array([float(rows.loc[b, "saving"]) for b in buyers]) / 1e6
+        ax.bar(x + (i - (len(rules) - 1) / 2) * width, values, width,
+               label=_label(RULE_WORDS.get(r, r) + ("" if core else " (not in the core)"), 50),
+               color=RULE_COLORS.get(r, "#777"))
     ax.set_xticks(x, [_label(b, 20) for b in buyers])
     ax.axhline(0, color="#444", linewidth=0.8)
-    ax.set_ylabel(f"expected discounted cost, m {_label(currency, 8)}")
-    ax.yaxis.set_major_formatter(lambda v, _: _compact(v))
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3,
+    ax.set_ylabel(f"saving against acting alone, m {_label(currency, 8)}")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2,
               frameon=False)
-    ax.set_title(_title(f"{title}: who pays the grand coalition's cost, by rule", 90),
-                 fontsize=10)
+    ax.set_title(_title(f"{title}: what each buyer saves against acting alone, by rule "
+                        "(expected, discounted)", 90), fontsize=10)
     fig.subplots_adjust(bottom=0.26)
     return _save(fig, path)
 
