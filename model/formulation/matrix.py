@@ -272,7 +272,7 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     #      deficit (per soft stock-floor row), then eta and excess
     soft = np.flatnonzero(floors.soft)
     R = len(ix.r_elements)
-    M = len(ix.m_elements)      # several buyers: stock sent and received (model.formulation.sharing)
+    M = len(ix.m_elements)      # several buyers: stock moved (model.formulation.sharing)
     sizes = {"x": len(ix.x_index), "q": len(ix.q_index), "u": E * S, "stock": E * S,
              "z": Z * S, "deficit": len(soft), "y": len(ix.y_index), "r": R * S}
     if M:
