@@ -21,7 +21,7 @@ import pandas as pd
 from . import __version__
 from .input.data import ProblemData, problem_data
 from .formulation.built import BuiltModel
-from .formulation.matrix import build
+from .formulation.matrix import FixedDecisions, build, fix_decisions
 from .solve.decompose import element_blocks, solve_blocks, solve_blocks_many
 from .solve.expand import expand
 from .input.instance import LoadedInstance, default_instance_path, load_instance
@@ -74,7 +74,8 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
                    risk_lambda: float | None = None, risk_alpha: float | None = None,
                    options: SolveOptions | None = None,
                    extra_rules: Policy | None = None, builder: str = "matrix",
-                   decompose: bool = True, buyers: list[str] | None = None) -> RunResult:
+                   decompose: bool = True, fixed: FixedDecisions | None = None,
+                   tables: bool = True, buyers: list[str] | None = None) -> RunResult:
     """Load (if needed), build and solve one instance under one policy.
 
     `builder` is "matrix" (vectorised, the default) or "pyomo" (the formulation
@@ -82,6 +83,13 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     objective (lambda = 1) uses the Pyomo model for its second phase. With
     `decompose`, independent blocks of elements are solved as separate LPs
     (model.solve.decompose) and merged; the answer means the same.
+
+    `fixed` holds some decisions at given values (a candidate plan's first
+    stage, :func:`model.formulation.matrix.first_stage_decisions`; the rest is
+    re-solved); blocks tied by CVaR, ambiguity or a budget are then solved as one model.
+    Without `tables` the run has its status and objective
+    (``run.result.objective``) but no tables or metrics: for studies that need
+    only the optimum of many solves (model.analysis.sampling).
 
     With several buyers (``buyers:`` in the instance) the run is the coalition of
     `buyers` (default: every buyer, the grand coalition): only its members are in
@@ -98,6 +106,8 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
     route, blocks = _route(data, resolved, builder, decompose)
+    if route == "coupled" and fixed is not None:
+        route = "one"           # the Dantzig-Wolfe loop knows nothing of fixed columns
     if route == "coupled":      # blocks tied only by CVaR or a budget: Dantzig-Wolfe
         from .solve.coupled import solve_coupled
 
@@ -105,9 +115,11 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
                                       blocks, options)
     elif route == "blocks":
         built, result = solve_blocks(loaded.instance, data, resolved, policy, extra_rules,
-                                     blocks, options)
+                                     blocks, options, fixed=fixed)
     else:
         built = build(data, resolved, builder)
+        if fixed is not None:
+            fix_decisions(built, fixed)
         result = solve_model(built, options)
         if result.optimal and data.risk_lambda >= 1.0:
             # the pure-CVaR objective leaves non-tail scenarios arbitrary: phase 2
@@ -119,7 +131,10 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
             phase2.solve_seconds += result.solve_seconds
             phase2.objective = cvar_opt if phase2.optimal else None
             result = phase2
-        built, result = expand(data, built, result)
+        built, result = expand(data, built, result, rows=tables)   # rows: duals, tables
+    if not tables:
+        return RunResult(loaded, data, built, result, policy,
+                         base_summary(loaded, data, built, result, policy))
     return finish_run(loaded, data, resolved, built, result, policy, options)
 
 

@@ -188,6 +188,13 @@ def _fmt(v: Any, unit: str = "") -> str:
     return format_number(v, unit)
 
 
+def sampling_rows(sampling: Any, cur: str) -> list[tuple[str, str]]:
+    """The sampling statistics of a summary as (label, text) rows (printed by `solve`)."""
+    from .output.report import sampling_lines
+
+    return sampling_lines(sampling, cur)
+
+
 # --------------------------------------------------------------------------- commands
 @app.command()
 @_guard
@@ -249,6 +256,16 @@ def solve(
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
     ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
                                               help=AMBIGUITY_HELP),
+    replications: Optional[int] = typer.Option(
+        None, "--replications", help="Sampled instances: solve R more independent samples "
+        "for a lower bound, the optimality gap (Mak, Morton and Wood) and, with the first "
+        "stage fixed on --evaluate paths, an upper bound (2R + 1 more solves)."),
+    evaluate: Optional[int] = typer.Option(
+        None, "--evaluate", help="With --replications: paths of the sample that evaluates "
+        "the plan's first stage (default: the instance's sample size)."),
+    confidence: Optional[float] = typer.Option(
+        None, "--confidence", help="With --replications: confidence level of the intervals "
+        "(default 0.95)."),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
     from .input.instance import default_instance_path
@@ -256,6 +273,15 @@ def solve(
     _risk_checks(risk_lambda, risk_alpha)
     if engine not in ("highs", "mpisppy"):
         raise UsageError(f"--engine must be highs or mpisppy, not '{engine}'")
+    if replications is None and (evaluate is not None or confidence is not None):
+        raise UsageError("--evaluate and --confidence go with --replications R")
+    confidence = 0.95 if confidence is None else confidence
+    if replications is not None:
+        from .analysis.sampling import check_sampling
+
+        if engine != "highs":
+            raise UsageError("--replications belongs to the default engine (--engine highs)")
+        check_sampling(replications, evaluate, confidence)
     if engine == "mpisppy":
         if sets or ambiguity is not None:
             raise UsageError("--set and --ambiguity belong to the default engine: every MPI "
@@ -271,6 +297,10 @@ def solve(
     from .formulation.policies import check_policy, policy_names
 
     check_policy(policy, policy_names(loaded.instance))
+    if replications is not None:
+        from .analysis.sampling import sampled_model
+
+        sampled_model(loaded)        # exit 2 before any solve: the instance has no sample
     _warn(loaded.warnings)
     from .api import solve_instance  # heavy imports only once the input is good
     from .solve.solve import SolveOptions
@@ -285,7 +315,30 @@ def solve(
                                       "expected-value solves...")):
             run.summary.update(stochastic_metrics(loaded, policy, risk_lambda, risk_alpha,
                                                   options, rp=run.summary["objective"]))
-    return _write_and_print(run, out, force, as_json)
+    statistics_ok = True
+    if replications is not None and run.optimal:
+        run.summary["sampling"] = _sampling(loaded, policy, replications, evaluate, risk_lambda,
+                                            risk_alpha, options, confidence, run)
+        statistics_ok = run.summary["sampling"]["status"] == "optimal"
+    code = _write_and_print(run, out, force, as_json)
+    return code if statistics_ok else EXIT_NOT_OPTIMAL
+
+
+def _sampling(loaded: Any, policy: str, replications: int, evaluate: Optional[int],
+              risk_lambda: Optional[float], risk_alpha: Optional[float], options: Any,
+              confidence: float, run: Any) -> dict[str, Any]:
+    """`solve --replications`: the sampling statistics with a progress bar over the
+    2R + 1 solves (model.analysis.sampling)."""
+    from .analysis.sampling import sampling_statistics
+
+    with _progress() as bar:
+        task = bar.add_task("sampling statistics", total=2 * replications + 1)
+
+        def step(what: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, description=f"sampling statistics: {what}")
+
+        return sampling_statistics(loaded, policy, replications, evaluate, risk_lambda,
+                                   risk_alpha, options, confidence, run, step)
 
 
 def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool,
@@ -383,6 +436,8 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
                        ("vss", "VSS = EEV - RP")):
         if key in s:
             row(label, _fmt(s[key], f" {cur}"))
+    for label, value in sampling_rows(s.get("sampling"), cur):
+        row(label, value)
     if s.get("engine") == "mpisppy":
         row("bounds", f"{_fmt(s['lower_bound'], '')} <= optimum <= "
             f"{_fmt(s['upper_bound'], f' {cur}')}")
@@ -584,7 +639,8 @@ def sweep(
     folder = save_sweep(frontier, {"policy": policy, "stage": stage, "per": per,
                                    "caps": caps}, loaded, out, force)
     typer.echo(markdown_table(frontier[["cap", "status", "expected_cost",
-                                        "expected_shortage_t", "worst_shortage_t"]],
+                                        "expected_shortage_t", "worst_shortage_t"] +
+                                       [c for c in frontier.columns if c.startswith("size[")]],
                               loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
@@ -617,6 +673,97 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
     typer.echo(markdown_table(frontier[cols], loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+@app.command()
+@_guard
+def robustness(
+    instance: Path = typer.Argument(..., help="Instance YAML file."),
+    ranges: Path = typer.Option(..., "--ranges", help="Ranges file: the inputs to vary, each "
+                                "by its --set path (or a group of paths moved by one "
+                                "factor) with low, high and a distribution "
+                                "(docs/robustness.md)."),
+    policies: Optional[list[str]] = typer.Option(
+        None, "--policy", "-p", metavar="NAME",
+        help="Policy to compare (repeat; the first is the plan whose decisions are "
+             "followed; default none)."),
+    draws: int = typer.Option(200, "--draws", help="Joint draws of every input (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws (numpy PCG64)."),
+    grid: int = typer.Option(8, "--grid", help="Switch points: steps of the grid scanned "
+                             "along each range before bisecting each change."),
+    no_switch_points: bool = typer.Option(False, "--no-switch-points",
+                                          help="Skip the switch points (one input at a time "
+                                          "and the draws only)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Robustness folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1] (overrides the instance's risk.lambda)."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+    cold: bool = typer.Option(False, "--cold", help="Solve every variant cold (a fresh model, "
+                              "no warm start): for checking and benchmarking."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
+) -> int:
+    """How sure are we: each input of a ranges file one at a time (a tornado), the switch
+    points of the plan's decisions, and joint seeded draws (warm-started re-solves)."""
+    from .formulation.policies import check_policy, policy_names
+    from .studies.robustness import check_study
+
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
+    names = list(dict.fromkeys(policies or ["none"]))
+    from .studies.robustness import DEFAULT_RESOLUTION
+
+    check_study(names, draws, grid, DEFAULT_RESOLUTION, seed)
+    _check_out(out, force)
+    loaded = _load(instance, sets, ambiguity)
+    known = policy_names(loaded.instance)
+    for p in names:
+        check_policy(p, known)
+    from .input.ranges import read_ranges
+
+    read = read_ranges(ranges, loaded)
+    _warn(loaded.warnings)
+    from .output.export import save_robustness
+    from .output.report import render_report
+    from .solve.solve import SolveOptions
+    from .studies.robustness import inputs_table, robustness as study
+
+    with _progress() as bar:
+        task = bar.add_task("robustness", total=None)
+
+        def step(what: str, done: int, total: Optional[int]) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        result = study(loaded, read, names, draws, seed, grid,
+                       switch_points=not no_switch_points, risk_lambda=risk_lambda,
+                       risk_alpha=risk_alpha, options=SolveOptions(time_limit_s=time_limit),
+                       warm=not cold, progress=step)
+    folder = save_robustness(result, inputs_table(read), out, force)
+    render_report(folder)
+    c = result.conclusions
+    if len(c) and draws:
+        holds = c[c["holds_in_every_draw"] == True]    # noqa: E712 - a column of objects
+        fails = c[c["holds_in_every_draw"] == False]   # noqa: E712
+        _say(out_console, ("holds in every draw:", "green"), f" {len(holds)} of {len(c)} "
+             "conclusions of the plan")
+        for r in fails.itertuples(index=False):
+            flips = str(r.flipped_by or "")
+            flips = flips if len(flips) <= 150 else flips[:149] + "\u2026"
+            _say(out_console, ("not in every draw:", "yellow"),
+                 f" {r.statement} ({r.holds_share:.0%} of the draws)"
+                 + (f"; {flips}" if flips else ""))
+    t = result.timing
+    def count(n: int, what: str) -> str:
+        return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+    _say(out_console, f"{count(t['variants'], 'variant')} solved under "
+         f"{len(names)} polic{'y' if len(names) == 1 else 'ies'} in {t['seconds']:.1f} s "
+         f"(HiGHS, per element block: {count(t['warm_solves'], 'warm re-solve')}, "
+         f"{count(t['cold_solves'], 'cold solve')}, "
+         f"branch and bound for {t['branch_and_bound_solves']:,})")
+    _say(out_console, f"robustness folder: {folder}")
+    return EXIT_OK if result.all_optimal else EXIT_NOT_OPTIMAL
 
 
 @app.command()

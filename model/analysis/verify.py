@@ -487,7 +487,7 @@ def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]
     folder = Path(folder)
     summary = read_summary(folder)
     kind = summary.get("kind", "run")
-    if kind in ("sweep", "projects"):
+    if kind in ("sweep", "projects", "robustness"):
         raise UsageError(f"{folder} is a {kind} folder: it holds a table of solves, no "
                          "allocation to verify (solve one point with `sourcing solve` and "
                          "--set or --policy to check it)")

@@ -101,13 +101,15 @@ class _Collector:
                             {"slot": np.int64, "dnode": np.int64}) if len(meta) else meta)
 
 
-def _added(d: ProblemData, ix: ModelIndex, t: int, w: int,
-           amount: np.ndarray) -> list[tuple[str, int, float]]:
+def _added(d: ProblemData, ix: ModelIndex, t: int, w: int, amount: np.ndarray,
+           online_all: np.ndarray | None = None) -> list[tuple[str, int, float]]:
     """Terms -unit * amount[p] * y[p, tau, n(w, tau)] over the builds online at t.
 
-    `amount` (P,) is what a full-size build adds (capacity of arc k, or a reduction)."""
+    `amount` (P,) is what a full-size build adds (capacity of arc k, or a reduction);
+    `online_all` is ``d.projects.online()``, computed once by the caller (it is the
+    same for every row)."""
     pj = d.projects
-    online = pj.online()[:, :, t]                                   # (P, T)
+    online = (pj.online() if online_all is None else online_all)[:, :, t]     # (P, T)
     out = []
     for p in np.flatnonzero(amount > 0):
         for tau in np.flatnonzero(online[p]):
@@ -128,13 +130,15 @@ def define_delivery_capacity_rows(d: ProblemData, ix: ModelIndex) -> RowTerms:
     if ix.potential is None or not (ix.potential > 0).any():
         return out.done()
     sources = d.sources["id"].to_numpy()
+    online = d.projects.online()
     for i, (k, t, s) in enumerate(ix.q_index.tolist()):
         if ix.potential[k, t] <= 0:
             continue
         w = int(ix.slot_rep[s])
         a = float(d.availability[k, t, w])
         terms = [("q", i, 1.0)] + [(kind, pos, a * c) for kind, pos, c in
-                                    _added(d, ix, t, w, d.projects.capacity[:, k, t])]
+                                    _added(d, ix, t, w, d.projects.capacity[:, k, t],
+                                           online)]
         out.add(terms, -np.inf, a * float(d.capacity_t[k, t]), rule=sources[d.arc_source[k]],
                 element=d.elements[d.arc_element[k]], period=d.periods[t], slot=s)
     return out.done()
@@ -152,12 +156,14 @@ def define_contract_capacity_rows(d: ProblemData, ix: ModelIndex) -> RowTerms:
     sources = d.sources["id"].to_numpy()
     drow = d.decision_row
     W = len(d.scenarios)
+    online = d.projects.online()
     for i, (k, t, _) in enumerate(ix.x_index.tolist()):
         if ix.potential[k, t] <= 0:
             continue
         seen: set[tuple] = set()
         for w in np.flatnonzero(ix.xcol_of[k, t] == i).tolist() if W else []:
-            terms = [("x", i, 1.0)] + _added(d, ix, t, w, d.projects.capacity[:, k, t])
+            terms = [("x", i, 1.0)] + _added(d, ix, t, w, d.projects.capacity[:, k, t],
+                                             online)
             key = tuple(pos for _, pos, _ in terms[1:])
             if key in seen:
                 continue
@@ -231,10 +237,12 @@ def define_reduction_rows(d: ProblemData, ix: ModelIndex) -> RowTerms:
     if ix.r_elements is None or not len(ix.r_elements):
         return out.done()
     S = ix.n_slots
+    online = d.projects.online()
     for j, e in enumerate(ix.r_elements.tolist()):
         for s in range(S):
             t, w = int(ix.slot_t[s]), int(ix.slot_rep[s])
-            terms = [("r", j * S + s, 1.0)] + _added(d, ix, t, w, d.projects.reduces[:, e, t])
+            terms = [("r", j * S + s, 1.0)] + _added(d, ix, t, w, d.projects.reduces[:, e, t],
+                                                     online)
             out.add(terms, -np.inf, 0.0, element=d.elements[e], period=d.periods[t], slot=s)
     return out.done()
 

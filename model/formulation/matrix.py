@@ -614,3 +614,101 @@ def fix_shared_decisions(built: BuiltModel, contracted_t: np.ndarray,
             var = built.model.component(name)
             for i, v in zip(pos.tolist(), value.tolist()):
                 var[i].fix(v)
+
+
+@dataclass(frozen=True)
+class FixedDecisions:
+    """Decisions to hold fixed in another scenario set of the same instance (a
+    candidate plan's first stage, model.analysis.sampling): contracts by source index
+    and element name, project sizes by project id, each a period vector of values
+    with a mask of the periods that are fixed. Keyed by names rather than arc
+    positions, so it applies as well to an element block (model.solve.decompose).
+
+    ``contracts[(s, e)] = (values_t, mask)`` (T,) each; ``builds[p] = (values, mask)``
+    with the values in the units of the size columns ``y`` (the size, or 0/1 for an
+    all-or-nothing project), decided in the period of the position.
+    """
+
+    contracts: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]
+    builds: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def n_contracts(self) -> int:
+        """How many (source, element, period) contracts are fixed."""
+        return int(sum(m.sum() for _, m in self.contracts.values()))
+
+    @property
+    def n_builds(self) -> int:
+        """How many (project, period decided) sizes are fixed."""
+        return int(sum(m.sum() for _, m in self.builds.values()))
+
+
+def first_stage_decisions(d: ProblemData, contracted_t: np.ndarray,
+                          size: np.ndarray | None = None) -> FixedDecisions:
+    """The decisions of a plan taken at nodes holding every scenario of `d` (as
+    :func:`fix_shared_decisions` fixes them): contracts decided at the root (or at a
+    period's node that every scenario shares) and project sizes decided in a period
+    whose node every scenario shares. `contracted_t` (K, T, W) and `size` (P, T, W)
+    are a solution's per-scenario arrays (model.analysis.results.Solution)."""
+    D = d.decision_node
+    shared_row = np.array([len(np.unique(row)) == 1 for row in D])       # (T+1,)
+    K, T = d.capacity_t.shape
+    rows = d.decision_row if K else np.zeros((0, T), np.int64)
+    contracts = {}
+    for k in range(K):
+        if not d.is_contract[k]:
+            continue
+        mask = shared_row[rows[k]]
+        if mask.any():
+            key = (int(d.arc_source[k]), d.elements[int(d.arc_element[k])])
+            contracts[key] = (np.where(mask, contracted_t[k, :, 0], 0.0), mask)
+    builds = {}
+    pj = d.projects
+    if pj is not None and size is not None:
+        for p, pid in enumerate(pj.ids):
+            mask = pj.decide[p] & shared_row[1:]
+            if mask.any():
+                builds[pid] = (np.where(mask, size[p, :, 0], 0.0), mask)
+    return FixedDecisions(contracts, builds)
+
+
+def fix_decisions(built: BuiltModel, fixed: FixedDecisions) -> int:
+    """Fix every column of a fixed decision at its value, at each node where the
+    model takes it (a sample that splits earlier takes it at several nodes: each gets
+    the same value, which anticipates nothing), clipped to the column's bounds.
+    Decisions the model does not have (an excluded source, no capacity) are skipped.
+    Returns the number of columns fixed."""
+    d, ix = built.data, built.index
+    K, T = d.capacity_t.shape
+    want = np.zeros((K, T))
+    mask = np.zeros((K, T), dtype=bool)
+    for k in range(K):
+        got = fixed.contracts.get((int(d.arc_source[k]), d.elements[int(d.arc_element[k])]))
+        if got is not None:
+            want[k], mask[k] = got
+    kx, tx = ix.x_index[:, 0], ix.x_index[:, 1]
+    pos_x = np.flatnonzero(mask[kx, tx])
+    cap = d.capacity_t + ix.potential
+    fixes = [("x", pos_x, np.clip(want[kx[pos_x], tx[pos_x]], 0.0, cap[kx[pos_x], tx[pos_x]]))]
+    if len(ix.y_index) and fixed.builds:
+        ids = d.projects.ids
+        P = len(ids)
+        ywant = np.zeros((P, T))
+        ymask = np.zeros((P, T), dtype=bool)
+        for p, pid in enumerate(ids):
+            if pid in fixed.builds:
+                ywant[p], ymask[p] = fixed.builds[pid]
+        py, ty = ix.y_index[:, 0], ix.y_index[:, 1]
+        pos_y = np.flatnonzero(ymask[py, ty])
+        fixes.append(("y", pos_y, np.clip(ywant[py[pos_y], ty[pos_y]], 0.0,
+                                          ix.y_upper[pos_y])))
+    for name, pos, value in fixes:
+        if built.matrix is not None:
+            a, _ = built.matrix.col_blocks[name]
+            built.matrix.col_lower[a + pos] = value
+            built.matrix.col_upper[a + pos] = value
+        else:
+            var = built.model.component(name)
+            for i, v in zip(pos.tolist(), value.tolist()):
+                var[i].fix(v)
+    return int(sum(len(pos) for _, pos, _ in fixes))

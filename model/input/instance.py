@@ -402,8 +402,13 @@ def load_instance(path: str | Path, follow: bool = True) -> LoadedInstance:
     return LoadedInstance(inst, path, hashlib.sha256(raw).hexdigest(), warnings, raw)
 
 
-def instance_from_dict(data: dict[str, Any], name: str = "<memory>") -> LoadedInstance:
-    """Validate an instance given as plain Python data (for builders and tests)."""
+def instance_from_dict(data: dict[str, Any], name: str = "<memory>",
+                       text: bool = True) -> LoadedInstance:
+    """Validate an instance given as plain Python data (for builders and tests).
+
+    With ``text=False`` the validated instance is not written out as YAML (its
+    ``raw`` text and ``sha256`` stay empty): for variants that are solved, never
+    written (model.input.overrides.overridden)."""
     try:
         inst = Instance.model_validate(data)
     except ValidationError as exc:
@@ -414,11 +419,13 @@ def instance_from_dict(data: dict[str, Any], name: str = "<memory>") -> LoadedIn
     except InstanceError as err:
         err.file = name
         raise
+    if not text:
+        return LoadedInstance(inst, None, "", warnings, None)
     from .builders import instance_to_yaml
 
     # the validated instance as YAML: what a run folder's instance.yaml will hold
-    text = instance_to_yaml(inst, f"Instance {inst.name!r}, written from Python data.").encode()
-    return LoadedInstance(inst, None, hashlib.sha256(text).hexdigest(), warnings, text)
+    raw = instance_to_yaml(inst, f"Instance {inst.name!r}, written from Python data.").encode()
+    return LoadedInstance(inst, None, hashlib.sha256(raw).hexdigest(), warnings, raw)
 
 
 def _parse_place(place: str) -> list[Any]:

@@ -45,7 +45,7 @@ from ..safety import (
     MAX_NAME_LENGTH,
     MAX_NUMBER,
     MAX_SAMPLE,
-    is_control,
+    has_control,
     is_country,
     is_id,
     shown,
@@ -175,7 +175,7 @@ def _text(value: Any, most: int) -> str:
     """One line of free text: no control characters (they would reach a terminal)."""
     if not isinstance(value, str):
         raise PydanticCustomError("name", "must be a text, got {got}", {"got": _show(value)})
-    if any(is_control(c) for c in value):
+    if has_control(value):
         raise PydanticCustomError(
             "name", "must not contain control characters (escapes, line breaks), got {got}",
             {"got": _show(value)})
@@ -210,7 +210,7 @@ def _note(value: Any) -> str:
     control characters (escapes would reach a terminal or a spreadsheet)."""
     if not isinstance(value, str):
         raise PydanticCustomError("name", "must be a text, got {got}", {"got": _show(value)})
-    if any(is_control(c) and c not in "\n\t" for c in value):
+    if has_control(value, lines=True):
         raise PydanticCustomError(
             "name", "must not contain control characters other than line breaks and tabs, "
             "got {got}", {"got": _show(value)})

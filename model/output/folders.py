@@ -37,17 +37,21 @@ RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliv
                        "tree.csv",
                        "stock_floors.csv", "projects.csv", "allocation.xlsx",
                        "allocation_by_country.png", "scenarios.png", "tree.png",
-                       "projects.png", "report.html",
+                       "projects.png", "regimes.png", "report.html",
                        # several buyers (model.analysis.buyers)
                        "buyers.csv", "buyer_scenarios.csv", "transfers.csv"})
 COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
-                              "cost_by_year.csv",
+                              "cost_by_year.csv", "comparison_scenarios.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
                               "report.html"})
 SWEEP_FILES = frozenset({"summary.json", "instance.yaml", "frontier.csv", "frontier.md",
                          "frontier.png", "frontier.xlsx", "report.html"})
 PROJECT_FILES = frozenset({"summary.json", "instance.yaml", "project_values.csv",
                            "project_values.md", "report.html"})
+ROBUSTNESS_FILES = frozenset({"summary.json", "instance.yaml", "ranges.yaml", "ranges.csv",
+                              "robustness.csv", "switch_points.csv", "draws.csv",
+                              "conclusions.csv", "robustness.md", "robustness.xlsx",
+                              "tornado.png", "report.html"})
 # several buyers: every coalition's value and the allocations (model.studies.coalition),
 # with one run folder per coalition under runs/
 COALITION_FILES = frozenset({"summary.json", "instance.yaml", "coalition.csv",
@@ -55,7 +59,8 @@ COALITION_FILES = frozenset({"summary.json", "instance.yaml", "coalition.csv",
                              "coalition.xlsx", "allocations.png", "shortage.png",
                              "report.html"})
 FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FILES,
-            "projects": PROJECT_FILES, "coalition": COALITION_FILES}
+            "projects": PROJECT_FILES, "robustness": ROBUSTNESS_FILES,
+            "coalition": COALITION_FILES}
 # keys that every summary.json of this tool has had, whatever its kind and version
 OUR_KEYS = frozenset({"instance", "instance_sha256", "version"})
 
@@ -95,7 +100,8 @@ def table_limits(inst: Any, policies: int = 1) -> dict[str, int]:
             "balance": E * T * W, "scenarios": W, "cost_by_year": policies * (W + 1) * T,
             "duals": 8 * (S + P + 1) * E * T * W + 4 * rules * E * T * W,
             "tree": T * W + 1, "stock_floors": rules * E * T * W,
-            "projects": P * T * W, "capacity_added": P * S * E * T * W}
+            "projects": P * T * W, "capacity_added": P * S * E * T * W,
+            "comparison_scenarios": policies * W}
     B = len(getattr(inst, "buyers", None) or [None])
     if B > 1 or getattr(inst, "buyers", None):   # several buyers: each table per buyer
         rows = {name: n * B for name, n in rows.items()}

@@ -181,9 +181,13 @@ def reduce_data(d: ProblemData, any_weights: bool = False) -> tuple[ProblemData,
 def _solve_block(args: tuple[Any, ...]) -> tuple[BuiltModel, SolveResult]:
     from ..formulation.matrix import build_matrix
 
-    inst, sub, policy_name, extra, options = args
+    inst, sub, policy_name, extra, options, fixed = args
     merged, red = reduce_data(sub)
     built = build_matrix(merged, resolve_policy(inst, merged, policy_name, extra))
+    if fixed is not None:          # a candidate's first stage (model.analysis.sampling)
+        from ..formulation.matrix import fix_decisions
+
+        fix_decisions(built, fixed)
     return expand(sub, built, solve_model(built, options), red)
 
 
@@ -309,16 +313,18 @@ def compare_blocks(inst: Instance, d: ProblemData, full_policies: list[ResolvedP
 def solve_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
                  policy_name: str, extra: Policy | None, blocks: list[list[int]],
                  options: SolveOptions | None = None,
-                 workers: int | None = None) -> tuple[BuiltModel, SolveResult]:
-    """Solve each block alone and merge into the monolithic model's indexing."""
+                 workers: int | None = None, fixed: Any = None
+                 ) -> tuple[BuiltModel, SolveResult]:
+    """Solve each block alone and merge into the monolithic model's indexing; `fixed`
+    (model.formulation.matrix.FixedDecisions) holds decisions fixed in every block."""
     return solve_blocks_many(inst, d, [(full_policy, policy_name, extra, blocks)], options,
-                             allow_parallel=workers is None or workers > 1)[0]
+                             allow_parallel=workers is None or workers > 1, fixed=fixed)[0]
 
 
 def solve_blocks_many(inst: Instance, d: ProblemData,
                       policies: list[tuple[ResolvedPolicy, str, Policy | None, list[list[int]]]],
-                      options: SolveOptions | None = None, allow_parallel: bool = True
-                      ) -> list[tuple[BuiltModel, SolveResult]]:
+                      options: SolveOptions | None = None, allow_parallel: bool = True,
+                      fixed: Any = None) -> list[tuple[BuiltModel, SolveResult]]:
     """:func:`solve_blocks` for several policies at once: every policy's blocks go
     to one pool of workers, largest first, so that a policy with one large block
     (a cap per group) runs beside the other policies' small ones instead of
@@ -330,7 +336,7 @@ def solve_blocks_many(inst: Instance, d: ProblemData,
     for k, (_, policy_name, extra, blocks) in enumerate(policies):
         for b in blocks:
             sub, arcs = subs.setdefault(tuple(b), subset_data(d, b))
-            jobs.append((inst, sub, policy_name, extra, options))
+            jobs.append((inst, sub, policy_name, extra, options, fixed))
             weights.append(len(arcs))
             owner.append(k)
     size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())

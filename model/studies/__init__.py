@@ -1,9 +1,15 @@
-"""Studies: questions answered by many runs of the pipeline (model.api), above it.
+"""Studies: the layer of studies above the run pipeline.
 
-A study solves an instance several times (every coalition of buyers, say),
-combines the runs into its own answer and writes its own folder. It may use
-every layer below (input to output and the API); nothing below imports it.
+A study asks a question of many solves of one instance (what each input's range
+does to the answer, where a decision flips) and tabulates the answers; it uses
+the layers below (input, formulation, solve, analysis) and nothing below imports
+it. The command line and the Python API call studies; their folders are written
+by model.output.
 
+* ``robustness``: how sure are the plan's numbers and decisions, given ranges on
+  its inputs (`sourcing robustness`): one input at a time (a tornado), switch
+  points by bisection, joint seeded draws (docs/robustness.md).
 * ``coalition``: what cooperation among several buyers is worth and who should
-  pay for it (the cooperative game of DESIGN.md, "Several buyers").
+  pay for it (the cooperative game of DESIGN.md, "Several buyers"; `sourcing
+  coalition`).
 """
