@@ -870,6 +870,8 @@ REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:1.5e9:1.5e8")
 # 18 private days alone (the 42 national days removed), with and without building stock
 REFERENCE_STOCK_POLICIES = ["none", "no-stock"]
 REFERENCE_PRIVATE_DAYS, REFERENCE_OPENING_DAYS = 18, 60
+# the bundled instance of several buyers (issue 26): its coalition game under `none`
+REFERENCE_COALITION_INSTANCE, REFERENCE_COALITION_POLICY = "g7_2026.yaml", "none"
 
 
 @app.command()
@@ -886,7 +888,9 @@ def reference(
     terms under the main policies (out/lynas-unsigned), what each project is worth
     (out/projects), a sweep of GBD's cost (out/project-cost) and the instance
     without the national stock (out/stock: its 18 private days of opening stock
-    only), each with its report.html.
+    only), each with its report.html; and the coalition game of the bundled
+    instance of several buyers, instances/g7_2026.yaml, under policy none
+    (out/g7-coalition).
     """
     from .analysis.analysis import (
         compare_policies,
@@ -902,7 +906,8 @@ def reference(
     from .formulation.policies import check_policy, policy_names
     from .output.report import render_report
 
-    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost", "stock"):
+    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost", "stock",
+                "g7-coalition"):
         check_target(out / sub, force)
     loaded = load_instance(default_instance_path())
     with err_console.status(_line("reference: comparing every policy...")):
@@ -930,9 +935,16 @@ def reference(
     with err_console.status(_line("reference: without the national stock...")):
         held, held_runs = compare_policies(private, REFERENCE_STOCK_POLICIES)
     render_report(save_comparison(held, held_runs, private, out / "stock", force))
+    from .studies.coalition import coalition_study, save_coalition
+
+    g7 = load_instance(default_instance_path().with_name(REFERENCE_COALITION_INSTANCE))
+    with err_console.status(_line("reference: every coalition of the G7 buyers...")):
+        game = coalition_study(g7, REFERENCE_COALITION_POLICY)
+    render_report(save_coalition(game, out / "g7-coalition", force))
     _say(out_console, ("wrote", "green"), f" {out}/compare, sweep, lynas-unsigned, projects, "
-         "project-cost and stock")
-    return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+         "project-cost, stock and g7-coalition")
+    return EXIT_OK if (table.status == "optimal").all() and game.optimal \
+        else EXIT_NOT_OPTIMAL
 
 
 def _private_stock_only(loaded: Any) -> Any:
