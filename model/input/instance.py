@@ -464,7 +464,7 @@ def check_size(inst: Instance) -> None:
     scenarios within model.safety.MAX_MODEL_CELLS (a small file can name a huge model
     through `default` maps)."""
     if isinstance(inst.scenarios, ScenarioModel):
-        return      # counted before enumeration (check_scenario_model), then by problem_data
+        return      # counted once generated (check_scenario_model)
     try:
         check_model_size(len(inst.sources), len(inst.elements) * len(inst.buyers or [None]),
                          len(inst.periods), len(inst.scenarios or [None]), len(inst.projects))
@@ -848,7 +848,13 @@ def check_scenario_model(inst: Instance) -> None:
     for i, event in enumerate(model.events):
         _check_rules(inst, event, f"scenarios.events[{i}]")
     _check_rules(inst, model.always, "scenarios.always")
-    scenario_paths(inst)     # the bound and the ids (the expansion is cached for later use)
+    paths = scenario_paths(inst)   # the bound and the ids (the expansion is cached)
+    try:                           # the model of the generated scenarios can be built
+        check_model_size(len(inst.sources), len(inst.elements), len(inst.periods),
+                         len(paths.ids), len(inst.projects))
+    except UsageError as err:
+        raise InstanceError(f"{err} (the scenarios generated from regimes and events; "
+                            "`sample` draws fewer)", "scenarios") from None
 
 
 def _check_build(inst: Instance, rule: Any, place: str) -> None:

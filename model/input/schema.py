@@ -505,6 +505,8 @@ class RegimeState(Strict):
     disruptions: list[StateDisruption] = Field(default_factory=list)
     price_shocks: list[StatePriceShock] = Field(default_factory=list)
     demand_shocks: list[StateDemandShock] = Field(default_factory=list)
+    notes: Note | None = None
+    sources: Citations = Field(default_factory=list)
 
 
 def _start(value: Any) -> str | dict[str, float]:
@@ -542,6 +544,8 @@ class Regimes(Strict):
     states: dict[Id, RegimeState]
     transition: Matrix
     by_period: dict[Label, Matrix] = Field(default_factory=dict)
+    notes: Note | None = None                # how the probabilities were calibrated
+    sources: Citations = Field(default_factory=list)
 
 
 class ScenarioEvent(Strict):
@@ -554,6 +558,8 @@ class ScenarioEvent(Strict):
     disruptions: list[Disruption] = Field(default_factory=list)
     price_shocks: list[PriceShock] = Field(default_factory=list)
     demand_shocks: list[DemandShock] = Field(default_factory=list)
+    notes: Note | None = None
+    sources: Citations = Field(default_factory=list)
 
 
 class Rules(Strict):
