@@ -76,7 +76,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
                    options: SolveOptions | None = None,
                    extra_rules: Policy | None = None, builder: str = "matrix",
                    decompose: bool = True, fixed: FixedDecisions | None = None,
-                   tables: bool = True) -> RunResult:
+                   tables: bool = True, buyers: list[str] | None = None) -> RunResult:
     """Load (if needed), build and solve one instance under one policy.
 
     `builder` is "matrix" (vectorised, the default) or "pyomo" (the formulation
@@ -92,13 +92,17 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     (``run.result.objective``) but no tables or metrics: for studies that need
     only the optimum of many solves (model.analysis.sampling).
 
+    With several buyers (``buyers:`` in the instance) the run is the coalition of
+    `buyers` (default: every buyer, the grand coalition): only its members are in
+    the model (model.studies.coalition solves every coalition).
+
     Raises UsageError (a ValueError) for settings out of range (lambda in
     [0, 1], alpha in [0, 1), a positive time limit): the checks of the CLI.
     """
     check_run_settings(risk_lambda, risk_alpha, options)
     loaded = instance if isinstance(instance, LoadedInstance) else load_instance(
         default_instance_path() if instance is None else instance)
-    data = problem_data(loaded, risk_lambda, risk_alpha)
+    data = problem_data(loaded, risk_lambda, risk_alpha, buyers)
     resolved = resolve_policy(loaded.instance, data, policy, extra_rules)
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
@@ -165,7 +169,7 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
             return "coupled", coupled
     blocks = element_blocks(data, resolved)
     if data.risk_lambda == 0 and not resolved.budgets and not data.ambiguous \
-            and data.projects is not None \
+            and data.buyers is None and data.projects is not None \
             and data.projects.n and _deliveries(data) >= BENDERS_MIN_DELIVERIES:
         apart = element_blocks(data, resolved, projects=False)
         if _integer_projects(data) or _lp_by_benders(data, resolved, apart, blocks):
@@ -291,7 +295,8 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "policy": policy,
         "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha,
                  "total_variation": data.ambiguity},
-        "currency": data.currency, "home": data.home,
+        "currency": data.currency,
+        "home": data.home if data.buyers is None else None,
         "periods": [_plain(p) for p in data.periods],
         "scenarios": len(data.scenarios),
         "tree": tree_summary(data),
@@ -329,4 +334,10 @@ def tabulate(run: RunResult) -> RunResult:
         run.tables["capacity_added"] = capacity_added_table(data, sol)   # the chart's data
     if built.row_meta:     # an engine without duals (mpi-sppy) leaves row_meta empty
         run.tables["duals"] = duals_table(built, run.result)
+    if data.buyers is not None:     # several buyers: buyer and element columns, per buyer
+        from .analysis.buyers import buyer_run_tables, buyer_summary
+
+        run.tables = buyer_run_tables(data, sol, run.tables)
+        run.summary["buyers"] = buyer_summary(data, sol)
+        run.summary["coalition"] = list(data.buyers.ids)
     return run

@@ -384,6 +384,9 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                          f"--algorithm blocks (got {bundle_size} with {algorithm})")
     _check_out(out, force)
     loaded = load_instance(instance)            # every rank: the same error on every rank
+    if loaded.instance.buyers is not None:
+        raise UsageError("an instance with several buyers is solved by the default engine "
+                         "(leave out --engine mpisppy)")
     from .formulation.policies import check_policy, policy_names
 
     check_policy(policy, policy_names(loaded.instance))
@@ -444,6 +447,9 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
             where = (f" ({v['country']}, {v['element']} {v['period']}, {v['scenario']})"
                      if v["country"] else "")
             row(f"max third-country share of demand, {stage}", f"{v['share']:.1%}{where}")
+        for b, v in (s.get("buyers") or {}).items():     # several buyers: each member's side
+            row(f"buyer {b}: expected cost, shortage", f"{_fmt(v['expected_cost'], f' {cur}')}"
+                f", {_fmt(v['expected_shortage_t'], ' t')}")
     for key, label in (("ws", "wait-and-see (WS)"), ("eev", "EEV"), ("evpi", "EVPI = RP - WS"),
                        ("vss", "VSS = EEV - RP")):
         if key in s:
@@ -535,6 +541,72 @@ def compare(
                               period_word(loaded.instance.period_days)))
     _say(out_console, f"comparison folder: {folder}")
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+@app.command()
+@_guard
+def coalition(
+    instance: Path = typer.Argument(..., help="Instance YAML file with buyers:."),
+    policy: str = typer.Option("none", "--policy", "-p", help="Policy name from the instance."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Coalition folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1] (overrides the instance's risk.lambda)."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+) -> int:
+    """Several buyers: solve every coalition, value cooperation and split its cost
+    (Shapley, nucleolus, dual-based, proportional to demand), each tested against the core."""
+    from .formulation.policies import check_policy, policy_names
+
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
+    _check_out(out, force)
+    loaded = _load(instance, sets)
+    check_policy(policy, policy_names(loaded.instance))
+    _warn(loaded.warnings)
+    from .solve.solve import SolveOptions
+    from .studies.coalition import (MAX_COALITION_BUYERS, RULE_WORDS, allocations_table,
+                                    coalition_study, save_coalition)
+
+    if loaded.instance.buyers is None or len(loaded.instance.buyers) > MAX_COALITION_BUYERS:
+        coalition_study(loaded, policy)          # raises the UsageError that says why
+    n = len(loaded.instance.buyers)
+    with _progress() as bar:
+        task = bar.add_task("coalitions", total=2 ** n - 1)
+
+        def step(what: str, done: int) -> None:
+            bar.update(task, description=f"solving coalition {what}", completed=done)
+
+        study = coalition_study(loaded, policy, risk_lambda, risk_alpha,
+                                SolveOptions(time_limit_s=time_limit), progress=step)
+    folder = save_coalition(study, out, force)
+    from .output.report import render_report
+
+    render_report(folder)
+    cur = loaded.instance.currency
+    if study.optimal:
+        T = len(loaded.instance.periods)
+        _say(out_console, f"value of cooperation: {_fmt(study.value_of_cooperation, f' {cur}')}"
+             f" ({_fmt(study.value_of_cooperation / T, f' {cur}')} a period over {T})")
+        table = Table(title=_line(f"who pays the grand coalition's cost (m {cur}, "
+                                  "expected, discounted)"))
+        for col in ("rule", "buyer", "allocated", "alone", "saving", "in the core"):
+            table.add_column(col, justify="left" if col in ("rule", "buyer") else "right")
+        for r in allocations_table(study).to_dict("records"):
+            if not r["buyer"]:
+                table.add_row(_line(RULE_WORDS[r["rule"]]), "", "", "", "",
+                              _line(f"not offered: {r['note']}"))
+                continue
+            table.add_row(_line(RULE_WORDS[r["rule"]]), _line(r["buyer"]),
+                          *(f"{r[k] / 1e6:,.1f}" for k in ("allocated_cost",
+                                                           "stand_alone_cost", "saving")),
+                          "yes" if r["in_core"] else "no")
+        out_console.print(table)
+    else:
+        _say(err_console, ("not optimal:", "red"), " some coalition was not solved to "
+             "optimality; no allocation is presented (see coalition.csv)")
+    _say(out_console, f"coalition folder: {folder}")
+    return EXIT_OK if study.optimal else EXIT_NOT_OPTIMAL
 
 
 @app.command()
@@ -836,6 +908,8 @@ REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:1.5e9:1.5e8")
 # 18 private days alone (the 42 national days removed), with and without building stock
 REFERENCE_STOCK_POLICIES = ["none", "no-stock"]
 REFERENCE_PRIVATE_DAYS, REFERENCE_OPENING_DAYS = 18, 60
+# the bundled instance of several buyers (issue 26): its coalition game under `none`
+REFERENCE_COALITION_INSTANCE, REFERENCE_COALITION_POLICY = "g7_2026.yaml", "none"
 
 
 @app.command()
@@ -852,7 +926,9 @@ def reference(
     terms under the main policies (out/lynas-unsigned), what each project is worth
     (out/projects), a sweep of GBD's cost (out/project-cost) and the instance
     without the national stock (out/stock: its 18 private days of opening stock
-    only), each with its report.html.
+    only), each with its report.html; and the coalition game of the bundled
+    instance of several buyers, instances/g7_2026.yaml, under policy none
+    (out/g7-coalition).
     """
     from .analysis.analysis import (
         compare_policies,
@@ -868,7 +944,8 @@ def reference(
     from .formulation.policies import check_policy, policy_names
     from .output.report import render_report
 
-    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost", "stock"):
+    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost", "stock",
+                "g7-coalition"):
         check_target(out / sub, force)
     loaded = load_instance(default_instance_path())
     with err_console.status(_line("reference: comparing every policy...")):
@@ -896,9 +973,16 @@ def reference(
     with err_console.status(_line("reference: without the national stock...")):
         held, held_runs = compare_policies(private, REFERENCE_STOCK_POLICIES)
     render_report(save_comparison(held, held_runs, private, out / "stock", force))
+    from .studies.coalition import coalition_study, save_coalition
+
+    g7 = load_instance(default_instance_path().with_name(REFERENCE_COALITION_INSTANCE))
+    with err_console.status(_line("reference: every coalition of the G7 buyers...")):
+        game = coalition_study(g7, REFERENCE_COALITION_POLICY)
+    render_report(save_coalition(game, out / "g7-coalition", force))
     _say(out_console, ("wrote", "green"), f" {out}/compare, sweep, lynas-unsigned, projects, "
-         "project-cost and stock")
-    return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+         "project-cost, stock and g7-coalition")
+    return EXIT_OK if (table.status == "optimal").all() and game.optimal \
+        else EXIT_NOT_OPTIMAL
 
 
 def _private_stock_only(loaded: Any) -> Any:

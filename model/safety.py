@@ -201,6 +201,12 @@ def check_model_size(sources: int, elements: int, periods: int, scenarios: int,
             f"{MAX_MODEL_CELLS:,} (docs/cli.md, Safety)")
 
 
+# several buyers (DESIGN.md, "Several buyers"): every buyer multiplies the model (its own
+# contracts, deliveries, stock); the coalition game solves 2^n - 1 models and has its
+# own, lower bound (model.studies.coalition.MAX_COALITION_BUYERS)
+MAX_BUYERS = 50
+
+
 # scenarios generated from regimes and events (model.input.regimes): enumeration
 # gives every reachable regime path times every subset of the events; above this
 # many scenarios it is refused (an extensive form that large would not solve in

@@ -19,8 +19,10 @@ def test_schema_is_json_schema_of_the_instance() -> None:
     for key in ("schema", "home", "periods", "elements", "demand", "shortage_penalty",
                 "sources", "scenarios", "policies", "risk"):
         assert key in props
-    assert set(schema["required"]) >= {"schema", "name", "home", "periods", "elements",
-                                       "demand", "shortage_penalty"}
+    assert set(schema["required"]) >= {"schema", "name", "periods", "elements"}
+    # one buyer needs home, demand and a shortage penalty; several buyers give their own
+    assert {"required": ["home", "demand", "shortage_penalty"]} in schema["anyOf"]
+    assert {"required": ["buyers"]} in schema["anyOf"]
     assert schema["additionalProperties"] is False
     policy = schema["$defs"]["Policy"]["properties"]
     assert "max_single_country_share" in policy and "budget" in policy

@@ -580,7 +580,8 @@ def expected_value_data(d: ProblemData) -> ProblemData:
         demand_t=np.einsum("etw,w->et", d.demand_t, p)[:, :, None],
         # a released stock floor counts with the probability that it binds
         emergency=np.zeros(d.emergency.shape[:2] + (1,)),
-        emergency_mix=(d.emergency, d.probability)))
+        emergency_mix=(d.emergency, d.probability),
+        buyers=None if d.buyers is None else d.buyers.expected(p)))
 
 
 def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",

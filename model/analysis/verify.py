@@ -494,6 +494,10 @@ def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]
     if kind == "run":
         return [(folder, str(summary["status"]), [])]
     top = instance_problems(folder, summary) + file_problems(folder, summary)
+    if kind == "coalition" and not top:    # several buyers: the game's numbers
+        from .verify_buyers import coalition_problems
+
+        top = coalition_problems(folder, summary)
     out: list[tuple[Path, str | None, list[str]]] = [(folder, None, top)] if top else []
     runs = folder / "runs"
     for entry in sorted(os.scandir(runs), key=lambda e: e.name) if runs.is_dir() else []:
@@ -527,6 +531,10 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                            f"instance.yaml does not define (policies: "
                            f"{', '.join(['none', *inst.policies])}): its rules cannot be "
                            "checked"]
+    if inst.buyers is not None:     # several buyers: their own checks (same principles)
+        from .verify_buyers import verify_buyers_run
+
+        return verify_buyers_run(folder, summary, inst, problems, tol)
     f = _Facts(inst)
     limits = table_limits(inst)
     ids = {"source": set(f.src), "element": set(inst.elements), "period": set(f.periods),

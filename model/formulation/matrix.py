@@ -29,6 +29,7 @@ from .indexing import (ModelIndex, ProjectIndex, StockFloorRows, model_index,
                        stock_floor_rows)
 from .investment import project_rows
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
+from .sharing import sharing_rows
 
 
 @dataclass
@@ -243,6 +244,11 @@ def cost_coefficients(d: ProblemData, ix: ModelIndex,
         out["deficit"] = floors.deficit_cost[soft] * ds[floors.slot[soft]]
     out["y"] = project_costs(d, ix)
     out["r"] = np.zeros((0 if ix.r_elements is None else len(ix.r_elements), len(ds)))
+    # several buyers: a tonne received from another member costs the transfer cost
+    m_el = ix.m_elements if ix.m_elements is not None else np.zeros(0, np.int64)
+    tc = d.buyers.transfer_cost[m_el] if d.buyers is not None else np.zeros(0)
+    out["m_in"] = tc[:, None] * ds[None, :]
+    out["m_out"] = np.zeros((len(m_el), len(ds)))
     return out
 
 
@@ -271,8 +277,11 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     #      deficit (per soft stock-floor row), then eta and excess
     soft = np.flatnonzero(floors.soft)
     R = len(ix.r_elements)
+    M = len(ix.m_elements)      # several buyers: stock moved (model.formulation.sharing)
     sizes = {"x": len(ix.x_index), "q": len(ix.q_index), "u": E * S, "stock": E * S,
              "z": Z * S, "deficit": len(soft), "y": len(ix.y_index), "r": R * S}
+    if M:
+        sizes.update({"m_in": M * S, "m_out": M * S})
     blocks, n_col = {}, 0
     for name, n in sizes.items():
         blocks[name] = (n_col, n_col + n)
@@ -295,6 +304,8 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     ucol, scol = off["u"] + es, off["stock"] + es
     zcol = off["z"] + np.arange(Z * S).reshape(Z, S)
     rcol = off["r"] + np.arange(R * S).reshape(R, S)
+    mcol = {kind: off[kind] + np.arange(M * S).reshape(M, S) for kind in ("m_in", "m_out")} \
+        if M else {}
 
     col_lower = np.zeros(n_col)
     col_upper = np.full(n_col, np.inf)
@@ -303,6 +314,7 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     col_upper[slice(*blocks["y"])] = ix.y_upper
     col_upper[slice(*blocks["q"])] = ix.q_bound
     col_upper[slice(*blocks["stock"])] = np.repeat(d.stock_capacity_t, S)
+    col_upper[slice(*blocks["u"])] = ix.u_upper      # u <= D with several buyers
     if lam > 0:
         col_lower[blocks["eta"][0]] = -np.inf
     if tv > 0:
@@ -315,7 +327,8 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     prob = {"x": ix.x_prob, "q": ix.slot_prob[s_q], "u": np.tile(ix.slot_prob, E),
             "stock": np.tile(ix.slot_prob, E), "z": np.tile(ix.slot_prob, Z),
             "deficit": ix.slot_prob[floors.slot[soft]], "y": ix.y_prob,
-            "r": np.tile(ix.slot_prob, R)}
+            "r": np.tile(ix.slot_prob, R), "m_in": np.tile(ix.slot_prob, M),
+            "m_out": np.tile(ix.slot_prob, M)}
     expected = np.concatenate([coef[n].reshape(-1) * prob[n] for n in sizes])
     cost = np.zeros(n_col)
     if tv > 0:      # (1-lam) [tv/2 tau + (1 - tv/2) eta_A + sum_w p_w s_w]
@@ -384,12 +397,15 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     rhs[:, ix.slot_t == 0] -= d.stock_initial_t[:, None]
     z_rows = es[ix.z_elements].reshape(-1)
     r_rows = es[ix.r_elements].reshape(-1)     # avoided demand (demand-reducing projects)
+    m_rows = es[ix.m_elements].reshape(-1)     # several buyers: + received - sent
     r = np.concatenate([e_of_q * S + s_q, prev_rows, es.reshape(-1), es.reshape(-1), z_rows,
-                        r_rows])
+                        r_rows] + ([m_rows, m_rows] if M else []))
     c = np.concatenate([off["q"] + np.arange(len(k_q)), prev_cols, ucol.reshape(-1),
-                        scol.reshape(-1), zcol.reshape(-1), rcol.reshape(-1)])
+                        scol.reshape(-1), zcol.reshape(-1), rcol.reshape(-1)]
+                       + ([mcol["m_in"].reshape(-1), mcol["m_out"].reshape(-1)] if M else []))
     v = np.concatenate([np.ones(len(k_q)), np.ones(len(prev_rows)), np.ones(E * S),
-                        -np.ones(E * S), -np.ones(Z * S), np.ones(R * S)])
+                        -np.ones(E * S), -np.ones(Z * S), np.ones(R * S)]
+                       + ([np.ones(M * S), -np.ones(M * S)] if M else []))
     row_blocks["balance"] = rows.add(r, c, v, rhs.reshape(-1), rhs.reshape(-1))
     e_grid, s_grid = np.divmod(np.arange(E * S), S)
     meta["balance"] = pd.DataFrame({
@@ -451,6 +467,18 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
                                             terms.upper)
         meta[terms.family] = terms.meta if terms.n else empty_meta()
 
+    # 9b. several buyers: shared capacity, stock moved between members
+    # (model.formulation.sharing)
+    for shared in sharing_rows(d, ix):
+        kinds = np.array(shared.kind, dtype=object)
+        col = np.array([off[kind] for kind in shared.kind], dtype=np.int64) + \
+            np.array(shared.pos, dtype=np.int64) if len(kinds) else np.zeros(0, np.int64)
+        row_blocks[shared.family] = rows.add(np.array(shared.row, dtype=np.int64), col,
+                                             np.array(shared.coef, dtype=float),
+                                             np.array(shared.lower, dtype=float),
+                                             np.array(shared.upper, dtype=float))
+        meta[shared.family] = shared.frame()
+
     # 10. budget: expected cost <= B
     nz = np.flatnonzero(expected != 0)
     nb = len(policy.budgets)
@@ -465,7 +493,7 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     #     `excess >= C_w - eta`; C_w sums the variables on scenario w's path
     if lam > 0 or tv > 0:
         path_r, path_c, path_v = _scenario_cost_terms(d, ix, coef, floors, off, xcol, qcol,
-                                                      ucol, scol, zcol)
+                                                      ucol, scol, zcol, mcol.get("m_in"))
     if lam > 0:
         row_blocks["cvar_excess"] = rows.add(
             np.concatenate([path_r, np.arange(W), np.arange(W)]),
@@ -507,7 +535,8 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
 def _scenario_cost_terms(d: ProblemData, ix: ModelIndex, coef: dict[str, np.ndarray],
                          floors: StockFloorRows, off: dict[str, int], xcol: np.ndarray,
                          qcol: np.ndarray, ucol: np.ndarray, scol: np.ndarray,
-                         zcol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         zcol: np.ndarray, mincol: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Triplets (row = scenario w, column, cost) of C_w: the discounted cost of every
     variable on scenario w's path (the rows of CVaR and of the ambiguity set)."""
     r_l, c_l, v_l = [], [], []
@@ -524,7 +553,8 @@ def _scenario_cost_terms(d: ProblemData, ix: ModelIndex, coef: dict[str, np.ndar
     q_path = qcol[:, ix.slot_of]                                     # (K, T, W)
     on_path(q_path, np.where(q_path >= 0, coef["q"][np.maximum(q_path - off["q"], 0)]
                              if len(coef["q"]) else 0, 0))
-    for name, col in (("u", ucol), ("stock", scol), ("z", zcol)):
+    for name, col in (("u", ucol), ("stock", scol), ("z", zcol)) + \
+            ((("m_in", mincol),) if mincol is not None else ()):
         on_path(col[:, ix.slot_of], coef[name][:, ix.slot_of])
     if len(ix.y_index):   # builds decided on the path, paid when decided
         ypos = np.where(ix.ycol_of >= 0, ix.ycol_of, 0)

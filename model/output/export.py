@@ -359,7 +359,8 @@ def _why(err: BaseException) -> str:
 
 
 RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "cost_by_year", "duals",
-              "tree", "stock_floors", "projects")
+              "tree", "stock_floors", "projects",
+              "buyers", "buyer_scenarios", "transfers")    # the last three: several buyers
 
 
 def save_run(run: Any, out: Path | None = None, force: bool = False,

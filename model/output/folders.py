@@ -40,7 +40,9 @@ RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliv
                        "tree.csv", *(f"{n}.parquet" for n in PARQUET_TABLES),
                        "stock_floors.csv", "projects.csv", "allocation.xlsx",
                        "allocation_by_country.png", "scenarios.png", "tree.png",
-                       "projects.png", "regimes.png", "report.html"})
+                       "projects.png", "regimes.png", "report.html",
+                       # several buyers (model.analysis.buyers)
+                       "buyers.csv", "buyer_scenarios.csv", "transfers.csv"})
 COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
                               "cost_by_year.csv", "comparison_scenarios.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
@@ -53,8 +55,15 @@ ROBUSTNESS_FILES = frozenset({"summary.json", "instance.yaml", "ranges.yaml", "r
                               "robustness.csv", "switch_points.csv", "draws.csv",
                               "conclusions.csv", "robustness.md", "robustness.xlsx",
                               "tornado.png", "report.html"})
+# several buyers: every coalition's value and the allocations (model.studies.coalition),
+# with one run folder per coalition under runs/
+COALITION_FILES = frozenset({"summary.json", "instance.yaml", "coalition.csv",
+                             "allocations.csv", "buyers_by_scenario.csv", "coalition.md",
+                             "coalition.xlsx", "allocations.png", "shortage.png",
+                             "report.html"})
 FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FILES,
-            "projects": PROJECT_FILES, "robustness": ROBUSTNESS_FILES}
+            "projects": PROJECT_FILES, "robustness": ROBUSTNESS_FILES,
+            "coalition": COALITION_FILES}
 # keys that every summary.json of this tool has had, whatever its kind and version
 OUR_KEYS = frozenset({"instance", "instance_sha256", "version"})
 
@@ -96,6 +105,11 @@ def table_limits(inst: Any, policies: int = 1) -> dict[str, int]:
             "tree": T * W + 1, "stock_floors": rules * E * T * W,
             "projects": P * T * W, "capacity_added": P * S * E * T * W,
             "comparison_scenarios": policies * W}
+    B = len(getattr(inst, "buyers", None) or [None])
+    if B > 1 or getattr(inst, "buyers", None):   # several buyers: each table per buyer
+        rows = {name: n * B for name, n in rows.items()}
+        rows.update({"buyers": B, "buyer_scenarios": B * W, "transfers": B * E * T * W,
+                     "duals": rows["duals"] + 2 * S * E * T * W + E * T * W})
     out = {name: TABLE_SLACK_BYTES + n * MAX_ROW_BYTES for name, n in rows.items()}
     out["tree"] += (T * W + 1) * W * 102        # the scenarios of each node, ;-joined
     return {name: min(n, MAX_MEMBER_BYTES) for name, n in out.items()}
@@ -282,7 +296,8 @@ def why_not_replaceable(folder: Path) -> str | None:
     for entry in entries:
         if entry.is_symlink():
             return f"it holds a symbolic link, {entry.name}"
-        if kind == "comparison" and entry.name == "runs" and entry.is_dir(follow_symlinks=False):
+        if kind in ("comparison", "coalition") and entry.name == "runs" and \
+                entry.is_dir(follow_symlinks=False):
             for sub in os.scandir(entry.path):
                 why = "not a folder" if not sub.is_dir(follow_symlinks=False) else \
                     why_not_replaceable(Path(sub.path))

@@ -263,7 +263,10 @@ def _assumptions(inst: Any, policy: str | None) -> str:
     n_scen = len(scenario_list(inst))
     parts = [f"<h2>Assumptions: instance {_esc(inst.name)}</h2>",
              f"<p>{_esc(inst.description)}</p>",
-             _kv([("home country", inst.home), ("currency", inst.currency),
+             _kv([("home country", inst.home) if inst.buyers is None else
+                  ("buyers", "; ".join(f"{b.id} (home {' '.join(b.home)})"
+                                       for b in inst.buyers)),
+                  ("currency", inst.currency),
                   ("periods", ", ".join(map(str, inst.periods))),
                   ("elements", ", ".join(inst.elements)),
                   ("discount rate", inst.discount_rate),
@@ -1034,6 +1037,11 @@ def _page(folder: Path, s: dict[str, Any]) -> str:
     elif kind == "robustness":
         parts += _robustness_body(folder, s, inst)
         policy = None
+    elif kind == "coalition":       # several buyers (model.studies.coalition)
+        from .coalition_report import coalition_body
+
+        parts += coalition_body(folder, s, cur)
+        policy = s["policy"]
     elif kind == "projects":
         parts += [f"<h2>What each project is worth under policy {_esc(s['policy'])}</h2>",
                   '<p class="note">saving_if_allowed: expected cost without the project '

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..input.data import ProblemData
+from ..input.data import ProblemData, scenario_features
 from ..formulation.built import BuiltModel
 from ..formulation.policies import ResolvedPolicy, resolve_policy
 from .expand import expand
 from ..input.schema import Instance, Policy
 from .solve import SolveOptions, SolveResult, highs_version, solve_model
-from ..input.tree import Reduction, fan_reduction, period_features, reduce_scenarios
+from ..input.tree import Reduction, fan_reduction, reduce_scenarios
 
 PARALLEL_MIN_DELIVERIES = 20_000   # below this, worker start-up costs more than it saves
 STATUS_ORDER = ["error", "memory_limit", "interrupted", "unbounded", "infeasible",
@@ -97,6 +97,8 @@ def element_blocks(d: ProblemData, policy: ResolvedPolicy,
 
     units: list[list[int]] = [u for r in policy.share_rules for _, u in r.units] + \
             [u for r in policy.stock_rules for _, u in r.units]
+    if d.buyers is not None:    # several buyers share each element's sources (and stock)
+        units += d.buyers.couplings()
     pj = d.projects if projects else None
     if pj is not None:          # a project couples the elements it yields or reduces
         for p in range(pj.n):
@@ -136,7 +138,8 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
         stock_capacity_t=d.stock_capacity_t[elements], holding_cost=d.holding_cost[elements],
         terminal_value=(d.terminal_value[elements] if d.terminal_value is not None
                         else None),
-        groups={g: m for g, m in groups.items() if m})
+        groups={g: m for g, m in groups.items() if m},
+        buyers=None if d.buyers is None else d.buyers.subset(arcs, elements))
     return sub, arcs
 
 
@@ -165,7 +168,7 @@ def reduce_data(d: ProblemData, any_weights: bool = False, fixed_builds: bool = 
     rows = d.decision_row
     if has_projects:       # builds are decided at the tree's nodes, like lead-time contracts
         rows = np.maximum(rows, 1)
-    features = period_features(d.availability, d.price_multiplier, d.demand_t, d.emergency)
+    features = scenario_features(d)
     if fixed_builds and has_projects:
         # a build decided in period t is taken at node decision_node[t + 1]: its
         # node id tells the node apart from every other of its period
@@ -183,7 +186,8 @@ def reduce_data(d: ProblemData, any_weights: bool = False, fixed_builds: bool = 
                      delivery_price=d.delivery_price[:, :, reps],
                      emergency=d.emergency[:, :, reps],
                      demand_t=d.demand_t[:, :, reps], decision_node=red.decision_node,
-                     recourse_node=red.recourse_node)
+                     recourse_node=red.recourse_node,
+                     buyers=None if d.buyers is None else d.buyers.take_scenarios(reps))
     return merged, red
 
 
@@ -434,6 +438,13 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
                 rc[block] = r.reduced_costs[key].reshape(len(block), T, W)
         merged.values[key] = full.reshape(-1)
         merged.reduced_costs[key] = rc.reshape(-1)
+    for key in ("m_in", "m_out"):     # several buyers: stock moved between members
+        if any(key in r.values for r in results):
+            full = np.zeros((E, T, W))
+            for block, r in zip(blocks, results):
+                if key in r.values:
+                    full[block] = r.values[key].reshape(len(block), T, W)
+            merged.values[key] = full.reshape(-1)
     if any("deficit" in r.values for r in results):   # in the order of the merged rows
         merged.values["deficit"] = np.concatenate([r.values.get("deficit", np.zeros(0))
                                                    for r in results])

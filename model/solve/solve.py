@@ -25,8 +25,8 @@ import numpy as np
 
 from ..formulation.built import BuiltModel
 
-VARIABLES = ("x", "q", "u", "stock", "z", "deficit", "y", "r", "eta", "excess", "amb_max",
-             "amb_eta", "amb_excess")
+VARIABLES = ("x", "q", "u", "stock", "z", "deficit", "y", "r", "m_in", "m_out", "eta",
+             "excess", "amb_max", "amb_eta", "amb_excess")
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: "optimal",

@@ -9,4 +9,7 @@ by model.output.
 * ``robustness``: how sure are the plan's numbers and decisions, given ranges on
   its inputs (`sourcing robustness`): one input at a time (a tornado), switch
   points by bisection, joint seeded draws (docs/robustness.md).
+* ``coalition``: what cooperation among several buyers is worth and who should
+  pay for it (the cooperative game of DESIGN.md, "Several buyers"; `sourcing
+  coalition`).
 """
