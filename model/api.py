@@ -280,7 +280,9 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "max_single_country_share": None,
         "bound": result.bound,
         "mip": {"gap": result.mip_gap, "bound": result.bound,
-                "plan_at_limit": result.incumbent} if result.mip else None,
+                "plan_at_limit": result.incumbent,
+                "feasibility_tolerance": result.mip_feasibility_tolerance}
+        if result.mip else None,
         "solver": result.solver, "solver_version": result.solver_version,
         "solve_seconds": round(result.solve_seconds, 6),
         "build_seconds": round(built.build_seconds, 6),
@@ -302,7 +304,12 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "tree": tree_summary(data),
         "version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "warnings": list(loaded.warnings),
+        "warnings": list(loaded.warnings) + ([
+            f"HiGHS found this MIP infeasible at its feasibility tolerance of 1e-6, which "
+            f"rows holding a scenario's whole cost (CVaR, ambiguity) cannot meet in double "
+            f"precision; solved at {result.mip_feasibility_tolerance:g} (the plan's values "
+            "come from the LP with its all-or-nothing decisions fixed)"]
+            if result.mip_feasibility_tolerance else []),
     }
 
 

@@ -152,3 +152,46 @@ def test_cli_ambiguity_option(tmp_path):
                           text=True)
     assert proc.returncode == 2 and "--ambiguity must lie in [0, 2]" in proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_japan_instance_solves_under_doubt(tmp_path: Path) -> None:
+    """The bundled instance (all-or-nothing projects) at theta = 0.2: HiGHS called
+    the MIP infeasible at its 1e-6 feasibility tolerance (rows of a scenario's whole
+    cost, about 1e10), although its LP relaxation and integer plans are feasible; the
+    run is optimal, says the tolerance it took, checks out, and costs at least the
+    nominal optimum (the worst expectation is at least the expectation)."""
+    from model.analysis.verify import verify_run
+    from model.api import solve_instance
+    from model.input.instance import default_instance_path, load_instance
+    from model.input.overrides import overridden
+    from model.output.export import save_run
+
+    loaded = load_instance(default_instance_path())
+    nominal = solve_instance(loaded)
+    doubt = solve_instance(overridden(loaded, [("risk.ambiguity", {"total_variation": 0.2})]))
+    assert nominal.optimal and doubt.optimal, doubt.summary["message"]
+    assert doubt.summary["objective"] >= nominal.summary["objective"] * (1 - 1e-9)
+    assert doubt.summary["expected_cost"] == pytest.approx(nominal.summary["expected_cost"],
+                                                           rel=0.05)
+    tolerance = doubt.summary["mip"]["feasibility_tolerance"]
+    assert tolerance is None or any("feasibility tolerance" in w
+                                    for w in doubt.summary["warnings"])
+    assert verify_run(save_run(doubt, tmp_path / "run")) == []
+
+
+def test_a_mip_with_scenario_cost_rows_is_not_called_infeasible() -> None:
+    """The same model built and solved directly (one HiGHS run, matrix build): HiGHS
+    1.16 calls it infeasible at 1e-6; the solve retries at a looser tolerance."""
+    from model.formulation.matrix import build
+    from model.formulation.policies import resolve_policy
+    from model.input.data import problem_data
+    from model.input.instance import default_instance_path, load_instance
+    from model.input.overrides import overridden
+    from model.solve.solve import solve_model
+
+    loaded = overridden(load_instance(default_instance_path()),
+                        [("risk.ambiguity", {"total_variation": 0.2})])
+    data = problem_data(loaded)
+    result = solve_model(build(data, resolve_policy(loaded.instance, data, "none")))
+    assert result.optimal and result.mip
+    assert result.mip_feasibility_tolerance in (None, 1e-5, 1e-4)

@@ -80,6 +80,9 @@ class SolveResult:
     mip: bool = False                    # integer (all-or-nothing) decisions present
     mip_gap: float | None = None         # relative gap of the plan found to the bound
     incumbent: bool = False              # stopped at a limit with a plan (not optimal)
+    # a MIP with scenario-cost rows solved at a looser feasibility tolerance than HiGHS's
+    # 1e-6 (see HighsModel.solve); None when the default held
+    mip_feasibility_tolerance: float | None = None
 
     @property
     def optimal(self) -> bool:
@@ -388,6 +391,8 @@ class HighsModel:
                              solve_seconds=t2 - t1, n_variables=self.n_col,
                              n_constraints=self.n_row, mip=bool(len(self.integer_cols)))
         hinfo = h.getInfo()
+        if result.mip and status == "infeasible" and SCENARIO_COST_ROWS & set(self.row_of):
+            result, hinfo = self._retry_mip_tolerance(result, hinfo)
         if result.mip:
             return self._finish_mip(result, hinfo)
         if status != "optimal":
@@ -399,6 +404,41 @@ class HighsModel:
         if read:
             self._read_solution(result)
         return result
+
+    def _retry_mip_tolerance(self, result: SolveResult, hinfo: Any) -> tuple[SolveResult, Any]:
+        """A MIP with scenario-cost rows (CVaR, ambiguity: each scenario's whole
+        discounted cost, up to about 1e10) that HiGHS calls infeasible at its absolute
+        feasibility tolerance of 1e-6, which double precision cannot meet on rows of
+        that size (the LP relaxation is feasible, the integer plans too): solved again
+        at 1e-5 and then 1e-4. The plan's values and duals still come from the LP with
+        its integer decisions fixed, and the run says which tolerance it took."""
+        h = self.highs
+        default = float(h.getOptionValue("mip_feasibility_tolerance")[1])
+        try:
+            for tolerance in (1e-5, 1e-4):
+                h.setOptionValue("mip_feasibility_tolerance", max(default, tolerance))
+                again = self.solve_once_more()
+                again.solve_seconds += result.solve_seconds
+                if again.status != "infeasible":
+                    again.mip_feasibility_tolerance = max(default, tolerance)
+                    return again, h.getInfo()
+        finally:
+            h.setOptionValue("mip_feasibility_tolerance", default)
+        return result, hinfo
+
+    def solve_once_more(self) -> SolveResult:
+        """Run HiGHS again as it is set, the outcome mapped without reading values."""
+        h = self.highs
+        t1 = time.perf_counter()
+        run_status = self._run_interruptibly()
+        model_status = h.getModelStatus()
+        status = _STATUS.get(model_status, "error")
+        if run_status == highspy.HighsStatus.kError and status == "optimal":
+            status = "error"
+        return SolveResult(status, h.modelStatusToString(model_status),
+                           solver_version=self.version, handoff_seconds=self.handoff_seconds,
+                           solve_seconds=time.perf_counter() - t1, n_variables=self.n_col,
+                           n_constraints=self.n_row, mip=True)
 
     def read_solution(self, result: SolveResult) -> None:
         """The last solve's values, reduced costs and duals into `result`."""
@@ -456,6 +496,11 @@ class HighsModel:
             h.changeColsBounds(n, cols, lower, upper)
             h.changeColsIntegrality(n, cols, np.array([highspy.HighsVarType.kInteger] * n))
         return result
+
+
+# row families of each scenario's whole cost: a MIP with them may need a looser
+# feasibility tolerance (HighsModel._retry_mip_tolerance)
+SCENARIO_COST_ROWS = frozenset({"cvar_excess", "ambiguity_max", "ambiguity_excess"})
 
 
 def solve_model(built: BuiltModel, options: SolveOptions | None = None) -> SolveResult:
