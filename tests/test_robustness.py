@@ -340,3 +340,37 @@ def test_the_control_character_scan_agrees_with_the_per_character_rule() -> None
         assert has_control(ch) == is_control(ch), hex(c)
         assert has_control(ch, lines=True) == (is_control(ch) and ch not in "\n\t"), hex(c)
     assert has_control("a\x1b[31mb") and not has_control("plain text, é, 日本")
+
+
+COMMITTED = ROOT / "results" / "reference" / "robustness"
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_the_committed_japan_study_reads_conclusions_first(tmp_path: Path, width: int) -> None:
+    """results/reference/robustness (issue 25's reference): its report renders at 1400 and
+    800 px with the conclusions first, and its files are the ones it recorded."""
+    import re
+
+    from model.analysis.verify import file_problems
+    from model.output.folders import read_summary
+    from test_report import _dom, _overflow
+
+    summary = read_summary(COMMITTED)
+    assert summary["kind"] == "robustness" and summary["not_optimal"] == 0
+    assert file_problems(COMMITTED, summary) == []
+    # made from today's instance and ranges (regenerate it when they change:
+    # results/README.md has the command)
+    import hashlib
+
+    for name, key in (("japan_2026.yaml", "instance_sha256"),
+                      ("japan_2026.ranges.yaml", "ranges_sha256")):
+        digest = hashlib.sha256((ROOT / "instances" / name).read_bytes()).hexdigest()
+        assert summary[key] == digest, f"results/reference/robustness is not of today's {name}"
+    page = COMMITTED / "report.html"
+    scroll, client, inner = _overflow(page, tmp_path, width)
+    assert inner == width and scroll <= client, (scroll, client)
+    dom = _dom(page, tmp_path / f"profile-{width}", width)
+    holds = dom.index('<ul id="holds">')
+    assert holds < dom.index('id="fails"') < dom.index('id="one-at-a-time"')
+    assert re.search(r'<ul id="holds">\s*<li>', dom)
+    assert len(re.findall(r'<img[^>]*data-ok="1"', dom)) == 1
