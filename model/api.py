@@ -305,7 +305,8 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "warnings": list(loaded.warnings) + ([
-            f"HiGHS found this MIP infeasible at its feasibility tolerance of 1e-6, which "
+            f"HiGHS found this MIP infeasible (or its optimum infeasible) at its "
+            f"feasibility tolerance of 1e-6, which "
             f"rows holding a scenario's whole cost (CVaR, ambiguity) cannot meet in double "
             f"precision; solved at {result.mip_feasibility_tolerance:g} (the plan's values "
             "come from the LP with its all-or-nothing decisions fixed)"]

@@ -907,6 +907,11 @@ REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:1.5e9:1.5e8")
 # what the stock already held is worth: the instance's opening 60 days against its
 # 18 private days alone (the 42 national days removed), with and without building stock
 REFERENCE_STOCK_POLICIES = ["none", "no-stock"]
+# the briefing's policies when the scenario probabilities are doubted (issue 25): the
+# worst expectation within total-variation distance 0.2
+REFERENCE_AMBIGUITY = 0.2
+REFERENCE_AMBIGUITY_POLICIES = ["none", "no-stock", "crma65", "crma65-2028", "cap-china-50",
+                                "cap-china-50-2028", "stockpile-60d"]
 REFERENCE_PRIVATE_DAYS, REFERENCE_OPENING_DAYS = 18, 60
 # the bundled instance of several buyers (issue 26): its coalition game under `none`
 REFERENCE_COALITION_INSTANCE, REFERENCE_COALITION_POLICY = "g7_2026.yaml", "none"
@@ -926,7 +931,8 @@ def reference(
     terms under the main policies (out/lynas-unsigned), what each project is worth
     (out/projects), a sweep of GBD's cost (out/project-cost) and the instance
     without the national stock (out/stock: its 18 private days of opening stock
-    only), each with its report.html; and the coalition game of the bundled
+    only), the briefing's policies under doubt on the probabilities (out/ambiguity:
+    total variation 0.2), each with its report.html; and the coalition game of the bundled
     instance of several buyers, instances/g7_2026.yaml, under policy none
     (out/g7-coalition).
     """
@@ -945,7 +951,7 @@ def reference(
     from .output.report import render_report
 
     for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost", "stock",
-                "g7-coalition"):
+                "ambiguity", "g7-coalition"):
         check_target(out / sub, force)
     loaded = load_instance(default_instance_path())
     with err_console.status(_line("reference: comparing every policy...")):
@@ -973,6 +979,12 @@ def reference(
     with err_console.status(_line("reference: without the national stock...")):
         held, held_runs = compare_policies(private, REFERENCE_STOCK_POLICIES)
     render_report(save_comparison(held, held_runs, private, out / "stock", force))
+    from .input.overrides import overridden
+
+    doubt = overridden(loaded, [(AMBIGUITY_PATH, {"total_variation": REFERENCE_AMBIGUITY})])
+    with err_console.status(_line("reference: doubting the probabilities...")):
+        worst, worst_runs = compare_policies(doubt, REFERENCE_AMBIGUITY_POLICIES)
+    render_report(save_comparison(worst, worst_runs, doubt, out / "ambiguity", force))
     from .studies.coalition import coalition_study, save_coalition
 
     g7 = load_instance(default_instance_path().with_name(REFERENCE_COALITION_INSTANCE))
@@ -980,7 +992,7 @@ def reference(
         game = coalition_study(g7, REFERENCE_COALITION_POLICY)
     render_report(save_coalition(game, out / "g7-coalition", force))
     _say(out_console, ("wrote", "green"), f" {out}/compare, sweep, lynas-unsigned, projects, "
-         "project-cost, stock and g7-coalition")
+         "project-cost, stock, ambiguity and g7-coalition")
     return EXIT_OK if (table.status == "optimal").all() and game.optimal \
         else EXIT_NOT_OPTIMAL
 

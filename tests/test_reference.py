@@ -48,6 +48,8 @@ def test_reference_outputs_regenerate(tmp_path: Path) -> None:
                   out / "lynas-unsigned" / "comparison.csv", "policy")
     _same_numbers(REF / "stock" / "comparison.csv", out / "stock" / "comparison.csv",
                   "policy")
+    _same_numbers(REF / "ambiguity" / "comparison.csv",
+                  out / "ambiguity" / "comparison.csv", "policy")
     for name, key in (("coalition", "coalition"), ("allocations", "rule"),
                       ("buyers_by_scenario", "buyer")):
         _same_numbers(REF / "g7-coalition" / f"{name}.csv",

@@ -391,7 +391,8 @@ class HighsModel:
                              solve_seconds=t2 - t1, n_variables=self.n_col,
                              n_constraints=self.n_row, mip=bool(len(self.integer_cols)))
         hinfo = h.getInfo()
-        if result.mip and status == "infeasible" and SCENARIO_COST_ROWS & set(self.row_of):
+        if result.mip and status in ("infeasible", "error") \
+                and SCENARIO_COST_ROWS & set(self.row_of):
             result, hinfo = self._retry_mip_tolerance(result, hinfo)
         if result.mip:
             return self._finish_mip(result, hinfo)
@@ -408,9 +409,11 @@ class HighsModel:
     def _retry_mip_tolerance(self, result: SolveResult, hinfo: Any) -> tuple[SolveResult, Any]:
         """A MIP with scenario-cost rows (CVaR, ambiguity: each scenario's whole
         discounted cost, up to about 1e10) that HiGHS calls infeasible at its absolute
-        feasibility tolerance of 1e-6, which double precision cannot meet on rows of
-        that size (the LP relaxation is feasible, the integer plans too): solved again
-        at 1e-5 and then 1e-4. The plan's values and duals still come from the LP with
+        feasibility tolerance of 1e-6, or whose optimum it rejects as a "solve error"
+        for a violation of about 1e-5 ("MIP solver claims optimality, but with ...
+        primal infeasibilities"), which double precision cannot avoid on rows of that
+        size (the LP relaxation is feasible, the integer plans too): solved again at
+        1e-5 and then 1e-4. The plan's values and duals still come from the LP with
         its integer decisions fixed, and the run says which tolerance it took."""
         h = self.highs
         default = float(h.getOptionValue("mip_feasibility_tolerance")[1])
@@ -419,7 +422,7 @@ class HighsModel:
                 h.setOptionValue("mip_feasibility_tolerance", max(default, tolerance))
                 again = self.solve_once_more()
                 again.solve_seconds += result.solve_seconds
-                if again.status != "infeasible":
+                if again.status not in ("infeasible", "error"):
                     again.mip_feasibility_tolerance = max(default, tolerance)
                     return again, h.getInfo()
         finally:
