@@ -233,3 +233,24 @@ def test_a_small_sample_solves(tmp_path: Path, solve) -> None:
                        & balance["scenario"].str.startswith("B-")]
     assert len(ban_2026) > 0
     assert (ban_2026["shortage_t"] >= 900 - (40 + 45 + 147.9) - 1e-6).all()
+
+
+def test_the_committed_regime_reference_is_todays() -> None:
+    """results/reference/regimes (issue 23) was made from today's regime instance,
+    every policy optimal, and `none` solved now gives its expected cost (1e-6)."""
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    from model.api import solve_instance
+
+    ref = ROOT / "results" / "reference" / "regimes"
+    summary = json.loads((ref / "summary.json").read_text())
+    assert summary["instance_sha256"] == hashlib.sha256(REGIMES.read_bytes()).hexdigest(), \
+        "regenerate results/reference/regimes (results/README.md has the command)"
+    table = pd.read_csv(ref / "comparison.csv", keep_default_na=False)
+    assert (table["status"] == "optimal").all() and len(table) == 15
+    run = solve_instance(load_instance(REGIMES))
+    committed = float(table.loc[table["policy"] == "none", "expected_cost"].iloc[0])
+    assert run.optimal and run.summary["expected_cost"] == pytest.approx(committed, rel=1e-6)
