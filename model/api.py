@@ -21,7 +21,8 @@ import pandas as pd
 from . import __version__
 from .input.data import ProblemData, problem_data
 from .formulation.built import BuiltModel
-from .formulation.matrix import build
+from .formulation.indexing import project_index
+from .formulation.matrix import FixedDecisions, build, fix_decisions
 from .solve.decompose import element_blocks, solve_blocks, solve_blocks_many
 from .solve.expand import expand
 from .input.instance import LoadedInstance, default_instance_path, load_instance
@@ -74,7 +75,8 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
                    risk_lambda: float | None = None, risk_alpha: float | None = None,
                    options: SolveOptions | None = None,
                    extra_rules: Policy | None = None, builder: str = "matrix",
-                   decompose: bool = True) -> RunResult:
+                   decompose: bool = True, fixed: FixedDecisions | None = None,
+                   tables: bool = True, buyers: list[str] | None = None) -> RunResult:
     """Load (if needed), build and solve one instance under one policy.
 
     `builder` is "matrix" (vectorised, the default) or "pyomo" (the formulation
@@ -83,27 +85,51 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     `decompose`, independent blocks of elements are solved as separate LPs
     (model.solve.decompose) and merged; the answer means the same.
 
+    `fixed` holds some decisions at given values (a candidate plan's first
+    stage, :func:`model.formulation.matrix.first_stage_decisions`; the rest is
+    re-solved); blocks tied by CVaR, ambiguity or a budget are then solved as one model.
+    Without `tables` the run has its status and objective
+    (``run.result.objective``) but no tables or metrics: for studies that need
+    only the optimum of many solves (model.analysis.sampling).
+
+    With several buyers (``buyers:`` in the instance) the run is the coalition of
+    `buyers` (default: every buyer, the grand coalition): only its members are in
+    the model (model.studies.coalition solves every coalition).
+
     Raises UsageError (a ValueError) for settings out of range (lambda in
     [0, 1], alpha in [0, 1), a positive time limit): the checks of the CLI.
     """
     check_run_settings(risk_lambda, risk_alpha, options)
     loaded = instance if isinstance(instance, LoadedInstance) else load_instance(
         default_instance_path() if instance is None else instance)
-    data = problem_data(loaded, risk_lambda, risk_alpha)
+    data = problem_data(loaded, risk_lambda, risk_alpha, buyers)
     resolved = resolve_policy(loaded.instance, data, policy, extra_rules)
     if data.risk_lambda >= 1.0:
         builder = "pyomo"  # the tie-break phase adds rows to the Pyomo model
     route, blocks = _route(data, resolved, builder, decompose)
-    if route == "coupled":      # blocks tied only by CVaR or a budget: Dantzig-Wolfe
+    if route in ("coupled", "benders") and fixed is not None:
+        route = "one"           # neither loop knows of fixed columns
+    if route == "benders":      # blocks tied only by projects: Benders over the builds
+        from .solve.benders import solve_benders
+
+        # a MIP whose LP one LP solves faster: that LP relaxation first, its duals
+        # seeding the master
+        first = _integer_projects(data) and not _lp_by_benders(
+            data, resolved, blocks, element_blocks(data, resolved))
+        built, result = solve_benders(loaded.instance, data, resolved, policy, extra_rules,
+                                      blocks, options, relaxation_first=first)
+    elif route == "coupled":    # blocks tied only by CVaR or a budget: Dantzig-Wolfe
         from .solve.coupled import solve_coupled
 
         built, result = solve_coupled(loaded.instance, data, resolved, policy, extra_rules,
                                       blocks, options)
     elif route == "blocks":
         built, result = solve_blocks(loaded.instance, data, resolved, policy, extra_rules,
-                                     blocks, options)
+                                     blocks, options, fixed=fixed)
     else:
         built = build(data, resolved, builder)
+        if fixed is not None:
+            fix_decisions(built, fixed)
         result = solve_model(built, options)
         if result.optimal and data.risk_lambda >= 1.0:
             # the pure-CVaR objective leaves non-tail scenarios arbitrary: phase 2
@@ -115,24 +141,65 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
             phase2.solve_seconds += result.solve_seconds
             phase2.objective = cvar_opt if phase2.optimal else None
             result = phase2
-        built, result = expand(data, built, result)
+        built, result = expand(data, built, result, rows=tables)   # rows: duals, tables
+    if not tables:
+        return RunResult(loaded, data, built, result, policy,
+                         base_summary(loaded, data, built, result, policy))
     return finish_run(loaded, data, resolved, built, result, policy, options)
 
 
 def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose: bool
            ) -> tuple[str, list[list[int]]]:
     """How a policy is solved: "coupled" (element blocks tied only by CVaR or a
-    budget, Dantzig-Wolfe), "blocks" (independent element blocks) or "one" (one
-    LP or MIP; always for lambda = 1, whose tie-break needs the Pyomo model), with
-    the element blocks."""
+    budget, Dantzig-Wolfe), "benders" (a master over the builds, from
+    BENDERS_MIN_DELIVERIES deliveries on: always with all-or-nothing projects, even
+    for one block, and for an LP whose projects tie element blocks, up to
+    BENDERS_LP_MAX_BUILDS build columns), "blocks"
+    (independent element blocks) or "one" (one LP or MIP; always for lambda = 1,
+    whose tie-break needs the Pyomo model), with the element blocks. CVaR or a
+    budget with projects: as before, the tied blocks as one
+    (docs/mathematics.md, "Projects across blocks")."""
     if not decompose or builder != "matrix" or data.risk_lambda >= 1.0:
         return "one", []
-    if (data.risk_lambda > 0 or resolved.budgets) and not _integer_projects(data):
+    # (an ambiguity set is solved as one LP: the Dantzig-Wolfe loop prices CVaR and budgets)
+    if (data.risk_lambda > 0 or resolved.budgets) and not _integer_projects(data) \
+            and not data.ambiguous:
         coupled = element_blocks(data, resolved, scenario_costs=False)
         if len(coupled) > 1:
             return "coupled", coupled
     blocks = element_blocks(data, resolved)
+    if data.risk_lambda == 0 and not resolved.budgets and not data.ambiguous \
+            and data.buyers is None and data.projects is not None \
+            and data.projects.n and _deliveries(data) >= BENDERS_MIN_DELIVERIES:
+        apart = element_blocks(data, resolved, projects=False)
+        if _integer_projects(data) or _lp_by_benders(data, resolved, apart, blocks):
+            # a MIP: branch and bound on the builds alone, the blocks as LPs
+            return "benders", apart
     return ("blocks", blocks) if len(blocks) > 1 else ("one", [])
+
+
+# an LP whose projects tie element blocks is solved by Benders (blocks kept apart, a
+# master over the builds) up to this many build columns; the loop's rounds grow with
+# them (about one per five columns measured), and beyond it one LP of the tied blocks
+# is faster (benchmarks/README.md, issue 24: 171 columns 1.4x faster by Benders, 1,146
+# columns 6x slower)
+BENDERS_LP_MAX_BUILDS = 400
+# below this many deliveries (arc, period, scenario with capacity) the tied blocks are
+# solved as one LP or MIP: small enough for HiGHS's own branch and bound, which proves
+# a MIP optimal outright, where the loop's start-up costs more than it saves
+BENDERS_MIN_DELIVERIES = 20_000
+
+
+def _lp_by_benders(data: ProblemData, resolved: ResolvedPolicy, apart: list[list[int]],
+                   tied: list[list[int]]) -> bool:
+    """The LP with these projects is faster by the Benders loop than as the tied
+    blocks: the projects tie blocks, through at most BENDERS_LP_MAX_BUILDS columns."""
+    return len(apart) > len(tied) and \
+        len(project_index(data, resolved).y_index) <= BENDERS_LP_MAX_BUILDS
+
+
+def _deliveries(data: ProblemData) -> int:
+    return int((data.capacity_t[:, :, None] * data.availability > 0).sum())
 
 
 def solve_each_policy(loaded: LoadedInstance, policies: list[str],
@@ -226,8 +293,10 @@ def base_summary(loaded: LoadedInstance, data: ProblemData, built: BuiltModel,
         "instance_sha256": loaded.sha256,
         "overrides": list(loaded.overrides),
         "policy": policy,
-        "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha},
-        "currency": data.currency, "home": data.home,
+        "risk": {"lambda": data.risk_lambda, "alpha": data.risk_alpha,
+                 "total_variation": data.ambiguity},
+        "currency": data.currency,
+        "home": data.home if data.buyers is None else None,
         "periods": [_plain(p) for p in data.periods],
         "scenarios": len(data.scenarios),
         "tree": tree_summary(data),
@@ -265,4 +334,10 @@ def tabulate(run: RunResult) -> RunResult:
         run.tables["capacity_added"] = capacity_added_table(data, sol)   # the chart's data
     if "balance" in built.row_meta:   # the mpisppy engine keeps no row duals
         run.tables["duals"] = duals_table(built, run.result)
+    if data.buyers is not None:     # several buyers: buyer and element columns, per buyer
+        from .analysis.buyers import buyer_run_tables, buyer_summary
+
+        run.tables = buyer_run_tables(data, sol, run.tables)
+        run.summary["buyers"] = buyer_summary(data, sol)
+        run.summary["coalition"] = list(data.buyers.ids)
     return run

@@ -41,9 +41,12 @@ def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
 
 
 def reference_solve(instance: str | Path, policy: str = "none",
-                    risk_lambda: float | None = None) -> dict[str, Any]:
+                    risk_lambda: float | None = None, time_limit: float | None = None
+                    ) -> dict[str, Any]:
     """Monolithic numpy build + highspy with default options (run in its own process):
-    the extensive form of `policy` (with the CVaR term when lambda > 0) as one LP."""
+    the extensive form of `policy` (with the CVaR term when lambda > 0) as one LP, or
+    one MIP with all-or-nothing projects (HiGHS's branch and bound, its default gap
+    1e-4), stopped at `time_limit` seconds if given."""
     import highspy
     import numpy as np
 
@@ -68,28 +71,46 @@ def reference_solve(instance: str | Path, policy: str = "none",
     lp.a_matrix_.start_ = lp_m.A.indptr.astype(np.int32)
     lp.a_matrix_.index_ = lp_m.A.indices.astype(np.int32)
     lp.a_matrix_.value_ = lp_m.A.data
+    mip = lp_m.integrality is not None
+    if mip:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else
+                           highspy.HighsVarType.kContinuous for i in lp_m.integrality]
     with _quiet_stdout():
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
     h.passModel(lp)
     t_pass = time.perf_counter()
+    cpu0 = time.process_time()
     h.run()
     t_solve = time.perf_counter()
-    return {"reference_load_s": t_load - t0, "reference_build_s": t_build - t_load,
-            "reference_handoff_s": t_pass - t_build, "reference_highs_solve_s": t_solve - t_pass,
-            "reference_s": t_solve - t_load,
-            "reference_status": h.modelStatusToString(h.getModelStatus()),
-            "reference_objective": float(h.getInfo().objective_function_value),
-            "reference_peak_rss_mib": peak_rss_mib(),
-            "n_variables": int(lp.num_col_), "n_constraints": int(lp.num_row_),
-            "nonzeros": int(lp_m.A.nnz)}
+    info = h.getInfo()
+    out = {"reference_load_s": t_load - t0, "reference_build_s": t_build - t_load,
+           "reference_handoff_s": t_pass - t_build, "reference_highs_solve_s": t_solve - t_pass,
+           "reference_highs_cpu_s": time.process_time() - cpu0,
+           "reference_s": t_solve - t_load,
+           "reference_cpu_s": time.process_time(),
+           "reference_status": h.modelStatusToString(h.getModelStatus()),
+           "reference_objective": float(info.objective_function_value),
+           "reference_peak_rss_mib": peak_rss_mib(),
+           "n_variables": int(lp.num_col_), "n_constraints": int(lp.num_row_),
+           "nonzeros": int(lp_m.A.nnz)}
+    if mip:
+        out.update({"reference_mip_gap": float(info.mip_gap),
+                    "reference_mip_bound": float(info.mip_dual_bound),
+                    "reference_mip_nodes": int(info.mip_node_count)})
+    return out
 
 
-def _reference(path: Path, policy: str, risk_lambda: float | None) -> dict[str, Any]:
+def _reference(path: Path, policy: str, risk_lambda: float | None,
+               time_limit: float | None = None) -> dict[str, Any]:
     """The reference solve in a process of its own (its own memory peak)."""
     t0 = time.perf_counter()
     args = [sys.executable, "-m", "model.bench", "--reference", str(path), policy,
             "" if risk_lambda is None else repr(float(risk_lambda))]
+    if time_limit is not None:
+        args.append(repr(float(time_limit)))
     proc = subprocess.run(args, capture_output=True, text=True, check=True)
     ref = json.loads(proc.stdout)
     ref["reference_process_s"] = time.perf_counter() - t0
@@ -119,13 +140,17 @@ def _with_budget(inst: dict[str, Any], policy: str, slack: float, risk_lambda: f
 def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: int = 10,
               seed: int = 0, reference: bool = True, sweep_points: int = 0,
               compare: bool = False, policy: str = "none", risk_lambda: float | None = None,
-              budget_slack: float | None = None, information: str = "history"
-              ) -> dict[str, Any]:
+              budget_slack: float | None = None, information: str = "history",
+              regimes: int = 0, projects: int = 0, integer_projects: bool = False,
+              reference_limit: float | None = None) -> dict[str, Any]:
     """Time our pipeline phase by phase, then the reference in its own process.
 
     `policy` and `risk_lambda` choose the case (the reference solves the same LP);
     `budget_slack` adds a budget of (1 + slack) x the least expected cost to `policy`
-    (policy ``bench-budget``); `information` is the generator's (history: a tree)."""
+    (policy ``bench-budget``); `information` and `regimes` are the generator's
+    (history: a tree; regimes > 0: `scenarios` paths of a regime chain), and so are
+    `projects` and `integer_projects`; the reference stops at `reference_limit`
+    seconds if given (a MIP's branch and bound may not finish)."""
     from . import __version__
     from .api import solve_instance
     from .input.builders import instance_to_yaml, synthetic_instance
@@ -135,13 +160,16 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
 
     out: dict[str, Any] = {"sources": sources, "elements": elements, "periods": periods,
                            "scenarios": scenarios, "seed": seed, "cpus": os.cpu_count(),
+                           "regimes": regimes, "projects": projects,
+                           "integer_projects": integer_projects,
                            "policy": policy, "lambda": risk_lambda, "budget_slack": budget_slack,
                            "version": __version__, "highs_version": highs_version(),
                            "python": sys.version.split()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.yaml"
         inst = synthetic_instance(sources, elements, periods, scenarios, seed,
-                                  information=information)
+                                  information=information, regimes=regimes,
+                                  projects=projects, integer=integer_projects)
         if budget_slack is not None:
             inst, policy = _with_budget(inst, policy, budget_slack, risk_lambda)
             out["policy"] = policy
@@ -162,6 +190,7 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
         total = t3 - t0
         out.update({
             "status": s["status"], "objective": s["objective"], "blocks": s["blocks"],
+            "generated_scenarios": s["scenarios"],
             "coupling_iterations": s["coupling_iterations"],
             "information": s["tree"]["information"], "tree_nodes": s["tree"]["nodes"],
             "n_variables": s["n_variables"], "n_constraints": s["n_constraints"],
@@ -178,7 +207,7 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
         if compare:
             out.update(_compare_bench(loaded, path if reference else None, risk_lambda))
         if reference:
-            ref = _reference(path, policy, risk_lambda)
+            ref = _reference(path, policy, risk_lambda, reference_limit)
             out.update({k: v for k, v in ref.items() if k.startswith("reference")})
             out["nonzeros"] = ref["nonzeros"]
             out["speedup"] = ref["reference_s"] / total if total else None
@@ -245,11 +274,14 @@ def _compare_bench(loaded: Any, path: Path | None, risk_lambda: float | None
 
 
 def main() -> None:
-    if len(sys.argv) in (3, 5) and sys.argv[1] == "--reference":
-        policy, lam = (sys.argv[3], sys.argv[4]) if len(sys.argv) == 5 else ("none", "")
-        print(json.dumps(reference_solve(sys.argv[2], policy, float(lam) if lam else None)))
+    if len(sys.argv) in (3, 5, 6) and sys.argv[1] == "--reference":
+        policy, lam = (sys.argv[3], sys.argv[4]) if len(sys.argv) >= 5 else ("none", "")
+        limit = float(sys.argv[5]) if len(sys.argv) == 6 else None
+        print(json.dumps(reference_solve(sys.argv[2], policy, float(lam) if lam else None,
+                                         limit)))
         return
-    raise SystemExit("usage: python -m model.bench --reference INSTANCE [POLICY LAMBDA]")
+    raise SystemExit("usage: python -m model.bench --reference INSTANCE "
+                     "[POLICY LAMBDA [TIME_LIMIT]]")
 
 
 if __name__ == "__main__":

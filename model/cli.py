@@ -29,10 +29,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .entry import INTERRUPTED, interrupted, on_signal
+from .entry import INTERRUPTED, interrupted, on_signal, signalled
 from .errors import InstanceError, UsageError
 from .safety import (
+    MAX_REGIME_STATES,
     MAX_SAMPLE,
+    check_ambiguity,
     MAX_SWEEP_POINTS,
     check_count,
     check_settings,
@@ -148,6 +150,8 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
         except typer.Exit:
             raise
         except Exception as err:  # noqa: BLE001 - the last line of defence
+            if signalled():    # the interrupt's unwinding broke something (an import)
+                _fail(INTERRUPTED, 130)
             if os.environ.get("SOURCING_DEBUG"):
                 raise
             message = (f"unexpected {type(err).__name__}: {err} "
@@ -176,19 +180,48 @@ SET_HELP = ("What-if: set any input, PATH=VALUE (repeat), e.g. "
             "--set 'sources[lynas-hree].supply.Dy.capacity=150' (docs/cli.md, What-if).")
 
 
-def _load(instance: Path, sets: Optional[list[str]]) -> Any:
-    """Load and validate an instance, then apply the --set overrides (validated again)."""
+FORMAT_HELP = ("csv (default) or parquet: the large per-scenario tables (deliveries, balance, "
+               "cost_by_year, duals) as compressed Parquet files, for thousands of "
+               "scenarios (docs/outputs.md); report and verify read both.")
+AMBIGUITY_PATH = "risk.ambiguity"          # --ambiguity T is --set 'risk.ambiguity={total_variation: T}'
+AMBIGUITY_HELP = ("Doubt on the probabilities: the worst expectation over every distribution "
+                  "within this total-variation distance of the scenario probabilities, in "
+                  "[0, 2] (sets risk.ambiguity.total_variation; docs/mathematics.md).")
+
+
+def _check_format(table_format: str) -> str:
+    from .output.export import TABLE_FORMATS
+
+    if table_format not in TABLE_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(TABLE_FORMATS)}, not "
+                         f"'{table_format}'")
+    return table_format
+
+
+def _load(instance: Path, sets: Optional[list[str]], ambiguity: Optional[float] = None) -> Any:
+    """Load and validate an instance, then apply the --set overrides (validated again);
+    --ambiguity is the override of risk.ambiguity.total_variation, applied last."""
     from .input.instance import load_instance
     from .input.overrides import overridden, parse_assignment
 
     loaded = load_instance(instance)
-    return overridden(loaded, [parse_assignment(a) for a in sets or []])
+    assignments = [parse_assignment(a) for a in sets or []]
+    if ambiguity is not None:
+        assignments.append((AMBIGUITY_PATH, {"total_variation": check_ambiguity(ambiguity)}))
+    return overridden(loaded, assignments)
 
 
 def _fmt(v: Any, unit: str = "") -> str:
     from .output.report import format_number
 
     return format_number(v, unit)
+
+
+def sampling_rows(sampling: Any, cur: str) -> list[tuple[str, str]]:
+    """The sampling statistics of a summary as (label, text) rows (printed by `solve`)."""
+    from .output.report import sampling_lines
+
+    return sampling_lines(sampling, cur)
 
 
 # --------------------------------------------------------------------------- commands
@@ -255,16 +288,42 @@ def solve(
         None, "--stages", help="mpisppy, multi-stage PH: stages of mpi-sppy's tree, 2 to "
         "periods + 1 (default): each subtree below the cut is one subproblem."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    table_format: str = typer.Option("csv", "--format", metavar="FORMAT", help=FORMAT_HELP),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
+    replications: Optional[int] = typer.Option(
+        None, "--replications", help="Sampled instances: solve R more independent samples "
+        "for a lower bound, the optimality gap (Mak, Morton and Wood) and, with the first "
+        "stage fixed on --evaluate paths, an upper bound (2R + 1 more solves)."),
+    evaluate: Optional[int] = typer.Option(
+        None, "--evaluate", help="With --replications: paths of the sample that evaluates "
+        "the plan's first stage (default: the instance's sample size)."),
+    confidence: Optional[float] = typer.Option(
+        None, "--confidence", help="With --replications: confidence level of the intervals "
+        "(default 0.95)."),
 ) -> int:
     """Solve an instance under one policy and write a run folder."""
     from .input.instance import default_instance_path
 
+    _check_format(table_format)
+    if engine == "mpisppy" and table_format != "csv":
+        raise UsageError("--format belongs to the default engine (the mpisppy engine writes CSV)")
     _risk_checks(risk_lambda, risk_alpha)
     if engine not in ("highs", "mpisppy"):
         raise UsageError(f"--engine must be highs or mpisppy, not '{engine}'")
+    if replications is None and (evaluate is not None or confidence is not None):
+        raise UsageError("--evaluate and --confidence go with --replications R")
+    confidence = 0.95 if confidence is None else confidence
+    if replications is not None:
+        from .analysis.sampling import check_sampling
+
+        if engine != "highs":
+            raise UsageError("--replications belongs to the default engine (--engine highs)")
+        check_sampling(replications, evaluate, confidence)
     if engine == "mpisppy":
-        if sets:
-            raise UsageError("--set belongs to the default engine: every MPI rank reads the "
+        if sets or ambiguity is not None:
+            raise UsageError("--set and --ambiguity belong to the default engine: every MPI "
+                             "rank reads the "
                              "instance file itself; write the changed instance to a file "
                              "(sourcing validate shows the result) and solve that")
         return _solve_mpisppy(instance or default_instance_path(), policy, out, force,
@@ -272,10 +331,14 @@ def solve(
                               time_limit, metrics, bundle_size, stages)
     _risk_checks(time_limit=time_limit)
     _check_out(out, force)
-    loaded = _load(instance or default_instance_path(), sets)
+    loaded = _load(instance or default_instance_path(), sets, ambiguity)
     from .formulation.policies import check_policy, policy_names
 
     check_policy(policy, policy_names(loaded.instance))
+    if replications is not None:
+        from .analysis.sampling import sampled_model
+
+        sampled_model(loaded)        # exit 2 before any solve: the instance has no sample
     _warn(loaded.warnings)
     from .api import solve_instance  # heavy imports only once the input is good
     from .solve.solve import SolveOptions
@@ -290,7 +353,30 @@ def solve(
                                       "expected-value solves...")):
             run.summary.update(stochastic_metrics(loaded, policy, risk_lambda, risk_alpha,
                                                   options, rp=run.summary["objective"]))
-    return _write_and_print(run, out, force, as_json)
+    statistics_ok = True
+    if replications is not None and run.optimal:
+        run.summary["sampling"] = _sampling(loaded, policy, replications, evaluate, risk_lambda,
+                                            risk_alpha, options, confidence, run)
+        statistics_ok = run.summary["sampling"]["status"] == "optimal"
+    code = _write_and_print(run, out, force, as_json, table_format)
+    return code if statistics_ok else EXIT_NOT_OPTIMAL
+
+
+def _sampling(loaded: Any, policy: str, replications: int, evaluate: Optional[int],
+              risk_lambda: Optional[float], risk_alpha: Optional[float], options: Any,
+              confidence: float, run: Any) -> dict[str, Any]:
+    """`solve --replications`: the sampling statistics with a progress bar over the
+    2R + 1 solves (model.analysis.sampling)."""
+    from .analysis.sampling import sampling_statistics
+
+    with _progress() as bar:
+        task = bar.add_task("sampling statistics", total=2 * replications + 1)
+
+        def step(what: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, description=f"sampling statistics: {what}")
+
+        return sampling_statistics(loaded, policy, replications, evaluate, risk_lambda,
+                                   risk_alpha, options, confidence, run, step)
 
 
 def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool,
@@ -322,6 +408,9 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                          f"--algorithm blocks (got {bundle_size} with {algorithm})")
     _check_out(out, force)
     loaded = load_instance(instance)            # every rank: the same error on every rank
+    if loaded.instance.buyers is not None:
+        raise UsageError("an instance with several buyers is solved by the default engine "
+                         "(leave out --engine mpisppy)")
     from .formulation.policies import check_policy, policy_names
 
     check_policy(policy, policy_names(loaded.instance))
@@ -343,11 +432,12 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     return _write_and_print(run, out, force, as_json)
 
 
-def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool) -> int:
+def _write_and_print(run: Any, out: Optional[Path], force: bool, as_json: bool,
+                     table_format: str = "csv") -> int:
     """Write a solve's run folder, show its summary, and return the exit code."""
     from .output.export import save_run
 
-    folder = save_run(run, out, force)
+    folder = save_run(run, out, force, table_format=table_format)
     _warn([w for w in run.summary.get("warnings", []) if w not in run.loaded.warnings])
     if as_json:   # ASCII only: JSON escapes C0 controls but would pass C1 and bidi ones
         out_console.print_json(json.dumps(run.summary, default=str), ensure_ascii=True)
@@ -368,6 +458,9 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
     if s["status"] == "optimal":
         row("objective", _fmt(s["objective"], f" {cur}"))
         row("expected cost", _fmt(s["expected_cost"], f" {cur}"))
+        if s.get("ambiguity"):
+            row(f"worst-case expected cost (total variation {s['ambiguity']['total_variation']:g})",
+                _fmt(s["ambiguity"]["worst_case_expected_cost"], f" {cur}"))
         row(f"CVaR {s['risk']['alpha']:g}", _fmt(s["cvar"], f" {cur}"))
         for e, t in (s.get("expected_shortage_by_element_t") or {}).items():
             row(f"expected shortage of {e}", _fmt(t, " t"))
@@ -380,10 +473,15 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
             where = (f" ({v['country']}, {v['element']} {v['period']}, {v['scenario']})"
                      if v["country"] else "")
             row(f"max third-country share of demand, {stage}", f"{v['share']:.1%}{where}")
+        for b, v in (s.get("buyers") or {}).items():     # several buyers: each member's side
+            row(f"buyer {b}: expected cost, shortage", f"{_fmt(v['expected_cost'], f' {cur}')}"
+                f", {_fmt(v['expected_shortage_t'], ' t')}")
     for key, label in (("ws", "wait-and-see (WS)"), ("eev", "EEV"), ("evpi", "EVPI = RP - WS"),
                        ("vss", "VSS = EEV - RP")):
         if key in s:
             row(label, _fmt(s[key], f" {cur}"))
+    for label, value in sampling_rows(s.get("sampling"), cur):
+        row(label, value)
     if s.get("engine") == "mpisppy":
         row("bounds", f"{_fmt(s['lower_bound'], '')} <= optimum <= "
             f"{_fmt(s['upper_bound'], f' {cur}')}")
@@ -426,13 +524,20 @@ def compare(
     metrics: bool = typer.Option(False, "--stochastic-metrics", help="Add WS, EEV, EVPI, VSS."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    table_format: str = typer.Option("csv", "--format", metavar="FORMAT", help=FORMAT_HELP),
+    run_folders: bool = typer.Option(True, "--runs/--no-runs",
+                                     help="Write each policy's run folder under runs/ "
+                                     "(default), or the comparison alone."),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
 ) -> int:
     """Solve under several policies: cost of resilience and the shortage it avoids."""
     from .formulation.policies import check_policy, policy_names
 
+    _check_format(table_format)
     _risk_checks(risk_lambda, risk_alpha, time_limit)
     _check_out(out, force)
-    loaded = _load(instance, sets)
+    loaded = _load(instance, sets, ambiguity)
     known = policy_names(loaded.instance)
     for p in policies:
         check_policy(p, known)
@@ -449,7 +554,8 @@ def compare(
         table, runs = compare_policies(loaded, policies, risk_lambda, risk_alpha,
                                        SolveOptions(time_limit_s=time_limit), metrics,
                                        progress=step)
-    folder = save_comparison(table, runs, loaded, out, force)
+    folder = save_comparison(table, runs, loaded, out, force, table_format=table_format,
+                             run_folders=run_folders)
     cols = [c for c in ("policy", "status", "expected_cost", "cvar", "expected_shortage_t",
                         "worst_shortage_t", "max_share_of_demand_refining",
                         "china_share_of_deliveries_refining",
@@ -461,6 +567,72 @@ def compare(
                               period_word(loaded.instance.period_days)))
     _say(out_console, f"comparison folder: {folder}")
     return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+@app.command()
+@_guard
+def coalition(
+    instance: Path = typer.Argument(..., help="Instance YAML file with buyers:."),
+    policy: str = typer.Option("none", "--policy", "-p", help="Policy name from the instance."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Coalition folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1] (overrides the instance's risk.lambda)."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+) -> int:
+    """Several buyers: solve every coalition, value cooperation and split its cost
+    (Shapley, nucleolus, dual-based, proportional to demand), each tested against the core."""
+    from .formulation.policies import check_policy, policy_names
+
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
+    _check_out(out, force)
+    loaded = _load(instance, sets)
+    check_policy(policy, policy_names(loaded.instance))
+    _warn(loaded.warnings)
+    from .solve.solve import SolveOptions
+    from .studies.coalition import (MAX_COALITION_BUYERS, RULE_WORDS, allocations_table,
+                                    coalition_study, save_coalition)
+
+    if loaded.instance.buyers is None or len(loaded.instance.buyers) > MAX_COALITION_BUYERS:
+        coalition_study(loaded, policy)          # raises the UsageError that says why
+    n = len(loaded.instance.buyers)
+    with _progress() as bar:
+        task = bar.add_task("coalitions", total=2 ** n - 1)
+
+        def step(what: str, done: int) -> None:
+            bar.update(task, description=f"solving coalition {what}", completed=done)
+
+        study = coalition_study(loaded, policy, risk_lambda, risk_alpha,
+                                SolveOptions(time_limit_s=time_limit), progress=step)
+    folder = save_coalition(study, out, force)
+    from .output.report import render_report
+
+    render_report(folder)
+    cur = loaded.instance.currency
+    if study.optimal:
+        T = len(loaded.instance.periods)
+        _say(out_console, f"value of cooperation: {_fmt(study.value_of_cooperation, f' {cur}')}"
+             f" ({_fmt(study.value_of_cooperation / T, f' {cur}')} a period over {T})")
+        table = Table(title=_line(f"who pays the grand coalition's cost (m {cur}, "
+                                  "expected, discounted)"))
+        for col in ("rule", "buyer", "allocated", "alone", "saving", "in the core"):
+            table.add_column(col, justify="left" if col in ("rule", "buyer") else "right")
+        for r in allocations_table(study).to_dict("records"):
+            if not r["buyer"]:
+                table.add_row(_line(RULE_WORDS[r["rule"]]), "", "", "", "",
+                              _line(f"not offered: {r['note']}"))
+                continue
+            table.add_row(_line(RULE_WORDS[r["rule"]]), _line(r["buyer"]),
+                          *(f"{r[k] / 1e6:,.1f}" for k in ("allocated_cost",
+                                                           "stand_alone_cost", "saving")),
+                          "yes" if r["in_core"] else "no")
+        out_console.print(table)
+    else:
+        _say(err_console, ("not optimal:", "red"), " some coalition was not solved to "
+             "optimality; no allocation is presented (see coalition.csv)")
+    _say(out_console, f"coalition folder: {folder}")
+    return EXIT_OK if study.optimal else EXIT_NOT_OPTIMAL
 
 
 @app.command()
@@ -484,6 +656,8 @@ def sweep(
     risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per point."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
 ) -> int:
     """Frontier of cost and shortage against a single-country cap (warm-started re-solves),
     or against any input with --param PATH --values ..."""
@@ -495,13 +669,13 @@ def sweep(
         raise UsageError("--param and --values go together")
     if param is not None:
         return _sweep_param(instance, param, values or "", policy, out, force, risk_lambda,
-                            risk_alpha, time_limit, sets)
+                            risk_alpha, time_limit, sets, ambiguity)
     caps = parse_cap_range(cap)
     stages_of(stage)
     if per not in ("element", "group"):
         raise UsageError(f"--per must be element or group; got '{per}'")
     _check_out(out, force)
-    loaded = _load(instance, sets)
+    loaded = _load(instance, sets, ambiguity)
     check_policy(policy, policy_names(loaded.instance))
     from .analysis.analysis import sweep_cap
     from .output.export import markdown_table, save_sweep
@@ -515,7 +689,8 @@ def sweep(
     folder = save_sweep(frontier, {"policy": policy, "stage": stage, "per": per,
                                    "caps": caps}, loaded, out, force)
     typer.echo(markdown_table(frontier[["cap", "status", "expected_cost",
-                                        "expected_shortage_t", "worst_shortage_t"]],
+                                        "expected_shortage_t", "worst_shortage_t"] +
+                                       [c for c in frontier.columns if c.startswith("size[")]],
                               loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
@@ -524,7 +699,7 @@ def sweep(
 def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
                  out: Optional[Path], force: bool, risk_lambda: Optional[float],
                  risk_alpha: Optional[float], time_limit: Optional[float],
-                 sets: Optional[list[str]]) -> int:
+                 sets: Optional[list[str]], ambiguity: Optional[float] = None) -> int:
     """`sweep --param PATH --values ...`: one solve per value of any input."""
     from .analysis.analysis import parse_values, sweep_param
     from .output.export import markdown_table, save_sweep
@@ -534,7 +709,7 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
     parse_path(param)
     vals = parse_values(values_text)
     _check_out(out, force)
-    loaded = _load(instance, sets)
+    loaded = _load(instance, sets, ambiguity)
     overridden(loaded, [(param, vals[0])])          # a bad path or value: before any solve
     with _progress() as bar:
         task = bar.add_task(f"sweeping {param}", total=len(vals))
@@ -548,6 +723,97 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
     typer.echo(markdown_table(frontier[cols], loaded.instance.currency))
     _say(out_console, f"sweep folder: {folder}")
     return EXIT_OK if (frontier.status == "optimal").all() else EXIT_NOT_OPTIMAL
+
+
+@app.command()
+@_guard
+def robustness(
+    instance: Path = typer.Argument(..., help="Instance YAML file."),
+    ranges: Path = typer.Option(..., "--ranges", help="Ranges file: the inputs to vary, each "
+                                "by its --set path (or a group of paths moved by one "
+                                "factor) with low, high and a distribution "
+                                "(docs/robustness.md)."),
+    policies: Optional[list[str]] = typer.Option(
+        None, "--policy", "-p", metavar="NAME",
+        help="Policy to compare (repeat; the first is the plan whose decisions are "
+             "followed; default none)."),
+    draws: int = typer.Option(200, "--draws", help="Joint draws of every input (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws (numpy PCG64)."),
+    grid: int = typer.Option(8, "--grid", help="Switch points: steps of the grid scanned "
+                             "along each range before bisecting each change."),
+    no_switch_points: bool = typer.Option(False, "--no-switch-points",
+                                          help="Skip the switch points (one input at a time "
+                                          "and the draws only)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Robustness folder to create."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    risk_lambda: Optional[float] = typer.Option(None, "--lambda", help="CVaR weight in [0, 1] (overrides the instance's risk.lambda)."),
+    risk_alpha: Optional[float] = typer.Option(None, "--alpha", help="CVaR level in [0, 1) (overrides risk.alpha)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per solve."),
+    cold: bool = typer.Option(False, "--cold", help="Solve every variant cold (a fresh model, "
+                              "no warm start): for checking and benchmarking."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
+    ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
+                                              help=AMBIGUITY_HELP),
+) -> int:
+    """How sure are we: each input of a ranges file one at a time (a tornado), the switch
+    points of the plan's decisions, and joint seeded draws (warm-started re-solves)."""
+    from .formulation.policies import check_policy, policy_names
+    from .studies.robustness import check_study
+
+    _risk_checks(risk_lambda, risk_alpha, time_limit)
+    names = list(dict.fromkeys(policies or ["none"]))
+    from .studies.robustness import DEFAULT_RESOLUTION
+
+    check_study(names, draws, grid, DEFAULT_RESOLUTION, seed)
+    _check_out(out, force)
+    loaded = _load(instance, sets, ambiguity)
+    known = policy_names(loaded.instance)
+    for p in names:
+        check_policy(p, known)
+    from .input.ranges import read_ranges
+
+    read = read_ranges(ranges, loaded)
+    _warn(loaded.warnings)
+    from .output.export import save_robustness
+    from .output.report import render_report
+    from .solve.solve import SolveOptions
+    from .studies.robustness import inputs_table, robustness as study
+
+    with _progress() as bar:
+        task = bar.add_task("robustness", total=None)
+
+        def step(what: str, done: int, total: Optional[int]) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        result = study(loaded, read, names, draws, seed, grid,
+                       switch_points=not no_switch_points, risk_lambda=risk_lambda,
+                       risk_alpha=risk_alpha, options=SolveOptions(time_limit_s=time_limit),
+                       warm=not cold, progress=step)
+    folder = save_robustness(result, inputs_table(read), out, force)
+    render_report(folder)
+    c = result.conclusions
+    if len(c) and draws:
+        holds = c[c["holds_in_every_draw"] == True]    # noqa: E712 - a column of objects
+        fails = c[c["holds_in_every_draw"] == False]   # noqa: E712
+        _say(out_console, ("holds in every draw:", "green"), f" {len(holds)} of {len(c)} "
+             "conclusions of the plan")
+        for r in fails.itertuples(index=False):
+            flips = str(r.flipped_by or "")
+            flips = flips if len(flips) <= 150 else flips[:149] + "\u2026"
+            _say(out_console, ("not in every draw:", "yellow"),
+                 f" {r.statement} ({r.holds_share:.0%} of the draws)"
+                 + (f"; {flips}" if flips else ""))
+    t = result.timing
+    def count(n: int, what: str) -> str:
+        return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+    _say(out_console, f"{count(t['variants'], 'variant')} solved under "
+         f"{len(names)} polic{'y' if len(names) == 1 else 'ies'} in {t['seconds']:.1f} s "
+         f"(HiGHS, per element block: {count(t['warm_solves'], 'warm re-solve')}, "
+         f"{count(t['cold_solves'], 'cold solve')}, "
+         f"branch and bound for {t['branch_and_bound_solves']:,})")
+    _say(out_console, f"robustness folder: {folder}")
+    return EXIT_OK if result.all_optimal else EXIT_NOT_OPTIMAL
 
 
 @app.command()
@@ -610,6 +876,18 @@ def bench(
     information: str = typer.Option("history", "--information", metavar="KIND",
                                     help="history (scenarios share early periods: a tree) "
                                     "or clairvoyant."),
+    regimes: int = typer.Option(0, "--regimes", min=0, max=MAX_REGIME_STATES,
+                                help="Scenarios from a chain of this many regimes (one "
+                                "normal), --scenarios paths sampled; 0: the generator's "
+                                "list of disruptions."),
+    projects: int = typer.Option(0, "--projects", min=0, max=1000,
+                                 help="Investment projects, each adding to 2-4 elements of "
+                                 "one source (they tie those elements' blocks)."),
+    integer_projects: bool = typer.Option(False, "--integer-projects",
+                                          help="Make the --projects all-or-nothing."),
+    reference_limit: Optional[float] = typer.Option(
+        None, "--reference-limit", metavar="S",
+        help="Stop the reference at S seconds (a MIP's branch and bound may not finish)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
     """Benchmark each phase on the synthetic generator against a monolithic highspy solve."""
@@ -624,11 +902,13 @@ def bench(
         raise UsageError(f"--information must be history or clairvoyant, got '{information}'")
     if budget_slack is not None and not 0 <= budget_slack <= 10:
         raise UsageError(f"--budget must be in [0, 10], got {budget_slack}")
+    check_settings(time_limit=reference_limit)
     with err_console.status(_line(f"benchmark: S={sources} E={elements} T={periods} "
                                   f"W={scenarios}...")):
         res = run_bench(scenarios, sources, elements, periods, seed, not no_reference,
                         sweep_points, compare_runs, policy, risk_lambda, budget_slack,
-                        information)
+                        information, regimes, projects, integer_projects,
+                        reference_limit)
     if as_json:
         typer.echo(json.dumps(res))
         return EXIT_OK
@@ -654,6 +934,8 @@ REFERENCE_PROJECT_SWEEP = ("projects[gbd-conversion].cost", "0:1.5e9:1.5e8")
 # 18 private days alone (the 42 national days removed), with and without building stock
 REFERENCE_STOCK_POLICIES = ["none", "no-stock"]
 REFERENCE_PRIVATE_DAYS, REFERENCE_OPENING_DAYS = 18, 60
+# the bundled instance of several buyers (issue 26): its coalition game under `none`
+REFERENCE_COALITION_INSTANCE, REFERENCE_COALITION_POLICY = "g7_2026.yaml", "none"
 
 
 @app.command()
@@ -670,7 +952,9 @@ def reference(
     terms under the main policies (out/lynas-unsigned), what each project is worth
     (out/projects), a sweep of GBD's cost (out/project-cost) and the instance
     without the national stock (out/stock: its 18 private days of opening stock
-    only), each with its report.html.
+    only), each with its report.html; and the coalition game of the bundled
+    instance of several buyers, instances/g7_2026.yaml, under policy none
+    (out/g7-coalition).
     """
     from .analysis.analysis import (
         compare_policies,
@@ -686,7 +970,8 @@ def reference(
     from .formulation.policies import check_policy, policy_names
     from .output.report import render_report
 
-    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost", "stock"):
+    for sub in ("compare", "sweep", "lynas-unsigned", "projects", "project-cost", "stock",
+                "g7-coalition"):
         check_target(out / sub, force)
     loaded = load_instance(default_instance_path())
     with err_console.status(_line("reference: comparing every policy...")):
@@ -714,9 +999,16 @@ def reference(
     with err_console.status(_line("reference: without the national stock...")):
         held, held_runs = compare_policies(private, REFERENCE_STOCK_POLICIES)
     render_report(save_comparison(held, held_runs, private, out / "stock", force))
+    from .studies.coalition import coalition_study, save_coalition
+
+    g7 = load_instance(default_instance_path().with_name(REFERENCE_COALITION_INSTANCE))
+    with err_console.status(_line("reference: every coalition of the G7 buyers...")):
+        game = coalition_study(g7, REFERENCE_COALITION_POLICY)
+    render_report(save_coalition(game, out / "g7-coalition", force))
     _say(out_console, ("wrote", "green"), f" {out}/compare, sweep, lynas-unsigned, projects, "
-         "project-cost and stock")
-    return EXIT_OK if (table.status == "optimal").all() else EXIT_NOT_OPTIMAL
+         "project-cost, stock and g7-coalition")
+    return EXIT_OK if (table.status == "optimal").all() and game.optimal \
+        else EXIT_NOT_OPTIMAL
 
 
 def _private_stock_only(loaded: Any) -> Any:
@@ -740,7 +1032,11 @@ def verify(run_dir: Path = typer.Argument(..., help="A run folder written by sol
     from .analysis.verify import runs_to_verify, verify_run
 
     failed = False
-    for folder, status, problems in runs_to_verify(run_dir):
+    folders = runs_to_verify(run_dir)
+    if not folders:
+        _say(out_console, ("nothing to check", "yellow"), f" {run_dir}: a comparison written "
+             "without its run folders (compare --no-runs) holds no allocation")
+    for folder, status, problems in folders:
         if status is not None:   # None: the comparison folder's own instance copy
             problems = problems + verify_run(folder)
         for p in problems:
@@ -900,6 +1196,15 @@ def build_synthetic(
         "history", "--information",
         help="history (decisions see the data so far; the default) or clairvoyant "
              "(the two-stage model, which --engine mpisppy solves)."),
+    regimes: int = typer.Option(0, "--regimes", min=0, max=MAX_REGIME_STATES,
+                                help="Scenarios from a chain of this many regimes (one "
+                                "normal), --scenarios paths sampled; 0: a list of "
+                                "disruptions."),
+    projects: int = typer.Option(0, "--projects", min=0, max=1000,
+                                 help="Investment projects, each adding to 2-4 elements of "
+                                 "one source (they tie those elements' blocks)."),
+    integer_projects: bool = typer.Option(False, "--integer-projects",
+                                          help="Make the --projects all-or-nothing."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write a random, plausible instance of the given size (for tests and benchmarks)."""
@@ -913,12 +1218,14 @@ def build_synthetic(
     if information not in ("history", "clairvoyant"):
         raise UsageError(f"--information must be history or clairvoyant, not '{information}'")
     data = synthetic_instance(sources, elements, periods, scenarios, seed,
-                              information=information)
+                              information=information, regimes=regimes, projects=projects,
+                              integer=integer_projects)
     instance_from_dict(data, name=data["name"])  # refuse to write an invalid instance
     write_text_atomic(out, check_instance_text(
         instance_to_yaml(data, "Synthetic instance (random, not data).")), force=force)
     _say(out_console, ("wrote", "green"), f" {out}: {sources} sources x {elements} elements x "
-         f"{periods} periods x {scenarios} scenarios (seed {seed})")
+         f"{periods} periods x {scenarios} " + (f"paths of {regimes} regimes" if regimes
+                                                 else "scenarios") + f" (seed {seed})")
     return EXIT_OK
 
 

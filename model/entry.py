@@ -18,12 +18,22 @@ INTERRUPTED = "interrupted; nothing was written"
 EXIT_INTERRUPTED = 130
 
 
+_SIGNALLED: list[int] = []
+
+
 def on_signal(signum: int, frame: Any) -> None:
     """Ctrl-C or SIGTERM: unwind once (temporary folders are removed on the way);
     further signals during the clean-up are ignored so it can finish."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _SIGNALLED.append(signum)
     raise KeyboardInterrupt
+
+
+def signalled() -> bool:
+    """Whether an interrupt arrived: the KeyboardInterrupt it raises may surface as
+    another error (a C extension whose import it broke says ImportError)."""
+    return bool(_SIGNALLED)
 
 
 def install_handlers() -> None:
@@ -46,6 +56,10 @@ def main() -> NoReturn:
         from .cli import main as cli_main     # typer and rich: the slow part
     except KeyboardInterrupt:
         interrupted()
+    except Exception:                          # an import the interrupt broke
+        if signalled():
+            interrupted()
+        raise
     cli_main()
     sys.exit(0)   # not reached: the command line always exits
 

@@ -57,6 +57,21 @@ def is_control(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI
 
 
+# the characters is_control accepts, as one class: Unicode's Cc category is exactly
+# U+0000-U+001F and U+007F-U+009F, Zl is U+2028 and Zp U+2029, then _BIDI
+# (tests/test_robustness.py checks the two agree on every code point)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+_CONTROL_BUT_LINES = re.compile(            # the same without \t and \n
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+
+
+def has_control(text: str, lines: bool = False) -> bool:
+    """Whether `text` holds a character that :func:`is_control` accepts (with `lines`,
+    a line break or a tab is allowed): one regular-expression scan, not a Unicode
+    lookup per character (instance notes run to thousands of characters)."""
+    return (_CONTROL_BUT_LINES if lines else _CONTROL).search(text) is not None
+
+
 def printable(text: Any) -> str:
     """`text` for a terminal: every control character shown as its escape (``\\x1b``).
 
@@ -64,7 +79,7 @@ def printable(text: Any) -> str:
     emoji off (the CLI prints rich ``Text``), the result is shown literally.
     """
     text = str(text)
-    if not any(is_control(c) for c in text):
+    if not has_control(text):
         return text
     return "".join(c.encode("unicode_escape").decode("ascii") if is_control(c) else c
                    for c in text)
@@ -186,6 +201,12 @@ def check_model_size(sources: int, elements: int, periods: int, scenarios: int,
             f"{MAX_MODEL_CELLS:,} (docs/cli.md, Safety)")
 
 
+# several buyers (DESIGN.md, "Several buyers"): every buyer multiplies the model (its own
+# contracts, deliveries, stock); the coalition game solves 2^n - 1 models and has its
+# own, lower bound (model.studies.coalition.MAX_COALITION_BUYERS)
+MAX_BUYERS = 50
+
+
 # scenarios generated from regimes and events (model.input.regimes): enumeration
 # gives every reachable regime path times every subset of the events; above this
 # many scenarios it is refused (an extensive form that large would not solve in
@@ -193,6 +214,25 @@ def check_model_size(sources: int, elements: int, periods: int, scenarios: int,
 MAX_ENUMERATED_SCENARIOS = 20_000
 MAX_REGIME_STATES = 50
 MAX_EVENTS = 50
+# sampling statistics (`solve --replications R --evaluate M`, model.analysis.sampling):
+# 2R + 1 solves after the run's own, each of a sample as large as the instance's;
+# the evaluation sample has at most MAX_SAMPLE paths, as any sample
+MAX_REPLICATIONS = 200
+MIN_CONFIDENCE, MAX_CONFIDENCE = 0.5, 0.999
+
+
+# robustness studies (`sourcing robustness`, model.studies.robustness): a ranges file is
+# read within MAX_RANGES_FILE_BYTES and names at most MAX_RANGE_INPUTS inputs; at most
+# MAX_DRAWS joint draws; switch points scan each range on at most MAX_GRID_STEPS
+# intervals and bisect a change at most MAX_BISECTION_STEPS times (the default
+# resolution, 1e-3 of the range within a grid step of 1/8, takes 7). A study solves
+# at most inputs x (2 + grid + decisions x steps) + draws variants per policy: with
+# every bound at its largest that is large, but each part is bounded before it starts
+MAX_RANGES_FILE_BYTES = 1024 * 1024
+MAX_RANGE_INPUTS = 100
+MAX_DRAWS = 10_000
+MAX_GRID_STEPS = 50
+MAX_BISECTION_STEPS = 40
 
 
 def check_synthetic_size(sources: int, elements: int, periods: int, scenarios: int,
@@ -241,6 +281,14 @@ def check_settings(risk_lambda: float | None = None, risk_alpha: float | None = 
     if threads is not None and (isinstance(threads, bool)
                                 or not isinstance(threads, numbers.Integral) or threads < 1):
         raise UsageError(f"threads must be a positive integer, got {threads!r}")
+
+
+def check_ambiguity(theta: Any, name: str = "--ambiguity") -> float:
+    """A total-variation radius: a number in [0, 2] (2: every distribution)."""
+    if not _real(theta, 0.0 <= _f(theta) <= 2.0):
+        raise UsageError(f"{name} must lie in [0, 2] (the total-variation distance between "
+                         f"two distributions is at most 2), got {theta}")
+    return float(theta)
 
 
 def check_gap(gap: Any, name: str = "--gap") -> float:

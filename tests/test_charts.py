@@ -191,7 +191,20 @@ def _frontier() -> pd.DataFrame:
                          "size[lofdal]": [0.0, 0.0, 0.2]})
 
 
+def _one_at_a_time() -> pd.DataFrame:
+    """robustness.csv of two inputs and two policies (the second with a long name)."""
+    return pd.DataFrame({
+        "label": ["scenarios.a-forty-character-scenario-id-0123456789.probability",
+                  "Tb shortage penalty"],
+        "low": [0.05, 5e6], "high": [0.3, 4e7],
+        "delta_expected_cost_low": [-3.7e8, -2.5e8], "delta_expected_cost_high": [1.1e9, 3.3e8],
+        f"delta_cost_base[{LONG_POLICY}]": [2.78e8, 2.78e8],
+        f"delta_cost_low[{LONG_POLICY}]": [2.77e8, 2.775e8],
+        f"delta_cost_high[{LONG_POLICY}]": [2.8e8, 2.79e8]})
+
+
 CHARTS: dict[str, Callable[[Path], Any]] = {
+    "tornado": lambda p: charts.tornado(_one_at_a_time(), p, "USD", ["none", LONG_POLICY]),
     "allocation_by_country": lambda p: charts.allocation_by_country(
         *_deliveries({LONG_POLICY: ("AU", "MY", 500.0), "b": ("CN", "CN", 100.0),
                       "c": ("ZZ", "QQ", 50.0)}), p, LONG_TITLE),
@@ -203,11 +216,42 @@ CHARTS: dict[str, Callable[[Path], Any]] = {
         [0.0, 191.0, 3350.0, 0.2], ["none", LONG_POLICY, "no-china-refining", "x"]),
         p, "USD", "year"),
     "tree": lambda p: charts.information_tree(_tree(), p, LONG_TITLE),
+    "regimes": lambda p: charts.regimes(*_regimes(), p, LONG_TITLE),
     "projects": lambda p: charts.capacity_built(pd.DataFrame({
         "element": ["Dy", "Dy", "Tb"], "period": [2028, 2029, 2028],
         "project": [LONG_POLICY, "lofdal", "lofdal"], "expected_t": [60.0, 200.0, 12.5]}),
         p, LONG_TITLE, ["lofdal", LONG_POLICY]),
 }
+
+
+def _regimes() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three regimes (one with a long name) over seven years: P(regime) and the
+    probability-weighted shortage by regime."""
+    years = [str(y) for y in range(2026, 2033)]
+    names = ["normal", "squeeze", "a-ban-on-every-heavy-rare-earth-for-japanese-buyers"]
+    prob = pd.DataFrame({"regime": names, **{y: [0.7 - 0.03 * i, 0.2 + 0.02 * i, 0.1 + 0.01 * i]
+                                             for i, y in enumerate(years)}})
+    short = pd.DataFrame({"regime": names, **{y: [0.0, 20.0 - 2 * i, 80.0 - 10 * i]
+                                              for i, y in enumerate(years)}})
+    return prob, short
+
+
+def test_the_regimes_chart_stacks_each_regime_in_its_colour(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """One collection per regime and panel, in the colour of its place in `states`;
+    the probability bars reach 1 and the shortage bars the period's total."""
+    from model.output.palette import regime_color
+
+    prob, short = _regimes()
+    fig = _drawn(monkeypatch, lambda p: charts.regimes(prob, short, p), tmp_path)
+    left, right = fig.axes
+    for ax, table in ((left, prob), (right, short)):
+        polys = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert [to_hex(c.get_facecolor()[0]) for c in polys] == \
+            [to_hex(regime_color(i)) for i in range(3)]
+        tops = polys[-1].get_paths()
+        totals = table.drop(columns="regime").sum().to_numpy()
+        assert [p.vertices[:, 1].max() for p in tops] == pytest.approx(totals)
 
 
 @pytest.mark.parametrize("name", sorted(CHARTS))

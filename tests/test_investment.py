@@ -184,7 +184,9 @@ def test_expected_value_plan_fixes_shared_builds() -> None:
 
 
 def test_a_project_couples_the_elements_it_yields(tmp_path: Path) -> None:
-    """A project adding Nd and Dy joins their element blocks; decomposed = monolithic."""
+    """A project adding Nd and Dy joins their element blocks (a model this small is
+    solved as one; larger ones keep the blocks apart under a master over the builds,
+    tests/test_benders.py); decomposed = monolithic."""
     inst = mine_instance()
     inst["elements"] = ["Nd", "Dy"]
     inst["demand"] = {"Nd": 5, "Dy": 10}

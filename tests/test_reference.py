@@ -48,3 +48,18 @@ def test_reference_outputs_regenerate(tmp_path: Path) -> None:
                   out / "lynas-unsigned" / "comparison.csv", "policy")
     _same_numbers(REF / "stock" / "comparison.csv", out / "stock" / "comparison.csv",
                   "policy")
+    for name, key in (("coalition", "coalition"), ("allocations", "rule"),
+                      ("buyers_by_scenario", "buyer")):
+        _same_numbers(REF / "g7-coalition" / f"{name}.csv",
+                      out / "g7-coalition" / f"{name}.csv", key)
+
+
+def test_committed_g7_coalition_verifies() -> None:
+    """The committed coalition folder of the G7 instance rechecks independently: the
+    game's numbers (values, allocations, core tests) and every coalition's run."""
+    folder = REF / "g7-coalition"
+    assert (folder / "coalition.csv").exists(), "run: sourcing reference --force"
+    proc = subprocess.run([sys.executable, "-m", "model.cli", "verify", str(folder)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("every constraint and reported number checks out") == 7

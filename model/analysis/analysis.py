@@ -26,6 +26,7 @@ from ..errors import UsageError
 from ..solve.decompose import compare_blocks, element_blocks, sweep_blocks, variant_blocks
 from ..formulation.matrix import build, fix_shared_decisions
 from ..input.instance import LoadedInstance
+from ..input.regimes import summarised
 from ..formulation.policies import check_policy, policy_names, resolve_policy, union_policy
 from .binding import binding_json, binding_rows, binding_text
 from .results import cost_breakdown, solution_arrays, summary_metrics
@@ -102,8 +103,10 @@ def largest_contracts(allocation: pd.DataFrame, n_periods: int, top: int = 3) ->
     return "; ".join(f"{s} {t:,.0f} t" for s, t in per_source.head(top).items())
 
 
-def policy_row(run: RunResult) -> dict[str, Any]:
-    """One comparison row from a solved run."""
+def policy_row(run: RunResult, per_scenario: bool = True) -> dict[str, Any]:
+    """One comparison row from a solved run; with `per_scenario` a column of total
+    shortage per scenario (``shortage_t[<scenario>]``), which a comparison of many
+    scenarios leaves to its long table (:func:`comparison_scenarios_table`)."""
     s = run.summary
     row: dict[str, Any] = {"policy": run.policy, "status": s["status"]}
     if not run.has_solution:
@@ -112,6 +115,8 @@ def policy_row(run: RunResult) -> dict[str, Any]:
     d, sol = run.data, run.solution
     row.update({k: s[k] for k in ("objective", "expected_cost", "cvar", "expected_shortage_t",
                                   "worst_shortage_t")})
+    if s.get("ambiguity"):        # doubt on the probabilities: the worst expectation too
+        row["worst_case_expected_cost"] = s["ambiguity"]["worst_case_expected_cost"]
     by_elem = s.get("expected_shortage_by_element_t") or {}
     for e in d.elements:
         row[f"expected_shortage_t[{e}]"] = by_elem.get(e)
@@ -138,9 +143,10 @@ def policy_row(run: RunResult) -> dict[str, Any]:
         share = supply / total if total > 0 else supply * 0
         row[f"china_share_of_deliveries_{stage}"] = float(share.get("CN", 0.0))
         row[f"hhi_of_deliveries_{stage}"] = float((share ** 2).sum())
-    costs = cost_breakdown(d, sol)
-    for w, short in zip(costs.scenario, costs.shortage_t):
-        row[f"shortage_t[{w}]"] = float(short)
+    if per_scenario:
+        costs = cost_breakdown(d, sol)
+        for w, short in zip(costs.scenario, costs.shortage_t):
+            row[f"shortage_t[{w}]"] = float(short)
     row["largest_contracts"] = largest_contracts(run.tables["allocation"], T)
     per = "year" if abs(float(d.period_days) - 365.0) <= 1.5 else "period"
     binds = binding_rows(run.tables.get("duals"), run.loaded.instance, d.currency, per, top=3)
@@ -192,7 +198,9 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
             run.summary.update(stochastic_metrics(loaded, name, risk_lambda, risk_alpha,
                                                   options, rp=run.summary["objective"]))
         runs[name] = run
-    table = pd.DataFrame([policy_row(r) for r in runs.values()])
+    # a column per scenario for a few named ones; thousands go to a long table
+    wide = not summarised(loaded.instance)
+    table = pd.DataFrame([policy_row(r, wide) for r in runs.values()])
     first = table.iloc[0]
     periods = len(runs[policies[0]].data.periods)
     if first["status"] == "optimal":
@@ -220,6 +228,28 @@ def compare_policies(loaded: LoadedInstance, policies: list[str],
         avoided = avoided.where(ok).rename(columns=lambda c: "avoided_" + c)
         table = pd.concat([table, avoided], axis=1)
     return table, runs
+
+
+def comparison_scenarios_table(runs: dict[str, RunResult]) -> pd.DataFrame:
+    """The per-scenario figures of a comparison in long form (comparison_scenarios.csv):
+    one row per policy with a plan and scenario, with the scenario's probability, its
+    total shortage (t, all elements summed) and the shortage avoided against the
+    first policy (``avoided_shortage_t``; empty when the first policy has no plan)."""
+    cols = ["policy", "scenario", "probability", "shortage_t", "avoided_shortage_t"]
+    names = list(runs)
+    first = runs[names[0]] if names else None
+    base = first.tables["scenarios"].set_index("scenario")["shortage_t"] \
+        if first is not None and first.has_solution else None
+    parts = []
+    for name, run in runs.items():
+        if not run.has_solution:
+            continue
+        t = run.tables["scenarios"][["scenario", "probability", "shortage_t"]].copy()
+        t.insert(0, "policy", name)
+        t["avoided_shortage_t"] = np.nan if base is None else \
+            base.reindex(t["scenario"]).to_numpy() - t["shortage_t"].to_numpy()
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def cost_by_year_table(runs: dict[str, RunResult]) -> pd.DataFrame:
@@ -294,7 +324,8 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
             extra = Policy(max_single_country_share=[CountryCapRule(share=cap, stages=stages,
                                                                     per=per)])
             run = solve_instance(loaded, policy, risk_lambda, risk_alpha, options, extra)
-            rows.append(_frontier_row(cap, run.summary, run.result.solve_seconds))
+            rows.append(_with_projects(_frontier_row(cap, run.summary,
+                                                     run.result.solve_seconds), run.summary))
             if progress:
                 progress(cap)
         return pd.DataFrame(rows)
@@ -314,7 +345,7 @@ def sweep_cap(loaded: LoadedInstance, caps: list[float], policy: str = "none",
         elif result.status == "infeasible":     # say why, in the instance's words
             summary["message"] = _explain_point(loaded, data, policy, stages, per, cap,
                                                 options) or result.message
-        rows.append(_frontier_row(cap, summary, result.solve_seconds))
+        rows.append(_with_projects(_frontier_row(cap, summary, result.solve_seconds), summary))
         if progress:
             progress(cap)
     return pd.DataFrame(rows)
@@ -487,10 +518,7 @@ def sweep_param(loaded: LoadedInstance, path: str, values: list[Any], policy: st
             seconds = result.solve_seconds
         row = {"param": path, "value": value, **_frontier_row(0.0, s, seconds)}
         row.pop("cap")
-        row["expected_investment"] = s.get("expected_investment")
-        for pid, b in (s.get("builds") or {}).items():
-            row[f"size[{pid}]"] = b["expected_size"]
-        rows.append(row)
+        rows.append(_with_projects(row, s))
         if progress:
             progress(value)
     return pd.DataFrame(rows)
@@ -507,6 +535,16 @@ def _explain_point(loaded: LoadedInstance, data: ProblemData, policy: str, stage
     built = build_model(data, resolved)
     why = list(built.trivially_infeasible) or explain_infeasibility(built, options)
     return "; ".join(why)
+
+
+def _with_projects(row: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
+    """A frontier row with the expected investment and, for an instance with projects,
+    the expected size each project is built to (``size[<project>]``): where a project
+    stops being built as the cap (or any input) moves."""
+    row["expected_investment"] = s.get("expected_investment")
+    for pid, b in (s.get("builds") or {}).items():
+        row[f"size[{pid}]"] = b["expected_size"]
+    return row
 
 
 def _frontier_row(cap: float, s: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -542,7 +580,8 @@ def expected_value_data(d: ProblemData) -> ProblemData:
         demand_t=np.einsum("etw,w->et", d.demand_t, p)[:, :, None],
         # a released stock floor counts with the probability that it binds
         emergency=np.zeros(d.emergency.shape[:2] + (1,)),
-        emergency_mix=(d.emergency, d.probability)))
+        emergency_mix=(d.emergency, d.probability),
+        buyers=None if d.buyers is None else d.buyers.expected(p)))
 
 
 def stochastic_metrics(loaded: LoadedInstance, policy: str = "none",

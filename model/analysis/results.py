@@ -33,6 +33,9 @@ class Solution:
     floors: pd.DataFrame | None = None       # stock-floor rows that bind, with deficits
     built_size: np.ndarray | None = None     # (P, T, W) project size decided in t (full = 1)
     avoided_t: np.ndarray | None = None      # (E, T, W) demand avoided by projects
+    # several buyers: stock received from and sent to other members (E, T, W)
+    received_t: np.ndarray | None = None
+    sent_t: np.ndarray | None = None
 
 
 def stock_floor_rows(built: BuiltModel, result: SolveResult, stock_t: np.ndarray
@@ -92,10 +95,16 @@ def solution_arrays(built: BuiltModel, result: SolveResult) -> Solution:
     size = np.zeros((P, T, W))
     if built.y_index is not None and len(built.y_index):
         size[tuple(built.y_index.T)] = np.maximum(result.values["y"], 0.0)
+    moved = {key: np.maximum(result.values[key].reshape(E, T, W), 0.0)
+             for key in ("m_in", "m_out") if result.values.get(key) is not None}
+    if d.buyers is not None:          # several buyers: no member, no transfer
+        for key in ("m_in", "m_out"):
+            moved.setdefault(key, np.zeros((E, T, W)))
     return Solution(np.maximum(x, 0.0), np.maximum(q, 0.0),
                     np.maximum(result.values["u"].reshape(E, T, W), 0.0), stock,
                     float(result.objective or 0.0), dense["z"],
-                    stock_floor_rows(built, result, stock), size, dense["r"])
+                    stock_floor_rows(built, result, stock), size, dense["r"],
+                    moved.get("m_in"), moved.get("m_out"))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -124,7 +133,7 @@ def cost_parts(d: ProblemData, s: Solution) -> dict[str, np.ndarray]:
     terminal = np.zeros((T, W))
     if d.terminal_value is not None and T:
         terminal[T - 1] = d.terminal_value @ s.stock_t[:, T - 1, :]
-    return {
+    parts = {
         "reservation": np.einsum("k,kt,ktw->tw", d.reservation_fee, d.price, s.contracted_t),
         "delivery": np.einsum("ktw,ktw->tw", d.delivery_price, s.delivered_t),
         "holding": np.einsum("e,etw->tw", d.holding_cost, s.stock_t),
@@ -134,6 +143,9 @@ def cost_parts(d: ProblemData, s: Solution) -> dict[str, np.ndarray]:
         "deficit": deficit,
         "terminal": terminal,
     }
+    if d.buyers is not None:        # several buyers: stock moved between members (cash)
+        parts["transfer"] = np.einsum("e,etw->tw", d.buyers.transfer_cost, s.received_t)
+    return parts
 
 
 def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
@@ -141,18 +153,32 @@ def cost_breakdown(d: ProblemData, s: Solution) -> pd.DataFrame:
     - resale revenue + stock deficit cost + investment - terminal stock value."""
     parts = {k: d.discount @ v for k, v in cost_parts(d, s).items()}
     surplus = s.surplus_t if s.surplus_t is not None else np.zeros_like(s.stock_t)
-    return pd.DataFrame({
+    moved = {"transfer_cost": parts["transfer"]} if "transfer" in parts else {}
+    table = pd.DataFrame({
         "scenario": d.scenarios, "probability": d.probability,
         "reservation_cost": parts["reservation"], "delivery_cost": parts["delivery"],
         "shortage_cost": parts["shortage"], "holding_cost": parts["holding"],
         "resale_revenue": parts["resale"], "stock_deficit_cost": parts["deficit"],
         "investment_cost": parts["investment"], "terminal_value": parts["terminal"],
+        **moved,
         "cost": parts["reservation"] + parts["delivery"] + parts["shortage"]
         + parts["holding"] - parts["resale"] + parts["deficit"] + parts["investment"]
         - parts["terminal"],
         "shortage_t": s.shortage_t.sum(axis=(0, 1)),
         "surplus_t": surplus.sum(axis=(0, 1)),
     })
+    if moved:
+        table["cost"] += parts["transfer"]
+    return table.pipe(_with_worst_case, d)
+
+
+def _with_worst_case(costs: pd.DataFrame, d: ProblemData) -> pd.DataFrame:
+    """Under doubt on the probabilities (`risk.ambiguity`), each scenario's worst-case
+    probability beside its own."""
+    if d.ambiguity <= 0:
+        return costs
+    q = worst_case_probability(costs["cost"].to_numpy(), d.probability, d.ambiguity)
+    return costs.assign(worst_case_probability=q)
 
 
 def cost_by_year(d: ProblemData, s: Solution) -> pd.DataFrame:
@@ -170,6 +196,8 @@ def cost_by_year(d: ProblemData, s: Solution) -> pd.DataFrame:
     terminal = parts["terminal"]
     cash = parts["reservation"] + parts["delivery"] + parts["holding"] + \
         parts["investment"] - parts["resale"] - terminal
+    if "transfer" in parts:       # several buyers: stock moved between members
+        cash = cash + parts["transfer"]
     penalty = parts["shortage"] + parts["deficit"]
     shortage = s.shortage_t.sum(axis=0)                                    # (T, W)
     T, W = cash.shape
@@ -242,6 +270,31 @@ def cvar_tail_warning(scenarios: list[str], costs: np.ndarray, probability: np.n
             "distribution, so the CVaR measures that scenario alone, not a tail of several")
 
 
+def worst_case_probability(costs: np.ndarray, probability: np.ndarray,
+                           theta: float) -> np.ndarray:
+    r"""(W,) the distribution within total-variation distance `theta` of `probability`
+    that gives the largest expected cost: up to :math:`\theta/2` of probability
+    moved from the cheapest scenarios (cheapest first) to the dearest one (Jiang and
+    Guan 2018). Its expectation is :math:`\tfrac{\theta}{2}\max_w C_w +
+    (1-\tfrac{\theta}{2})\, CVaR_{\theta/2}(C)`. Ties keep the scenario order."""
+    c = np.asarray(costs, dtype=float)
+    q = np.asarray(probability, dtype=float).copy()
+    if theta <= 0 or len(q) < 2:
+        return q
+    worst = int(np.argmax(c))
+    move = min(theta / 2, 1.0 - q[worst])
+    q[worst] += move
+    for w in np.argsort(c, kind="stable"):           # cheapest first
+        if move <= 0:
+            break
+        if w == worst:
+            continue
+        take = min(q[w], move)
+        q[w] -= take
+        move -= take
+    return q
+
+
 def cvar(costs: np.ndarray, probability: np.ndarray, alpha: float) -> float:
     r"""CVaR_alpha of a discrete distribution: mean of the worst 1 - alpha mass.
 
@@ -280,7 +333,7 @@ def max_single_country_share(d: ProblemData, s: Solution) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for stage in ("mining", "refining"):
         names, tonnes = country_delivered_t(d, s, stage)
-        third = np.array([c != d.home for c in names], dtype=bool)
+        third = _third_countries(d, names)
         ok = (d.demand_t > 0) & (d.probability > 0)[None, None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(ok[None], tonnes / d.demand_t[None], -1.0)
@@ -295,6 +348,16 @@ def max_single_country_share(d: ProblemData, s: Solution) -> dict[str, Any]:
                       "element": d.elements[e], "period": _plain(d.periods[t]),
                       "scenario": d.scenarios[w]}
     return out
+
+
+def _third_countries(d: ProblemData, names: list[str]) -> np.ndarray:
+    """(C,) True for third countries (not the home); with several buyers (C, E): not
+    the home countries of the element's buyer."""
+    if d.buyers is None:
+        return np.array([c != d.home for c in names], dtype=bool)
+    home = [set(h) for h in d.buyers.home]
+    return np.array([[c not in home[b] for b in d.buyers.element_buyer] for c in names],
+                    dtype=bool).reshape(len(names), len(d.elements))
 
 
 def _plain(v: Any) -> Any:
@@ -526,7 +589,8 @@ def duals_table(built: BuiltModel, result: SolveResult) -> pd.DataFrame:
     frames.append(demand.assign(rule="", country="", stage="", scenario="", node="",
                                 source=""))
     for name in ("committed", "min_take", "max_single_country_share", "min_domestic_share",
-                 "min_recycled_share", "min_stock_days", "build_stock", "budget"):
+                 "min_recycled_share", "min_stock_days", "build_stock", "budget",
+                 "shared_contract_capacity", "shared_delivery_capacity"):
         meta = built.row_meta.get(name)
         if meta is None or meta.empty:
             continue
@@ -603,6 +667,10 @@ def summary_metrics(built: BuiltModel, s: Solution) -> dict[str, Any]:
         "max_single_country_share": max_single_country_share(d, s),
         "max_single_country_share_definition": SHARE_DEFINITION,
         "scenario_costs": {w: float(c) for w, c in zip(d.scenarios, costs["cost"])},
+        "ambiguity": ({"total_variation": d.ambiguity,
+                       "worst_case_expected_cost": float(
+                           (costs["cost"] * costs["worst_case_probability"]).sum())}
+                      if d.ambiguity > 0 else None),
         "expected_investment": float((costs["investment_cost"] * costs["probability"]).sum()),
         "builds": build_summary(d, s),
     }

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
-from ..output.folders import FILES_OF, read_member, read_summary, read_table, sha256_of, \
+from ..output.folders import has_table, FILES_OF, read_member, read_summary, read_table, sha256_of, \
     table_limits
 from ..input.instance import load_instance
 from ..input.regimes import scenario_list, scenario_paths
@@ -335,6 +335,23 @@ def regime_problems(f: _Facts) -> list[str]:
     return out[:10]
 
 
+def _worst_expectation(costs: list[float], probs: list[float], theta: float) -> float:
+    """max_q sum q C over sum |q - p| <= theta: (theta/2) max C + (1 - theta/2) CVaR_{theta/2}
+    (the mean of the worst 1 - theta/2 of probability)."""
+    if theta <= 0:
+        return sum(p * c for p, c in zip(probs, costs))
+    top = max((c for c, p in zip(costs, probs)), default=0.0)
+    tail = 1.0 - theta / 2
+    if tail <= 0:
+        return top
+    acc, mass = 0.0, 0.0
+    for c, p in sorted(zip(costs, probs), key=lambda cp: -cp[0]):
+        take = min(p, max(tail - mass, 0.0))
+        acc += take * c
+        mass += p
+    return theta / 2 * top + acc
+
+
 def _close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-6) -> bool:
     return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
 
@@ -470,13 +487,17 @@ def runs_to_verify(folder: str | Path) -> list[tuple[Path, str | None, list[str]
     folder = Path(folder)
     summary = read_summary(folder)
     kind = summary.get("kind", "run")
-    if kind in ("sweep", "projects"):
+    if kind in ("sweep", "projects", "robustness"):
         raise UsageError(f"{folder} is a {kind} folder: it holds a table of solves, no "
                          "allocation to verify (solve one point with `sourcing solve` and "
                          "--set or --policy to check it)")
     if kind == "run":
         return [(folder, str(summary["status"]), [])]
     top = instance_problems(folder, summary) + file_problems(folder, summary)
+    if kind == "coalition" and not top:    # several buyers: the game's numbers
+        from .verify_buyers import coalition_problems
+
+        top = coalition_problems(folder, summary)
     out: list[tuple[Path, str | None, list[str]]] = [(folder, None, top)] if top else []
     runs = folder / "runs"
     for entry in sorted(os.scandir(runs), key=lambda e: e.name) if runs.is_dir() else []:
@@ -510,6 +531,10 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
                            f"instance.yaml does not define (policies: "
                            f"{', '.join(['none', *inst.policies])}): its rules cannot be "
                            "checked"]
+    if inst.buyers is not None:     # several buyers: their own checks (same principles)
+        from .verify_buyers import verify_buyers_run
+
+        return verify_buyers_run(folder, summary, inst, problems, tol)
     f = _Facts(inst)
     limits = table_limits(inst)
     ids = {"source": set(f.src), "element": set(inst.elements), "period": set(f.periods),
@@ -897,8 +922,17 @@ def verify_run(folder: str | Path, tol: float = 1e-6) -> list[str]:
     for pol_budget in pol.budget:
         if not le(expected, pol_budget.amount):
             bad(f"budget: expected cost {expected} > {pol_budget.amount}")
-    objective = (1 - lam) * expected + lam * cvar
-    if os.path.lexists(folder / "cost_by_year.csv"):     # the years add up to the costs
+    # doubt on the probabilities (from the hashed instance): the worst expectation within
+    # total-variation distance theta, by Jiang and Guan's closed form
+    theta = inst.risk.ambiguity.total_variation if inst.risk.ambiguity is not None else 0.0
+    worst = _worst_expectation([cost[w] for w in f.scen_ids],
+                               [f.prob[w] for w in f.scen_ids], theta)
+    objective = (1 - lam) * (worst if theta > 0 else expected) + lam * cvar
+    if theta > 0:
+        reported = (summary.get("ambiguity") or {}).get("worst_case_expected_cost")
+        if reported is None or not _close(reported, worst, 1e-6, 1e-4):
+            bad(f"summary ambiguity.worst_case_expected_cost = {reported}, recomputed {worst}")
+    if has_table(folder / "cost_by_year.csv"):     # the years add up to the costs
         by_year = read_table(folder / "cost_by_year.csv", limits["cost_by_year"],
                              columns=("scenario", "period", "cash_discounted",
                                       "penalty_discounted"),
@@ -990,6 +1024,24 @@ def _scenarios_problems(folder: Path, limit: int, f: _Facts, cost: dict[str, flo
     missing = sorted(set(f.scen_ids) - set(table.scenario))
     if missing:
         bad.append(f"scenarios.csv: no row for scenario(s) {', '.join(missing[:10])}")
+    theta = f.inst.risk.ambiguity.total_variation if f.inst.risk.ambiguity is not None \
+        else 0.0
+    if theta > 0 and not missing:       # the worst-case distribution: in the ball, worst
+        q = read_table(path, limit, columns=("scenario", "worst_case_probability"),
+                       dtype={"scenario": str})
+        q = dict(zip(q.scenario, pd.to_numeric(q.worst_case_probability, errors="coerce")))
+        moved = sum(abs(q.get(w, math.nan) - f.prob[w]) for w in f.scen_ids)
+        worst = _worst_expectation([cost[w] for w in f.scen_ids],
+                                   [f.prob[w] for w in f.scen_ids], theta)
+        got = sum(q.get(w, math.nan) * cost[w] for w in f.scen_ids)
+        if not (math.isfinite(moved) and moved <= theta + 1e-9
+                and _close(sum(q.values()), 1.0, 1e-9, 1e-9)
+                and all(v >= -1e-12 for v in q.values())):
+            bad.append(f"scenarios.csv: worst_case_probability is not a distribution within "
+                       f"total variation {theta:g} of the probabilities (moves {moved:.6g})")
+        elif not _close(got, worst, 1e-6, 1e-4):
+            bad.append(f"scenarios.csv: worst_case_probability gives an expected cost of "
+                       f"{got}, the worst within total variation {theta:g} is {worst}")
     _cap(bad, problems)
     return problems
 
@@ -1003,7 +1055,7 @@ def _duals_problems(folder: Path, limit: int, inst: Instance, f: _Facts) -> list
     finite values. Marginal values are not recomputed here (that needs an LP solve);
     the file's SHA-256 covers the numbers."""
     path = folder / "duals.csv"
-    if not os.path.lexists(path):
+    if not has_table(path):
         return []
     problems: list[str] = []
     table = read_table(path, limit, columns=DUAL_KEYS + ("value",),

@@ -26,8 +26,11 @@ probability :math:`p_w`. What is known when (model.input.tree, model.formulation
 8. :func:`define_recycled_floor_constraints`       recycled floors,
 9. :func:`define_stock_days_constraints`           stockpile targets (released in emergencies),
    :func:`define_stock_build_constraints`          stock drawn, never raised (``build_stock``),
+   :func:`define_project_constraints`              investment (model.formulation.investment),
+   :func:`define_sharing_constraints`              several buyers (model.formulation.sharing),
 10. :func:`define_cost_expressions` and :func:`define_budget_constraint`,
-11. :func:`define_cvar_constraints` and :func:`define_objective`.
+11. :func:`define_cvar_constraints`, :func:`define_ambiguity_constraints` (doubt on
+    the probabilities) and :func:`define_objective`.
 
 Every constraint row carries metadata (element, period, country, stage, slot)
 in :attr:`BuiltModel.row_meta` so that duals and explanations can be
@@ -50,6 +53,7 @@ from .indexing import ModelIndex, StockFloorRows, model_index, stock_floor_rows
 from .investment import project_rows
 from .matrix import cost_coefficients, empty_meta, scenario_words
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
+from .sharing import sharing_rows
 
 
 # --------------------------------------------------------------------------- variables
@@ -65,7 +69,10 @@ def define_variables(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex,
     * :math:`z_{en} \ge 0` surplus sold t (elements with a minimum-take contract),
     * :math:`\delta_r \ge 0` deficit below a soft stock floor's row r, t,
     * :math:`y_{p\tau n}` project sizes (binary for all-or-nothing projects),
-    * :math:`r_{en} \ge 0` demand avoided by demand-reducing projects, t.
+    * :math:`r_{en} \ge 0` demand avoided by demand-reducing projects, t;
+    * with several buyers :math:`u_{en} \le D_{en}`, and :math:`m^{in}_{en},
+      m^{out}_{en} \ge 0` stock received from and sent to other members, t
+      (model.formulation.sharing).
 
     Arcs excluded by the policy get no variables at all.
     """
@@ -81,7 +88,13 @@ def define_variables(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex,
     q_ub = ix.q_bound.tolist()
     m.x = pyo.Var(range(len(x_ub)), bounds=lambda _, i: (0.0, x_ub[i]))
     m.q = pyo.Var(range(len(q_ub)), bounds=lambda _, i: (0.0, q_ub[i]))
-    m.u = pyo.Var(range(E * S), within=pyo.NonNegativeReals)
+    u_ub = ix.u_upper.tolist()      # u <= D with several buyers (model.formulation.sharing)
+    m.u = pyo.Var(range(E * S), bounds=lambda _, i: (
+        0.0, None if not np.isfinite(u_ub[i]) else u_ub[i]))
+    M = len(ix.m_elements)          # several buyers: stock received from and sent to members
+    if M:
+        m.m_in = pyo.Var(range(M * S), within=pyo.NonNegativeReals)
+        m.m_out = pyo.Var(range(M * S), within=pyo.NonNegativeReals)
     cap = d.stock_capacity_t
     m.stock = pyo.Var(range(E * S), bounds=lambda _, i: (
         0.0, None if not np.isfinite(cap[i // S]) else float(cap[i // S])))
@@ -165,7 +178,9 @@ def define_balance_constraints(m: pyo.ConcreteModel, d: ProblemData,
     with :math:`I_{e,n^-} = I^0_e` (``stock.initial``) in the first period,
     :math:`D` the base demand times the slot's demand shocks, :math:`z`
     the surplus sold (only for elements with a minimum-take contract) and
-    :math:`r` the demand avoided by demand-reducing projects. The
+    :math:`r` the demand avoided by demand-reducing projects. With several
+    buyers each buyer's element has its own row, with :math:`+ m^{in} - m^{out}`
+    the stock it receives from and sends to other members. The
     dual of this row is the marginal cost of one more tonne of demand at the node.
     """
     S = ix.n_slots
@@ -174,6 +189,7 @@ def define_balance_constraints(m: pyo.ConcreteModel, d: ProblemData,
         by_es[int(d.arc_element[k]), s].append(i)
     z_pos = {int(e): j for j, e in enumerate(ix.z_elements.tolist())}
     r_pos = {int(e): j for j, e in enumerate(ix.r_elements.tolist())}
+    m_pos = {int(e): j for j, e in enumerate(ix.m_elements.tolist())}
 
     def rule(m: pyo.ConcreteModel, e: int, s: int) -> Any:
         prev = int(ix.slot_prev[s])
@@ -181,9 +197,10 @@ def define_balance_constraints(m: pyo.ConcreteModel, d: ProblemData,
         supply = sum(m.q[i] for i in by_es.get((e, s), ()))
         sold = m.z[z_pos[e] * S + s] if e in z_pos else 0.0
         avoided = m.r[r_pos[e] * S + s] if e in r_pos else 0.0
+        moved = m.m_in[m_pos[e] * S + s] - m.m_out[m_pos[e] * S + s] if e in m_pos else 0.0
         demand = float(d.demand_t[e, ix.slot_t[s], ix.slot_rep[s]])
-        return before + supply + m.u[e * S + s] - m.stock[e * S + s] - sold + avoided == \
-            demand
+        return before + supply + m.u[e * S + s] - m.stock[e * S + s] - sold + avoided \
+            + moved == demand
 
     E = len(d.elements)
     m.balance = pyo.Constraint(range(E), range(S), rule=rule)
@@ -401,6 +418,34 @@ def define_project_constraints(m: pyo.ConcreteModel, d: ProblemData, policy: Res
     return out
 
 
+def define_sharing_constraints(m: pyo.ConcreteModel, d: ProblemData,
+                               ix: ModelIndex) -> dict[str, pd.DataFrame]:
+    r"""Several buyers (model.formulation.sharing): the members' contracts and deliveries
+    within the capacity they hold together, and stock moved between them.
+
+    See :mod:`model.formulation.sharing` for each family's mathematics; the row
+    terms are built there once, for this formulation and the matrix path alike.
+    """
+    var = {"x": m.x, "q": m.q, "y": m.y}
+    if len(ix.m_elements):
+        var.update({"m_in": m.m_in, "m_out": m.m_out})
+    out = {}
+    for rows in sharing_rows(d, ix):
+        by_row: list[list[Any]] = [[] for _ in range(rows.n)]
+        for r, kind, pos, c in zip(rows.row, rows.kind, rows.pos, rows.coef):
+            by_row[r].append(c * var[kind][pos])
+
+        def rule(m: pyo.ConcreteModel, r: int, by_row=by_row, rows=rows) -> Any:
+            body = pyo.quicksum(by_row[r])
+            if rows.lower[r] == rows.upper[r]:
+                return body == rows.upper[r]
+            return body <= rows.upper[r]
+
+        m.add_component(rows.family, pyo.Constraint(range(rows.n), rule=rule))
+        out[rows.family] = rows.frame()
+    return out
+
+
 def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex,
                             floors: StockFloorRows) -> None:
     r"""Each scenario's cost along its path, and the expected cost (discounted, currency).
@@ -427,7 +472,8 @@ def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex
         terms.append((c, m.x[i], float(ix.x_prob[i])))
     for i, c in enumerate(coef["q"].tolist()):
         terms.append((c, m.q[i], float(ix.slot_prob[ix.q_index[i, 2]])))
-    for name, var in (("u", m.u), ("stock", m.stock), ("z", m.z)):
+    moves = (("m_in", m.m_in),) if len(ix.m_elements) else ()
+    for name, var in (("u", m.u), ("stock", m.stock), ("z", m.z)) + moves:
         for i, c in enumerate(coef[name].reshape(-1).tolist()):
             terms.append((c, var[i], float(ix.slot_prob[i % S])))
     for j, c in enumerate(coef["deficit"].tolist()):
@@ -456,7 +502,7 @@ def define_cost_expressions(m: pyo.ConcreteModel, d: ProblemData, ix: ModelIndex
             for i in ix.qpos_of[:, s][ix.qpos_of[:, s] >= 0].tolist():
                 if coef["q"][i] != 0.0:
                     by_w[w].append(float(coef["q"][i]) * m.q[i])
-            for name, var in (("u", m.u), ("stock", m.stock), ("z", m.z)):
+            for name, var in (("u", m.u), ("stock", m.stock), ("z", m.z)) + moves:
                 for e in range(coef[name].shape[0]):
                     c = float(coef[name][e, s])
                     if c != 0.0:
@@ -503,10 +549,49 @@ def define_cvar_constraints(m: pyo.ConcreteModel, d: ProblemData) -> pd.DataFram
                  slot=-1, dnode=-1)
 
 
+def define_ambiguity_constraints(m: pyo.ConcreteModel, d: ProblemData) -> dict[str, pd.DataFrame]:
+    r"""The worst expectation over a total-variation ball (only when theta > 0).
+
+    Doubt on the probabilities: over every distribution :math:`q` with
+    :math:`\sum_w |q_w - p_w| \le \theta`, the largest :math:`\sum_w q_w C_w`
+    equals :math:`\tfrac{\theta}{2}\max_w C_w + (1-\tfrac{\theta}{2})\,
+    CVaR_{\theta/2}(C)` (Jiang and Guan 2018), the optimum of
+
+    .. math:: \min\ \tfrac{\theta}{2}\tau + (1-\tfrac{\theta}{2})\eta_A
+              + \sum_w p_w s_w \quad \text{s.t.}\quad \tau \ge C_w,\
+              s_w \ge C_w - \eta_A,\ s_w \ge 0.
+
+    Reads ``risk.ambiguity.total_variation``. The rows come in the order of the
+    matrix build: ``ambiguity_max`` then ``ambiguity_excess``.
+    """
+    W = len(d.scenarios)
+    m.amb_max = pyo.Var(within=pyo.Reals)
+    m.amb_eta = pyo.Var(within=pyo.Reals)
+    m.amb_excess = pyo.Var(range(W), within=pyo.NonNegativeReals)
+    m.ambiguity_max = pyo.Constraint(
+        range(W), rule=lambda m, w: m.amb_max >= m.scenario_cost[w])
+    m.ambiguity_excess = pyo.Constraint(
+        range(W), rule=lambda m, w: m.amb_excess[w] >= m.scenario_cost[w] - m.amb_eta)
+    meta = {}
+    for name in ("ambiguity_max", "ambiguity_excess"):
+        meta[name] = _meta(constraint=name, rule="", element="", period="", country="",
+                           stage="", scenario=d.scenarios, sense=">=", rhs=0.0,
+                           demand_t=np.nan, slot=-1, dnode=-1)
+    return meta
+
+
 def define_objective(m: pyo.ConcreteModel, d: ProblemData) -> None:
-    r"""Minimise :math:`(1-\lambda)\,E[C] + \lambda\, CVaR_\alpha(C)`."""
+    r"""Minimise :math:`(1-\lambda)\,E_\theta[C] + \lambda\, CVaR_\alpha(C)`, with
+    :math:`E_\theta` the worst expectation within total-variation distance
+    :math:`\theta` of the probabilities (:math:`E[C]` at :math:`\theta = 0`)."""
     lam, alpha = d.risk_lambda, d.risk_alpha
-    obj = (1.0 - lam) * m.expected_cost if lam < 1.0 else 0.0
+    if d.ambiguous:
+        theta = d.ambiguity
+        obj = (1.0 - lam) * (theta / 2 * m.amb_max + (1 - theta / 2) * m.amb_eta
+                             + sum(float(p) * m.amb_excess[w]
+                                   for w, p in enumerate(d.probability) if p))
+    else:
+        obj = (1.0 - lam) * m.expected_cost if lam < 1.0 else 0.0
     if lam > 0.0:
         obj = obj + lam * (m.eta + sum(float(p) / (1.0 - alpha) * m.excess[w]
                                        for w, p in enumerate(d.probability) if p))
@@ -561,10 +646,13 @@ def build_model(d: ProblemData, policy: ResolvedPolicy) -> BuiltModel:
             "build_stock": define_stock_build_constraints(m, d, policy, ix),
         }
         meta.update(define_project_constraints(m, d, policy, ix, infeasible))
+        meta.update(define_sharing_constraints(m, d, ix))
         define_cost_expressions(m, d, ix, floors)
         meta["budget"] = define_budget_constraint(m, d, policy)
         if d.risk_lambda > 0:
             meta["cvar_excess"] = define_cvar_constraints(m, d)
+        if d.ambiguous:
+            meta.update(define_ambiguity_constraints(m, d))
         define_objective(m, d)
     finally:
         if gc_was_enabled:

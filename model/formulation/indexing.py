@@ -41,6 +41,10 @@ class ModelIndex:
     y_integer: np.ndarray = None  # (n_y,) bool
     potential: np.ndarray = None  # (K, T) most capacity projects can add (t/period)
     r_elements: np.ndarray = None  # elements whose demand projects can reduce
+    # several buyers (model.formulation.sharing): elements that may send and receive
+    # stock (a coalition of two or more members), and the bound of shortage u <= D
+    m_elements: np.ndarray = None
+    u_upper: np.ndarray = None    # (E * S,) inf with one buyer
 
     @property
     def n_slots(self) -> int:
@@ -126,8 +130,17 @@ def model_index(d: ProblemData, policy: ResolvedPolicy) -> ModelIndex:
     qpos_of[ks[:, 0], ks[:, 1]] = np.arange(len(ks))
     take = x_mask.any(axis=1) & (d.min_take > 0) if K else np.zeros(0, bool)
     z_elements = np.unique(d.arc_element[take]).astype(np.int64)
+    E = len(d.elements)
+    m_elements = np.zeros(0, np.int64)
+    u_upper = np.full(E * len(slot_t), np.inf)
+    if d.buyers is not None:
+        # shortage never exceeds demand (a buyer must not pass on tonnes it never had)
+        u_upper = d.demand_t[:, slot_t, slot_rep].reshape(-1).astype(float)
+        count = np.bincount(d.buyers.element_base, minlength=len(d.buyers.base_elements))
+        m_elements = np.flatnonzero(count[d.buyers.element_base] > 1).astype(np.int64)
     return ModelIndex(slot_of, slot_t, slot_rep, slot_prob, slot_prev, x_index, x_prob,
-                      xcol_of, q_index, qpos_of, bound[ks[:, 0], ks[:, 1]], z_elements, **proj)
+                      xcol_of, q_index, qpos_of, bound[ks[:, 0], ks[:, 1]], z_elements,
+                      m_elements=m_elements, u_upper=u_upper, **proj)
 
 
 def _project_index(d: ProblemData, policy: ResolvedPolicy, slot_of: np.ndarray
@@ -165,6 +178,28 @@ def _project_index(d: ProblemData, policy: ResolvedPolicy, slot_of: np.ndarray
             "ycol_of": ycol_of, "y_unit": np.where(integer, pj.max_size[p_of], 1.0),
             "y_upper": np.where(integer, 1.0, pj.max_size[p_of]), "y_integer": integer,
             "potential": potential, "r_elements": np.flatnonzero(reduced).astype(np.int64)}
+
+
+@dataclass
+class ProjectIndex:
+    """The project size columns of a model alone (:func:`project_index`): what the
+    project rows and costs read, for a master problem that holds the builds only
+    (model.solve.benders)."""
+
+    y_index: np.ndarray      # (n_y, 3) project, period decided, decision node
+    y_prob: np.ndarray       # (n_y,) probability of the node
+    ycol_of: np.ndarray      # (P, T, W) position in y_index, -1 where none
+    y_unit: np.ndarray       # (n_y,) size per unit of y
+    y_upper: np.ndarray      # (n_y,) 1 (binary) or max_size
+    y_integer: np.ndarray    # (n_y,) bool
+    potential: np.ndarray    # (K, T)
+    r_elements: np.ndarray   # elements whose demand projects can reduce
+
+
+def project_index(d: ProblemData, policy: ResolvedPolicy) -> ProjectIndex:
+    """The project size columns of the model of `d` under `policy`, as
+    :func:`model_index` makes them."""
+    return ProjectIndex(**_project_index(d, policy, slots(d)[0]))
 
 
 @dataclass

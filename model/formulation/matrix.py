@@ -25,9 +25,11 @@ import scipy.sparse as sp
 
 from ..input.data import ProblemData
 from .built import META_COLUMNS, BuiltModel
-from .indexing import ModelIndex, StockFloorRows, model_index, stock_floor_rows
+from .indexing import (ModelIndex, ProjectIndex, StockFloorRows, model_index,
+                       stock_floor_rows)
 from .investment import project_rows
 from .policies import ResolvedPolicy, ShareRule, floor_without_sources
+from .sharing import sharing_rows
 
 
 @dataclass
@@ -240,17 +242,26 @@ def cost_coefficients(d: ProblemData, ix: ModelIndex,
     if floors is not None:
         soft = floors.soft
         out["deficit"] = floors.deficit_cost[soft] * ds[floors.slot[soft]]
-    if ix.y_index is not None and len(ix.y_index):
-        pj = d.projects
-        p, tau = ix.y_index[:, 0], ix.y_index[:, 1]
-        # the full-size cost per unit of size, a fixed cost once built (binary y), charged
-        # in the period decided or, with a life, as annuities inside the horizon
-        out["y"] = (ix.y_unit * pj.cost[p] + np.where(ix.y_integer, pj.fixed_cost[p], 0.0)) \
-            * pj.charge_weight(disc)[p, tau]
-    else:
-        out["y"] = np.zeros(0)
+    out["y"] = project_costs(d, ix)
     out["r"] = np.zeros((0 if ix.r_elements is None else len(ix.r_elements), len(ds)))
+    # several buyers: a tonne received from another member costs the transfer cost
+    m_el = ix.m_elements if ix.m_elements is not None else np.zeros(0, np.int64)
+    tc = d.buyers.transfer_cost[m_el] if d.buyers is not None else np.zeros(0)
+    out["m_in"] = tc[:, None] * ds[None, :]
+    out["m_out"] = np.zeros((len(m_el), len(ds)))
     return out
+
+
+def project_costs(d: ProblemData, ix: ModelIndex | ProjectIndex) -> np.ndarray:
+    """Discounted cost per unit of each project size column in a scenario that has it:
+    the full-size cost per unit of size, a fixed cost once built (binary y), charged in
+    the period decided or, with a life, as annuities inside the horizon."""
+    if ix.y_index is None or not len(ix.y_index):
+        return np.zeros(0)
+    pj = d.projects
+    p, tau = ix.y_index[:, 0], ix.y_index[:, 1]
+    return (ix.y_unit * pj.cost[p] + np.where(ix.y_integer, pj.fixed_cost[p], 0.0)) \
+        * pj.charge_weight(d.discount)[p, tau]
 
 
 def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltModel:
@@ -266,8 +277,11 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     #      deficit (per soft stock-floor row), then eta and excess
     soft = np.flatnonzero(floors.soft)
     R = len(ix.r_elements)
+    M = len(ix.m_elements)      # several buyers: stock moved (model.formulation.sharing)
     sizes = {"x": len(ix.x_index), "q": len(ix.q_index), "u": E * S, "stock": E * S,
              "z": Z * S, "deficit": len(soft), "y": len(ix.y_index), "r": R * S}
+    if M:
+        sizes.update({"m_in": M * S, "m_out": M * S})
     blocks, n_col = {}, 0
     for name, n in sizes.items():
         blocks[name] = (n_col, n_col + n)
@@ -277,6 +291,12 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
         blocks["eta"] = (n_col, n_col + 1)
         blocks["excess"] = (n_col + 1, n_col + 1 + W)
         n_col += 1 + W
+    tv = d.ambiguity if d.ambiguous else 0.0
+    if tv > 0:      # the worst expectation over a total-variation ball (issue 25)
+        blocks["amb_max"] = (n_col, n_col + 1)
+        blocks["amb_eta"] = (n_col + 1, n_col + 2)
+        blocks["amb_excess"] = (n_col + 2, n_col + 2 + W)
+        n_col += 2 + W
     off = {name: a for name, (a, _) in blocks.items()}
     xcol = np.where(ix.xcol_of >= 0, off["x"] + ix.xcol_of, -1)          # (K, T, W)
     qcol = np.where(ix.qpos_of >= 0, off["q"] + ix.qpos_of, -1)          # (K, S)
@@ -284,6 +304,8 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     ucol, scol = off["u"] + es, off["stock"] + es
     zcol = off["z"] + np.arange(Z * S).reshape(Z, S)
     rcol = off["r"] + np.arange(R * S).reshape(R, S)
+    mcol = {kind: off[kind] + np.arange(M * S).reshape(M, S) for kind in ("m_in", "m_out")} \
+        if M else {}
 
     col_lower = np.zeros(n_col)
     col_upper = np.full(n_col, np.inf)
@@ -292,8 +314,12 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     col_upper[slice(*blocks["y"])] = ix.y_upper
     col_upper[slice(*blocks["q"])] = ix.q_bound
     col_upper[slice(*blocks["stock"])] = np.repeat(d.stock_capacity_t, S)
+    col_upper[slice(*blocks["u"])] = ix.u_upper      # u <= D with several buyers
     if lam > 0:
         col_lower[blocks["eta"][0]] = -np.inf
+    if tv > 0:
+        col_lower[blocks["amb_max"][0]] = -np.inf
+        col_lower[blocks["amb_eta"][0]] = -np.inf
 
     # ---- costs: per unit in a scenario (coef) and expected (times the node's probability)
     coef = cost_coefficients(d, ix, floors)
@@ -301,10 +327,15 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     prob = {"x": ix.x_prob, "q": ix.slot_prob[s_q], "u": np.tile(ix.slot_prob, E),
             "stock": np.tile(ix.slot_prob, E), "z": np.tile(ix.slot_prob, Z),
             "deficit": ix.slot_prob[floors.slot[soft]], "y": ix.y_prob,
-            "r": np.tile(ix.slot_prob, R)}
+            "r": np.tile(ix.slot_prob, R), "m_in": np.tile(ix.slot_prob, M),
+            "m_out": np.tile(ix.slot_prob, M)}
     expected = np.concatenate([coef[n].reshape(-1) * prob[n] for n in sizes])
     cost = np.zeros(n_col)
-    if lam < 1:
+    if tv > 0:      # (1-lam) [tv/2 tau + (1 - tv/2) eta_A + sum_w p_w s_w]
+        cost[blocks["amb_max"][0]] = (1 - lam) * tv / 2
+        cost[blocks["amb_eta"][0]] = (1 - lam) * (1 - tv / 2)
+        cost[slice(*blocks["amb_excess"])] = (1 - lam) * d.probability
+    elif lam < 1:
         cost[:n_cost] = (1 - lam) * expected
     if lam > 0:
         cost[blocks["eta"][0]] = lam
@@ -366,12 +397,15 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     rhs[:, ix.slot_t == 0] -= d.stock_initial_t[:, None]
     z_rows = es[ix.z_elements].reshape(-1)
     r_rows = es[ix.r_elements].reshape(-1)     # avoided demand (demand-reducing projects)
+    m_rows = es[ix.m_elements].reshape(-1)     # several buyers: + received - sent
     r = np.concatenate([e_of_q * S + s_q, prev_rows, es.reshape(-1), es.reshape(-1), z_rows,
-                        r_rows])
+                        r_rows] + ([m_rows, m_rows] if M else []))
     c = np.concatenate([off["q"] + np.arange(len(k_q)), prev_cols, ucol.reshape(-1),
-                        scol.reshape(-1), zcol.reshape(-1), rcol.reshape(-1)])
+                        scol.reshape(-1), zcol.reshape(-1), rcol.reshape(-1)]
+                       + ([mcol["m_in"].reshape(-1), mcol["m_out"].reshape(-1)] if M else []))
     v = np.concatenate([np.ones(len(k_q)), np.ones(len(prev_rows)), np.ones(E * S),
-                        -np.ones(E * S), -np.ones(Z * S), np.ones(R * S)])
+                        -np.ones(E * S), -np.ones(Z * S), np.ones(R * S)]
+                       + ([np.ones(M * S), -np.ones(M * S)] if M else []))
     row_blocks["balance"] = rows.add(r, c, v, rhs.reshape(-1), rhs.reshape(-1))
     e_grid, s_grid = np.divmod(np.arange(E * S), S)
     meta["balance"] = pd.DataFrame({
@@ -433,6 +467,18 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
                                             terms.upper)
         meta[terms.family] = terms.meta if terms.n else empty_meta()
 
+    # 9b. several buyers: shared capacity, stock moved between members
+    # (model.formulation.sharing)
+    for shared in sharing_rows(d, ix):
+        kinds = np.array(shared.kind, dtype=object)
+        col = np.array([off[kind] for kind in shared.kind], dtype=np.int64) + \
+            np.array(shared.pos, dtype=np.int64) if len(kinds) else np.zeros(0, np.int64)
+        row_blocks[shared.family] = rows.add(np.array(shared.row, dtype=np.int64), col,
+                                             np.array(shared.coef, dtype=float),
+                                             np.array(shared.lower, dtype=float),
+                                             np.array(shared.upper, dtype=float))
+        meta[shared.family] = shared.frame()
+
     # 10. budget: expected cost <= B
     nz = np.flatnonzero(expected != 0)
     nb = len(policy.budgets)
@@ -445,44 +491,30 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
 
     # 10. cvar_excess (lambda > 0): C_w - eta - excess_w <= 0, as Pyomo writes
     #     `excess >= C_w - eta`; C_w sums the variables on scenario w's path
+    if lam > 0 or tv > 0:
+        path_r, path_c, path_v = _scenario_cost_terms(d, ix, coef, floors, off, xcol, qcol,
+                                                      ucol, scol, zcol, mcol.get("m_in"))
     if lam > 0:
-        r_l, c_l, v_l = [], [], []
-
-        def on_path(cols: np.ndarray, vals: np.ndarray) -> None:
-            """cols, vals: (n, T, W) column (-1: none) and cost of each (item, t, w)."""
-            i, tt, ww = np.nonzero((cols >= 0) & (vals != 0))
-            r_l.append(ww)
-            c_l.append(cols[i, tt, ww])
-            v_l.append(vals[i, tt, ww])
-
-        xpos = np.where(ix.xcol_of >= 0, ix.xcol_of, 0)
-        on_path(xcol, np.where(ix.xcol_of >= 0, coef["x"][xpos] if len(coef["x"]) else 0, 0))
-        q_path = qcol[:, ix.slot_of]                                     # (K, T, W)
-        on_path(q_path, np.where(q_path >= 0, coef["q"][np.maximum(q_path - off["q"], 0)]
-                                 if len(coef["q"]) else 0, 0))
-        for name, col in (("u", ucol), ("stock", scol), ("z", zcol)):
-            on_path(col[:, ix.slot_of], coef[name][:, ix.slot_of])
-        if len(ix.y_index):   # builds decided on the path, paid when decided
-            ypos = np.where(ix.ycol_of >= 0, ix.ycol_of, 0)
-            on_path(np.where(ix.ycol_of >= 0, off["y"] + ix.ycol_of, -1),
-                    np.where(ix.ycol_of >= 0, coef["y"][ypos], 0.0))
-        if len(soft):      # a soft floor's deficit: one column per row (slot)
-            owner = floors.slot[soft]
-            hit = ix.slot_of[ix.slot_t[owner]] == owner[:, None]             # (n, W)
-            j, ww = np.nonzero(hit)
-            r_l.append(ww)
-            c_l.append(off["deficit"] + j)
-            v_l.append(coef["deficit"][j])
-        r_l += [np.arange(W), np.arange(W)]
-        c_l += [np.full(W, off["eta"]), off["excess"] + np.arange(W)]
-        v_l += [-np.ones(W), -np.ones(W)]
-        row_blocks["cvar_excess"] = rows.add(np.concatenate(r_l), np.concatenate(c_l),
-                                             np.concatenate(v_l), np.full(W, -np.inf),
-                                             np.zeros(W))
-        meta["cvar_excess"] = pd.DataFrame({
-            "constraint": "cvar_excess", "rule": "", "element": "", "period": "", "country": "",
-            "stage": "", "scenario": d.scenarios, "sense": ">=", "rhs": 0.0,
-            "demand_t": np.nan, "slot": -1, "dnode": -1}, columns=META_COLUMNS)
+        row_blocks["cvar_excess"] = rows.add(
+            np.concatenate([path_r, np.arange(W), np.arange(W)]),
+            np.concatenate([path_c, np.full(W, off["eta"]), off["excess"] + np.arange(W)]),
+            np.concatenate([path_v, -np.ones(W), -np.ones(W)]), np.full(W, -np.inf),
+            np.zeros(W))
+        meta["cvar_excess"] = _scenario_meta(d, "cvar_excess")
+    # 11. ambiguity (tv > 0): C_w - tau <= 0 and C_w - eta_A - s_w <= 0
+    if tv > 0:
+        row_blocks["ambiguity_max"] = rows.add(
+            np.concatenate([path_r, np.arange(W)]),
+            np.concatenate([path_c, np.full(W, off["amb_max"])]),
+            np.concatenate([path_v, -np.ones(W)]), np.full(W, -np.inf), np.zeros(W))
+        meta["ambiguity_max"] = _scenario_meta(d, "ambiguity_max")
+        row_blocks["ambiguity_excess"] = rows.add(
+            np.concatenate([path_r, np.arange(W), np.arange(W)]),
+            np.concatenate([path_c, np.full(W, off["amb_eta"]),
+                            off["amb_excess"] + np.arange(W)]),
+            np.concatenate([path_v, -np.ones(W), -np.ones(W)]), np.full(W, -np.inf),
+            np.zeros(W))
+        meta["ambiguity_excess"] = _scenario_meta(d, "ambiguity_excess")
 
     A = sp.csc_matrix((np.concatenate(rows.vals),
                        (np.concatenate(rows.rows), np.concatenate(rows.cols))),
@@ -498,6 +530,54 @@ def _build(d: ProblemData, policy: ResolvedPolicy, start_time: float) -> BuiltMo
     built.matrix = lp
     built.floors = floors
     return built
+
+
+def _scenario_cost_terms(d: ProblemData, ix: ModelIndex, coef: dict[str, np.ndarray],
+                         floors: StockFloorRows, off: dict[str, int], xcol: np.ndarray,
+                         qcol: np.ndarray, ucol: np.ndarray, scol: np.ndarray,
+                         zcol: np.ndarray, mincol: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Triplets (row = scenario w, column, cost) of C_w: the discounted cost of every
+    variable on scenario w's path (the rows of CVaR and of the ambiguity set)."""
+    r_l, c_l, v_l = [], [], []
+
+    def on_path(cols: np.ndarray, vals: np.ndarray) -> None:
+        """cols, vals: (n, T, W) column (-1: none) and cost of each (item, t, w)."""
+        i, tt, ww = np.nonzero((cols >= 0) & (vals != 0))
+        r_l.append(ww)
+        c_l.append(cols[i, tt, ww])
+        v_l.append(vals[i, tt, ww])
+
+    xpos = np.where(ix.xcol_of >= 0, ix.xcol_of, 0)
+    on_path(xcol, np.where(ix.xcol_of >= 0, coef["x"][xpos] if len(coef["x"]) else 0, 0))
+    q_path = qcol[:, ix.slot_of]                                     # (K, T, W)
+    on_path(q_path, np.where(q_path >= 0, coef["q"][np.maximum(q_path - off["q"], 0)]
+                             if len(coef["q"]) else 0, 0))
+    for name, col in (("u", ucol), ("stock", scol), ("z", zcol)) + \
+            ((("m_in", mincol),) if mincol is not None else ()):
+        on_path(col[:, ix.slot_of], coef[name][:, ix.slot_of])
+    if len(ix.y_index):   # builds decided on the path, paid when decided
+        ypos = np.where(ix.ycol_of >= 0, ix.ycol_of, 0)
+        on_path(np.where(ix.ycol_of >= 0, off["y"] + ix.ycol_of, -1),
+                np.where(ix.ycol_of >= 0, coef["y"][ypos], 0.0))
+    soft = np.flatnonzero(floors.soft)
+    if len(soft):      # a soft floor's deficit: one column per row (slot)
+        owner = floors.slot[soft]
+        hit = ix.slot_of[ix.slot_t[owner]] == owner[:, None]             # (n, W)
+        j, ww = np.nonzero(hit)
+        r_l.append(ww)
+        c_l.append(off["deficit"] + j)
+        v_l.append(coef["deficit"][j])
+    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+    return cat(r_l, np.int64), cat(c_l, np.int64), cat(v_l, float)
+
+
+def _scenario_meta(d: ProblemData, name: str) -> pd.DataFrame:
+    """Row metadata of a family with one row per scenario (CVaR, ambiguity)."""
+    return pd.DataFrame({
+        "constraint": name, "rule": "", "element": "", "period": "", "country": "",
+        "stage": "", "scenario": d.scenarios, "sense": ">=", "rhs": 0.0,
+        "demand_t": np.nan, "slot": -1, "dnode": -1}, columns=META_COLUMNS)
 
 
 BUILDERS = ("matrix", "pyomo")
@@ -539,3 +619,101 @@ def fix_shared_decisions(built: BuiltModel, contracted_t: np.ndarray,
             var = built.model.component(name)
             for i, v in zip(pos.tolist(), value.tolist()):
                 var[i].fix(v)
+
+
+@dataclass(frozen=True)
+class FixedDecisions:
+    """Decisions to hold fixed in another scenario set of the same instance (a
+    candidate plan's first stage, model.analysis.sampling): contracts by source index
+    and element name, project sizes by project id, each a period vector of values
+    with a mask of the periods that are fixed. Keyed by names rather than arc
+    positions, so it applies as well to an element block (model.solve.decompose).
+
+    ``contracts[(s, e)] = (values_t, mask)`` (T,) each; ``builds[p] = (values, mask)``
+    with the values in the units of the size columns ``y`` (the size, or 0/1 for an
+    all-or-nothing project), decided in the period of the position.
+    """
+
+    contracts: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]
+    builds: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def n_contracts(self) -> int:
+        """How many (source, element, period) contracts are fixed."""
+        return int(sum(m.sum() for _, m in self.contracts.values()))
+
+    @property
+    def n_builds(self) -> int:
+        """How many (project, period decided) sizes are fixed."""
+        return int(sum(m.sum() for _, m in self.builds.values()))
+
+
+def first_stage_decisions(d: ProblemData, contracted_t: np.ndarray,
+                          size: np.ndarray | None = None) -> FixedDecisions:
+    """The decisions of a plan taken at nodes holding every scenario of `d` (as
+    :func:`fix_shared_decisions` fixes them): contracts decided at the root (or at a
+    period's node that every scenario shares) and project sizes decided in a period
+    whose node every scenario shares. `contracted_t` (K, T, W) and `size` (P, T, W)
+    are a solution's per-scenario arrays (model.analysis.results.Solution)."""
+    D = d.decision_node
+    shared_row = np.array([len(np.unique(row)) == 1 for row in D])       # (T+1,)
+    K, T = d.capacity_t.shape
+    rows = d.decision_row if K else np.zeros((0, T), np.int64)
+    contracts = {}
+    for k in range(K):
+        if not d.is_contract[k]:
+            continue
+        mask = shared_row[rows[k]]
+        if mask.any():
+            key = (int(d.arc_source[k]), d.elements[int(d.arc_element[k])])
+            contracts[key] = (np.where(mask, contracted_t[k, :, 0], 0.0), mask)
+    builds = {}
+    pj = d.projects
+    if pj is not None and size is not None:
+        for p, pid in enumerate(pj.ids):
+            mask = pj.decide[p] & shared_row[1:]
+            if mask.any():
+                builds[pid] = (np.where(mask, size[p, :, 0], 0.0), mask)
+    return FixedDecisions(contracts, builds)
+
+
+def fix_decisions(built: BuiltModel, fixed: FixedDecisions) -> int:
+    """Fix every column of a fixed decision at its value, at each node where the
+    model takes it (a sample that splits earlier takes it at several nodes: each gets
+    the same value, which anticipates nothing), clipped to the column's bounds.
+    Decisions the model does not have (an excluded source, no capacity) are skipped.
+    Returns the number of columns fixed."""
+    d, ix = built.data, built.index
+    K, T = d.capacity_t.shape
+    want = np.zeros((K, T))
+    mask = np.zeros((K, T), dtype=bool)
+    for k in range(K):
+        got = fixed.contracts.get((int(d.arc_source[k]), d.elements[int(d.arc_element[k])]))
+        if got is not None:
+            want[k], mask[k] = got
+    kx, tx = ix.x_index[:, 0], ix.x_index[:, 1]
+    pos_x = np.flatnonzero(mask[kx, tx])
+    cap = d.capacity_t + ix.potential
+    fixes = [("x", pos_x, np.clip(want[kx[pos_x], tx[pos_x]], 0.0, cap[kx[pos_x], tx[pos_x]]))]
+    if len(ix.y_index) and fixed.builds:
+        ids = d.projects.ids
+        P = len(ids)
+        ywant = np.zeros((P, T))
+        ymask = np.zeros((P, T), dtype=bool)
+        for p, pid in enumerate(ids):
+            if pid in fixed.builds:
+                ywant[p], ymask[p] = fixed.builds[pid]
+        py, ty = ix.y_index[:, 0], ix.y_index[:, 1]
+        pos_y = np.flatnonzero(ymask[py, ty])
+        fixes.append(("y", pos_y, np.clip(ywant[py[pos_y], ty[pos_y]], 0.0,
+                                          ix.y_upper[pos_y])))
+    for name, pos, value in fixes:
+        if built.matrix is not None:
+            a, _ = built.matrix.col_blocks[name]
+            built.matrix.col_lower[a + pos] = value
+            built.matrix.col_upper[a + pos] = value
+        else:
+            var = built.model.component(name)
+            for i, v in zip(pos.tolist(), value.tolist()):
+                var[i].fix(v)
+    return int(sum(len(pos) for _, pos, _ in fixes))

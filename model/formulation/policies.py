@@ -96,13 +96,16 @@ def check_policy(name: str, known: Sequence[str], where: str = "policies") -> No
     raise UsageError(f"unknown policy '{name}' ({hint}{where}: {', '.join(known)})")
 
 
-def _units(data: ProblemData, rule: RuleFilter) -> list[tuple[str, list[int]]]:
-    """Element units of a rule: each element, or each group (an ungrouped element alone)."""
-    chosen = data.element_index(rule.elements)
+def _units(data: ProblemData, rule: RuleFilter, scope: "_Scope | None" = None
+           ) -> list[tuple[str, list[int]]]:
+    """Element units of a rule: each element, or each group (an ungrouped element alone);
+    with several buyers, those of one buyer (its elements and its copies of the groups)."""
+    chosen = data.element_index(rule.elements) if scope is None else scope.elements(rule)
+    groups = data.groups if scope is None else scope.groups
     if rule.per == "element":
         return [(data.elements[e], [e]) for e in chosen]
     units, grouped = [], set()
-    for g, members in data.groups.items():
+    for g, members in groups.items():
         inside = [e for e in members if e in chosen]
         grouped.update(members)
         if inside:
@@ -111,9 +114,55 @@ def _units(data: ProblemData, rule: RuleFilter) -> list[tuple[str, list[int]]]:
     return units
 
 
+@dataclass
+class _Scope:
+    """Where a policy's rules apply: the one buyer, or one of several buyers (its arcs,
+    its elements, its home countries; DESIGN.md: a buyer's shares use its own demand
+    and its own home)."""
+
+    buyer: str | None          # None: the one buyer of an instance without `buyers`
+    arcs: np.ndarray           # (K,) bool: the buyer's usable arcs
+    home: list[str]
+    data: ProblemData
+    position: int = 0
+
+    def applies(self, rule: Any) -> bool:
+        named = getattr(rule, "buyers", None)
+        return self.buyer is None or named is None or self.buyer in named
+
+    def elements(self, rule: RuleFilter) -> list[int]:
+        bd = self.data.buyers
+        wanted = None if rule.elements is None else set(rule.elements)
+        return [e for e in range(len(self.data.elements))
+                if bd.element_buyer[e] == self.position
+                and (wanted is None or bd.base_elements[bd.element_base[e]] in wanted)]
+
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        suffix = f"@{self.buyer}"
+        return {g: m for g, m in self.data.groups.items() if g.endswith(suffix)}
+
+    @property
+    def home_label(self) -> str:
+        return "+".join(self.home)
+
+
+def _scopes(data: ProblemData, usable: np.ndarray) -> list[_Scope]:
+    """The one buyer, or every member of the coalition in order."""
+    bd = data.buyers
+    if bd is None:
+        return [_Scope(None, usable, [data.home], data)]
+    arc_buyer = bd.arc_buyer(data.arc_element) if data.n_arcs else np.zeros(0, int)
+    return [_Scope(b, usable & (arc_buyer == j), bd.home[j], data, j)
+            for j, b in enumerate(bd.ids)]
+
+
 def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
                    extra: Policy | None = None) -> ResolvedPolicy:
-    """Resolve policy `name` (plus optional extra rules, as a sweep adds a cap)."""
+    """Resolve policy `name` (plus optional extra rules, as a sweep adds a cap).
+
+    With several buyers every rule holds for each buyer it names (all without
+    `buyers`), on that buyer's deliveries, demand and home countries."""
     check_policy(name, policy_names(inst))
     pol = inst.policies.get(name, Policy())
     rules = {key: list(getattr(pol, key)) + (list(getattr(extra, key)) if extra else [])
@@ -124,44 +173,58 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
     usable = ~excluded
     out = ResolvedPolicy(name=name, excluded_arcs=excluded)
     out.infeasible = committed_but_excluded(data, excluded, name)
+    scopes = _scopes(data, usable)
 
     def label(key: str, i: int) -> str:
         n_own = len(getattr(pol, key))
         return f"{name}.{key}[{i}]" if i < n_own else f"{key}[{i - n_own}]"
 
     for i, r in enumerate(rules["max_single_country_share"]):
-        arc_sets = []
-        for stage in r.stages:
-            country = data.arc_country(stage)
-            named = set(country[usable]) - {data.home}
-            if r.countries is not None:
-                named &= set(r.countries)
-            for c in sorted(named):
-                arc_sets.append(ArcSet(c, stage, usable & (country == c)))
         share_t, periods = _phased(data, r)
-        out.share_rules.append(ShareRule(
-            "max_single_country_share", label("max_single_country_share", i), "<=",
-            share_t, r.applies_to == "plan", _units(data, r), periods, arc_sets))
+        for sc in scopes:
+            if not sc.applies(r):
+                continue
+            arc_sets = []
+            for stage in r.stages:
+                country = data.arc_country(stage)
+                named = set(country[sc.arcs]) - set(sc.home)
+                if r.countries is not None:
+                    named &= set(r.countries)
+                for c in sorted(named):
+                    arc_sets.append(ArcSet(c, stage, sc.arcs & (country == c)))
+            out.share_rules.append(ShareRule(
+                "max_single_country_share", label("max_single_country_share", i), "<=",
+                share_t, r.applies_to == "plan", _units(data, r, sc if sc.buyer else None),
+                periods, arc_sets))
     for i, r in enumerate(rules["min_domestic_share"]):
-        arcs = usable & (data.arc_country(r.stage) == data.home)
         share_t, periods = _phased(data, r)
-        out.share_rules.append(ShareRule(
-            "min_domestic_share", label("min_domestic_share", i), ">=", share_t,
-            r.applies_to == "plan", _units(data, r), periods,
-            [ArcSet(data.home, r.stage, arcs)]))
+        for sc in scopes:
+            if not sc.applies(r):
+                continue
+            arcs = sc.arcs & np.isin(data.arc_country(r.stage), sc.home)
+            out.share_rules.append(ShareRule(
+                "min_domestic_share", label("min_domestic_share", i), ">=", share_t,
+                r.applies_to == "plan", _units(data, r, sc if sc.buyer else None), periods,
+                [ArcSet(sc.home_label, r.stage, arcs)]))
     for i, r in enumerate(rules["min_recycled_share"]):
         share_t, periods = _phased(data, r)
-        out.share_rules.append(ShareRule(
-            "min_recycled_share", label("min_recycled_share", i), ">=", share_t,
-            r.applies_to == "plan", _units(data, r), periods,
-            [ArcSet("", "", usable & data.arc_recycled)]))
+        for sc in scopes:
+            if not sc.applies(r):
+                continue
+            out.share_rules.append(ShareRule(
+                "min_recycled_share", label("min_recycled_share", i), ">=", share_t,
+                r.applies_to == "plan", _units(data, r, sc if sc.buyer else None), periods,
+                [ArcSet("", "", sc.arcs & data.arc_recycled)]))
     for i, r in enumerate(rules["min_stock_days"]):
-        units = _units(data, r)
-        out.stock_rules.append(StockRule(label("min_stock_days", i),
-                                         r.days / data.period_days, units,
-                                         data.period_index(r.periods),
-                                         [floor_binds(data, u, r.refill) for _, u in units],
-                                         r.deficit_cost))
+        for sc in scopes:
+            if not sc.applies(r):
+                continue
+            units = _units(data, r, sc if sc.buyer else None)
+            out.stock_rules.append(StockRule(label("min_stock_days", i),
+                                             r.days / data.period_days, units,
+                                             data.period_index(r.periods),
+                                             [floor_binds(data, u, r.refill) for _, u in units],
+                                             r.deficit_cost))
     for i, r in enumerate(rules["budget"]):
         out.budgets.append((label("budget", i), r.amount))
     if not pol.build_stock or (extra is not None and not extra.build_stock):
@@ -175,7 +238,9 @@ def resolve_policy(inst: Instance, data: ProblemData, name: str = "none",
         if r.project not in projects:      # the project belongs to another element block
             continue
         j = projects.index(r.project)
-        out.builds.append((label("build", i), j, r.min_size))
+        # several buyers: a coalition builds the share of the project its members hold
+        share = 1.0 if data.projects.share is None else float(data.projects.share[j])
+        out.builds.append((label("build", i), j, r.min_size * share))
         if out.excluded_projects[j] and r.min_size > 0:
             out.infeasible.append(f"{label('build', i)}: policy {name} requires project "
                                   f"{r.project} (size {r.min_size:g}) and excludes it")

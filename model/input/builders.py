@@ -373,9 +373,66 @@ RARE_EARTHS = ["Nd", "Pr", "Dy", "Tb", "La", "Ce", "Sm", "Eu", "Gd", "Y", "Ho", 
 COUNTRIES = ["CN", "AU", "MY", "US", "FR", "VN", "BR", "IN", "CA", "ZA", "GL", "TZ", "EE"]
 
 
+def _regime_scenarios(n_regimes: int, elements: list[str], paths: int, seed: int
+                      ) -> dict[str, Any]:
+    """The regime chain of :func:`synthetic_instance` (drawn from a generator of its
+    own, so that the sources stay those of the seed)."""
+    rng = np.random.default_rng([seed, 1])
+    states: dict[str, Any] = {"normal": {"description": "no disruption"}}
+    for r in range(1, n_regimes):
+        country = "CN" if rng.random() < 0.6 else COUNTRIES[int(rng.integers(1, len(COUNTRIES)))]
+        hit = [str(e) for e in rng.choice(elements, size=max(1, len(elements) // 4),
+                                          replace=False)]
+        states[f"r{r}"] = {
+            "description": f"{country} supply of {', '.join(hit)} cut",
+            "disruptions": [{"match": {"mined_in": country}, "elements": hit,
+                             "availability": float(np.round(rng.uniform(0, 0.6), 2))}],
+            "price_shocks": [{"match": {"mode": "spot"}, "elements": hit,
+                              "multiplier": float(np.round(rng.uniform(1.0, 3.0), 2))}]}
+    names = list(states)
+    transition = {}
+    for a in names:
+        stay = float(np.round(rng.uniform(0.6, 0.8), 3))
+        rest = rng.dirichlet(np.ones(len(names) - 1)) * (1.0 - stay) if len(names) > 1 \
+            else np.zeros(0)
+        row = {b: float(np.round(v, 6)) for b, v in zip([n for n in names if n != a], rest)}
+        row[a] = float(np.round(1.0 - sum(row.values()), 6))
+        transition[a] = row
+    return {"regimes": {"start": "normal", "states": states, "transition": transition},
+            "sample": {"paths": int(paths), "seed": int(seed)}}
+
+
+def _projects(n: int, sources: list[dict[str, Any]], demand: dict[str, float],
+              base_price: dict[str, float], periods: list[int], seed: int, integer: bool
+              ) -> list[dict[str, Any]]:
+    """The projects of :func:`synthetic_instance` (a generator of their own)."""
+    rng = np.random.default_rng([seed, 2])
+    hosts = [s for s in sources if s["mined_in"] != "CN" and len(s["supply"]) >= 2]
+    if not hosts:
+        return []
+    decide = periods[1:3] if len(periods) > 2 else periods[:1]
+    out = []
+    for j in range(n):
+        host = hosts[int(rng.integers(0, len(hosts)))]
+        offered = list(host["supply"])
+        k = int(rng.integers(2, min(4, len(offered)) + 1))
+        elems = [str(e) for e in rng.choice(offered, size=k, replace=False)]
+        added = {e: float(np.round(0.2 * demand[e], 1)) for e in elems}
+        value = sum(added[e] * base_price[e] for e in elems)
+        project: dict[str, Any] = {
+            "id": f"p{j:03d}", "source": host["id"], "capacity": added,
+            "cost": float(np.round(value * rng.uniform(0.3, 1.0), -3)), "build_time": 1,
+            "decide": {"from": decide[0], "until": decide[-1]}}
+        if integer:
+            project["integer"] = True
+        out.append(project)
+    return out
+
+
 def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int = 10,
                        n_scenarios: int = 25, seed: int = 0,
-                       name: str | None = None, information: str = "history"
+                       name: str | None = None, information: str = "history",
+                       regimes: int = 0, projects: int = 0, integer: bool = False
                        ) -> dict[str, Any]:
     """A random, plausible instance of the given size (as a plain dict).
 
@@ -388,6 +445,19 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
     alike for any one element, and scenarios share their early periods, so the
     information tree branches over time). Policies: a 65 % cap per
     element, the same per group, and a 50 % plan cap.
+
+    With `regimes` R > 0 the scenarios come from a Markov chain instead
+    (docs/instance-format.md, "Scenarios from regimes and events"): a normal
+    regime and R - 1 disrupted ones, each cutting one country's supply of a
+    quarter of the elements with a spot price shock, held year by year; the
+    chain stays in its regime with probability 0.6 to 0.8. `n_scenarios` paths are
+    sampled (seed `seed`); identical draws merge, so there may be fewer scenarios.
+    The sources are those of the same seed without regimes.
+
+    With `projects` N > 0, N investment projects each add a fifth of the demand of
+    two to four elements to a non-Chinese source offering them, decided in the
+    second or third period (at the tree's nodes), built in one period, at 0.3 to 1
+    year of the added supply's value; `integer` makes them all-or-nothing.
     """
     check_synthetic_size(n_sources, n_elements, n_periods, n_scenarios)
     rng = np.random.default_rng(seed)
@@ -444,6 +514,12 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
             scen["demand_shocks"] = [{"elements": hit_elems, "periods": periods[t0:],
                                       "multiplier": float(np.round(rng.uniform(0.9, 1.15), 3))}]
         scenarios.append(scen)
+    if regimes > 0:
+        scenarios = _regime_scenarios(regimes, elements, n_scenarios, seed)
+    extra: dict[str, Any] = {}
+    if projects > 0:
+        extra["projects"] = _projects(projects, sources, demand, base_price, periods, seed,
+                                      integer)
     growth = {e: {p: float(np.round(demand[e] * 1.03 ** i, 1)) for i, p in enumerate(periods)}
               for e in elements}
     return {
@@ -466,4 +542,5 @@ def synthetic_instance(n_sources: int = 20, n_elements: int = 17, n_periods: int
             "crma65-group": {"max_single_country_share": {"share": 0.65, "per": "group"}},
             "plan50": {"max_single_country_share": {"share": 0.5, "applies_to": "plan"}},
         },
+        **extra,
     }

@@ -20,6 +20,7 @@ from ..safety import check_model_size
 from .instance import LoadedInstance, index_multiplier, index_path, pkey
 from .regimes import scenario_list
 from .schema import Instance, Selector, Source
+from .buyers import BuyerData, entitlement_shares, expanded_name
 from .tree import (
     NO_LEAD_TIME,
     InformationTree,
@@ -59,6 +60,8 @@ class ProblemData:
     groups: dict[str, list[int]] = field(default_factory=dict)
     risk_lambda: float = 0.0
     risk_alpha: float = 0.95
+    # radius theta of the total-variation ball around the probabilities (0: nominal)
+    ambiguity: float = 0.0
     period_days: float = 365.0
     information: str = "history"     # history | clairvoyant (DESIGN: what is known when)
     lead_time: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (K,)
@@ -74,10 +77,24 @@ class ProblemData:
     recourse_node: np.ndarray | None = None   # (T, W) node of period t's recourse
     # currency per tonne left in stock after the last period (DESIGN: end of the horizon)
     terminal_value: np.ndarray | None = None  # (E,)
+    # several buyers (model.input.buyers): what ties the expanded elements and arcs
+    buyers: BuyerData | None = None
 
     @property
     def n_arcs(self) -> int:
         return len(self.arc_source)
+
+    @property
+    def ambiguous(self) -> bool:
+        """The expectation is a worst case over a total-variation ball (theta > 0) and
+        it counts in the objective (lambda < 1)."""
+        return self.ambiguity > 0.0 and self.risk_lambda < 1.0
+
+    @property
+    def scenario_costs_couple(self) -> bool:
+        """The objective reads each scenario's total cost (CVaR or ambiguity): the
+        element blocks are tied through it."""
+        return self.risk_lambda > 0.0 or self.ambiguous
 
     @property
     def is_contract(self) -> np.ndarray:
@@ -141,6 +158,9 @@ class ProjectData:
     # the periods of operation inside the horizon (DESIGN: end of the horizon)
     charge: np.ndarray | None = None
     life: np.ndarray | None = None     # (P,) periods of operation, 0 = no life given
+    # several buyers: the share of each project the coalition may build (its members'
+    # summed entitlements of the project's source); None with one buyer
+    share: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -173,7 +193,8 @@ class ProjectData:
         return ProjectData([i for i, k in zip(self.ids, keep) if k], cap[keep], red[keep],
                            self.cost[keep], self.fixed_cost[keep], self.build_time[keep],
                            self.decide[keep], self.max_size[keep], self.integer[keep],
-                           self.charge[keep], self.life[keep])
+                           self.charge[keep], self.life[keep],
+                           None if self.share is None else self.share[keep])
 
 
 def annuity_factor(rate: float, life: int) -> float:
@@ -309,13 +330,29 @@ def _window_mask(src: Source, periods: list[Any]) -> np.ndarray:
 
 def problem_data(loaded: LoadedInstance | Instance,
                  risk_lambda: float | None = None,
-                 risk_alpha: float | None = None) -> ProblemData:
-    """Apply DESIGN.md's conventions and return the dense arrays of an instance."""
+                 risk_alpha: float | None = None,
+                 buyers: list[str] | None = None) -> ProblemData:
+    """Apply DESIGN.md's conventions and return the dense arrays of an instance.
+
+    With several buyers (``buyers:``) the model's elements and arcs are expanded
+    per buyer (model.input.buyers); `buyers` chooses the coalition (its members,
+    default every buyer): only its members are in the model."""
     inst = loaded.instance if isinstance(loaded, LoadedInstance) else loaded
-    elements, periods = list(inst.elements), list(inst.periods)
-    E, T = len(elements), len(periods)
-    e_pos = {e: i for i, e in enumerate(elements)}
+    base_elements, periods = list(inst.elements), list(inst.periods)
+    T = len(periods)
+    e_pos = {e: i for i, e in enumerate(base_elements)}
     scen = scenario_list(inst)     # a list as written, or generated from regimes and events
+    members = _members(inst, buyers)
+    # the model's elements: the instance's, or each member's (element@buyer)
+    if members is None:
+        elements = base_elements
+        elem_base = np.arange(len(elements))
+        elem_buyer = np.zeros(len(elements), dtype=int)
+    else:
+        elements = [expanded_name(e, b.id) for b in members for e in base_elements]
+        elem_base = np.tile(np.arange(len(base_elements)), len(members))
+        elem_buyer = np.repeat(np.arange(len(members)), len(base_elements))
+    E = len(elements)
     # before any array: every path to a model (solve, compare, sweep, mpi-sppy) comes here
     check_model_size(len(inst.sources), E, T, len(scen) or 1, len(inst.projects))
     names = [w.id for w in scen] or ["base"]
@@ -336,13 +373,15 @@ def problem_data(loaded: LoadedInstance | Instance,
     arc_source, arc_element, cap_rows, price_rows, lead = [], [], [], [], []
     arc_index: list[str | None] = []
     committed_rows, floor, ceiling, windows = [], [], [], []
+    offered_by: list[list[str]] = []
     for si, src in enumerate(inst.sources):
         window = _window_mask(src, periods)
         offered = {e: sup for e, sup in src.supply.items() if e != "default"}
         if "default" in src.supply:
-            for e in elements:
+            for e in base_elements:
                 offered.setdefault(e, src.supply["default"])
-        for e in elements:  # arcs in element order within a source
+        offered_by.append([e for e in base_elements if e in offered])
+        for e in base_elements:  # arcs in element order within a source
             if e not in offered:
                 continue
             arc_source.append(si)
@@ -357,16 +396,30 @@ def problem_data(loaded: LoadedInstance | Instance,
                                   if sup.committed is not None else np.zeros(T))
             floor.append(0.0 if sup.price_floor is None else float(sup.price_floor))
             ceiling.append(np.inf if sup.price_cap is None else float(sup.price_cap))
-    K = len(arc_source)
-    arc_source_a = np.array(arc_source, dtype=int)
-    arc_element_a = np.array(arc_element, dtype=int)
-    capacity = np.array(cap_rows, dtype=float).reshape(K, T)
-    price = np.array(price_rows, dtype=float).reshape(K, T)
+    K0 = len(arc_source)
+    n_copies = 1 if members is None else len(members)
+    K = K0 * n_copies
+    # several buyers: one copy of every arc per member (buyer-major), its element the
+    # member's; one buyer: the arcs as they are
+    arc_base_element = np.tile(np.array(arc_element, dtype=int), n_copies)
+    arc_buyer = np.repeat(np.arange(n_copies), K0)
+    arc_source_a = np.tile(np.array(arc_source, dtype=int), n_copies)
+    arc_element_a = arc_base_element + arc_buyer * len(base_elements)
+    capacity = np.tile(np.array(cap_rows, dtype=float).reshape(K0, T), (n_copies, 1))
+    price = np.tile(np.array(price_rows, dtype=float).reshape(K0, T), (n_copies, 1))
+    committed = np.tile(np.array(committed_rows, dtype=float).reshape(K0, T), (n_copies, 1))
+    window_a = np.tile(np.array(windows, dtype=float).reshape(K0, T), (n_copies, 1))
+    lead_a = np.tile(np.array(lead, dtype=np.int64), n_copies)
+    floor_a = np.tile(np.array(floor, dtype=float).reshape(K0), n_copies)
+    ceiling_a = np.tile(np.array(ceiling, dtype=float).reshape(K0), n_copies)
+    arc_index = arc_index * n_copies
 
     availability = np.ones((K, T, W))
     price_mult = np.ones((K, T, W))
     demand_mult = np.ones((E, T, W))
+    shared = np.ones((K, T, W)) if members is not None else None
     tpos = {pkey(p): i for i, p in enumerate(periods)}
+    member_ids = [b.id for b in members] if members is not None else []
 
     def t_mask(labels: list[Any] | None) -> np.ndarray:
         m = np.zeros(T, dtype=bool)
@@ -374,9 +427,17 @@ def problem_data(loaded: LoadedInstance | Instance,
         return m
 
     def e_mask(names_: list[str] | None) -> np.ndarray:
-        m = np.zeros(E, dtype=bool)
+        """(E,) the model's elements of the named (base) elements."""
+        m = np.zeros(len(base_elements), dtype=bool)
         m[[e_pos[e] for e in names_] if names_ is not None else slice(None)] = True
-        return m
+        return m[elem_base]
+
+    def b_mask(rule: Any) -> np.ndarray:
+        """(n_copies,) the members a rule names (all without `buyers`)."""
+        named = getattr(rule, "buyers", None)
+        if named is None:
+            return np.ones(n_copies, dtype=bool)
+        return np.array([b in named for b in member_ids], dtype=bool)
 
     arc_index_a = np.array(arc_index, dtype=object)
 
@@ -389,62 +450,184 @@ def problem_data(loaded: LoadedInstance | Instance,
     for w, sc in enumerate(scen):
         for rule in sc.disruptions:  # several matching rules multiply
             k = arc_mask(rule.match, rule.elements)
+            if shared is not None and getattr(rule, "buyers", None) is None:
+                shared[np.ix_(k, t_mask(rule.periods), [w])] *= rule.availability
+            k = k & b_mask(rule)[arc_buyer] if members is not None else k
             availability[np.ix_(k, t_mask(rule.periods), [w])] *= rule.availability
             if rule.emergency:   # the elements of the sources it hits, in its periods
                 hit = np.unique(arc_element_a[k])
                 emergency[np.ix_(hit, t_mask(rule.periods), [w])] = 1.0
         for rule in sc.price_shocks:
             k = arc_mask(rule.match, rule.elements)
+            k = k & b_mask(rule)[arc_buyer] if members is not None else k
             price_mult[np.ix_(k, t_mask(rule.periods), [w])] *= rule.multiplier
         for rule in sc.demand_shocks:
-            demand_mult[np.ix_(e_mask(rule.elements), t_mask(rule.periods), [w])] *= \
-                rule.multiplier
+            m_e = e_mask(rule.elements)
+            m_e = m_e & b_mask(rule)[elem_buyer] if members is not None else m_e
+            demand_mult[np.ix_(m_e, t_mask(rule.periods), [w])] *= rule.multiplier
 
-    base_demand = np.array([_period_array(_element_value(inst.demand, e, 0.0), periods)
-                            for e in elements]).reshape(E, T)
-    stock_cap = np.array([_element_value(inst.stock.capacity, e, np.inf) for e in elements],
-                         dtype=float)
+    # element maps: the instance's (one buyer) or each member's, falling back to the
+    # instance's (opening stock: the member's own only, never shared out)
+    holders = [_ElementMaps.of_instance(inst)] if members is None else \
+        [_ElementMaps.of_buyer(inst, b) for b in members]
+
+    def per_element(get: Any, default: float) -> np.ndarray:
+        return np.array([float(_element_value(get(holders[b]), base_elements[e], default))
+                         for e, b in zip(elem_base.tolist(), elem_buyer.tolist())], dtype=float)
+
+    base_demand = np.array([_period_array(_element_value(holders[b].demand,
+                                                         base_elements[e], 0.0), periods)
+                            for e, b in zip(elem_base.tolist(), elem_buyer.tolist())]
+                           ).reshape(E, T)
+    stock_cap = per_element(lambda h: h.stock_capacity, np.inf)
     rate = float(inst.discount_rate)
     demand_t = base_demand[:, :, None] * demand_mult
-    tree = build_tree(period_features(availability, price_mult, demand_t, emergency), prob)
-    lo = np.array(floor, dtype=float).reshape(K)
-    hi = np.array(ceiling, dtype=float).reshape(K)
+    buyer_data = None
+    if members is not None:
+        # entitlements from every buyer of the instance (a coalition's are its members')
+        all_demand = np.array([[_period_array(_element_value(b.demand, e, 0.0), periods)
+                                for e in base_elements] for b in inst.buyers])
+        shares = entitlement_shares(inst, offered_by, all_demand)          # (S, B_all)
+        pos = [next(j for j, b in enumerate(inst.buyers) if b.id == m.id) for m in members]
+        entitlement = shares[arc_source_a, np.array(pos, dtype=int)[arc_buyer]] if K \
+            else np.zeros(0)
+        committed = committed * entitlement[:, None]     # a signed volume, by the shares
+        tc = (inst.coalition.transfer_cost if inst.coalition is not None else {})
+        buyer_data = BuyerData(
+            ids=member_ids, all_ids=[b.id for b in inst.buyers],
+            home=[list(b.home) for b in members], base_elements=base_elements,
+            element_buyer=elem_buyer, element_base=elem_base,
+            arc_group=arc_source_a * len(base_elements) + arc_base_element,
+            entitlement=entitlement, shared_availability=shared,
+            transfer_cost=np.array([float(_element_value(tc, base_elements[e], 0.0))
+                                    for e in elem_base.tolist()], dtype=float),
+            demand_total_t=np.array([base_demand[elem_buyer == b].sum()
+                                     for b in range(len(members))], dtype=float))
+        features = period_features(availability, price_mult, demand_t, emergency, shared)
+    else:
+        features = period_features(availability, price_mult, demand_t, emergency)
+    tree = build_tree(features, prob)
+    lo = floor_a
+    hi = ceiling_a
     delivery_price = np.clip(price[:, :, None] * price_mult, lo[:, None, None],
                              hi[:, None, None])
-    projects = project_data(inst, arc_source_a, arc_element_a,
-                            np.array(windows, dtype=float).reshape(K, T))
+    projects = project_data(inst, arc_source_a, arc_base_element if members is not None
+                            else arc_element_a, window_a)
+    if members is not None:
+        projects = _shared_projects(projects, inst, buyer_data, arc_source_a, E)
     return ProblemData(
-        name=inst.name, currency=inst.currency, home=inst.home,
+        name=inst.name, currency=inst.currency,
+        home=inst.home if members is None else "",
         elements=elements, periods=periods, scenarios=names, probability=prob,
         sources=sources, arc_source=arc_source_a, arc_element=arc_element_a,
         capacity_t=capacity, price=price, availability=availability,
         price_multiplier=price_mult, delivery_price=delivery_price, base_demand_t=base_demand,
         demand_t=demand_t,
-        shortage_penalty=np.array([float(_element_value(inst.shortage_penalty, e, 0.0))
-                                   for e in elements]),
-        stock_initial_t=np.array([float(_element_value(inst.stock.initial, e, 0.0))
-                                  for e in elements]),
+        shortage_penalty=per_element(lambda h: h.shortage_penalty, 0.0),
+        stock_initial_t=per_element(lambda h: h.stock_initial, 0.0),
         stock_capacity_t=stock_cap,
-        holding_cost=np.array([float(_element_value(inst.stock.holding_cost, e, 0.0))
-                               for e in elements]),
-        terminal_value=np.array([float(_element_value(inst.stock.terminal_value, e, 0.0))
-                                 for e in elements]),
+        holding_cost=per_element(lambda h: h.holding_cost, 0.0),
+        terminal_value=per_element(lambda h: h.terminal_value, 0.0),
         discount=1.0 / (1.0 + rate) ** np.arange(T),
-        groups={g: [e_pos[e] for e in members] for g, members in inst.groups.items()},
+        groups=_groups(inst, members, e_pos),
         risk_lambda=float(inst.risk.lambda_ if risk_lambda is None else risk_lambda),
         risk_alpha=float(inst.risk.alpha if risk_alpha is None else risk_alpha),
+        ambiguity=float(inst.risk.ambiguity.total_variation
+                        if inst.risk.ambiguity is not None else 0.0),
         period_days=float(inst.period_days),
         information=inst.information,
-        lead_time=np.array(lead, dtype=np.int64),
-        committed_t=np.array(committed_rows, dtype=float).reshape(K, T),
-        min_take=np.array([float(inst.sources[si].min_take or 0.0) for si in arc_source],
+        lead_time=lead_a,
+        committed_t=committed,
+        min_take=np.array([float(inst.sources[si].min_take or 0.0) for si in arc_source_a],
                           dtype=float),
-        resale_price=np.array([float(_element_value(inst.resale_price, e, 0.0))
-                               for e in elements]),
+        resale_price=per_element(lambda h: h.resale_price, 0.0),
         emergency=emergency, projects=projects,
         tree=tree, decision_node=tree.node_of,
         recourse_node=recourse_nodes(tree, inst.information),
+        buyers=buyer_data,
     )
+
+
+@dataclass
+class _ElementMaps:
+    """The element maps of one buyer (the instance's, or a member's with fall-backs)."""
+
+    demand: dict[str, Any]
+    shortage_penalty: dict[str, Any]
+    stock_initial: dict[str, Any]
+    stock_capacity: dict[str, Any]
+    holding_cost: dict[str, Any]
+    terminal_value: dict[str, Any]
+    resale_price: dict[str, Any]
+
+    @classmethod
+    def of_instance(cls, inst: Instance) -> "_ElementMaps":
+        return cls(inst.demand, inst.shortage_penalty, inst.stock.initial,
+                   inst.stock.capacity, inst.stock.holding_cost, inst.stock.terminal_value,
+                   inst.resale_price)
+
+    @classmethod
+    def of_buyer(cls, inst: Instance, b: Any) -> "_ElementMaps":
+        def own(mine: Any, theirs: Any) -> Any:
+            return theirs if mine is None else mine
+
+        return cls(b.demand, own(b.shortage_penalty, inst.shortage_penalty),
+                   b.stock.initial, own(b.stock.capacity, inst.stock.capacity),
+                   own(b.stock.holding_cost, inst.stock.holding_cost),
+                   own(b.stock.terminal_value, inst.stock.terminal_value),
+                   own(b.resale_price, inst.resale_price))
+
+
+def _members(inst: Instance, buyers: list[str] | None) -> list[Any] | None:
+    """The coalition's members in the instance's order (None: no buyers)."""
+    if inst.buyers is None:
+        if buyers is not None:
+            from ..errors import UsageError
+
+            raise UsageError("the instance has no buyers: a coalition cannot be chosen")
+        return None
+    if buyers is None:
+        return list(inst.buyers)
+    known = [b.id for b in inst.buyers]
+    unknown = [b for b in buyers if b not in known]
+    if unknown or not buyers:
+        from ..errors import UsageError
+
+        raise UsageError(f"unknown buyer(s) {', '.join(map(str, unknown))} (buyers: "
+                         f"{', '.join(known)})" if unknown else "a coalition needs a member")
+    return [b for b in inst.buyers if b.id in set(buyers)]
+
+
+def _groups(inst: Instance, members: list[Any] | None, e_pos: dict[str, int]
+            ) -> dict[str, list[int]]:
+    """Element groups: the instance's, or each member's copy (``magnet_ree@JP``)."""
+    if members is None:
+        return {g: [e_pos[e] for e in group] for g, group in inst.groups.items()}
+    n = len(inst.elements)
+    return {expanded_name(g, b.id): [j * n + e_pos[e] for e in group]
+            for j, b in enumerate(members) for g, group in inst.groups.items()}
+
+
+def _shared_projects(pj: ProjectData, inst: Instance, bd: BuyerData, arc_source: np.ndarray,
+                     E: int) -> ProjectData:
+    """Projects of a coalition: a project adds capacity to its source for every member
+    (each member's arc), and the coalition may build the share of it that its members
+    hold of the source (size and fixed cost scaled by the summed entitlements; a
+    coalition holding none cannot decide it)."""
+    share = np.ones(pj.n)
+    src_ids = [s.id for s in inst.sources]
+    for i, p in enumerate(inst.projects):
+        if p.source is None:
+            continue
+        # each member has one arc per element of the source, at its share of the source
+        k = np.flatnonzero(arc_source == src_ids.index(p.source))
+        first = k[bd.arc_group[k] == bd.arc_group[k[0]]] if len(k) else k
+        share[i] = float(bd.entitlement[first].sum())
+    decide = pj.decide & (share > 0)[:, None]
+    max_size = np.where(share > 0, pj.max_size * share, pj.max_size)
+    fixed = np.where(share > 0, pj.fixed_cost * share, pj.fixed_cost)
+    return replace(pj, reduces=np.zeros((pj.n, E, pj.reduces.shape[2])), decide=decide,
+                   max_size=max_size, fixed_cost=fixed, share=share)
 
 
 def with_information(d: ProblemData, information: str) -> ProblemData:
@@ -466,13 +649,22 @@ def restrict_scenarios(d: ProblemData, keep: np.ndarray | list[int],
                   availability=d.availability[:, :, keep],
                   price_multiplier=d.price_multiplier[:, :, keep],
                   delivery_price=d.delivery_price[:, :, keep],
-                  demand_t=d.demand_t[:, :, keep], emergency=d.emergency[:, :, keep])
+                  demand_t=d.demand_t[:, :, keep], emergency=d.emergency[:, :, keep],
+                  buyers=None if d.buyers is None else d.buyers.take_scenarios(keep))
     return retree(sub)
+
+
+def scenario_features(d: ProblemData) -> list[np.ndarray]:
+    """Per period, what the node identity compares (model.input.tree.period_features):
+    availability, price multipliers, demand, emergencies and, with several buyers,
+    the sources' availability for all of them."""
+    more = [] if d.buyers is None else [d.buyers.shared_availability]
+    return period_features(d.availability, d.price_multiplier, d.demand_t, d.emergency,
+                           *more)
 
 
 def retree(d: ProblemData) -> ProblemData:
     """Recompute the information tree from the scenario arrays of `d`."""
-    tree = build_tree(period_features(d.availability, d.price_multiplier, d.demand_t,
-                                      d.emergency), d.probability)
+    tree = build_tree(scenario_features(d), d.probability)
     return replace(d, tree=tree, decision_node=tree.node_of,
                    recourse_node=recourse_nodes(tree, d.information))

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from ..errors import InstanceError, UsageError
 from ..safety import (
+    MAX_BUYERS,
     MAX_DISCOUNT_RATE,
     MAX_EVENTS,
     MAX_INT_DIGITS,
@@ -401,8 +402,13 @@ def load_instance(path: str | Path, follow: bool = True) -> LoadedInstance:
     return LoadedInstance(inst, path, hashlib.sha256(raw).hexdigest(), warnings, raw)
 
 
-def instance_from_dict(data: dict[str, Any], name: str = "<memory>") -> LoadedInstance:
-    """Validate an instance given as plain Python data (for builders and tests)."""
+def instance_from_dict(data: dict[str, Any], name: str = "<memory>",
+                       text: bool = True) -> LoadedInstance:
+    """Validate an instance given as plain Python data (for builders and tests).
+
+    With ``text=False`` the validated instance is not written out as YAML (its
+    ``raw`` text and ``sha256`` stay empty): for variants that are solved, never
+    written (model.input.overrides.overridden)."""
     try:
         inst = Instance.model_validate(data)
     except ValidationError as exc:
@@ -413,11 +419,13 @@ def instance_from_dict(data: dict[str, Any], name: str = "<memory>") -> LoadedIn
     except InstanceError as err:
         err.file = name
         raise
+    if not text:
+        return LoadedInstance(inst, None, "", warnings, None)
     from .builders import instance_to_yaml
 
     # the validated instance as YAML: what a run folder's instance.yaml will hold
-    text = instance_to_yaml(inst, f"Instance {inst.name!r}, written from Python data.").encode()
-    return LoadedInstance(inst, None, hashlib.sha256(text).hexdigest(), warnings, text)
+    raw = instance_to_yaml(inst, f"Instance {inst.name!r}, written from Python data.").encode()
+    return LoadedInstance(inst, None, hashlib.sha256(raw).hexdigest(), warnings, raw)
 
 
 def _parse_place(place: str) -> list[Any]:
@@ -437,6 +445,7 @@ def _parse_place(place: str) -> list[Any]:
 # --------------------------------------------------------------------------- checks
 def check_instance(inst: Instance) -> list[str]:
     """Run every cross-reference check; return warnings (errors raise)."""
+    check_buyers(inst)
     check_size(inst)
     check_unique_names(inst)
     check_groups(inst)
@@ -455,10 +464,10 @@ def check_size(inst: Instance) -> None:
     scenarios within model.safety.MAX_MODEL_CELLS (a small file can name a huge model
     through `default` maps)."""
     if isinstance(inst.scenarios, ScenarioModel):
-        return      # counted before enumeration (check_scenario_model), then by problem_data
+        return      # counted once generated (check_scenario_model)
     try:
-        check_model_size(len(inst.sources), len(inst.elements), len(inst.periods),
-                         len(inst.scenarios or [None]), len(inst.projects))
+        check_model_size(len(inst.sources), len(inst.elements) * len(inst.buyers or [None]),
+                         len(inst.periods), len(inst.scenarios or [None]), len(inst.projects))
     except UsageError as err:
         raise InstanceError(str(err)) from None
 
@@ -547,12 +556,16 @@ def _element_map(inst: Instance, mapping: dict[str, Any], place: str,
 
 
 def check_element_maps(inst: Instance) -> None:
-    """Demand and shortage penalty cover every element; stock maps name known elements."""
-    _element_map(inst, inst.demand, "demand", complete=True)
-    for e, v in inst.demand.items():
-        # a period without demand is an error, never a silent 0 (DESIGN, end of the horizon)
-        _period_map(inst, v, f"demand.{e}", complete=True, what="demand")
-    _element_map(inst, inst.shortage_penalty, "shortage_penalty", complete=True)
+    """Demand and shortage penalty cover every element; stock maps name known elements
+    (with buyers: each buyer's, :func:`check_buyers`)."""
+    if inst.buyers is None:
+        _element_map(inst, inst.demand, "demand", complete=True)
+        for e, v in inst.demand.items():
+            # a period without demand is an error, never a silent 0 (DESIGN, end of the horizon)
+            _period_map(inst, v, f"demand.{e}", complete=True, what="demand")
+    if inst.shortage_penalty is not None:
+        _element_map(inst, inst.shortage_penalty, "shortage_penalty",
+                     complete=inst.buyers is None)
     _element_map(inst, inst.resale_price, "resale_price", complete=False)
     for key in ("initial", "capacity", "holding_cost", "terminal_value"):
         _element_map(inst, getattr(inst.stock, key), f"stock.{key}", complete=False)
@@ -751,6 +764,7 @@ def _check_rules(inst: Instance, holder: Any, place: str) -> None:
         for i, rule in enumerate(getattr(holder, key)):
             where = f"{place}.{key}[{i}]"
             _check_filter(inst, rule.elements, rule.periods, where)
+            _check_buyer_names(inst, getattr(rule, "buyers", None), f"{where}.buyers")
             if hasattr(rule, "match"):
                 _check_selector(inst, rule.match, f"{where}.match", index_allowed=True)
 
@@ -834,7 +848,13 @@ def check_scenario_model(inst: Instance) -> None:
     for i, event in enumerate(model.events):
         _check_rules(inst, event, f"scenarios.events[{i}]")
     _check_rules(inst, model.always, "scenarios.always")
-    scenario_paths(inst)     # the bound and the ids (the expansion is cached for later use)
+    paths = scenario_paths(inst)   # the bound and the ids (the expansion is cached)
+    try:                           # the model of the generated scenarios can be built
+        check_model_size(len(inst.sources), len(inst.elements), len(inst.periods),
+                         len(paths.ids), len(inst.projects))
+    except UsageError as err:
+        raise InstanceError(f"{err} (the scenarios generated from regimes and events; "
+                            "`sample` draws fewer)", "scenarios") from None
 
 
 def _check_build(inst: Instance, rule: Any, place: str) -> None:
@@ -919,16 +939,105 @@ def check_policies(inst: Instance) -> None:
                     _check_build(inst, rule, place)
                 elif hasattr(rule, "elements"):
                     _check_filter(inst, rule.elements, rule.periods, place)
+                    _check_buyer_names(inst, rule.buyers, f"{place}.buyers")
                 if isinstance(getattr(rule, "share", None), dict):   # a phased share
                     _period_map(inst, rule.share, f"{place}.share", complete=False)
                     if "default" in rule.share:
                         raise InstanceError("a phased share names the periods it holds in "
                                             "('default' is not a period)", f"{place}.share")
                 for j, c in enumerate(getattr(rule, "countries", None) or []):
-                    if c == inst.home:
+                    if inst.buyers is None and c == inst.home:
                         raise InstanceError(
                             f"{c} is the home country, not a third country: a cap names "
                             "third countries only", f"{place}.countries[{j}]")
+
+
+def _check_buyer_names(inst: Instance, names: list[str] | None, place: str) -> None:
+    """A rule's `buyers` name buyers of the instance (and need an instance with buyers)."""
+    if names is None:
+        return
+    if inst.buyers is None:
+        raise InstanceError("names buyers, but the instance has no `buyers`", place)
+    known = [b.id for b in inst.buyers]
+    for i, b in enumerate(names):
+        if b not in known:
+            raise InstanceError(f"unknown buyer '{b}' (buyers: {', '.join(known)})",
+                                f"{place}[{i}]")
+
+
+def check_buyers(inst: Instance) -> None:
+    """One buyer (no `buyers`): `home`, `demand` and `shortage_penalty` are required.
+    Several buyers (DESIGN.md, "Several buyers"): ids unique, at most MAX_BUYERS; each
+    buyer's demand covers every element and period and its shortage penalty (or the
+    instance's) every element; `home` and `demand` at the top would mean nothing and
+    are refused; entitlements name buyers and sum to at most 1 per source; budgets
+    (one amount for several buyers) and demand-reducing projects (whose demand?) are
+    not defined for several buyers."""
+    if inst.buyers is None:
+        for key in ("home", "demand", "shortage_penalty"):
+            if getattr(inst, key) is None:
+                raise InstanceError(f"missing required key '{key}'", "")
+        for i, s in enumerate(inst.sources):
+            if s.entitlement is not None:
+                raise InstanceError("an entitlement shares a source among buyers, but the "
+                                    "instance has no `buyers`", f"sources[{i}].entitlement")
+        if inst.coalition is not None:
+            raise InstanceError("coalition terms need `buyers`", "coalition")
+        return
+    if len(inst.buyers) > MAX_BUYERS:
+        raise InstanceError(f"at most {MAX_BUYERS} buyers, got {len(inst.buyers)}", "buyers")
+    for key, why in (("home", "each buyer has its own `home` countries"),
+                     ("demand", "each buyer has its own `demand`")):
+        if getattr(inst, key) is not None:
+            raise InstanceError(f"an instance with `buyers` takes no top-level `{key}`: {why}",
+                                key)
+    hit = _dupe([b.id for b in inst.buyers])
+    if hit:
+        raise InstanceError(f"duplicate id '{hit[1]}'", f"buyers[{hit[0]}].id")
+    for j, b in enumerate(inst.buyers):
+        place = f"buyers[{j}]"
+        hit = _dupe(b.home)
+        if hit:
+            raise InstanceError(f"country '{hit[1]}' listed twice", f"{place}.home[{hit[0]}]")
+        _element_map(inst, b.demand, f"{place}.demand", complete=True)
+        for e, v in b.demand.items():
+            _period_map(inst, v, f"{place}.demand.{e}", complete=True, what="demand")
+        if b.shortage_penalty is not None:
+            _element_map(inst, b.shortage_penalty, f"{place}.shortage_penalty", complete=True)
+        elif inst.shortage_penalty is None:
+            raise InstanceError("needs a `shortage_penalty` (or one for the instance)", place)
+        elif "default" not in inst.shortage_penalty:
+            _element_map(inst, inst.shortage_penalty, "shortage_penalty", complete=True)
+        if b.resale_price is not None:
+            _element_map(inst, b.resale_price, f"{place}.resale_price", complete=False)
+        for key in ("initial", "capacity", "holding_cost", "terminal_value"):
+            mapping = getattr(b.stock, key)
+            if mapping is not None:
+                _element_map(inst, mapping, f"{place}.stock.{key}", complete=False)
+    known = [b.id for b in inst.buyers]
+    for i, s in enumerate(inst.sources):
+        if s.entitlement is None:
+            continue
+        for b in s.entitlement:
+            if b not in known:
+                raise InstanceError(f"unknown buyer '{b}' (buyers: {', '.join(known)})",
+                                    f"sources[{i}].entitlement.{b}")
+        total = math.fsum(s.entitlement.values())
+        if total > 1.0 + PROBABILITY_TOLERANCE:
+            raise InstanceError(f"the shares sum to {total:.12g}, above 1",
+                                f"sources[{i}].entitlement")
+    if inst.coalition is not None:
+        _element_map(inst, inst.coalition.transfer_cost, "coalition.transfer_cost",
+                     complete=False)
+    for name, pol in inst.policies.items():
+        if pol.budget:
+            raise InstanceError("a budget is one amount for one buyer; with several buyers "
+                                "it is not defined (leave it out)", f"policies.{name}.budget")
+    for i, p in enumerate(inst.projects):
+        if p.reduces:
+            raise InstanceError("a project that reduces demand belongs to one buyer; with "
+                                "several buyers it is not supported (model the saving in "
+                                "that buyer's demand)", f"projects[{i}].reduces")
 
 
 def check_magnitudes(inst: Instance) -> None:

@@ -22,15 +22,19 @@ sets 2027 alone and keeps 305,000 in the other periods.
 One rule keeps probabilities that sum to 1 summing to 1: setting one scenario's
 ``probability`` rescales the other scenarios in proportion, and setting a
 transition probability (or one of a `start` map) rescales the rest of its row
-in proportion. An event's probability stands alone. The overridden instance
-is validated again, so a bad value gets the usual one-line message.
+in proportion. An event's probability stands alone. Several probabilities of one
+list (or one row) set *together* (:func:`apply_together`, a ranges file's
+``group:``) take their values, and the others share what is left in proportion.
+The overridden instance is validated again, so a bad value gets the usual
+one-line message.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from ..errors import InstanceError, UsageError
 from ..safety import shown
@@ -85,6 +89,81 @@ def _key(node: dict[str, Any], key: str, where: str, create: bool) -> Any:
 def apply_override(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A copy of instance `data` with `path` set to `value` (see the module docstring)."""
     out = copy.deepcopy(data)
+    _apply(out, path, value, rescale=True)
+    return out
+
+
+def apply_together(data: dict[str, Any], assignments: list[tuple[str, Any]]
+                   ) -> dict[str, Any]:
+    """A copy of `data` with every assignment applied at once: probabilities of one list
+    of scenarios (or of one transition row) that are set together keep the values
+    given, and the others of that list (row) are rescaled in proportion so that the
+    sum stays 1 (one set alone is the rule of :func:`apply_override`). Other paths are
+    set as they are. A UsageError if the values set together exceed 1, or leave a
+    remainder that no other probability can take."""
+    return together_in_place(copy.deepcopy(data), assignments)
+
+
+def together_in_place(out: dict[str, Any], assignments: list[tuple[str, Any]]
+                      ) -> dict[str, Any]:
+    """:func:`apply_together` on `out` itself (no copy), which it returns."""
+    held: dict[int, tuple[_Probabilities, set[int]]] = {}
+    for path, value in assignments:
+        got = _apply(out, path, value, rescale=False)
+        if got is not None:
+            named = held[got.container][1] if got.container in held else set()
+            named.add(got.mine)
+            held[got.container] = (got, named)     # with the latest list of members
+    for probs, named in held.values():
+        values = [probs.get(m) for m in probs.members]
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values) or \
+                any(not 0 <= values[i] <= 1 for i in named):
+            continue                                 # the validation says what is wrong
+        taken = sum(float(v) for i, v in enumerate(values) if i in named)
+        left = sum(float(v) for i, v in enumerate(values) if i not in named)
+        if taken > 1.0 + 1e-12:
+            raise UsageError(f"--set {probs.trail}: probabilities set together sum to "
+                             f"{taken:.6g}, above 1")
+        if left <= 0:
+            if abs(taken - 1.0) > 1e-12:
+                raise UsageError(f"--set {probs.trail}: {probs.what} probability 0, "
+                                 "nothing to rescale")
+            continue
+        for i, m in enumerate(probs.members):
+            if i not in named:
+                probs.put(m, float(values[i]) * (1.0 - taken) / left)
+    return out
+
+
+@dataclass
+class _Probabilities:
+    """The probabilities that sum to 1 with one just set (a list of scenarios or a row):
+    the members (scenario mappings or row keys), how to read and write one, the
+    position of the one set, and words for messages."""
+
+    members: list[Any]
+    get: Callable[[Any], Any]
+    put: Callable[[Any, float], None]
+    container: int          # id of the list or row
+    mine: int
+    what: str
+    trail: str              # the path of the one set
+    group: str              # the list or row: "scenarios" or the row's path
+
+
+def sums_with(data: dict[str, Any], path: str) -> str | None:
+    """The probabilities that `path` sums to 1 with: "scenarios" for a scenario's
+    probability, the row's path for a transition (or `start`) probability, None for any
+    other path (an event's probability stands alone). Raises UsageError for a path
+    that does not exist."""
+    got = _apply(copy.deepcopy(data), path, 0.0, rescale=False)
+    return got.group if got is not None else None
+
+
+def _apply(out: dict[str, Any], path: str, value: Any, rescale: bool) -> Any:
+    """Set `path` to `value` in `out` in place. With `rescale`, a probability that is one
+    of several summing to 1 rescales the others (:func:`_set`); without, it returns
+    what :func:`apply_together` needs to rescale them later (None for other paths)."""
     segments = parse_path(path)
     node: Any = out
     parent: Any = None
@@ -105,24 +184,23 @@ def apply_override(data: dict[str, Any], path: str, value: Any) -> dict[str, Any
             # period -> number first (`--set indices.cn.Dy.2027=3e5` on `Dy: 2.8e5`)
             node = parent[at] = {p: node for p in out["periods"]}
             node[period] = value
-            return out
+            return None
         if isinstance(node, dict):
             k = _key(node, key, where, create=last)
             if last:
-                _set(out, node, k, value, trail)
-                return out
+                return _set(out, node, k, value, trail, rescale)
             parent, at, node = node, k, node[k]
         elif isinstance(node, list):
             i = _item(node, key, bracketed, where)
             if last:
                 node[i] = value
-                return out
+                return None
             parent, at, node = node, i, node[i]
         else:
             raise UsageError(f"{where}: '{trail}' is a value, it has no part '{key}'")
         trail += (f"[{key}]" if bracketed else ("." if trail else "") + key)
         n += 1
-    return out
+    return None
 
 
 def _is_number(value: Any) -> bool:
@@ -141,39 +219,57 @@ _ROW = re.compile(r"scenarios\.regimes\.(?:start|transition\.[^.\[\]]+|"
                   r"by_period\.[^.\[\]]+\.[^.\[\]]+)")
 
 
-def _set(root: dict[str, Any], node: dict[str, Any], key: Any, value: Any, trail: str) -> None:
+def _set(root: dict[str, Any], node: dict[str, Any], key: Any, value: Any, trail: str,
+         rescale: bool = True) -> "_Probabilities | None":
     """Set one value. A probability that is one of several summing to 1 rescales the
     others in proportion, so that the sum stays 1: a scenario's probability (a
     list of scenarios) the other scenarios, a transition probability (or a
-    `start` probability) the rest of its row. An event's probability stands alone."""
+    `start` probability) the rest of its row. An event's probability stands alone.
+
+    Without `rescale` nothing else changes, and for such a probability the
+    :class:`_Probabilities` it belongs to is returned (:func:`apply_together`
+    rescales once every value is in)."""
     node[key] = value
     scenarios = root.get("scenarios")
     if isinstance(scenarios, list) and key == "probability" and trail.startswith("scenarios"):
-        others, what = [s for s in scenarios if s is not node], "the other scenarios have"
-        field = "probability"
+        members: list[Any] = list(scenarios)
+        mine = next(i for i, s in enumerate(scenarios) if s is node)
+        what, container = "the other scenarios have", id(scenarios)
+
+        def get(item: Any) -> Any:
+            return item.get("probability", 0.0)
+
+        def put(item: Any, v: float) -> None:
+            item["probability"] = v
     elif isinstance(scenarios, dict) and _ROW.fullmatch(trail):
-        others, what, field = [k for k in node if k != key], "the rest of the row has", None
+        members = list(node)
+        mine = members.index(key)
+        what, container = "the rest of the row has", id(node)
+
+        def get(item: Any) -> Any:
+            return node[item]
+
+        def put(item: Any, v: float) -> None:
+            node[item] = v
     else:
-        return
+        return None
+    probs = _Probabilities(members, get, put, container, mine, what, f"{trail}.{key}",
+                           "scenarios" if what.startswith("the other scenarios") else trail)
+    if not rescale:
+        return probs
+    others = [m for i, m in enumerate(members) if i != mine]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        return                                   # the validation says what is wrong
-
-    def get(item: Any) -> Any:
-        return item.get(field, 0.0) if field else node[item]
-
+        return None                              # the validation says what is wrong
     if any(isinstance(get(o), bool) or not isinstance(get(o), (int, float)) for o in others):
-        return                                   # the validation says what is wrong
+        return None                              # the validation says what is wrong
     rest = sum(float(get(o)) for o in others)
     if rest <= 0:
         if value != 1:
             raise UsageError(f"--set {trail}.{key}: {what} probability 0, nothing to rescale")
-        return
+        return None
     for o in others:
-        scaled = float(get(o)) * (1.0 - float(value)) / rest
-        if field:
-            o[field] = scaled
-        else:
-            node[o] = scaled
+        put(o, float(get(o)) * (1.0 - float(value)) / rest)
+    return None
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -193,23 +289,34 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return path.strip(), value
 
 
-def overridden(loaded: Any, assignments: list[tuple[str, Any]]) -> Any:
-    """A validated LoadedInstance with every override applied (in order)."""
+def overridden(loaded: Any, assignments: list[tuple[str, Any]], together: bool = False,
+               hashed: bool = True) -> Any:
+    """A validated LoadedInstance with every override applied (in order; with
+    `together`, at once: :func:`apply_together`).
+
+    With ``hashed=False`` the instance is validated but not written out as YAML to be
+    hashed (most of the time of an override on a large instance): it has no text, no
+    SHA-256 and no path, for studies that solve many variants and write none of them.
+    """
     from .builders import instance_to_dict
     from .instance import instance_from_dict
 
     if not assignments:
         return loaded
     data = instance_to_dict(loaded.instance)
-    for path, value in assignments:
-        data = apply_override(data, path, value)
+    if together:
+        data = apply_together(data, assignments)
+    else:
+        for path, value in assignments:
+            data = apply_override(data, path, value)
     label = ", ".join(f"{p}={override_text(v)}" for p, v in assignments)
     try:
-        changed = instance_from_dict(data, name=f"{loaded.path or loaded.name} with {label}")
+        changed = instance_from_dict(data, name=f"{loaded.path or loaded.name} with {label}",
+                                     text=hashed)
     except InstanceError as err:
         err.message = f"{err.message} (after --set {label})"
         raise
-    changed.path = loaded.path
+    changed.path = loaded.path if hashed else None
     changed.overrides = [*loaded.overrides,
                          *(f"{p}={override_text(v)}" for p, v in assignments)]
     return changed

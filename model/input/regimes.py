@@ -506,6 +506,16 @@ def scenario_list(inst: Instance) -> list[Scenario]:
     return list(entry.scenarios)
 
 
+MANY_SCENARIOS = 50     # above this many, outputs summarise a list of scenarios too
+
+
+def summarised(inst: Instance) -> bool:
+    """Whether outputs summarise the instance's scenarios (distributions, regimes by
+    period) rather than list them one by one: scenarios generated from regimes and
+    events, or a list of more than :data:`MANY_SCENARIOS` (docs/outputs.md)."""
+    return is_generated(inst) or len(scenario_list(inst)) > MANY_SCENARIOS
+
+
 def describe(inst: Instance) -> str:
     """``2,187 scenarios from 3 regimes and 1 event (enumerated)``, or the list's count."""
     paths = scenario_paths(inst)

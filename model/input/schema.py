@@ -45,7 +45,7 @@ from ..safety import (
     MAX_NAME_LENGTH,
     MAX_NUMBER,
     MAX_SAMPLE,
-    is_control,
+    has_control,
     is_country,
     is_id,
     shown,
@@ -175,7 +175,7 @@ def _text(value: Any, most: int) -> str:
     """One line of free text: no control characters (they would reach a terminal)."""
     if not isinstance(value, str):
         raise PydanticCustomError("name", "must be a text, got {got}", {"got": _show(value)})
-    if any(is_control(c) for c in value):
+    if has_control(value):
         raise PydanticCustomError(
             "name", "must not contain control characters (escapes, line breaks), got {got}",
             {"got": _show(value)})
@@ -210,7 +210,7 @@ def _note(value: Any) -> str:
     control characters (escapes would reach a terminal or a spreadsheet)."""
     if not isinstance(value, str):
         raise PydanticCustomError("name", "must be a text, got {got}", {"got": _show(value)})
-    if any(is_control(c) and c not in "\n\t" for c in value):
+    if has_control(value, lines=True):
         raise PydanticCustomError(
             "name", "must not contain control characters other than line breaks and tabs, "
             "got {got}", {"got": _show(value)})
@@ -394,6 +394,9 @@ class Source(Strict):
     min_take: Share | None = None
     available: Window | None = None
     supply: dict[str, Supply]
+    # several buyers: the share of the capacity each named buyer holds alone (the rest
+    # split among the buyers it does not name, in proportion to their demand)
+    entitlement: dict[Id, Share] | None = None
     notes: Note | None = None                # provenance: how the figures were found
     sources: Citations = Field(default_factory=list)   # citations of those figures
 
@@ -407,6 +410,9 @@ class Disruption(Strict):
     availability: Share
     # a national emergency: stock floors are released for the elements it hits
     emergency: bool = False
+    # several buyers: the rule hits these buyers' deliveries only (absent: every buyer,
+    # and the source's output shared among them)
+    buyers: list[Id] | None = Field(default=None, min_length=1)
 
 
 class PriceShock(Strict):
@@ -416,6 +422,7 @@ class PriceShock(Strict):
     elements: list[str] | None = None
     periods: list[Label] | None = None
     multiplier: Multiplier
+    buyers: list[Id] | None = Field(default=None, min_length=1)   # these buyers' prices only
 
 
 class DemandShock(Strict):
@@ -424,6 +431,7 @@ class DemandShock(Strict):
     elements: list[str] | None = None
     periods: list[Label] | None = None
     multiplier: Multiplier
+    buyers: list[Id] | None = Field(default=None, min_length=1)   # these buyers' demand only
 
 
 class Scenario(Strict):
@@ -497,6 +505,8 @@ class RegimeState(Strict):
     disruptions: list[StateDisruption] = Field(default_factory=list)
     price_shocks: list[StatePriceShock] = Field(default_factory=list)
     demand_shocks: list[StateDemandShock] = Field(default_factory=list)
+    notes: Note | None = None
+    sources: Citations = Field(default_factory=list)
 
 
 def _start(value: Any) -> str | dict[str, float]:
@@ -534,6 +544,8 @@ class Regimes(Strict):
     states: dict[Id, RegimeState]
     transition: Matrix
     by_period: dict[Label, Matrix] = Field(default_factory=dict)
+    notes: Note | None = None                # how the probabilities were calibrated
+    sources: Citations = Field(default_factory=list)
 
 
 class ScenarioEvent(Strict):
@@ -546,6 +558,8 @@ class ScenarioEvent(Strict):
     disruptions: list[Disruption] = Field(default_factory=list)
     price_shocks: list[PriceShock] = Field(default_factory=list)
     demand_shocks: list[DemandShock] = Field(default_factory=list)
+    notes: Note | None = None
+    sources: Citations = Field(default_factory=list)
 
 
 class Rules(Strict):
@@ -614,6 +628,8 @@ class RuleFilter(Strict):
     elements: list[str] | None = None
     periods: list[Label] | None = None
     per: Per = "element"
+    # several buyers: the rule holds for these buyers only (absent: for every buyer)
+    buyers: list[Id] | None = Field(default=None, min_length=1)
 
 
 class CountryCapRule(RuleFilter):
@@ -731,11 +747,61 @@ class Stock(Strict):
     terminal_value: ElementNumberMap = Field(default_factory=dict)
 
 
+def _radius(v: Any) -> float:
+    return _number(v, hi=2.0)
+
+
+Radius = Annotated[float, BeforeValidator(_radius),
+                   WithJsonSchema({"type": "number", "minimum": 0, "maximum": 2})]
+
+
+class Ambiguity(Strict):
+    """Doubt on the scenario probabilities: the expectation becomes the worst one over
+    every distribution within L1 (total-variation) distance `total_variation` of the
+    given one (0: the nominal expectation; 2: the worst scenario)."""
+
+    total_variation: Radius = 0.0
+
+
 class Risk(Strict):
-    """Objective (1 - lambda) E[C] + lambda CVaR_alpha(C)."""
+    """Objective (1 - lambda) E_q[C] + lambda CVaR_alpha(C), E_q the worst expectation
+    within the ambiguity ball (the nominal one without `ambiguity`)."""
 
     lambda_: Share = Field(default=0.0, alias="lambda")
     alpha: Alpha = 0.95
+    ambiguity: Ambiguity | None = None
+
+
+class BuyerStock(Strict):
+    """A buyer's stock (element maps with `default`): its opening stock, and capacity,
+    holding cost and terminal value (absent: the instance's `stock` maps)."""
+
+    initial: ElementNumberMap = Field(default_factory=dict)
+    capacity: ElementNumberMap | None = None
+    holding_cost: ElementNumberMap | None = None
+    terminal_value: ElementNumberMap | None = None
+
+
+class Buyer(Strict):
+    """One of several buyers (DESIGN.md, "Several buyers"): its home countries, its own
+    demand, stock and penalties; every source's capacity is shared by all buyers."""
+
+    id: Id
+    name: SourceName | None = None
+    home: list[Country] = Field(min_length=1)
+    demand: dict[str, PeriodValue]
+    shortage_penalty: ElementNumberMap | None = None   # absent: the instance's
+    stock: BuyerStock = Field(default_factory=BuyerStock)
+    resale_price: ElementNumberMap | None = None       # absent: the instance's
+    notes: Note | None = None
+    sources: Citations = Field(default_factory=list)
+
+
+class Coalition(Strict):
+    """Terms among the members of a coalition: moving a tonne of stock from one member
+    to another costs `transfer_cost` (element map with `default`; currency/t)."""
+
+    transfer_cost: ElementNumberMap = Field(default_factory=dict)
 
 
 class Instance(Strict):
@@ -745,13 +811,15 @@ class Instance(Strict):
     name: Name
     description: str = ""
     currency: Currency = "USD"
-    home: Country
+    # required without `buyers` (model.input.instance.check_buyers); with buyers each
+    # buyer has its own home countries and demand
+    home: Country | None = None
     periods: list[Label] = Field(min_length=1)
     discount_rate: Rate = 0.0
     elements: list[Id] = Field(min_length=1)
     groups: dict[Id, list[str]] = Field(default_factory=dict)
-    demand: dict[str, PeriodValue]
-    shortage_penalty: ElementNumberMap
+    demand: dict[str, PeriodValue] | None = None
+    shortage_penalty: ElementNumberMap | None = None
     stock: Stock = Field(default_factory=Stock)
     # currency per surplus tonne sold (take-or-pay deliveries beyond need)
     resale_price: ElementNumberMap = Field(default_factory=dict)
@@ -767,6 +835,9 @@ class Instance(Strict):
     # what is known when: history (decisions see only the data so far) or
     # clairvoyant (each scenario's recourse sees its whole future)
     information: Literal["history", "clairvoyant"] = "history"
+    # several buyers sharing the sources (absent: one buyer, `home` and `demand` above)
+    buyers: list[Buyer] | None = Field(default=None, min_length=1)
+    coalition: Coalition | None = None
 
 
 def json_schema() -> dict[str, Any]:
@@ -774,4 +845,7 @@ def json_schema() -> dict[str, Any]:
     schema = Instance.model_json_schema(by_alias=True, mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Rare-earth sourcing instance (schema 1)"
+    # one buyer (`home`, `demand`, `shortage_penalty`) or several (`buyers`)
+    schema["anyOf"] = [{"required": ["home", "demand", "shortage_penalty"]},
+                       {"required": ["buyers"]}]
     return schema

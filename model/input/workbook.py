@@ -310,6 +310,11 @@ def instance_workbook(inst: Instance) -> bytes:
     from .regimes import refuse_generated
 
     refuse_generated(inst, "the instance workbook")   # its sheets hold a list of scenarios
+    if inst.buyers is not None:      # its sheets hold one buyer's demand and home
+        from ..errors import UsageError
+
+        raise UsageError("the instance workbook holds an instance with one buyer; an "
+                         "instance with several buyers is edited as YAML")
     data = instance_to_dict(inst)
     _check_texts(data)
     tables = _tables(data)

@@ -37,6 +37,7 @@ from .palette import (
     country_color,
     country_order,
     project_color,
+    regime_color,
 )
 from ..safety import printable
 
@@ -205,6 +206,57 @@ def cost_and_shortage_by_scenario(scenarios: pd.DataFrame, path: Path,
     ax1.set_title("cost per scenario", fontsize=10)
     ax2.set_ylabel("t, all elements and periods")
     ax2.set_title("shortage per scenario", fontsize=10)
+    return _save(fig, path)
+
+
+@_literal_text
+def regimes(probability: pd.DataFrame, weighted_shortage: pd.DataFrame, path: Path,
+            title: str = "") -> Path:
+    """Scenarios generated from regimes, by period: the probability of each regime
+    (left, stacked to 1) and the expected shortage split by the regime of the period
+    (right: each segment is the probability-weighted shortage of the scenarios in that
+    regime then, all elements summed; a bar is the period's expected shortage).
+
+    Both tables have a ``regime`` column and one column per period (model.output.
+    scenario_summary: ``regime_probability`` and ``by_regime_grid``); a regime keeps
+    the colour of its place in the instance's `states`. Stacked bars are drawn as one
+    collection per regime, whatever the number of scenarios behind them.
+    """
+    names = [str(r) for r in probability["regime"]]
+    periods = [str(c) for c in probability.columns if c != "regime"]
+    colors = [regime_color(i) for i in range(len(names))]
+    width = min(13.0, 5.0 + 1.0 * len(periods))
+    rows = (len(names) + 5) // 6
+    fig = Figure(figsize=(width, 4.4 + 0.2 * rows))
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, wspace=0.28, top=0.85,
+                        bottom=0.13 + 0.05 * rows)
+    left, right = fig.subplots(1, 2)
+    prob = probability.set_index("regime")[periods].T.fillna(0.0)
+    prob.index = [_label(p, 12) for p in periods]
+    prob.columns = names
+    _stacked_bars(left, prob, np.zeros(len(periods)), colors=colors)
+    left.set_ylim(0, 1.05)
+    left.set_ylabel("probability")
+    left.set_title("probability of each regime", fontsize=9)
+    short = weighted_shortage.set_index("regime").reindex(names)[periods].T.fillna(0.0)
+    short.index = prob.index
+    top = _stacked_bars(right, short, np.zeros(len(periods)), colors=colors)
+    right.set_ylim(0, max(1e-9, float(top.max()) if len(top) else 0.0) * 1.12)
+    for i, v in enumerate(top):
+        right.annotate(f"{v:,.1f}", (i, v), xytext=(0, 2), textcoords="offset points",
+                       ha="center", va="bottom", fontsize=7)
+    right.set_ylabel("t, all elements summed (expected)")
+    right.set_title("expected shortage by the regime of the period", fontsize=9)
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=40 if len(periods) > 8 else 0, labelsize=8)
+        for side in ("right", "top"):
+            ax.spines[side].set_visible(False)
+    handles = [Patch(facecolor=c, label=_label(n, 24)) for n, c in zip(names, colors)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, 0.01))
+    fig.suptitle(_title((_label(title, 80) + ": " if title else "") + "regimes by period: "
+                        "how likely each is, and the shortage expected in it", 110),
+                 fontsize=10)
     return _save(fig, path)
 
 
@@ -571,4 +623,73 @@ def capacity_built(added: pd.DataFrame, path: Path, title: str = "",
     fig.suptitle(_title((_label(title, 80) + ": " if title else "") + "capacity added (and "
                         "demand avoided) by the builds, expected over scenarios", 110),
                  fontsize=9)
+    return _save(fig, path)
+
+
+TORNADO_POLICIES = 3       # the plan's cost and at most two other policies' costs against it
+
+
+@_literal_text
+def tornado(table: pd.DataFrame, path: Path, currency: str = "USD",
+            policies: Sequence[str] = ("none",)) -> Path:
+    """One input at a time (robustness.csv): how far each input, at the low and at the
+    high end of its range, moves the plan's expected cost from its value at the
+    instance's inputs (the tornado: inputs ranked by swing, the largest on top). With
+    several policies, a panel per other policy (at most two) shows its cost against the
+    plan's at each end, from that difference at the instance's inputs (the line)."""
+    rows = table.reset_index(drop=True)
+    n = len(rows)
+    plan = policies[0] if policies else "none"
+    others = [p for p in list(policies)[1:TORNADO_POLICIES]
+              if f"delta_cost_low[{p}]" in rows.columns]
+    panels = 1 + len(others)
+    height = max(3.0, 1.5 + 0.45 * n)                  # inches: 0.45 per input
+    width = 2.8 + 4.2 * panels + 0.3
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=2.8 / width, right=1 - 0.3 / width, top=1 - 0.85 / height,
+                        bottom=0.75 / height, wspace=0.12)
+    axes = np.atleast_1d(fig.subplots(1, panels, sharey=True))
+    y = np.arange(n)[::-1]           # the largest swing on top
+    labels = []
+    for _, r in rows.iterrows():
+        low, high = float(r["low"]), float(r["high"])
+        labels.append(f"{_label(r['label'], 40)}\n{_compact(low)} \u2013 {_compact(high)}")
+    cur = _label(currency, 12)
+
+    def bars(ax: Any, base: np.ndarray, low: np.ndarray, high: np.ndarray, title: str,
+             unit: str) -> None:
+        for values, color, name in ((low, "#9ecae1", "input at its low end"),
+                                    (high, "#08519c", "input at its high end")):
+            width = np.nan_to_num(values - base)
+            ax.barh(y, width, left=np.nan_to_num(base), height=0.6, color=color, label=name,
+                    alpha=0.9)
+        for yi, b in zip(y, base):
+            ax.plot([b, b], [yi - 0.4, yi + 0.4], color="black", linewidth=0.9)
+        ax.set_title(_title(title, 48), fontsize=9)
+        ax.set_xlabel(unit, fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+
+    def col(name: str) -> np.ndarray:
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(float) / 1e6 \
+            if name in rows.columns else np.full(n, np.nan)
+
+    zero = np.zeros(n)
+    bars(axes[0], zero, col("delta_expected_cost_low"), col("delta_expected_cost_high"),
+         f"plan ({_label(plan, 30)}): expected cost against the instance's inputs",
+         f"change in expected cost, million {cur}")
+    for ax, p in zip(axes[1:], others):
+        base_cost = rows.get(f"delta_cost_base[{p}]")
+        base = pd.to_numeric(base_cost, errors="coerce").to_numpy(float) / 1e6 \
+            if base_cost is not None else zero
+        bars(ax, base, col(f"delta_cost_low[{p}]"), col(f"delta_cost_high[{p}]"),
+             f"{_label(p, 30)}: its cost minus the plan's (line: at the instance's inputs)",
+             f"million {cur}")
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].set_ylim(-0.6, n - 0.4)
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(_title("How far each input moves the cost, one at a time (largest swing "
+                        "on top)", 90), fontsize=10)
     return _save(fig, path)

@@ -96,7 +96,9 @@ def policy_in_words(name: str, policy: Policy | None, inst: Instance) -> list[st
         return ["No policy rule: the cheapest plan under the instance's own terms "
                 "(capacities, signed contracts, prices)." if name == "none" else
                 "Not defined in this instance."]
-    cur, home = inst.currency, country_name(inst.home)
+    cur = inst.currency
+    # several buyers: each rule holds for each buyer, with that buyer's home countries
+    home = country_name(inst.home) if inst.buyers is None else "the buyer's home countries"
     out: list[str] = []
     for r in policy.max_single_country_share:
         src = (f"from {_and([country_name(c) for c in r.countries], 'or')}"

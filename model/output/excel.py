@@ -714,3 +714,39 @@ def sweep_summary_sheet(frontier: "pd.DataFrame", settings: dict[str, Any], inst
                       f"{settings.get('param', 'the cap')} under policy {policy}",
                       header=[excel_header(c, "frontier", currency, kinds[c] != "text")
                               for c in keys], rows=rows, notes=notes)
+
+
+def robustness_summary_sheet(conclusions: "pd.DataFrame", settings: dict[str, Any],
+                             instance: str) -> FrontSheet:
+    """A robustness study's conclusions: what the plan concludes, in how many of the
+    draws it holds, and the inputs that flip it (one row per conclusion, those that
+    do not hold in every draw first)."""
+    import pandas as pd
+
+    table = conclusions.copy()
+    if len(table):
+        table["_order"] = [0 if v is not None and not pd.isna(v) and not bool(v) else 1
+                           for v in table["holds_in_every_draw"]]
+        table = table.sort_values("_order", kind="stable")
+    rows = []
+    for r in table.itertuples(index=False):
+        share = getattr(r, "holds_share")
+        rows.append([Cell(str(r.statement), "text"),
+                     Cell(None if share is None or pd.isna(share) else float(share), "share"),
+                     Cell(str(r.flipped_by or ""), "text"),
+                     Cell(str(r.draws_failing_with or ""), "text")])
+    n = settings.get("draws", 0)
+    policies = settings.get("policies", [])
+    notes = [f"The plan is policy {policies[0] if policies else 'none'}"
+             + (f", compared with {', '.join(policies[1:])}" if len(policies) > 1 else "")
+             + f"; {n} joint draws of the inputs (seed {settings.get('seed', 0)}).",
+             "holds in: the share of the draws (solved to optimality) in which the "
+             "conclusion holds. Flipped by: where one input at a time makes it hold (the "
+             "switch points); in the draws: the inputs whose values differ most where it "
+             "fails. Every table is on the next sheets and in the CSV files "
+             "(docs/outputs.md)."]
+    return FrontSheet(name="summary", title=f"{instance}: how sure are we?",
+                      header=["conclusion of the plan", "holds in (% of draws)",
+                              "flipped by (one input at a time)", "in the draws, fails with"],
+                      rows=rows, notes=notes, autofilter=False, widths=[60, 12, 50, 40],
+                      wrap_columns=frozenset({0, 2, 3}))

@@ -33,11 +33,12 @@ from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used fro
     EXCEL_MAX_ROWS,
     comparison_contracts_sheet,
     comparison_summary_sheet,
+    robustness_summary_sheet,
     run_front_sheets,
     sweep_summary_sheet,
     write_excel,
 )
-from .folders import why_not_replaceable
+from .folders import PARQUET_TABLES, why_not_replaceable
 from ..safety import csv_cell, is_id, printable
 
 MAX_SLUG = 80            # of a default folder name, before the time stamp
@@ -224,6 +225,26 @@ def write_csv(path: Path, table: "pd.DataFrame") -> None:
                     pacsv.WriteOptions(quoting_style="needed"))
 
 
+def write_parquet(path: Path, table: "pd.DataFrame") -> None:
+    """A table as Parquet (compressed, typed): text columns as text (period labels of
+    either type as their text), numbers as numbers. What ``--format parquet`` writes
+    for the large per-scenario tables; read back by model.output.folders.read_table."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = table.copy(deep=False)
+    for col in out.columns:
+        values = out[col]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            out[col] = values.where(values.isna(), values.astype(str))
+    pq.write_table(pa.Table.from_pandas(out, preserve_index=False), str(path),
+                   compression="zstd")
+
+
+TABLE_FORMATS = ("csv", "parquet")
+
+
 def write_run_folder(out: Path, fill: Callable[[Path], None], force: bool = False,
                      unique: bool = False) -> Path:
     """Create folder `out` atomically: `fill(tmp)` writes the files, then a rename.
@@ -338,17 +359,24 @@ def _why(err: BaseException) -> str:
 
 
 RUN_TABLES = ("allocation", "deliveries", "balance", "scenarios", "cost_by_year", "duals",
-              "tree", "stock_floors", "projects")
+              "tree", "stock_floors", "projects",
+              "buyers", "buyer_scenarios", "transfers")    # the last three: several buyers
 
 
 def save_run(run: Any, out: Path | None = None, force: bool = False,
-             results_root: Path = Path("results"), charts: bool = True) -> Path:
+             results_root: Path = Path("results"), charts: bool = True,
+             table_format: str = "csv") -> Path:
     """Write a solve's run folder (see docs/outputs.md) and return its path.
 
     Always: ``summary.json`` and ``instance.yaml`` (the exact input). For an
     optimal solve also the tables as CSV and ``allocation.xlsx``; for any other
-    status no table is written, so nothing can be mistaken for an optimum.
+    status no table is written, so nothing can be mistaken for an optimum. With
+    ``table_format="parquet"`` the large per-scenario tables (deliveries, balance,
+    cost_by_year, duals) are Parquet files instead of CSV.
     """
+    if table_format not in TABLE_FORMATS:
+        raise UsageError(f"the table format must be one of {', '.join(TABLE_FORMATS)}, "
+                         f"not {table_format!r}")
     unique = out is None
     target = default_run_dir(results_root, run.summary["instance"], run.policy) \
         if out is None else Path(out)
@@ -360,7 +388,10 @@ def save_run(run: Any, out: Path | None = None, force: bool = False,
             try:
                 names = [n for n in RUN_TABLES if n in run.tables]   # no duals from mpi-sppy
                 for name in names:
-                    write_csv(tmp / f"{name}.csv", run.tables[name])
+                    if table_format == "parquet" and name in PARQUET_TABLES:
+                        write_parquet(tmp / f"{name}.parquet", run.tables[name])
+                    else:
+                        write_csv(tmp / f"{name}.csv", run.tables[name])
                 write_excel(tmp / "allocation.xlsx", {n: run.tables[n] for n in names},
                             run.summary.get("currency", ""),
                             run_front_sheets(run.summary, run.tables,
@@ -401,12 +432,21 @@ def _draw_run_charts(run: Any, folder: Path, forked: bool = False) -> None:
 
 
 def _draw(charts: Any, run: Any, folder: Path) -> None:
+    from ..input.regimes import scenario_paths
     charts.allocation_by_country(run.tables["deliveries"], run.tables["balance"],
                                  folder / "allocation_by_country.png",
                                  f"{run.summary['instance']} / {run.policy}")
     charts.cost_and_shortage_by_scenario(run.tables["scenarios"], folder / "scenarios.png",
                                          run.summary.get("currency", ""))
     charts.information_tree(run.tables["tree"], folder / "tree.png", run.summary["instance"])
+    paths = scenario_paths(run.loaded.instance)
+    if paths is not None and paths.states:          # scenarios from regimes: by period
+        from .scenario_summary import by_regime_grid, regime_probability, shortage_by_regime
+
+        charts.regimes(regime_probability(paths),
+                       by_regime_grid(shortage_by_regime(paths, run.tables["balance"]),
+                                      "weighted_shortage_t"),
+                       folder / "regimes.png", run.summary["instance"])
     if len(run.tables.get("capacity_added", ())):
         charts.capacity_built(run.tables["capacity_added"], folder / "projects.png",
                               run.summary["instance"],
@@ -463,41 +503,77 @@ def _instance_copy(loaded: Any, tmp: Path) -> None:
 
 def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
                     out: Path | None = None, force: bool = False,
-                    results_root: Path = Path("results")) -> Path:
-    """A comparison folder: comparison.csv/.md/.xlsx/.png, summary.json, one run folder each."""
+                    results_root: Path = Path("results"), table_format: str = "csv",
+                    run_folders: bool = True) -> Path:
+    """A comparison folder: comparison.csv/.md/.xlsx/.png, summary.json, one run folder
+    each (in `table_format`; none with ``run_folders=False``: the comparison alone,
+    for a reference of thousands of scenarios)."""
     unique = out is None
     target = default_run_dir(results_root, loaded.name, "compare") if out is None else Path(out)
     currency = loaded.instance.currency
 
     def fill(tmp: Path) -> None:
         from . import charts
-        from ..analysis.analysis import cost_by_year_table
+        from ..analysis.analysis import comparison_scenarios_table, cost_by_year_table
         from .formatting import period_word
 
         by_year = cost_by_year_table(runs)
         write_csv(tmp / "comparison.csv", table)
         write_csv(tmp / "cost_by_year.csv", by_year)
+        sheets = {"comparison": table, "cost_by_year": by_year}
+        chart_table = table
+        if not any(str(c).startswith("shortage_t[") for c in table.columns):
+            # many scenarios: their figures in long form, not two columns each
+            long = comparison_scenarios_table(runs)
+            write_csv(tmp / "comparison_scenarios.csv", long)
+            sheets["comparison_scenarios"] = long
+            chart_table = with_key_scenarios(table, long)
         per = period_word(loaded.instance.period_days)
         (tmp / "comparison.md").write_text(markdown_table(table, currency, per) + "\n")
         front = [comparison_summary_sheet(table, loaded.name, currency),
                  comparison_contracts_sheet(runs)]
-        write_excel(tmp / "comparison.xlsx", {"comparison": table, "cost_by_year": by_year},
-                    currency, [f for f in front if f is not None])
+        write_excel(tmp / "comparison.xlsx", sheets, currency, [f for f in front if f is not None])
         if (table.status == "optimal").any():
-            charts.comparison(table, tmp / "comparison.png", currency,
+            charts.comparison(chart_table, tmp / "comparison.png", currency,
                               "year" if per == "yr" else "period")
         _instance_copy(loaded, tmp)
         for name, run in runs.items():
             if not is_id(name):   # a folder name: never a path
                 raise UsageError(f"policy name {name!r} cannot be a folder name")
-            save_run(run, tmp / "runs" / name)
+            if run_folders:
+                save_run(run, tmp / "runs" / name, table_format=table_format)
         write_summary(tmp, {
             "kind": "comparison", "instance": loaded.name, "instance_sha256": loaded.sha256,
             "overrides": list(loaded.overrides),
             "policies": list(runs), "statuses": {p: r.summary["status"] for p, r in runs.items()},
+            "run_folders": run_folders,
             "version": _version()})
 
     return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def with_key_scenarios(table: "pd.DataFrame", long: "pd.DataFrame", most: int = 8
+                       ) -> "pd.DataFrame":
+    """The comparison table with ``shortage_t[w]`` and ``avoided_shortage_t[w]`` columns
+    for the `most` scenarios of the long table with the largest baseline shortage (for
+    the chart's grid; the CSV keeps its narrow form)."""
+    import pandas as pd
+
+    if not len(long) or not len(table):
+        return table
+    first = long[long.policy == table.policy.iloc[0]]
+    if not len(first):
+        return table
+    ranked = first.sort_values("shortage_t", ascending=False, kind="stable")
+    keep = [w for w in first.scenario if w in set(ranked.scenario.head(most))]
+    part = long[long.scenario.isin(keep)]
+    cols = {}
+    for key in ("shortage_t", "avoided_shortage_t"):
+        wide = part.pivot(index="policy", columns="scenario", values=key)
+        for w in keep:
+            cols[f"{key}[{w}]"] = wide[w].reindex(table.policy).to_numpy() \
+                if w in wide.columns else float("nan")
+    return pd.concat([table.reset_index(drop=True), pd.DataFrame(cols)], axis=1)
 
 
 def save_project_values(table: "pd.DataFrame", policy: str, loaded: Any,
@@ -546,6 +622,90 @@ def save_sweep(frontier: "pd.DataFrame", settings: dict[str, Any], loaded: Any,
             **settings, "statuses": frontier.status.tolist(), "version": _version()})
 
     return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def save_robustness(result: Any, inputs: "pd.DataFrame", out: Path | None = None,
+                    force: bool = False, results_root: Path = Path("results")) -> Path:
+    """A robustness folder (docs/outputs.md): robustness.csv (one input at a time),
+    switch_points.csv, draws.csv, conclusions.csv, ranges.csv (the inputs) and the
+    ranges file as read (ranges.yaml), robustness.md/.xlsx, tornado.png, summary.json,
+    instance.yaml. `result` is a model.studies.robustness.RobustnessResult (duck-typed:
+    nothing below model.studies imports it)."""
+    loaded = result.loaded
+    unique = out is None
+    target = default_run_dir(results_root, loaded.name, "robustness") if out is None \
+        else Path(out)
+    currency = loaded.instance.currency
+
+    def fill(tmp: Path) -> None:
+        from . import charts
+
+        tables = {"robustness": result.one_at_a_time, "switch_points": result.switch_points,
+                  "draws": result.draws, "conclusions": result.conclusions, "ranges": inputs}
+        for name, table in tables.items():
+            write_csv(tmp / f"{name}.csv", table)
+        (tmp / "ranges.yaml").write_bytes(result.ranges.raw)
+        (tmp / "robustness.md").write_text(robustness_markdown(result, currency) + "\n")
+        write_excel(tmp / "robustness.xlsx", tables, currency,
+                    [robustness_summary_sheet(result.conclusions, result.settings,
+                                              loaded.name)])
+        if len(result.one_at_a_time):
+            charts.tornado(result.one_at_a_time, tmp / "tornado.png", currency,
+                           result.policies)
+        _instance_copy(loaded, tmp)
+        settings = {k: v for k, v in result.settings.items() if k != "ranges_file"}
+        held = [None if v is None or v != v else bool(v)       # v != v: NaN
+                for v in (result.conclusions["holds_in_every_draw"]
+                          if len(result.conclusions) else [])]
+        write_summary(tmp, {
+            "kind": "robustness", "instance": loaded.name, "instance_sha256": loaded.sha256,
+            "overrides": list(loaded.overrides),
+            "ranges": {"file": Path(result.ranges.file).name,
+                       "sha256": result.ranges.sha256},
+            **settings,
+            "conclusions": {"holding_in_every_draw": int(sum(v is True for v in held)),
+                            "not_holding_in_every_draw": int(sum(v is False for v in held))},
+            "timing": result.timing, "version": _version()})
+
+    return write_run_folder(target, fill, force=force, unique=unique)
+
+
+def robustness_markdown(result: Any, currency: str) -> str:
+    """The conclusions (which hold in every draw, which do not and what flips them),
+    then one input at a time: what the markdown file and the console show."""
+    import pandas as pd
+
+    c = result.conclusions
+    lines = [f"# How sure: {result.loaded.name}", ""]
+    n = result.settings.get("draws", 0)
+    if len(c) and not n:
+        lines += ["No draws: the plan's conclusions, and where one input at a time flips "
+                  "them:", ""]
+        lines += [f"- {r.statement}" + (f": {r.flipped_by}" if r.flipped_by else "")
+                  for r in c.itertuples(index=False)]
+        lines.append("")
+    elif len(c):
+        every = c[c["holds_in_every_draw"] == True]   # noqa: E712 - a column of objects
+        some = c[c["holds_in_every_draw"] == False]   # noqa: E712
+        lines += [f"Holds in every one of the {n} draws:", ""]
+        lines += [f"- {s}" for s in every["statement"]] or ["- (none)"]
+        lines += ["", "Does not hold in every draw:", ""]
+        for r in some.itertuples(index=False):
+            share = "" if r.holds_share is None or pd.isna(r.holds_share) else \
+                f" (holds in {r.holds_share:.0%} of the draws)"
+            flips = "; ".join(x for x in (r.flipped_by, r.draws_failing_with and
+                                          f"in the draws it fails with {r.draws_failing_with}")
+                              if x)
+            lines.append(f"- {r.statement}{share}" + (f": {flips}" if flips else ""))
+        if not len(some):
+            lines.append("- (none)")
+        lines.append("")
+    cols = [col for col in ("label", "low", "high", "expected_cost_low", "expected_cost_high",
+                            "cost_swing") if col in result.one_at_a_time.columns]
+    if cols:
+        lines += ["## One input at a time (largest swing first)", "",
+                  markdown_table(result.one_at_a_time[cols], currency)]
+    return "\n".join(lines)
 
 
 def markdown_table(table: "pd.DataFrame", currency: str = "", per: str = "period") -> str:

@@ -28,26 +28,42 @@ MAX_SUMMARY_BYTES = 16 * 1024 ** 2
 MAX_BYTES_BY_SUFFIX = {".csv": MAX_MEMBER_BYTES, ".json": MAX_SUMMARY_BYTES,
                        ".yaml": 32 * 1024 ** 2, ".png": 32 * 1024 ** 2,
                        ".md": 256 * 1024 ** 2, ".xlsx": 256 * 1024 ** 2,
-                       ".html": 256 * 1024 ** 2}
+                       ".html": 256 * 1024 ** 2, ".parquet": MAX_MEMBER_BYTES}
 MAX_ROW_BYTES = 2048            # a table row: a few ids (at most 100 characters) and numbers
 TABLE_SLACK_BYTES = 64 * 1024   # the header and rounding
+MIN_ROW_BYTES = 8               # the shortest row of any of our tables, as CSV
 
+# the per-scenario tables that `--format parquet` writes as Parquet instead of CSV
+PARQUET_TABLES = ("deliveries", "balance", "cost_by_year", "duals")
 RUN_FILES = frozenset({"summary.json", "instance.yaml", "allocation.csv", "deliveries.csv",
                        "balance.csv", "scenarios.csv", "cost_by_year.csv", "duals.csv",
-                       "tree.csv",
+                       "tree.csv", *(f"{n}.parquet" for n in PARQUET_TABLES),
                        "stock_floors.csv", "projects.csv", "allocation.xlsx",
                        "allocation_by_country.png", "scenarios.png", "tree.png",
-                       "projects.png", "report.html"})
+                       "projects.png", "regimes.png", "report.html",
+                       # several buyers (model.analysis.buyers)
+                       "buyers.csv", "buyer_scenarios.csv", "transfers.csv"})
 COMPARISON_FILES = frozenset({"summary.json", "instance.yaml", "comparison.csv",
-                              "cost_by_year.csv",
+                              "cost_by_year.csv", "comparison_scenarios.csv",
                               "comparison.md", "comparison.xlsx", "comparison.png",
                               "report.html"})
 SWEEP_FILES = frozenset({"summary.json", "instance.yaml", "frontier.csv", "frontier.md",
                          "frontier.png", "frontier.xlsx", "report.html"})
 PROJECT_FILES = frozenset({"summary.json", "instance.yaml", "project_values.csv",
                            "project_values.md", "report.html"})
+ROBUSTNESS_FILES = frozenset({"summary.json", "instance.yaml", "ranges.yaml", "ranges.csv",
+                              "robustness.csv", "switch_points.csv", "draws.csv",
+                              "conclusions.csv", "robustness.md", "robustness.xlsx",
+                              "tornado.png", "report.html"})
+# several buyers: every coalition's value and the allocations (model.studies.coalition),
+# with one run folder per coalition under runs/
+COALITION_FILES = frozenset({"summary.json", "instance.yaml", "coalition.csv",
+                             "allocations.csv", "buyers_by_scenario.csv", "coalition.md",
+                             "coalition.xlsx", "allocations.png", "shortage.png",
+                             "report.html"})
 FILES_OF = {"run": RUN_FILES, "comparison": COMPARISON_FILES, "sweep": SWEEP_FILES,
-            "projects": PROJECT_FILES}
+            "projects": PROJECT_FILES, "robustness": ROBUSTNESS_FILES,
+            "coalition": COALITION_FILES}
 # keys that every summary.json of this tool has had, whatever its kind and version
 OUR_KEYS = frozenset({"instance", "instance_sha256", "version"})
 
@@ -87,27 +103,106 @@ def table_limits(inst: Any, policies: int = 1) -> dict[str, int]:
             "balance": E * T * W, "scenarios": W, "cost_by_year": policies * (W + 1) * T,
             "duals": 8 * (S + P + 1) * E * T * W + 4 * rules * E * T * W,
             "tree": T * W + 1, "stock_floors": rules * E * T * W,
-            "projects": P * T * W, "capacity_added": P * S * E * T * W}
+            "projects": P * T * W, "capacity_added": P * S * E * T * W,
+            "comparison_scenarios": policies * W}
+    B = len(getattr(inst, "buyers", None) or [None])
+    if B > 1 or getattr(inst, "buyers", None):   # several buyers: each table per buyer
+        rows = {name: n * B for name, n in rows.items()}
+        rows.update({"buyers": B, "buyer_scenarios": B * W, "transfers": B * E * T * W,
+                     "duals": rows["duals"] + 2 * S * E * T * W + E * T * W})
     out = {name: TABLE_SLACK_BYTES + n * MAX_ROW_BYTES for name, n in rows.items()}
     out["tree"] += (T * W + 1) * W * 102        # the scenarios of each node, ;-joined
     return {name: min(n, MAX_MEMBER_BYTES) for name, n in out.items()}
 
 
-def read_table(path: Path, limit: int | None = None, columns: tuple[str, ...] = (),
-               **kwargs: Any) -> Any:
-    """One of our CSV tables as a DataFrame: read as a regular file (never through a
-    link, at most `limit` bytes), and only empty cells are missing values: a country
-    such as NA (Namibia) or an id such as "null" stays text. A file that is not such
-    a table (not UTF-8, not CSV, lacking one of `columns`) is a UsageError naming it."""
+def table_path(path: Path) -> Path:
+    """The file of a table: ``x.csv``, or ``x.parquet`` where the folder holds that
+    instead (a run written with ``--format parquet``)."""
+    path = Path(path)
+    if path.suffix == ".csv" and not os.path.lexists(path):
+        other = path.with_suffix(".parquet")
+        if os.path.lexists(other):
+            return other
+    return path
+
+
+def has_table(path: Path) -> bool:
+    """Whether the folder holds the table ``x.csv`` (or ``x.parquet``)."""
+    return os.path.lexists(table_path(path))
+
+
+def _read_parquet(path: Path, data: bytes, limit: int, **kwargs: Any) -> Any:
+    """A Parquet table as read_table gives a CSV one: the columns asked for as text
+    are text (missing values stay missing)."""
     import io
 
     import pandas as pd
 
     from ..safety import shown
 
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        # a few kilobytes of Parquet can declare a billion rows (run-length encoded):
+        # the rows, cells and decoded bytes are bounded as a CSV of `limit` bytes would be
+        decoded = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+        if meta.num_rows > limit // MIN_ROW_BYTES or \
+                meta.num_rows * meta.num_columns > limit // 2 or decoded > limit:
+            raise UsageError(f"{path}: {meta.num_rows:,} rows of {meta.num_columns} columns "
+                             f"({decoded:,} bytes decoded), more than a table of sourcing "
+                             "holds for this instance")
+        table = pd.read_parquet(io.BytesIO(data))
+    except UsageError:
+        raise
+    except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds on a bad file
+        raise UsageError(f"{path}: not a table written by sourcing "
+                         f"({shown(str(err).splitlines()[0] if str(err) else type(err).__name__, 120)})"
+                         ) from None
+    empty_missing = "" in kwargs.get("na_values", [""])
+    for col in table.columns:      # as in a CSV, an empty cell is a missing value
+        if not empty_missing:
+            break
+        if table[col].dtype == object or pd.api.types.is_string_dtype(table[col].dtype):
+            table[col] = table[col].mask(table[col] == "")
+            if table[col].isna().all():   # and a column of empty cells reads as numbers
+                table[col] = pd.Series(float("nan"), index=table.index, dtype="float64")
+    if kwargs.get("usecols"):
+        table = table[[c for c in kwargs["usecols"] if c in table.columns]]
+    dtype = kwargs.get("dtype")
+    text = list(table.columns) if dtype is str else \
+        [c for c, t in (dtype or {}).items() if t is str and c in table.columns]
+    for col in text:
+        values = table[col]
+        table[col] = values.where(values.isna(), values.astype(str)).astype(object)
+    return table
+
+
+def read_table(path: Path, limit: int | None = None, columns: tuple[str, ...] = (),
+               **kwargs: Any) -> Any:
+    """One of our tables as a DataFrame: read as a regular file (never through a
+    link, at most `limit` bytes), and only empty cells are missing values: a country
+    such as NA (Namibia) or an id such as "null" stays text. ``x.csv`` may be
+    ``x.parquet`` (:func:`table_path`). A file that is not such a table (not
+    UTF-8, not CSV or Parquet, lacking one of `columns`) is a UsageError naming it."""
+    import io
+
+    import pandas as pd
+
+    from ..safety import shown
+
+    path = table_path(path)
     kwargs.setdefault("keep_default_na", False)
     kwargs.setdefault("na_values", [""])
     data = read_member(path, limit)
+    if path.suffix == ".parquet":
+        table = _read_parquet(path, data, MAX_MEMBER_BYTES if limit is None else limit,
+                              **kwargs)
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise UsageError(f"{path}: not a table written by sourcing (no column "
+                             f"{', '.join(missing)})")
+        return table
     try:
         table = pd.read_csv(io.BytesIO(data), encoding="utf-8", **kwargs)
     except (UnicodeDecodeError, ValueError, pd.errors.ParserError,
@@ -201,7 +296,8 @@ def why_not_replaceable(folder: Path) -> str | None:
     for entry in entries:
         if entry.is_symlink():
             return f"it holds a symbolic link, {entry.name}"
-        if kind == "comparison" and entry.name == "runs" and entry.is_dir(follow_symlinks=False):
+        if kind in ("comparison", "coalition") and entry.name == "runs" and \
+                entry.is_dir(follow_symlinks=False):
             for sub in os.scandir(entry.path):
                 why = "not a folder" if not sub.is_dir(follow_symlinks=False) else \
                     why_not_replaceable(Path(sub.path))

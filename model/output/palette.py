@@ -107,6 +107,12 @@ def project_color(index: int) -> str:
     return PROJECT_COLORS[index % len(PROJECT_COLORS)]
 
 
+def regime_color(index: int) -> str:
+    """The colour of the instance's `index`-th regime (its place in `states`): the
+    qualitative palette of projects, no country's colour, no grey."""
+    return PROJECT_COLORS[index % len(PROJECT_COLORS)]
+
+
 def country_order(codes: list[str]) -> list[str]:
     """Countries in a fixed order (those with fixed colours first, in the table's
     order, then the rest alphabetically), so stacks and legends never reshuffle."""

@@ -27,13 +27,17 @@ import yaml
 
 from ..analysis.binding import binding_rows
 from ..errors import UsageError
-from .folders import read_member, read_summary, read_table, table_limits
+from .folders import has_table, read_member, read_summary, read_table, table_limits
 from .describe import policy_in_words
 from .formatting import (MACHINE, cell, format_frame, key_scenarios, numeric_columns,
                          period_word, spec)
 from ..input.instance import load_instance
 from ..input.regimes import describe as describe_scenarios
-from ..input.regimes import is_generated, scenario_list, scenario_paths, state_tokens
+from ..input.regimes import (MANY_SCENARIOS, is_generated, scenario_list, scenario_paths,
+                             state_tokens, summarised)
+from .scenario_summary import (WORST_LISTED, by_regime_grid, comparison_distribution,
+                               comparison_worst, distribution, event_summary,
+                               regime_probability, shortage_by_regime, worst_scenarios)
 from .palette import country_color
 
 CSS = """
@@ -135,6 +139,47 @@ def _num(v: Any, unit: str = "") -> str:
 format_number = _num
 
 
+def sampling_lines(sampling: Any, cur: str = "") -> list[tuple[str, str]]:
+    """The ``sampling`` object of a summary (model.analysis.sampling) as (label, text)
+    rows, for the report's table and the `solve` printout; none without one."""
+    if not isinstance(sampling, dict):
+        return []
+    unit = f" {cur}" if cur else ""
+    c = sampling.get("confidence", 0.95)
+    level = f"{c * 100:g} %"
+    head = (f"{sampling.get('replications')} replications of {sampling.get('paths'):,} "
+            f"paths (seed {sampling.get('seed')}); the first stage evaluated on "
+            f"{sampling.get('evaluate'):,} paths; {level} confidence")
+    rows = [("sampling statistics", head)]
+    if sampling.get("status") != "optimal":
+        return rows + [("sampling statistics: not complete",
+                        f"{sampling.get('status')}: {sampling.get('message', '')}")]
+    lb, ub, gap = sampling["lower_bound"], sampling["upper_bound"], sampling["gap"]
+
+    def pm(value: Any, half: Any) -> str:
+        text = _num(value, unit)
+        return text if half is None else f"{text} ± {_num(half, '')}"
+    rows.append(("lower bound: mean of the replications' optima",
+                 pm(lb["mean"], lb["half_width"]) + f" ({level} interval)"))
+    rows.append(("upper bound: this plan's first stage, the rest re-solved",
+                 pm(ub["value"], ub["half_width"])
+                 + (f" ({level} interval)" if ub["half_width"] is not None
+                    else " (no interval: the objective is not a mean of path costs: "
+                         "CVaR or ambiguity)")))
+    rel = gap.get("relative_upper")
+    rows.append(("optimality gap of this plan (Mak, Morton and Wood)",
+                 f"estimate {_num(gap['mean'], unit)}; at most {_num(gap['upper'], unit)}"
+                 + (f" ({rel:.3%} of the lower bound)" if rel is not None else "")
+                 + f" with {level} confidence"))
+    cand = sampling.get("candidate") or {}
+    rows.append(("first-stage decisions fixed",
+                 f"{cand.get('contracts_fixed', 0):,} contracts, "
+                 f"{cand.get('builds_fixed', 0):,} builds"))
+    if sampling.get("seconds") is not None:
+        rows.append(("sampling statistics took", f"{sampling['seconds']:,.1f} s"))
+    return rows
+
+
 def _rules_words(holder: Any) -> str:
     """The rules of a scenario (or regime, event, `always`) in words."""
     rules = []
@@ -208,13 +253,20 @@ def _assumptions(inst: Any, policy: str | None) -> str:
                              "price": price})
     generated = is_generated(inst)
     scen_rows = []
-    for w in scenario_list(inst):
+    listed = [] if generated else scenario_list(inst)
+    if len(listed) > MANY_SCENARIOS:      # the most probable few, the CSV has all
+        order = sorted(range(len(listed)), key=lambda i: -listed[i].probability)
+        listed = [listed[i] for i in sorted(order[:WORST_LISTED])]
+    for w in listed:
         scen_rows.append({"scenario": w.id, "probability": w.probability,
-                          "description": w.description or ""}
-                         | ({} if generated else {"rules": _rules_words(w)}))
+                          "description": w.description or "", "rules": _rules_words(w)})
+    n_scen = len(scenario_list(inst))
     parts = [f"<h2>Assumptions: instance {_esc(inst.name)}</h2>",
              f"<p>{_esc(inst.description)}</p>",
-             _kv([("home country", inst.home), ("currency", inst.currency),
+             _kv([("home country", inst.home) if inst.buyers is None else
+                  ("buyers", "; ".join(f"{b.id} (home {' '.join(b.home)})"
+                                       for b in inst.buyers)),
+                  ("currency", inst.currency),
                   ("periods", ", ".join(map(str, inst.periods))),
                   ("elements", ", ".join(inst.elements)),
                   ("discount rate", inst.discount_rate),
@@ -227,6 +279,9 @@ def _assumptions(inst: Any, policy: str | None) -> str:
         parts += _regime_tables(inst)
     if scen_rows:
         parts += ["<h3>Scenarios</h3>", _table(pd.DataFrame(scen_rows), "assumptions-scenarios")]
+        if len(scen_rows) < n_scen:
+            parts.append(f'<p class="note">The {len(scen_rows)} most probable of {n_scen:,} '
+                         "scenarios; the instance lists all.</p>")
     if policy and policy != "none" and policy in inst.policies:
         rules = inst.policies[policy].model_dump(by_alias=True, exclude_defaults=True,
                                                  exclude_none=True,
@@ -243,9 +298,11 @@ def _assumptions(inst: Any, policy: str | None) -> str:
 def _provenance(inst: Any, policy: str | None) -> list[str]:
     """Where the figures come from: each item's `notes` and `sources` (citations),
     folded (one <details> per item), as the instance writes them."""
+    # a long list of scenarios: the first MANY_SCENARIOS with notes (the instance has all)
+    noted = [w for w in ([] if is_generated(inst) else scenario_list(inst))
+             if w.notes or w.sources][:MANY_SCENARIOS]
     items: list[tuple[str, Any]] = [("source", s) for s in inst.sources] + \
-        [("project", p) for p in inst.projects] + \
-        [("scenario", w) for w in scenario_list(inst) if not is_generated(inst)]
+        [("project", p) for p in inst.projects] + [("scenario", w) for w in noted]
     if policy and policy in inst.policies:
         items.append(("policy", inst.policies[policy]))
     blocks = []
@@ -301,6 +358,15 @@ def _run_body(folder: Path, s: dict[str, Any], inst: Any = None) -> list[str]:
              ("instance sha256", s["instance_sha256"]), ("tool version", s["version"])]
     head += [("warning", w) for w in s.get("warnings") or []]
     parts = ["<h2>Summary</h2>", _kv(head, "summary")]
+    sampling = sampling_lines(s.get("sampling"), cur)
+    if sampling:
+        parts += ["<h2>How good is this sample: bounds and gap</h2>",
+                  '<p class="note">The instance solves a sample of its regime paths. '
+                  "Further independent samples bound the optimum over every path from "
+                  "below; this plan's first-stage decisions, fixed on another sample (the "
+                  "rest re-solved), bound it from above; the gap says how much better any "
+                  "plan could do (docs/mathematics.md, Sampling statistics).</p>",
+                  _kv(sampling, "sampling")]
     at_limit = bool((s.get("mip") or {}).get("plan_at_limit"))
     if s["status"] != "optimal" and not at_limit:
         parts.append(f'<p class="bad">No allocation: the model is {_esc(s["status"])}. '
@@ -312,44 +378,35 @@ def _run_body(folder: Path, s: dict[str, Any], inst: Any = None) -> list[str]:
                      f"the best plan found is shown, within {gap:.2%} of the best bound.</p>"
                      if gap is not None else '<p class="bad">Not optimal: stopped at a '
                      "limit; the best plan found is shown.</p>")
+    many = inst is not None and summarised(inst)
+    paths = scenario_paths(inst) if inst is not None else None
     for png, title in (("allocation_by_country.png", "Supply by country"),
-                       ("scenarios.png", "Cost and shortage per scenario"),
+                       ("scenarios.png", "Cost and shortage across the scenarios" if many
+                        else "Cost and shortage per scenario"),
+                       ("regimes.png", "Regimes by period: probability and shortage"),
                        ("tree.png", "What is known when: the information tree"),
                        ("projects.png", "Investment: capacity the builds add")):
         if os.path.lexists(folder / png):
             parts += [f"<h2>{title}</h2>", _img(folder / png, title)]
     alloc = _csv(folder / "allocation.csv")
-    parts += ["<h2>Contracts (first stage)</h2>",
-              _table(alloc[alloc.contracted_t > 1e-9].drop(columns=["excluded"]), "allocation",
-                     currency=cur)]
+    alloc = alloc[alloc.contracted_t > 1e-9].drop(columns=["excluded"])
+    parts += ["<h2>Contracts (first stage)</h2>"] + _contracts(alloc, cur)
     if os.path.lexists(folder / "projects.csv"):
-        parts += ["<h2>Investment: builds decided</h2>",
-                  '<p class="note">One row per project, period and node with a build; size '
-                  "in units of the project's full size; nothing listed: nothing built.</p>",
-                  _table(_csv(folder / "projects.csv"), "projects", currency=cur)]
-    parts += ["<h2>Scenarios</h2>",
-              '<p class="note">Costs discounted as in the objective.</p>',
-              _table(_csv(folder / "scenarios.csv"), "scenarios", currency=cur)]
+        parts += ["<h2>Investment: builds decided</h2>"] + \
+            _builds(_csv(folder / "projects.csv"), cur)
+    scen = _csv(folder / "scenarios.csv", dtype={"scenario": str})
     bal = _csv(folder / "balance.csv", columns=("element", "scenario", "shortage_t"),
                dtype={"element": str, "scenario": str})
     bal["shortage_t"] = pd.to_numeric(bal.shortage_t, errors="coerce")
-    # at most MAX_SCENARIO_COLUMNS scenarios (the largest shortage) and 400 elements:
-    # the pivot is never larger than the page can show
-    by_scenario = bal.groupby("scenario", sort=False).shortage_t.sum()
-    shown_scen = by_scenario.nlargest(MAX_SCENARIO_COLUMNS).index \
-        if len(by_scenario) > MAX_SCENARIO_COLUMNS else by_scenario.index
-    by_element = bal.groupby("element", sort=False).shortage_t.sum()
-    shown_elem = by_element.index[:400]
-    part = bal[bal.scenario.isin(shown_scen) & bal.element.isin(shown_elem)]
-    short = part.pivot_table(index="element", columns="scenario", values="shortage_t",
-                             aggfunc="sum", sort=False).reset_index()
-    short.columns.name = None
-    parts += ["<h2>Shortage by element and scenario (t)</h2>",
-              _table(short, "shortage", kinds={str(c): "t" for c in short.columns[1:]})]
-    if len(shown_scen) < len(by_scenario):
-        parts.append(f'<p class="note">{len(shown_scen)} of {len(by_scenario):,} scenarios '
-                     "(the largest shortage); balance.csv has all.</p>")
-    if not os.path.lexists(folder / "duals.csv"):
+    if many:
+        parts += _many_scenarios(scen, bal, paths, cur)
+    else:
+        parts += ["<h2>Scenarios</h2>",
+                  '<p class="note">Costs discounted as in the objective.</p>',
+                  _table(scen, "scenarios", currency=cur)]
+    if paths is None or not paths.states:
+        parts += _shortage_pivot(bal, WORST_LISTED if many else MAX_SCENARIO_COLUMNS)
+    if not has_table(folder / "duals.csv"):
         return parts + ["<h2>What binds: marginal values</h2>",
                         '<p class="note">This run has no duals.csv: it was solved by scenario '
                         "decomposition (mpi-sppy), which does not give the extensive form's "
@@ -374,6 +431,137 @@ def _run_body(folder: Path, s: dict[str, Any], inst: Any = None) -> list[str]:
               "<h3>Marginal cost of demand</h3>",
               _table(duals[duals.constraint == "demand"][["element", "period", "value"]],
                      "demand-duals", currency=cur, kinds={"value": "per_t"})]
+    return parts
+
+
+MAX_NODES_LISTED = 20      # contracts and builds at more nodes are summarised per period
+
+
+def _contracts(alloc: pd.DataFrame, cur: str) -> list[str]:
+    """The contracts with tonnes: one row each when they are decided at a few nodes;
+    else per source, element and period the expected tonnes over the nodes (each node
+    weighted by its probability) and the least and most of any node."""
+    if alloc["node"].nunique() <= MAX_NODES_LISTED:
+        return [_table(alloc, "allocation", currency=cur)]
+    w = pd.to_numeric(alloc.node_probability, errors="coerce").fillna(0.0)
+    g = alloc.assign(weighted=alloc.contracted_t * w).groupby(
+        ["source", "element", "period", "decided_in"], sort=False)
+    table = pd.DataFrame({"nodes": g.size(), "expected_contracted_t": g.weighted.sum(),
+                          "least_contracted_t": g.contracted_t.min(),
+                          "most_contracted_t": g.contracted_t.max()}).reset_index()
+    table = table.groupby(["source", "element", "period"], sort=False).agg(
+        decided_in=("decided_in", "first"), nodes=("nodes", "sum"),
+        expected_contracted_t=("expected_contracted_t", "sum"),
+        least_contracted_t=("least_contracted_t", "min"),
+        most_contracted_t=("most_contracted_t", "max")).reset_index()
+    return [f'<p class="note">Contracts decided at {alloc["node"].nunique():,} information '
+            "nodes: per source, element and period, the expected tonnes (each node weighted "
+            "by its probability; nodes without a contract count as 0) and the least and "
+            "most of the nodes that contract; allocation.csv has every node.</p>",
+            _table(table, "allocation", currency=cur)]
+
+
+def _builds(projects: pd.DataFrame, cur: str) -> list[str]:
+    """The builds decided: one row per node when few, else per project and period
+    decided the probability of a build and the expected size."""
+    note = ('<p class="note">One row per project, period and node with a build; size in '
+            "units of the project's full size; nothing listed: nothing built.</p>")
+    if projects.empty or projects["node"].nunique() <= MAX_NODES_LISTED:
+        return [note, _table(projects, "projects", currency=cur)]
+    w = pd.to_numeric(projects.node_probability, errors="coerce").fillna(0.0)
+    size = pd.to_numeric(projects["size"], errors="coerce").fillna(0.0)
+    g = projects.assign(p_built=w.where(size > 1e-9, 0.0), weighted=w * size).groupby(
+        ["project", "period_decided"], sort=False)
+    table = pd.DataFrame({"nodes": g.size(), "probability_built": g.p_built.sum(),
+                          "expected_size": g.weighted.sum()}).reset_index()
+    return ['<p class="note">Builds decided at many information nodes: per project and '
+            "period decided, the probability that it is built then and the expected size "
+            "(in units of the full size); projects.csv has every node.</p>",
+            _table(table, "projects", currency=cur)]
+
+
+def _many_scenarios(scen: pd.DataFrame, bal: pd.DataFrame, paths: Any, cur: str
+                    ) -> list[str]:
+    """Many scenarios, summarised (model.output.scenario_summary): the distribution of
+    cost and shortage, the costliest few, and for scenarios from regimes and events the
+    regimes by period and the events."""
+    dist = distribution(scen)
+    n = len(scen)
+    parts = ["<h2>Scenarios: the distribution</h2>",
+             f'<p class="note">{n:,} scenarios ({_esc(_how_made(paths, n))}): '
+             "the expected value and quantiles of each scenario's discounted cost and total "
+             "shortage (all elements and periods summed), each scenario weighted by its "
+             "probability; a quantile q is the smallest value with probability at least q "
+             "of being at or below it. Probability of some shortage: "
+             f"{dist.attrs['probability_of_shortage']:.4g}. scenarios.csv lists every "
+             "scenario.</p>",
+             _table(dist, "scenario-distribution", currency=cur),
+             f"<h3>The {min(WORST_LISTED, n)} costliest scenarios</h3>",
+             _table(worst_scenarios(scen, paths), "worst-scenarios", currency=cur)]
+    if paths is None:
+        return parts
+    if paths.states:
+        prob = regime_probability(paths)
+        by = shortage_by_regime(paths, bal)
+        period_cols = [c for c in prob.columns if c != "regime"]
+        given = by.pivot_table(index=["element", "regime"], columns="period",
+                               values="shortage_given_regime_t", sort=False, dropna=False)
+        given = given.reindex(columns=period_cols)
+        given.columns.name = None
+        given = given.reset_index()
+        parts += ["<h3>Regimes by period</h3>",
+                  '<p class="note">The probability of each regime in each period (each '
+                  "period sums to 1):</p>",
+                  _table(prob, "regime-probability",
+                         kinds={c: "probability" for c in period_cols}),
+                  '<p class="note">Expected shortage by the regime of the period, t, all '
+                  "elements summed: the shortage of the scenarios in that regime then, "
+                  "weighted by their probability; each period's regimes add up to its "
+                  "expected shortage.</p>",
+                  _table(by_regime_grid(by, "weighted_shortage_t"), "shortage-by-regime",
+                         kinds={c: "t" for c in period_cols}),
+                  '<p class="note">Shortage expected in a period of each regime (given '
+                  "the regime), t, per element and all elements summed; empty where the "
+                  "regime cannot occur:</p>",
+                  _table(given, "shortage-given-regime",
+                         kinds={c: "t" for c in period_cols})]
+    if paths.events:
+        parts += ["<h3>Events</h3>",
+                  '<p class="note">Each event\'s probability in these scenarios and the '
+                  "expected cost and total shortage given that it happens, and given that "
+                  "it does not:</p>",
+                  _table(event_summary(paths, scen), "events", currency=cur)]
+    return parts
+
+
+def _how_made(paths: Any, n: int) -> str:
+    """How the scenarios were made, in words, from their paths (or a list)."""
+    if paths is None:
+        return "a list"
+    how = (f"a sample of {paths.sample_paths:,} paths, seed {paths.seed}" if paths.sampled
+           else "every path")
+    what = ", ".join(x for x in (f"{len(paths.states)} regimes" if paths.states else "",
+                                 f"{len(paths.events)} events" if paths.events else "") if x)
+    return f"from {what}, {how}"
+
+
+def _shortage_pivot(bal: pd.DataFrame, most: int) -> list[str]:
+    """Shortage by element (rows) and scenario (columns, at most `most`: the largest
+    shortage) and 400 elements: the pivot is never larger than the page can show."""
+    by_scenario = bal.groupby("scenario", sort=False).shortage_t.sum()
+    shown_scen = by_scenario.nlargest(most).index if len(by_scenario) > most \
+        else by_scenario.index
+    by_element = bal.groupby("element", sort=False).shortage_t.sum()
+    shown_elem = by_element.index[:400]
+    part = bal[bal.scenario.isin(shown_scen) & bal.element.isin(shown_elem)]
+    short = part.pivot_table(index="element", columns="scenario", values="shortage_t",
+                             aggfunc="sum", sort=False).reset_index()
+    short.columns.name = None
+    parts = ["<h2>Shortage by element and scenario (t)</h2>",
+             _table(short, "shortage", kinds={str(c): "t" for c in short.columns[1:]})]
+    if len(shown_scen) < len(by_scenario):
+        parts.append(f'<p class="note">{len(shown_scen)} of {len(by_scenario):,} scenarios '
+                     "(the largest shortage); balance.csv has all.</p>")
     return parts
 
 
@@ -645,6 +833,16 @@ def _comparison_body(folder: Path, inst: Any) -> list[str]:
     which = ("every scenario" if len(scenarios) == len(scen_all) else
              f"the {len(scenarios)} scenarios of {len(scen_all)} with the largest baseline "
              "shortage")
+    long = None
+    if os.path.lexists(folder / "comparison_scenarios.csv"):      # many scenarios
+        limit = table_limits(inst, len(table)).get("comparison_scenarios") \
+            if inst is not None else None
+        long = read_table(folder / "comparison_scenarios.csv", limit,
+                          columns=("policy", "scenario", "probability", "shortage_t",
+                                   "avoided_shortage_t"),
+                          dtype={"policy": str, "scenario": str})
+        which = (f"the {long.scenario.nunique():,} scenarios, as a distribution (below the "
+                 "key table)")
     base = _esc(table.policy.iloc[0]) if len(table) else ""
     word = "year" if per == "yr" else "period"
     basis = _basis(inst, per)
@@ -662,6 +860,18 @@ def _comparison_body(folder: Path, inst: Any) -> list[str]:
              "most, in expected discounted cost (all figures below list three).</p>",
              _key_table(table, cur, per, scenarios, basis),
              _supply_table(table, cur, per)]
+    if long is not None:
+        paths = scenario_paths(inst) if inst is not None else None
+        n = long.scenario.nunique()
+        parts += ["<h2>Shortage across the scenarios</h2>",
+                  f'<p class="note">{n:,} scenarios: each policy\'s total shortage per '
+                  "scenario (t, all elements and periods summed), as a distribution with each "
+                  "scenario weighted by its probability, and against the baseline scenario by "
+                  "scenario. comparison_scenarios.csv has every policy and scenario.</p>",
+                  _table(comparison_distribution(long), "comparison-distribution"),
+                  f"<h3>The {min(WORST_LISTED, n)} scenarios with the largest baseline "
+                  "shortage (t)</h3>",
+                  _table(comparison_worst(long, paths), "comparison-worst")]
     if inst is not None:
         items = []
         for p in table.policy:
@@ -700,6 +910,114 @@ def _comparison_body(folder: Path, inst: Any) -> list[str]:
     return parts
 
 
+def _robustness_body(folder: Path, s: dict[str, Any], inst: Any) -> list[str]:
+    """A robustness folder: first what holds in every draw and what does not (with the
+    inputs that flip it), then the cost over the draws, the tornado, one input at a
+    time, the switch points and the ranges."""
+    cur = inst.currency if inst is not None else ""
+    policies = [str(p) for p in s.get("policies") or []]
+    n_draws = int(s.get("draws") or 0)
+    conclusions = _csv(folder / "conclusions.csv")
+    every = conclusions[conclusions["holds_in_every_draw"].astype(str) == "True"]
+    some = conclusions[conclusions["holds_in_every_draw"].astype(str) == "False"]
+    plan = policies[0] if policies else "none"
+    others = f", compared with {', '.join(policies[1:])}" if len(policies) > 1 else ""
+    inputs = s.get("inputs") or []
+    parts = ["<h2>How sure are we?</h2>",
+             f'<p class="note">The plan: policy {_esc(plan)}{_esc(others)}. {len(inputs)} '
+             f"inputs varied over the ranges of {_esc((s.get('ranges') or {}).get('file', ''))}"
+             f"; {n_draws} joint draws of all of them (seed {_esc(s.get('seed', 0))}). A "
+             "conclusion holds in a draw when the plan decides the same there: a project "
+             "funded or not, its size within 0.01 of its maximum, a source's contracted "
+             "tonnes within 1 % (and 1 t), the same order of the policies by expected "
+             "cost.</p>"]
+    if n_draws:
+        parts.append(f"<h3>Holds in every one of the {n_draws} draws</h3>")
+        parts.append('<ul id="holds">' + "".join(f"<li>{_esc(t)}</li>"
+                                                 for t in every["statement"]) + "</ul>"
+                     if len(every) else '<p class="note">Nothing holds in every draw.</p>')
+        parts.append("<h3>Does not hold in every draw</h3>")
+        if len(some):
+            # projects first, then the policies' order, then the sources' tonnes; within
+            # each, the least often holding first
+            order = some["conclusion"].astype(str).map(
+                lambda c: 0 if c.startswith(("funded[", "size[", "first_size[")) else
+                1 if c in ("ranking", "cheapest") else 2)
+            shown = some.assign(_order=order).sort_values(["_order", "holds_share"],
+                                                          kind="stable")
+            parts.append(_table(shown[["statement", "holds_share", "flipped_by",
+                                       "draws_failing_with"]], "fails", currency=cur))
+        else:
+            parts.append('<p class="note">Every conclusion holds in every draw.</p>')
+    else:
+        parts.append('<p class="note">No draws: the conclusions of the plan and where one '
+                     "input at a time flips them.</p>")
+        parts.append(_table(conclusions[["statement", "flipped_by"]], "fails", currency=cur))
+    if n_draws and os.path.lexists(folder / "draws.csv"):
+        draws = _csv(folder / "draws.csv")
+        ok = draws[draws["status"].astype(str) == "optimal"]
+        measures = [c for c in draws.columns
+                    if c == "expected_cost" or c.startswith(("cost[", "expected_shortage_t["))
+                    and c != f"cost[{plan}]"]
+        rows = []
+        for c in measures:
+            v = pd.to_numeric(ok[c], errors="coerce").dropna()
+            if len(v):
+                rows.append({"measure": _measure_words(c, plan), "mean": v.mean(),
+                             "p05": v.quantile(0.05), "median": v.median(),
+                             "p95": v.quantile(0.95)})
+        if rows:
+            money = {k: ("t" if "shortage" in r["measure"] else "money")
+                     for r in rows for k in ("mean", "p05", "median", "p95")}
+            table = pd.DataFrame(rows)
+            parts += [f"<h2>Over the draws ({len(ok)} of {len(draws)} solved to "
+                      "optimality)</h2>",
+                      '<p class="note">Money: expected cost over the whole horizon, '
+                      "discounted as in the objective; tonnes: expected shortage over the "
+                      "horizon. p05 and p95: the 5th and 95th percentiles of the draws.</p>"]
+            for unit in ("money", "t"):
+                part = table[[("shortage" in m) == (unit == "t") for m in table["measure"]]]
+                if len(part):
+                    parts.append(_table(part, f"draws-{unit}", currency=cur,
+                                        kinds={k: unit for k in money}))
+    if os.path.lexists(folder / "tornado.png"):
+        parts += ["<h2>One input at a time: the tornado</h2>",
+                  _img(folder / "tornado.png", "tornado")]
+    oat = _csv(folder / "robustness.csv")
+    cols = [c for c in ("label", "low", "high", "expected_cost_low", "expected_cost_high",
+                        "cost_swing", "decisions_changed_low", "decisions_changed_high")
+            if c in oat.columns]
+    parts += ["<h2>One input at a time</h2>",
+              '<p class="note">Each input at the low and at the high end of its range, the '
+              "others as the instance gives them; largest swing of the plan's expected cost "
+              "first. robustness.csv has every column (shortage per element, each policy's "
+              "cost).</p>", _table(oat[cols], "one-at-a-time", currency=cur)]
+    switch = _csv(folder / "switch_points.csv")
+    parts += ["<h2>Switch points</h2>",
+              f'<p class="note">Where a decision of the plan changes as one input moves '
+              f"through its range (a grid of {_esc(s.get('grid', ''))} steps, then bisection "
+              f"to {_esc(s.get('resolution', ''))} of the range). jump: the decision jumps "
+              "there; gradual: it drifts past the tolerance.</p>"]
+    if len(switch):
+        parts.append(_table(switch[["text", "at", "kind"]], "switch-points", currency=cur))
+    else:
+        parts.append('<p class="note">No decision changes inside any range.</p>')
+    ranges = _csv(folder / "ranges.csv")
+    parts += ["<h2>The inputs and their ranges</h2>",
+              _table(ranges[[c for c in ("label", "paths", "scale", "base", "low", "high",
+                                         "dist", "note") if c in ranges.columns]],
+                     "ranges", currency=cur)]
+    return parts
+
+
+def _measure_words(column: str, plan: str) -> str:
+    if column == "expected_cost":
+        return f"expected cost of the plan ({plan})"
+    if column.startswith("cost["):
+        return f"expected cost of {column[5:-1]}"
+    return f"expected shortage of {column[len('expected_shortage_t['):-1]}"
+
+
 def _page(folder: Path, s: dict[str, Any]) -> str:
     kind = s.get("kind", "run")
     title = f"{s['instance']}: {kind}" + (f" / policy {s['policy']}" if kind == "run" else "")
@@ -716,6 +1034,14 @@ def _page(folder: Path, s: dict[str, Any]) -> str:
     elif kind == "comparison":
         parts += _comparison_body(folder, inst)
         policy = None
+    elif kind == "robustness":
+        parts += _robustness_body(folder, s, inst)
+        policy = None
+    elif kind == "coalition":       # several buyers (model.studies.coalition)
+        from .coalition_report import coalition_body
+
+        parts += coalition_body(folder, s, cur)
+        policy = s["policy"]
     elif kind == "projects":
         parts += [f"<h2>What each project is worth under policy {_esc(s['policy'])}</h2>",
                   '<p class="note">saving_if_allowed: expected cost without the project '

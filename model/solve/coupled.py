@@ -268,13 +268,13 @@ class _BlockGroup:
         return out
 
 
-def _serve(conn: Any, jobs: list[tuple[Any, ...]]) -> None:
+def _serve(conn: Any, jobs: list[tuple[Any, ...]], group_class: type) -> None:
     """A worker: hold some blocks and answer the parent's calls until it says stop."""
     from .decompose import _worker_signals
 
     _worker_signals()
     try:
-        group = _BlockGroup(jobs)
+        group = group_class(jobs)
         conn.send(("ok", group.start()))
         while True:
             call, args = conn.recv()
@@ -288,17 +288,22 @@ def _serve(conn: Any, jobs: list[tuple[Any, ...]]) -> None:
 
 
 class _Workers:
-    """Block groups in worker processes (fork) or in this process, called alike."""
+    """Block groups in worker processes (fork) or in this process, called alike.
 
-    def __init__(self, jobs: list[tuple[Any, ...]], weights: list[int], parallel: bool
-                 ) -> None:
+    `group_class` holds a share of the jobs: built from them, its ``start()`` is
+    the first answer, and every call names one of its methods (model.solve.benders
+    uses its own)."""
+
+    def __init__(self, jobs: list[tuple[Any, ...]], weights: list[int], parallel: bool,
+                 group_class: type | None = None) -> None:
         import multiprocessing as mp
 
+        group_class = group_class or _BlockGroup
         n = min(len(jobs), os.cpu_count() or 1) if parallel else 1
         if n < 2 or "fork" not in mp.get_all_start_methods():
-            self.local: _BlockGroup | None = _BlockGroup(jobs)
+            self.local: Any = group_class(jobs)
             self.procs: list[Any] = []
-            self.first = self.local.start()
+            self._first: list[Any] | None = self.local.start()
             return
         self.local = None
         shares: list[list[tuple[Any, ...]]] = [[] for _ in range(n)]
@@ -311,12 +316,19 @@ class _Workers:
         self.conns, self.procs = [], []
         for share in shares:
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(child, share), daemon=True)
+            proc = ctx.Process(target=_serve, args=(child, share, group_class), daemon=True)
             proc.start()
             child.close()
             self.conns.append(parent)
             self.procs.append(proc)
-        self.first = [item for conn in self.conns for item in self._recv(conn)]
+        self._first = None        # received when first asked for: the caller may work meanwhile
+
+    @property
+    def first(self) -> list[Any]:
+        """The groups' ``start()`` answers (waits for the workers to have built)."""
+        if self._first is None:
+            self._first = [item for conn in self.conns for item in self._recv(conn)]
+        return self._first
 
     @staticmethod
     def _recv(conn: Any) -> Any:
@@ -326,6 +338,7 @@ class _Workers:
         return value
 
     def call(self, name: str, *args: Any) -> list[Any]:
+        self.first           # (the workers' first answers come first on the pipes)
         if self.local is not None:
             return getattr(self.local, name)(*args)
         for conn in self.conns:

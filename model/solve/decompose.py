@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..input.data import ProblemData
+from ..input.data import ProblemData, scenario_features
 from ..formulation.built import BuiltModel
 from ..formulation.policies import ResolvedPolicy, resolve_policy
 from .expand import expand
 from ..input.schema import Instance, Policy
 from .solve import SolveOptions, SolveResult, highs_version, solve_model
-from ..input.tree import Reduction, fan_reduction, period_features, reduce_scenarios
+from ..input.tree import Reduction, fan_reduction, reduce_scenarios
 
 PARALLEL_MIN_DELIVERIES = 20_000   # below this, worker start-up costs more than it saves
 STATUS_ORDER = ["error", "memory_limit", "interrupted", "unbounded", "infeasible",
@@ -76,14 +76,16 @@ def run_jobs(func: Any, jobs: list[tuple[Any, ...]], weights: list[int],
 
 
 def element_blocks(d: ProblemData, policy: ResolvedPolicy,
-                   scenario_costs: bool = True) -> list[list[int]]:
+                   scenario_costs: bool = True, projects: bool = True) -> list[list[int]]:
     """Connected components of elements under the coupling rules (union-find).
 
-    A CVaR term and a budget tie every element through each scenario's total
-    cost; with ``scenario_costs=False`` they are left out (model.solve.coupled prices
-    them between the blocks)."""
+    A CVaR term, an ambiguity set and a budget tie every element through each
+    scenario's total cost; with ``scenario_costs=False`` they are left out
+    (model.solve.coupled prices them between the blocks). A project ties the elements
+    it yields or reduces; with ``projects=False`` it does not (model.solve.benders
+    holds the builds in a master problem)."""
     E = len(d.elements)
-    if scenario_costs and (d.risk_lambda > 0 or policy.budgets):
+    if scenario_costs and (d.scenario_costs_couple or policy.budgets):
         return [list(range(E))]
     parent = list(range(E))
 
@@ -95,7 +97,9 @@ def element_blocks(d: ProblemData, policy: ResolvedPolicy,
 
     units: list[list[int]] = [u for r in policy.share_rules for _, u in r.units] + \
             [u for r in policy.stock_rules for _, u in r.units]
-    pj = d.projects
+    if d.buyers is not None:    # several buyers share each element's sources (and stock)
+        units += d.buyers.couplings()
+    pj = d.projects if projects else None
     if pj is not None:          # a project couples the elements it yields or reduces
         for p in range(pj.n):
             arcs = np.flatnonzero(pj.capacity[p].sum(axis=1) > 0)
@@ -134,13 +138,19 @@ def subset_data(d: ProblemData, elements: list[int]) -> tuple[ProblemData, np.nd
         stock_capacity_t=d.stock_capacity_t[elements], holding_cost=d.holding_cost[elements],
         terminal_value=(d.terminal_value[elements] if d.terminal_value is not None
                         else None),
-        groups={g: m for g, m in groups.items() if m})
+        groups={g: m for g, m in groups.items() if m},
+        buyers=None if d.buyers is None else d.buyers.subset(arcs, elements))
     return sub, arcs
 
 
-def reduce_data(d: ProblemData, any_weights: bool = False) -> tuple[ProblemData, Reduction]:
+def reduce_data(d: ProblemData, any_weights: bool = False, fixed_builds: bool = False
+                ) -> tuple[ProblemData, Reduction]:
     """The data of `d` with the scenarios its block cannot tell apart merged (exact;
-    with `any_weights` exact for any weights of the scenarios, see reduce_scenarios).
+    with `any_weights` exact for any weights of the scenarios, see reduce_scenarios;
+    with `fixed_builds` exact whatever size is fixed for each build column, as the
+    blocks of model.solve.benders see them: the nodes at which a project of the
+    block may be decided are never merged, so neither are their ancestors, and a
+    build fixed at a node is data of that node alone).
 
     model.input.tree.reduce_scenarios decides which: under ``history`` nodes whose
     subtrees agree in this block's data and conditional probabilities, under
@@ -151,16 +161,21 @@ def reduce_data(d: ProblemData, any_weights: bool = False) -> tuple[ProblemData,
     W = len(d.scenarios)
     pj = d.projects
     has_projects = pj is not None and pj.n > 0
-    if W == 1 or (has_projects and pj.integer.any() and d.risk_lambda > 0):
+    if W == 1 or (has_projects and pj.integer.any() and d.scenario_costs_couple):
         # averaging all-or-nothing builds is not a build, and CVaR does not split
         # by subtree: no merging is known to be exact there
         return d, fan_reduction(W, d.decision_node, d.recourse_node, d.probability)
     rows = d.decision_row
     if has_projects:       # builds are decided at the tree's nodes, like lead-time contracts
         rows = np.maximum(rows, 1)
-    red = reduce_scenarios(period_features(d.availability, d.price_multiplier, d.demand_t,
-                                           d.emergency),
-                           d.probability, d.decision_node, d.recourse_node, rows,
+    features = scenario_features(d)
+    if fixed_builds and has_projects:
+        # a build decided in period t is taken at node decision_node[t + 1]: its
+        # node id tells the node apart from every other of its period
+        for t in np.flatnonzero(pj.decide.any(axis=0)):
+            features[t] = np.column_stack([features[t],
+                                           d.decision_node[t + 1].astype(float)])
+    red = reduce_scenarios(features, d.probability, d.decision_node, d.recourse_node, rows,
                            d.information, any_weights)
     if red.trivial and np.array_equal(red.recourse_node, d.recourse_node):
         return d, red
@@ -171,16 +186,21 @@ def reduce_data(d: ProblemData, any_weights: bool = False) -> tuple[ProblemData,
                      delivery_price=d.delivery_price[:, :, reps],
                      emergency=d.emergency[:, :, reps],
                      demand_t=d.demand_t[:, :, reps], decision_node=red.decision_node,
-                     recourse_node=red.recourse_node)
+                     recourse_node=red.recourse_node,
+                     buyers=None if d.buyers is None else d.buyers.take_scenarios(reps))
     return merged, red
 
 
 def _solve_block(args: tuple[Any, ...]) -> tuple[BuiltModel, SolveResult]:
     from ..formulation.matrix import build_matrix
 
-    inst, sub, policy_name, extra, options = args
+    inst, sub, policy_name, extra, options, fixed = args
     merged, red = reduce_data(sub)
     built = build_matrix(merged, resolve_policy(inst, merged, policy_name, extra))
+    if fixed is not None:          # a candidate's first stage (model.analysis.sampling)
+        from ..formulation.matrix import fix_decisions
+
+        fix_decisions(built, fixed)
     return expand(sub, built, solve_model(built, options), red)
 
 
@@ -306,16 +326,18 @@ def compare_blocks(inst: Instance, d: ProblemData, full_policies: list[ResolvedP
 def solve_blocks(inst: Instance, d: ProblemData, full_policy: ResolvedPolicy,
                  policy_name: str, extra: Policy | None, blocks: list[list[int]],
                  options: SolveOptions | None = None,
-                 workers: int | None = None) -> tuple[BuiltModel, SolveResult]:
-    """Solve each block alone and merge into the monolithic model's indexing."""
+                 workers: int | None = None, fixed: Any = None
+                 ) -> tuple[BuiltModel, SolveResult]:
+    """Solve each block alone and merge into the monolithic model's indexing; `fixed`
+    (model.formulation.matrix.FixedDecisions) holds decisions fixed in every block."""
     return solve_blocks_many(inst, d, [(full_policy, policy_name, extra, blocks)], options,
-                             allow_parallel=workers is None or workers > 1)[0]
+                             allow_parallel=workers is None or workers > 1, fixed=fixed)[0]
 
 
 def solve_blocks_many(inst: Instance, d: ProblemData,
                       policies: list[tuple[ResolvedPolicy, str, Policy | None, list[list[int]]]],
-                      options: SolveOptions | None = None, allow_parallel: bool = True
-                      ) -> list[tuple[BuiltModel, SolveResult]]:
+                      options: SolveOptions | None = None, allow_parallel: bool = True,
+                      fixed: Any = None) -> list[tuple[BuiltModel, SolveResult]]:
     """:func:`solve_blocks` for several policies at once: every policy's blocks go
     to one pool of workers, largest first, so that a policy with one large block
     (a cap per group) runs beside the other policies' small ones instead of
@@ -327,7 +349,7 @@ def solve_blocks_many(inst: Instance, d: ProblemData,
     for k, (_, policy_name, extra, blocks) in enumerate(policies):
         for b in blocks:
             sub, arcs = subs.setdefault(tuple(b), subset_data(d, b))
-            jobs.append((inst, sub, policy_name, extra, options))
+            jobs.append((inst, sub, policy_name, extra, options, fixed))
             weights.append(len(arcs))
             owner.append(k)
     size = int((d.capacity_t[:, :, None] * d.availability > 0).sum())
@@ -416,6 +438,13 @@ def _merge(d: ProblemData, policy: ResolvedPolicy, blocks: list[list[int]],
                 rc[block] = r.reduced_costs[key].reshape(len(block), T, W)
         merged.values[key] = full.reshape(-1)
         merged.reduced_costs[key] = rc.reshape(-1)
+    for key in ("m_in", "m_out"):     # several buyers: stock moved between members
+        if any(key in r.values for r in results):
+            full = np.zeros((E, T, W))
+            for block, r in zip(blocks, results):
+                if key in r.values:
+                    full[block] = r.values[key].reshape(len(block), T, W)
+            merged.values[key] = full.reshape(-1)
     if any("deficit" in r.values for r in results):   # in the order of the merged rows
         merged.values["deficit"] = np.concatenate([r.values.get("deficit", np.zeros(0))
                                                    for r in results])

@@ -204,6 +204,10 @@ def check_decomposable(data: Any, resolved: Any, algorithm: str = "ph",
         raise UsageError(f"policy {resolved.name!r} has a budget ({labels}): it bounds the "
                          "expected cost over all scenarios, which couples them, so the "
                          "mpisppy engine cannot decompose it; use the default engine")
+    if data.ambiguous:
+        raise UsageError("risk.ambiguity (the worst expectation over a total-variation ball) "
+                         "ties every scenario's cost together: the mpisppy engine cannot "
+                         "decompose it; use the default engine")
     if data.risk_lambda >= 1.0:
         raise UsageError("lambda = 1 (pure CVaR) needs the extensive form's second phase "
                          "(least expected cost among CVaR-optimal plans); use the default "

@@ -140,6 +140,11 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
             if len(elems):
                 dense[elems] = v[key].reshape(len(elems), S)[:, slot_full]
             out.values[key] = dense.reshape(-1)
+        if ix.m_elements is not None and len(ix.m_elements):   # several buyers: transfers
+            for key in ("m_in", "m_out"):
+                dense = np.zeros((E, T, W))
+                dense[ix.m_elements] = v[key].reshape(len(ix.m_elements), S)[:, slot_full]
+                out.values[key] = dense.reshape(-1)
         # project sizes (in full-size units) per scenario; reduced costs shared out
         out.values["y"] = v["y"][ypos] * ix.y_unit[ypos] if len(ypos) else np.zeros(0)
         out.reduced_costs["y"] = rc["y"][ypos] * _ratio(p[yw], ix.y_prob[ypos]) \
@@ -149,6 +154,13 @@ def expand(full: ProblemData, built: BuiltModel, result: SolveResult,
             out.values["eta"], out.reduced_costs["eta"] = v["eta"], rc["eta"]
             out.values["excess"] = v["excess"][class_of]
             out.reduced_costs["excess"] = rc["excess"][class_of] * _ratio(p, p_class[class_of])
+        if "amb_max" in v:      # the ambiguity set's columns (theta > 0)
+            p_class = built.data.probability
+            for key in ("amb_max", "amb_eta"):
+                out.values[key], out.reduced_costs[key] = v[key], rc[key]
+            out.values["amb_excess"] = v["amb_excess"][class_of]
+            out.reduced_costs["amb_excess"] = rc["amb_excess"][class_of] * \
+                _ratio(p, p_class[class_of])
 
     # ---- rows
     meta: dict[str, pd.DataFrame] = {}

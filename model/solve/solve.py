@@ -25,7 +25,8 @@ import numpy as np
 
 from ..formulation.built import BuiltModel
 
-VARIABLES = ("x", "q", "u", "stock", "z", "deficit", "y", "r", "eta", "excess")
+VARIABLES = ("x", "q", "u", "stock", "z", "deficit", "y", "r", "m_in", "m_out", "eta",
+             "excess", "amb_max", "amb_eta", "amb_excess")
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: "optimal",
@@ -156,6 +157,7 @@ class HighsModel:
         lp.offset_ = self.offset
         self.integer_cols = np.flatnonzero(self.integrality) if self.integrality is not None \
             else np.zeros(0, np.int64)
+        self.relaxed_cols = np.zeros(0, np.int64)    # integer columns relaxed (relax())
         if len(self.integer_cols):
             lp.integrality_ = [highspy.HighsVarType.kInteger if i else
                                highspy.HighsVarType.kContinuous for i in self.integrality]
@@ -286,6 +288,19 @@ class HighsModel:
         self._pattern = (indptr, indices, A.data.astype(float).copy())
         self.built = built
         return True
+
+    def relax(self) -> None:
+        """Drop the integrality of every integer column: the model becomes its LP
+        relaxation (whose optimum bounds the MIP's; an integral optimum is the MIP's),
+        and re-solves from a basis like any LP. :meth:`load_changes` still takes LPs
+        of the integer model's shape."""
+        n = len(self.integer_cols)
+        if n:
+            self.highs.changeColsIntegrality(
+                n, self.integer_cols.astype(np.int32),
+                np.array([highspy.HighsVarType.kContinuous] * n))
+        self.relaxed_cols = self.integer_cols
+        self.integer_cols = np.zeros(0, np.int64)
 
     def set_costs(self, cost: np.ndarray) -> None:
         """New objective coefficients for every column (model order); the next solve

@@ -1,0 +1,15 @@
+"""Studies: the layer of studies above the run pipeline.
+
+A study asks a question of many solves of one instance (what each input's range
+does to the answer, where a decision flips) and tabulates the answers; it uses
+the layers below (input, formulation, solve, analysis) and nothing below imports
+it. The command line and the Python API call studies; their folders are written
+by model.output.
+
+* ``robustness``: how sure are the plan's numbers and decisions, given ranges on
+  its inputs (`sourcing robustness`): one input at a time (a tornado), switch
+  points by bisection, joint seeded draws (docs/robustness.md).
+* ``coalition``: what cooperation among several buyers is worth and who should
+  pay for it (the cooperative game of DESIGN.md, "Several buyers"; `sourcing
+  coalition`).
+"""
