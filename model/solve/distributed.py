@@ -246,6 +246,10 @@ def check_decomposable(data: Any, resolved: Any, algorithm: str = "ph",
                          f"the root, then each scenario alone), and this instance is "
                          f"multi-stage: {why}. Use --algorithm ph (multi-stage progressive "
                          "hedging on the information tree), or the default engine")
+    if data.buyers is not None:
+        raise UsageError("several buyers on a multi-stage instance: their transfers of "
+                         "stock between members are not among the multi-stage engine's "
+                         "non-anticipative variables; use the default engine")
     if data.risk_lambda > 0:
         raise UsageError("a CVaR term (lambda > 0) on a multi-stage instance: its variable "
                          "eta ties every scenario at the root, and progressive hedging's "

@@ -645,6 +645,7 @@ def assemble(loaded: Any, data: Any, resolved: Any, policy: str, cut: TreeCut,
         result.message = (f"relative gap {gap:.3g} is above --gap {settings.gap:g} after "
                           f"{out['iterations']} iterations: raise --max-iterations")
     result.bound = lower
+    result.solve_seconds = float(info["algorithm_seconds"])   # the wheel's wall time
     result.n_variables = len(x_index) + len(q_index) + 2 * E * W * len(data.periods)
     built = BuiltModel(None, data, resolved, x_index, q_index, meta, [], 0.0,
                        y_index=y_index)
