@@ -43,10 +43,10 @@ The wheel (mpi-sppy's hub and spokes) depends on the rank count N:
   weights) and an xhatshuffle spoke (upper bounds: fix the non-anticipative
   variables of every node at one scenario's values, solve every subproblem);
   N/3 ranks each; the hub stops at the requested gap.
-* otherwise (N = 1, 2, 4, ...): N/2 ranks (N = 1: one) for the PH hub, which
-  tries an xhat itself every few iterations the way xhatshuffle does, and N/2
-  for the Lagrangian spoke (N = 1: the hub computes the Lagrangian bound of its
-  final weights).
+* other even N (2, 4, 8, ...): N/2 ranks for the PH hub, which tries an xhat itself
+  every few iterations the way xhatshuffle does, and N/2 for the Lagrangian spoke.
+* other odd N (1, 5, 7, ...): the hub alone on every rank; it also computes the
+  Lagrangian bound of its weights every few iterations.
 
 The plan is the best xhat: non-anticipative exactly (every node's variables at
 one set of values), each subproblem solved with them fixed. Its cost is
