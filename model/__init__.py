@@ -11,8 +11,9 @@ objects from one to the next:
   twin ``matrix``, sharing ``indexing``, ``investment`` and ``sharing`` (what
   several buyers share) -> ``built``;
 * ``solve``: ``solve`` (HiGHS); ``decompose``, ``coupled``, ``switch``,
-  ``expand``, ``warm`` (variants re-solved one at a time); ``distributed`` and
-  ``lshaped`` (MPI);
+  ``expand``, ``warm`` (variants re-solved one at a time); ``distributed``,
+  ``multistage`` (progressive hedging on the information tree) and ``lshaped``
+  (MPI);
 * ``analysis``: ``results`` (tables) and ``analysis`` (compare, sweep,
   projects, VSS); ``sampling`` (bounds and gap of a sampled instance, over
   the api); ``buyers`` (each buyer's side of a run); ``diagnose``, ``verify``

@@ -340,7 +340,7 @@ def tabulate(run: RunResult) -> RunResult:
     if data.projects is not None and data.projects.n:
         run.tables["projects"] = projects_table(data, sol)
         run.tables["capacity_added"] = capacity_added_table(data, sol)   # the chart's data
-    if built.row_meta:     # an engine without duals (mpi-sppy) leaves row_meta empty
+    if "balance" in built.row_meta:   # the mpisppy engine keeps no row duals
         run.tables["duals"] = duals_table(built, run.result)
     if data.buyers is not None:     # several buyers: buyer and element columns, per buyer
         from .analysis.buyers import buyer_run_tables, buyer_summary

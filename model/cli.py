@@ -122,6 +122,19 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _abort_world(message: str) -> None:
+    """Under the MPI engine an unexpected error may strike one rank while the others wait
+    for it in MPI: print it with the rank and end every rank (MPI_Abort, exit code 1)."""
+    rank = _mpi_rank()
+    _say(err_console, ("error:", "bold red"), f" {'' if rank == 0 else f'rank {rank}: '}"
+                                              f"{message}")
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.COMM_WORLD.Get_size() > 1:
+        sys.stderr.flush()
+        mpi.COMM_WORLD.Abort(EXIT_ERROR)
+    raise typer.Exit(EXIT_ERROR)
+
+
 def _guard(fn: Callable[..., int]) -> Callable[..., int]:
     """Map the project's exceptions to one message and an exit code."""
     import functools
@@ -141,8 +154,11 @@ def _guard(fn: Callable[..., int]) -> Callable[..., int]:
                 _fail(INTERRUPTED, 130)
             if os.environ.get("SOURCING_DEBUG"):
                 raise
-            _fail(f"unexpected {type(err).__name__}: {err} "
-                  "(set SOURCING_DEBUG=1 for a traceback)", EXIT_ERROR)
+            message = (f"unexpected {type(err).__name__}: {err} "
+                       "(set SOURCING_DEBUG=1 for a traceback)")
+            if _MPI_ENGINE:    # one rank alone: say where, and stop the others waiting for it
+                _abort_world(message)
+            _fail(message, EXIT_ERROR)
         raise typer.Exit(code or 0)
 
     return wrapper
@@ -254,11 +270,13 @@ def solve(
     engine: str = typer.Option(
         "highs", "--engine", help="highs: the extensive form (default); mpisppy: scenario "
         "decomposition on mpi-sppy, run under mpiexec -n N (needs the distributed extra)."),
-    algorithm: str = typer.Option("lshaped", "--algorithm",
-                                  help="mpisppy: lshaped (mpi-sppy's L-shaped method), ph "
-                                       "(mpi-sppy's progressive hedging) or blocks (the "
-                                       "project's L-shaped method per element block on "
-                                       "bundles of scenarios: fast on large models)."),
+    algorithm: Optional[str] = typer.Option(
+        None, "--algorithm",
+        help="mpisppy: lshaped (mpi-sppy's L-shaped method), ph (mpi-sppy's progressive "
+             "hedging; multi-stage on the information tree) or blocks (the project's "
+             "L-shaped method per element block on bundles of scenarios: fast on large "
+             "two-stage models). Default: lshaped for a two-stage instance, ph for a "
+             "multi-stage one."),
     max_iterations: int = typer.Option(200, "--max-iterations",
                                        help="mpisppy: L-shaped master solves or PH iterations."),
     gap: float = typer.Option(1e-3, "--gap", help="mpisppy: relative gap between the upper and "
@@ -266,6 +284,9 @@ def solve(
     bundle_size: Optional[int] = typer.Option(
         None, "--bundle-size", help="mpisppy --algorithm blocks: scenarios per bundle (one "
         "subproblem); default: 4 bundles per rank."),
+    stages: Optional[int] = typer.Option(
+        None, "--stages", help="mpisppy, multi-stage PH: stages of mpi-sppy's tree, 2 to "
+        "periods + 1 (default): each subtree below the cut is one subproblem."),
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
     table_format: str = typer.Option("csv", "--format", metavar="FORMAT", help=FORMAT_HELP),
     ambiguity: Optional[float] = typer.Option(None, "--ambiguity", metavar="THETA",
@@ -307,7 +328,7 @@ def solve(
                              "(sourcing validate shows the result) and solve that")
         return _solve_mpisppy(instance or default_instance_path(), policy, out, force,
                               risk_lambda, risk_alpha, as_json, algorithm, max_iterations, gap,
-                              time_limit, metrics, bundle_size)
+                              time_limit, metrics, bundle_size, stages)
     _risk_checks(time_limit=time_limit)
     _check_out(out, force)
     loaded = _load(instance or default_instance_path(), sets, ambiguity)
@@ -360,9 +381,9 @@ def _sampling(loaded: Any, policy: str, replications: int, evaluate: Optional[in
 
 def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool,
                    risk_lambda: Optional[float], risk_alpha: Optional[float], as_json: bool,
-                   algorithm: str, max_iterations: int, gap: float,
+                   algorithm: Optional[str], max_iterations: int, gap: float,
                    time_limit: Optional[float], metrics: bool,
-                   bundle_size: Optional[int] = None) -> int:
+                   bundle_size: Optional[int] = None, stages: Optional[int] = None) -> int:
     """`solve --engine mpisppy`: every rank solves; rank 0 writes and prints."""
     from .solve.distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
     from .input.instance import load_instance
@@ -374,11 +395,14 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     if time_limit is not None or metrics:
         raise UsageError("--time-limit and --stochastic-metrics belong to the default engine; "
                          "the mpisppy engine stops on --max-iterations and --gap")
-    if algorithm not in ALGORITHMS:
+    if algorithm is not None and algorithm not in ALGORITHMS:
         raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, not '{algorithm}'")
     if max_iterations < 1:
         raise UsageError(f"--max-iterations must be at least 1, got {max_iterations}")
     gap = check_gap(gap)        # inf would call any pair of bounds optimal
+    if stages is not None and (stages < 2 or algorithm not in (None, "ph")):
+        raise UsageError("--stages takes a number of stages from 2, with --algorithm ph "
+                         f"(got {stages} with {algorithm})")
     if bundle_size is not None and (bundle_size < 1 or algorithm != "blocks"):
         raise UsageError("--bundle-size takes a positive number of scenarios, with "
                          f"--algorithm blocks (got {bundle_size} with {algorithm})")
@@ -390,15 +414,17 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     from .formulation.policies import check_policy, policy_names
 
     check_policy(policy, policy_names(loaded.instance))
-    MPI = require_mpisppy(algorithm)
+    MPI = require_mpisppy(algorithm or "ph")
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
     from .solve.distributed import solve_distributed
 
-    settings = DecompositionSettings(algorithm, max_iterations, gap, bundle_size=bundle_size)
+    settings = DecompositionSettings(algorithm, max_iterations, gap, bundle_size=bundle_size,
+                                     stages=stages)
     if rank == 0:
         _warn(loaded.warnings)
         with err_console.status(_line(f"solving {loaded.name} under policy '{policy}' with "
-                                      f"mpi-sppy ({algorithm}) on {size} rank(s)...")):
+                                      f"mpi-sppy ({algorithm or 'auto'}) on {size} "
+                                      "rank(s)...")):
             run = solve_distributed(loaded.path, policy, risk_lambda, risk_alpha, settings)
     else:
         solve_distributed(loaded.path, policy, risk_lambda, risk_alpha, settings)

@@ -125,8 +125,9 @@ def test_same_contracts_on_one_and_two_ranks(lshaped: dict) -> None:
 
 
 @pytest.mark.parametrize("what", ["history", "lead_time"])
-def test_a_multi_stage_instance_is_refused_in_words(tmp_path: Path, what: str) -> None:
-    """Never a different model: a tree (history) or a lead time needs the default engine."""
+def test_lshaped_refuses_a_multi_stage_instance_in_words(tmp_path: Path, what: str) -> None:
+    """Never a different model: L-shaped is two-stage; a tree (history) or a lead time
+    needs --algorithm ph (multi-stage PH) or the default engine."""
     inst = synthetic_instance(3, 1, 3, 4, seed=2)       # scenarios share the first period
     if what == "lead_time":
         inst["information"] = "clairvoyant"
@@ -134,11 +135,12 @@ def test_a_multi_stage_instance_is_refused_in_words(tmp_path: Path, what: str) -
         src["lead_time"] = 1
     path = tmp_path / "tree.yaml"
     path.write_text(yaml.safe_dump(inst, sort_keys=False))
-    proc = subprocess.run([*SOURCING, "solve", str(path), "--engine", "mpisppy", "--out",
-                           str(tmp_path / "o")], capture_output=True, text=True, timeout=300,
-                          env=MPI_ENV)
+    proc = subprocess.run([*SOURCING, "solve", str(path), "--engine", "mpisppy",
+                           "--algorithm", "lshaped", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=300, env=MPI_ENV)
     assert proc.returncode == 2, proc.stderr
     assert "two-stage" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--algorithm ph" in proc.stderr
     assert ("lead time" in proc.stderr) == (what == "lead_time")
     assert not (tmp_path / "o").exists()
 
@@ -230,3 +232,93 @@ def test_bundle_size_needs_blocks(twenty: tuple[Path, float], tmp_path: Path) ->
                            "--bundle-size", "5", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=300, env=MPI_ENV)
     assert proc.returncode == 2 and "--algorithm blocks" in proc.stderr
+
+
+# --------------------------------------------------------------------------- multi-stage PH
+# (issue 24) the small unbalanced tree of tests/test_multistage_tree.py: 6 scenarios that
+# split in 2026 (one alone), 2027 and 2028; a one-year lead time and a continuous project
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    from test_multistage_tree import TREE
+
+    path = tmp_path_factory.mktemp("tree") / "tree.yaml"
+    path.write_text(TREE)
+    ef = solve_instance(path)
+    assert ef.optimal
+    return path, float(ef.summary["objective"])
+
+
+def _within_gap(s: dict, optimum: float) -> None:
+    assert s["status"] == "optimal" and s["engine"] == "mpisppy" and s["algorithm"] == "ph"
+    _brackets(s, optimum)
+    assert s["gap"] <= s["gap_tolerance"]
+    assert abs(s["objective"] - optimum) <= s["gap"] * abs(s["upper_bound"]) + 1e-7 * optimum
+
+
+@pytest.mark.parametrize("stages", [None, 4], ids=["default-cut", "every-path"])
+def test_multi_stage_ph_on_an_unbalanced_tree(tree: tuple[Path, float], tmp_path: Path,
+                                             stages: int | None) -> None:
+    """The default model (history) with --engine mpisppy and no --algorithm: PH on the
+    information tree, within its gap of the extensive form; the plan passes verify
+    (non-anticipativity on the tree included). Every path its own subproblem (4 stages:
+    the root and three periods) exercises mpi-sppy's node names and node lists."""
+    path, optimum = tree
+    extra = ("--stages", str(stages)) if stages else ()
+    gap = "1e-3" if stages else "1e-5"
+    s = _solve(path, tmp_path / "run", 2, "--gap", gap, *extra)
+    _within_gap(s, optimum)
+    assert s["stages"] == (stages or 2) and s["subproblems"] == (6 if stages else 2)
+    assert s["layout"] == "hub+lagrangian" and s["ranks"] == 2
+    assert verify_run(tmp_path / "run") == []
+    assert not (tmp_path / "run" / "duals.csv").exists()
+    import pandas as pd
+
+    alloc = pd.read_csv(tmp_path / "run" / "allocation.csv")
+    late = alloc[(alloc.source == "au-term") & (alloc.period == 2028)]
+    assert set(late.decided_in.astype(str)) == {"2027"} and len(late) == 3   # three nodes
+
+
+def test_multi_stage_ph_with_three_cylinders(tree: tuple[Path, float], tmp_path: Path) -> None:
+    """3 ranks: hub, Lagrangian spoke and xhatshuffle spoke, within the gap of the
+    extensive form; mpi-sppy's log files are not left in the working directory."""
+    path, optimum = tree
+    proc = subprocess.run(["mpiexec", "-n", "3", *SOURCING, "solve", str(path), "--engine",
+                           "mpisppy", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=900, env=MPI_ENV,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    _within_gap(s, optimum)
+    assert s["layout"] == "hub+lagrangian+xhatshuffle"
+    assert verify_run(tmp_path / "run") == []
+    assert not list(tmp_path.glob("*.log"))
+
+
+@pytest.mark.parametrize("what", ["integer", "budget", "stages", "cvar"])
+def test_multi_stage_refusals_in_words(tree: tuple[Path, float], tmp_path: Path,
+                                       what: str) -> None:
+    """What PH cannot do exactly is refused with exit 2 and the reason, said once."""
+    path, _ = tree
+    inst = yaml.safe_load(path.read_text())
+    extra: list[str] = []
+    if what == "integer":
+        inst["projects"][0]["integer"] = True
+    elif what == "budget":
+        inst["policies"] = {"capped": {"budget": {"amount": 1e12}}}
+        extra = ["--policy", "capped"]
+    elif what == "stages":
+        extra = ["--stages", "9"]
+    else:
+        extra = ["--lambda", "0.5"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(inst, sort_keys=False))
+    proc = subprocess.run(["mpiexec", "-n", "2", *SOURCING, "solve", str(bad), "--engine",
+                           "mpisppy", "--out", str(tmp_path / "o"), *extra],
+                          capture_output=True, text=True, timeout=300, env=MPI_ENV)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("error:") == 1 and "Traceback" not in proc.stderr
+    assert {"integer": "all-or-nothing projects (au-expansion)",
+            "budget": "couples", "stages": "--stages must be from 2 to 4",
+            "cvar": "CVaR term (lambda > 0) on a multi-stage"}[what] \
+        in " ".join(proc.stderr.split())
+    assert not (tmp_path / "o").exists()
