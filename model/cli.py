@@ -364,7 +364,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                    time_limit: Optional[float], metrics: bool,
                    bundle_size: Optional[int] = None) -> int:
     """`solve --engine mpisppy`: every rank solves; rank 0 writes and prints."""
-    from .solve.distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
+    from .distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
     from .input.instance import load_instance
     from .safety import check_gap
 
@@ -392,7 +392,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     check_policy(policy, policy_names(loaded.instance))
     MPI = require_mpisppy(algorithm)
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
-    from .solve.distributed import solve_distributed
+    from .distributed import solve_distributed
 
     settings = DecompositionSettings(algorithm, max_iterations, gap, bundle_size=bundle_size)
     if rank == 0:

@@ -472,7 +472,7 @@ def test_an_infinite_gap_is_refused(tmp_path: Path) -> None:
     _one_error(_cli("solve", EXAMPLE, "--engine", "mpisppy", "--gap", "inf", "--out",
                     tmp_path / "r"), "--gap", "finite")
     from model.errors import UsageError
-    from model.solve.distributed import DecompositionSettings
+    from model.distributed import DecompositionSettings
 
     with pytest.raises(UsageError):
         DecompositionSettings(gap=float("inf"))
