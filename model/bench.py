@@ -225,7 +225,7 @@ def _sweep_bench(loaded: Any, points: int) -> dict[str, Any]:
     """A `points`-point cap sweep: warm-started re-solves against cold solves."""
     import numpy as np
 
-    from .analysis.analysis import sweep_cap
+    from .studies.sweep import sweep_cap
 
     caps = [round(float(c), 6) for c in np.linspace(1.0, 0.3, points)]
     t0 = time.perf_counter()
@@ -249,7 +249,7 @@ def _compare_bench(loaded: Any, path: Path | None, risk_lambda: float | None
     re-solves) and, with `path`, against one monolithic reference solve per policy."""
     import numpy as np
 
-    from .analysis.analysis import compare_policies
+    from .studies.compare import compare_policies
 
     t0 = time.perf_counter()
     separate, _ = compare_policies(loaded, COMPARE_POLICIES, risk_lambda)

@@ -326,7 +326,7 @@ def solve(
         options = SolveOptions(time_limit_s=time_limit, verbose=verbose)
         run = solve_instance(loaded, policy, risk_lambda, risk_alpha, options)
     if metrics and run.optimal:
-        from .analysis.analysis import stochastic_metrics
+        from .studies.metrics import stochastic_metrics
 
         with err_console.status(_line("stochastic metrics: wait-and-see and "
                                       "expected-value solves...")):
@@ -515,7 +515,7 @@ def compare(
     known = policy_names(loaded.instance)
     for p in policies:
         check_policy(p, known)
-    from .analysis.analysis import compare_policies
+    from .studies.compare import compare_policies
     from .output.export import markdown_table, save_comparison
     from .solve.solve import SolveOptions
 
@@ -635,7 +635,8 @@ def sweep(
 ) -> int:
     """Frontier of cost and shortage against a single-country cap (warm-started re-solves),
     or against any input with --param PATH --values ..."""
-    from .analysis.analysis import parse_cap_range, stages_of
+    from .studies.compare import stages_of
+    from .studies.sweep import parse_cap_range
     from .formulation.policies import check_policy, policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
@@ -651,7 +652,7 @@ def sweep(
     _check_out(out, force)
     loaded = _load(instance, sets, ambiguity)
     check_policy(policy, policy_names(loaded.instance))
-    from .analysis.analysis import sweep_cap
+    from .studies.sweep import sweep_cap
     from .output.export import markdown_table, save_sweep
     from .solve.solve import SolveOptions
 
@@ -675,7 +676,7 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
                  risk_alpha: Optional[float], time_limit: Optional[float],
                  sets: Optional[list[str]], ambiguity: Optional[float] = None) -> int:
     """`sweep --param PATH --values ...`: one solve per value of any input."""
-    from .analysis.analysis import parse_values, sweep_param
+    from .studies.sweep import parse_values, sweep_param
     from .output.export import markdown_table, save_sweep
     from .input.overrides import overridden, parse_path
     from .solve.solve import SolveOptions
@@ -803,7 +804,7 @@ def projects(
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """What each investment project is worth: allowed, excluded and forced to full size."""
-    from .analysis.analysis import project_values
+    from .studies.projects import project_values
     from .output.export import markdown_table, save_project_values
     from .formulation.policies import check_policy, policy_names
     from .solve.solve import SolveOptions
@@ -930,14 +931,9 @@ def reference(
     instance of several buyers, instances/g7_2026.yaml, under policy none
     (out/g7-coalition).
     """
-    from .analysis.analysis import (
-        compare_policies,
-        parse_cap_range,
-        parse_values,
-        project_values,
-        sweep_cap,
-        sweep_param,
-    )
+    from .studies.compare import compare_policies
+    from .studies.projects import project_values
+    from .studies.sweep import parse_cap_range, parse_values, sweep_cap, sweep_param
     from .input.builders import without_signed_terms
     from .output.export import check_target, save_comparison, save_project_values, save_sweep
     from .input.instance import default_instance_path, instance_from_dict, load_instance

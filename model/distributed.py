@@ -120,7 +120,7 @@ def scenario_creator(scenario_name: str, instance_path: str, policy: str = "none
     """
     from mpisppy.utils import sputils
 
-    from .analysis.analysis import scenario_data
+    from .input.data import scenario_data
     from .formulation.formulation import build_model
     from .formulation.policies import resolve_policy
 
@@ -345,7 +345,7 @@ def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: Decompositi
 def _as_contracted(loaded: Any, data: Any, policy: str, xhat: np.ndarray) -> np.ndarray:
     """mpi-sppy's first-stage vector (a scenario model's x, in its index order) as
     contracted tonnes per (arc, period)."""
-    from .analysis.analysis import scenario_data
+    from .input.data import scenario_data
     from .formulation.indexing import model_index
     from .formulation.policies import resolve_policy
 
@@ -362,7 +362,7 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
     (expected-cost model)."""
     from dataclasses import replace
 
-    from .analysis.analysis import scenario_data
+    from .input.data import scenario_data
     from .solve.expand import expand
     from .formulation.matrix import build_matrix, fix_shared_decisions
     from .formulation.policies import resolve_policy

@@ -299,7 +299,7 @@ def test_verify_catches_anticipation_and_late_information(solve, tmp_path: Path)
 def test_expected_value_plan_fixes_only_root_decisions() -> None:
     """EEV on a lead-time instance: the EV plan's root contracts are fixed, the
     contracts decided at later nodes stay free, so EEV >= RP and VSS >= 0."""
-    from model.analysis.analysis import stochastic_metrics
+    from model.studies.metrics import stochastic_metrics
 
     loaded = instance_from_dict(lead_time_instance(1))
     m = stochastic_metrics(loaded)

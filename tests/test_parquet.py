@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from model.analysis.analysis import compare_policies
+from model.studies.compare import compare_policies
 from model.analysis.verify import verify_run
 from model.api import solve_instance
 from model.errors import UsageError

@@ -307,7 +307,7 @@ def test_sweep_cap_writes_project_sizes() -> None:
     """A cap of 50 % on any country with CN at 10/t and an AU mine (cost 300, 100 t)
     that is worth building only when CN may supply at most half: not built at cap 1,
     built at cap 0.5 (50 t from AU at 20/t instead of 50 t short at 1,000/t)."""
-    from model.analysis.analysis import sweep_cap
+    from model.studies.sweep import sweep_cap
 
     inst = base_instance(
         sources=[spot("cn", "CN", {"Nd": {"capacity": 1000, "price": 10}}),

@@ -514,7 +514,7 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
 
     def fill(tmp: Path) -> None:
         from . import charts
-        from ..analysis.analysis import comparison_scenarios_table, cost_by_year_table
+        from ..analysis.results import comparison_scenarios_table, cost_by_year_table
         from .formatting import period_word
 
         by_year = cost_by_year_table(runs)
