@@ -294,7 +294,7 @@ def solve(
         raise UsageError("--evaluate and --confidence go with --replications R")
     confidence = 0.95 if confidence is None else confidence
     if replications is not None:
-        from .analysis.sampling import check_sampling
+        from .studies.sampling import check_sampling
 
         if engine != "highs":
             raise UsageError("--replications belongs to the default engine (--engine highs)")
@@ -315,7 +315,7 @@ def solve(
 
     check_policy(policy, policy_names(loaded.instance))
     if replications is not None:
-        from .analysis.sampling import sampled_model
+        from .studies.sampling import sampled_model
 
         sampled_model(loaded)        # exit 2 before any solve: the instance has no sample
     _warn(loaded.warnings)
@@ -345,8 +345,8 @@ def _sampling(loaded: Any, policy: str, replications: int, evaluate: Optional[in
               risk_lambda: Optional[float], risk_alpha: Optional[float], options: Any,
               confidence: float, run: Any) -> dict[str, Any]:
     """`solve --replications`: the sampling statistics with a progress bar over the
-    2R + 1 solves (model.analysis.sampling)."""
-    from .analysis.sampling import sampling_statistics
+    2R + 1 solves (model.studies.sampling)."""
+    from .studies.sampling import sampling_statistics
 
     with _progress() as bar:
         task = bar.add_task("sampling statistics", total=2 * replications + 1)

@@ -140,7 +140,7 @@ format_number = _num
 
 
 def sampling_lines(sampling: Any, cur: str = "") -> list[tuple[str, str]]:
-    """The ``sampling`` object of a summary (model.analysis.sampling) as (label, text)
+    """The ``sampling`` object of a summary (model.studies.sampling) as (label, text)
     rows, for the report's table and the `solve` printout; none without one."""
     if not isinstance(sampling, dict):
         return []

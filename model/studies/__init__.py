@@ -11,6 +11,8 @@ Python API's callers call studies; their folders are written by model.output.
 * ``sweep``: the frontier along a country cap or any input (`sourcing sweep`);
 * ``projects``: what each project is worth (`sourcing projects`);
 * ``metrics``: WS, EEV, EVPI and VSS (`--stochastic-metrics` of `solve` and `compare`);
+* ``sampling``: the bounds and gap of a sampled instance over 2R + 1 solves
+  (`solve --replications R --evaluate M`);
 * ``robustness``: how sure are the plan's numbers and decisions, given ranges on
   its inputs (`sourcing robustness`): one input at a time (a tornado), switch
   points by bisection, joint seeded draws (docs/robustness.md).
