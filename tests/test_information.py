@@ -312,7 +312,7 @@ def test_every_file_of_a_run_folder_is_one_sourcing_may_replace(tmp_path: Path) 
     """--force recognises run folders by their files: the list must name every file
     that save_run writes (charts and the stock-floor table included)."""
     from model.output.export import save_run
-    from model.output.folders import RUN_FILES, why_not_replaceable
+    from model.input.folders import RUN_FILES, why_not_replaceable
     from test_contract_terms import stockpile_instance
 
     run = solve_instance(instance_from_dict(stockpile_instance(True)), "stock")

@@ -26,7 +26,7 @@ from model.api import solve_instance
 from model.errors import UsageError
 from model.input.instance import instance_from_dict
 from model.output.export import record_file, save_comparison, save_run
-from model.output.folders import PARQUET_TABLES, read_table
+from model.input.folders import PARQUET_TABLES, read_table
 from model.output.report import render_report
 from test_many_scenarios import regime_instance
 

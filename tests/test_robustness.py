@@ -251,7 +251,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_cli_writes_the_folder_whole_and_its_report(folder: Path, tmp_path: Path) -> None:
-    from model.output.folders import ROBUSTNESS_FILES
+    from model.input.folders import ROBUSTNESS_FILES
 
     assert {p.name for p in folder.iterdir()} == ROBUSTNESS_FILES
     summary = json.loads((folder / "summary.json").read_text())

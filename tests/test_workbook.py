@@ -435,7 +435,7 @@ def test_comparison_workbook_has_a_summary(tmp_path: Path) -> None:
 def test_sweep_writes_a_workbook(tmp_path: Path) -> None:
     from model.studies.sweep import sweep_cap
     from model.output.export import save_sweep
-    from model.output.folders import why_not_replaceable
+    from model.input.folders import why_not_replaceable
 
     loaded = load_instance(EXAMPLE)
     frontier = sweep_cap(loaded, [1.0, 0.5])

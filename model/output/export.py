@@ -5,7 +5,7 @@ place and then renamed in one step, so a reader never sees half a folder; if
 anything fails (or the process is interrupted) the temporary folder is
 removed. An existing folder is replaced only with ``force``, and only if it
 is a folder that sourcing wrote and still holds nothing else
-(:func:`model.output.folders.why_not_replaceable`): checked before any work by
+(:func:`model.input.folders.why_not_replaceable`): checked before any work by
 :func:`check_target` and again just before the replacement.
 """
 
@@ -38,7 +38,7 @@ from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used fro
     sweep_summary_sheet,
     write_excel,
 )
-from .folders import PARQUET_TABLES, why_not_replaceable
+from ..input.folders import PARQUET_TABLES, why_not_replaceable
 from ..safety import csv_cell, is_id, printable
 
 MAX_SLUG = 80            # of a default folder name, before the time stamp
@@ -158,7 +158,7 @@ def record_file(folder: Path, name: str) -> None:
     """Add the SHA-256 of a file written into a folder later (report.html) to its
     summary.json's ``files`` (replaced whole; a summary without ``files``, written by an
     earlier version, is left as it is)."""
-    from .folders import read_summary, sha256_of
+    from ..input.folders import read_summary, sha256_of
 
     summary = read_summary(folder)
     if not isinstance(summary.get("files"), dict):
@@ -228,7 +228,7 @@ def write_csv(path: Path, table: "pd.DataFrame") -> None:
 def write_parquet(path: Path, table: "pd.DataFrame") -> None:
     """A table as Parquet (compressed, typed): text columns as text (period labels of
     either type as their text), numbers as numbers. What ``--format parquet`` writes
-    for the large per-scenario tables; read back by model.output.folders.read_table."""
+    for the large per-scenario tables; read back by model.input.folders.read_table."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -6,7 +6,7 @@ the tables, the charts and the instance's assumptions (sources, scenarios,
 the policy's rules), read from the folder alone.
 
 The folder is not trusted: its files are read only as regular files, never
-through a symbolic link (model.output.folders.read_member), every text goes through
+through a symbolic link (model.input.folders.read_member), every text goes through
 html.escape, and the page names the folder but holds no absolute path. The
 page is written to a fresh temporary file (mkstemp) beside its target and
 renamed over it, so a planted link is replaced, never written through.
@@ -27,7 +27,7 @@ import yaml
 
 from ..analysis.binding import binding_rows
 from ..errors import UsageError
-from .folders import has_table, read_member, read_summary, read_table, table_limits
+from ..input.folders import has_table, read_member, read_summary, read_table, table_limits
 from .describe import policy_in_words
 from .formatting import (MACHINE, cell, format_frame, key_scenarios, numeric_columns,
                          period_word, spec)
