@@ -477,7 +477,8 @@ def _risk_checks(risk_lambda: Optional[float] = None, risk_alpha: Optional[float
 def _check_out(out: Optional[Path], force: bool, default_root: Path = Path("results")) -> None:
     """Before any work: `out` may be written (and replaced only if --force may replace it);
     without --out, the default results folder may be created."""
-    from .output.export import check_output_parent, check_target
+    from .input.folders import check_output_parent
+    from .output.export import check_target
 
     if out is not None:
         check_target(out, force)
@@ -1058,7 +1059,7 @@ def export_instance(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write an instance as an Excel workbook to edit; `build from-xlsx` reads it back."""
-    from .output.export import check_file_target
+    from .input.folders import check_file_target
     from .input.instance import load_instance
     from .input.workbook import write_instance_workbook
 
@@ -1107,7 +1108,7 @@ def build_scenarios(
         instance_to_yaml, read_events, sample_scenarios, write_text_atomic
     from .input.instance import load_instance
     from .input.regimes import describe, scenario_list
-    from .output.export import check_file_target
+    from .input.folders import check_file_target
 
     if (events is None) == (not expand):
         raise UsageError("give either --events FILE (replace the scenarios by event "
@@ -1180,7 +1181,7 @@ def build_synthetic(
     """Write a random, plausible instance of the given size (for tests and benchmarks)."""
     from .input.builders import check_instance_text, instance_to_yaml, synthetic_instance, \
         write_text_atomic
-    from .output.export import check_file_target
+    from .input.folders import check_file_target
     from .input.instance import instance_from_dict
 
     check_synthetic_size(sources, elements, periods, scenarios, flags=True)
@@ -1209,7 +1210,7 @@ def build_from_xlsx(
 ) -> int:
     """Read an instance workbook back into a YAML instance (validated first)."""
     from .input.builders import check_instance_text, instance_to_yaml, write_text_atomic
-    from .output.export import check_file_target
+    from .input.folders import check_file_target
     from .input.workbook import load_instance_workbook
 
     check_file_target(out, force)

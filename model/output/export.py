@@ -38,7 +38,7 @@ from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used fro
     sweep_summary_sheet,
     write_excel,
 )
-from ..input.folders import PARQUET_TABLES, why_not_replaceable
+from ..input.folders import PARQUET_TABLES, check_output_parent, why_not_replaceable
 from ..safety import csv_cell, is_id, printable
 
 MAX_SLUG = 80            # of a default folder name, before the time stamp
@@ -75,24 +75,6 @@ def _real_target(out: Path) -> Path:
     return real
 
 
-def check_output_parent(out: Path, shown: Path | None = None) -> None:
-    """Refuse early an output whose folder cannot be created or written into.
-
-    The nearest existing ancestor of `out` must be a folder we may write to
-    (parent folders are created as needed). Messages name `shown` (the path as
-    the user wrote it), by default `out`.
-    """
-    out = Path(out)
-    shown = out if shown is None else shown
-    parent = Path(os.path.abspath(out)).parent
-    while not os.path.lexists(parent) and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {shown}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {shown}: no permission to write in {parent}")
-
-
 def check_target(out: Path, force: bool) -> None:
     """Before any work: `out` can be created, or replaced with `force` (a folder that
     sourcing wrote and that holds nothing else; never a link or another file)."""
@@ -117,21 +99,6 @@ def _check_replaceable(out: Path, real: Path) -> None:
         raise UsageError(f"{out} is not a folder written by sourcing ({why}); --force "
                          "replaces only such folders: remove it yourself or choose "
                          "another --out")
-
-
-def check_file_target(out: Path, force: bool) -> None:
-    """Before any work: a single output file (`report --out`, `build --out`) can be
-    written; with `force` only a regular file is replaced, never a folder or a link."""
-    out = Path(out)
-    check_output_parent(out)
-    if not os.path.lexists(out):
-        return
-    if not force:
-        raise UsageError(f"{out} already exists; use --force to replace it")
-    if out.is_symlink():
-        raise UsageError(f"{out} is a symbolic link; --force replaces only a regular file")
-    if not out.is_file():
-        raise UsageError(f"{out} is not a regular file; --force replaces only a regular file")
 
 
 def file_hashes(folder: Path) -> dict[str, str]:

@@ -573,7 +573,8 @@ def render_report(folder: str | Path, out: str | Path | None = None,
     followed). An `out` elsewhere must not exist, or with `force` be a
     regular file (never a folder or a link).
     """
-    from .export import check_file_target, check_output_parent, record_file
+    from ..input.folders import check_file_target, check_output_parent
+    from .export import record_file
 
     folder = Path(folder)
     if out is not None:
