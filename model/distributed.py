@@ -54,7 +54,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .bench import peak_rss_mib
 from .errors import UsageError
 
 ALGORITHMS = ("ph", "lshaped", "blocks")
@@ -260,6 +259,8 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
         settle(comm)
     gathered = comm.gather(pairs, root=0)
     t_eval = time.perf_counter() - t0 - t_algo
+    from .solve.solve import peak_rss_mib
+
     peak = comm.gather(peak_rss_mib(), root=0)
     if rank != 0:
         return None
