@@ -100,7 +100,7 @@ def main() -> None:
         path = instance("mip")
         out = {"ours": ours(path), "reference": reference(path, limit=arg or 1200.0)}
     elif case in ("compare", "compare-lp"):
-        from model.analysis.analysis import compare_policies
+        from model.studies.compare import compare_policies
         from model.formulation.policies import policy_names
         from model.input.instance import load_instance
 

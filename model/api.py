@@ -90,7 +90,7 @@ def solve_instance(instance: str | Path | LoadedInstance | None = None, policy: 
     re-solved); blocks tied by CVaR, ambiguity or a budget are then solved as one model.
     Without `tables` the run has its status and objective
     (``run.result.objective``) but no tables or metrics: for studies that need
-    only the optimum of many solves (model.analysis.sampling).
+    only the optimum of many solves (model.studies.sampling).
 
     With several buyers (``buyers:`` in the instance) the run is the coalition of
     `buyers` (default: every buyer, the grand coalition): only its members are in

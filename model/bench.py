@@ -22,24 +22,6 @@ from pathlib import Path
 from typing import Any
 
 
-def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory in MiB: this process's own (VmHWM) or its children's.
-
-    For this process VmHWM is read where Linux has it: ``ru_maxrss`` survives
-    exec, so a process started from a large parent would report the parent's
-    peak instead of its own.
-    """
-    if who == resource.RUSAGE_SELF:
-        try:
-            with open("/proc/self/status") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024.0
-        except OSError:
-            pass
-    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux reports KiB
-
-
 def reference_solve(instance: str | Path, policy: str = "none",
                     risk_lambda: float | None = None, time_limit: float | None = None
                     ) -> dict[str, Any]:
@@ -54,7 +36,7 @@ def reference_solve(instance: str | Path, policy: str = "none",
     from .input.instance import load_instance
     from .formulation.matrix import build_matrix
     from .formulation.policies import resolve_policy
-    from .solve.solve import _quiet_stdout
+    from .solve.solve import _quiet_stdout, peak_rss_mib
 
     t0 = time.perf_counter()
     loaded = load_instance(instance)
@@ -156,7 +138,7 @@ def run_bench(scenarios: int, sources: int = 20, elements: int = 17, periods: in
     from .input.builders import instance_to_yaml, synthetic_instance
     from .output.export import save_run
     from .input.instance import load_instance
-    from .solve.solve import highs_version
+    from .solve.solve import highs_version, peak_rss_mib
 
     out: dict[str, Any] = {"sources": sources, "elements": elements, "periods": periods,
                            "scenarios": scenarios, "seed": seed, "cpus": os.cpu_count(),
@@ -225,7 +207,7 @@ def _sweep_bench(loaded: Any, points: int) -> dict[str, Any]:
     """A `points`-point cap sweep: warm-started re-solves against cold solves."""
     import numpy as np
 
-    from .analysis.analysis import sweep_cap
+    from .studies.sweep import sweep_cap
 
     caps = [round(float(c), 6) for c in np.linspace(1.0, 0.3, points)]
     t0 = time.perf_counter()
@@ -249,7 +231,7 @@ def _compare_bench(loaded: Any, path: Path | None, risk_lambda: float | None
     re-solves) and, with `path`, against one monolithic reference solve per policy."""
     import numpy as np
 
-    from .analysis.analysis import compare_policies
+    from .studies.compare import compare_policies
 
     t0 = time.perf_counter()
     separate, _ = compare_policies(loaded, COMPARE_POLICIES, risk_lambda)

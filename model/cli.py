@@ -315,7 +315,7 @@ def solve(
         raise UsageError("--evaluate and --confidence go with --replications R")
     confidence = 0.95 if confidence is None else confidence
     if replications is not None:
-        from .analysis.sampling import check_sampling
+        from .studies.sampling import check_sampling
 
         if engine != "highs":
             raise UsageError("--replications belongs to the default engine (--engine highs)")
@@ -336,7 +336,7 @@ def solve(
 
     check_policy(policy, policy_names(loaded.instance))
     if replications is not None:
-        from .analysis.sampling import sampled_model
+        from .studies.sampling import sampled_model
 
         sampled_model(loaded)        # exit 2 before any solve: the instance has no sample
     _warn(loaded.warnings)
@@ -347,7 +347,7 @@ def solve(
         options = SolveOptions(time_limit_s=time_limit, verbose=verbose)
         run = solve_instance(loaded, policy, risk_lambda, risk_alpha, options)
     if metrics and run.optimal:
-        from .analysis.analysis import stochastic_metrics
+        from .studies.metrics import stochastic_metrics
 
         with err_console.status(_line("stochastic metrics: wait-and-see and "
                                       "expected-value solves...")):
@@ -366,8 +366,8 @@ def _sampling(loaded: Any, policy: str, replications: int, evaluate: Optional[in
               risk_lambda: Optional[float], risk_alpha: Optional[float], options: Any,
               confidence: float, run: Any) -> dict[str, Any]:
     """`solve --replications`: the sampling statistics with a progress bar over the
-    2R + 1 solves (model.analysis.sampling)."""
-    from .analysis.sampling import sampling_statistics
+    2R + 1 solves (model.studies.sampling)."""
+    from .studies.sampling import sampling_statistics
 
     with _progress() as bar:
         task = bar.add_task("sampling statistics", total=2 * replications + 1)
@@ -385,7 +385,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
                    time_limit: Optional[float], metrics: bool,
                    bundle_size: Optional[int] = None, stages: Optional[int] = None) -> int:
     """`solve --engine mpisppy`: every rank solves; rank 0 writes and prints."""
-    from .solve.distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
+    from .distributed import ALGORITHMS, DecompositionSettings, require_mpisppy
     from .input.instance import load_instance
     from .safety import check_gap
 
@@ -416,7 +416,7 @@ def _solve_mpisppy(instance: Path, policy: str, out: Optional[Path], force: bool
     check_policy(policy, policy_names(loaded.instance))
     MPI = require_mpisppy(algorithm or "ph")
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
-    from .solve.distributed import solve_distributed
+    from .distributed import solve_distributed
 
     settings = DecompositionSettings(algorithm, max_iterations, gap, bundle_size=bundle_size,
                                      stages=stages)
@@ -503,7 +503,8 @@ def _risk_checks(risk_lambda: Optional[float] = None, risk_alpha: Optional[float
 def _check_out(out: Optional[Path], force: bool, default_root: Path = Path("results")) -> None:
     """Before any work: `out` may be written (and replaced only if --force may replace it);
     without --out, the default results folder may be created."""
-    from .output.export import check_output_parent, check_target
+    from .input.folders import check_output_parent
+    from .output.export import check_target
 
     if out is not None:
         check_target(out, force)
@@ -541,7 +542,7 @@ def compare(
     known = policy_names(loaded.instance)
     for p in policies:
         check_policy(p, known)
-    from .analysis.analysis import compare_policies
+    from .studies.compare import compare_policies
     from .output.export import markdown_table, save_comparison
     from .solve.solve import SolveOptions
 
@@ -661,7 +662,8 @@ def sweep(
 ) -> int:
     """Frontier of cost and shortage against a single-country cap (warm-started re-solves),
     or against any input with --param PATH --values ..."""
-    from .analysis.analysis import parse_cap_range, stages_of
+    from .studies.compare import stages_of
+    from .studies.sweep import parse_cap_range
     from .formulation.policies import check_policy, policy_names
 
     _risk_checks(risk_lambda, risk_alpha, time_limit)
@@ -677,7 +679,7 @@ def sweep(
     _check_out(out, force)
     loaded = _load(instance, sets, ambiguity)
     check_policy(policy, policy_names(loaded.instance))
-    from .analysis.analysis import sweep_cap
+    from .studies.sweep import sweep_cap
     from .output.export import markdown_table, save_sweep
     from .solve.solve import SolveOptions
 
@@ -701,7 +703,7 @@ def _sweep_param(instance: Path, param: str, values_text: str, policy: str,
                  risk_alpha: Optional[float], time_limit: Optional[float],
                  sets: Optional[list[str]], ambiguity: Optional[float] = None) -> int:
     """`sweep --param PATH --values ...`: one solve per value of any input."""
-    from .analysis.analysis import parse_values, sweep_param
+    from .studies.sweep import parse_values, sweep_param
     from .output.export import markdown_table, save_sweep
     from .input.overrides import overridden, parse_path
     from .solve.solve import SolveOptions
@@ -829,7 +831,7 @@ def projects(
     sets: Optional[list[str]] = typer.Option(None, "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> int:
     """What each investment project is worth: allowed, excluded and forced to full size."""
-    from .analysis.analysis import project_values
+    from .studies.projects import project_values
     from .output.export import markdown_table, save_project_values
     from .formulation.policies import check_policy, policy_names
     from .solve.solve import SolveOptions
@@ -962,14 +964,9 @@ def reference(
     instance of several buyers, instances/g7_2026.yaml, under policy none
     (out/g7-coalition).
     """
-    from .analysis.analysis import (
-        compare_policies,
-        parse_cap_range,
-        parse_values,
-        project_values,
-        sweep_cap,
-        sweep_param,
-    )
+    from .studies.compare import compare_policies
+    from .studies.projects import project_values
+    from .studies.sweep import parse_cap_range, parse_values, sweep_cap, sweep_param
     from .input.builders import without_signed_terms
     from .output.export import check_target, save_comparison, save_project_values, save_sweep
     from .input.instance import default_instance_path, instance_from_dict, load_instance
@@ -1100,7 +1097,7 @@ def export_instance(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> int:
     """Write an instance as an Excel workbook to edit; `build from-xlsx` reads it back."""
-    from .output.export import check_file_target
+    from .input.folders import check_file_target
     from .input.instance import load_instance
     from .input.workbook import write_instance_workbook
 
@@ -1149,7 +1146,7 @@ def build_scenarios(
         instance_to_yaml, read_events, sample_scenarios, write_text_atomic
     from .input.instance import load_instance
     from .input.regimes import describe, scenario_list
-    from .output.export import check_file_target
+    from .input.folders import check_file_target
 
     if (events is None) == (not expand):
         raise UsageError("give either --events FILE (replace the scenarios by event "
@@ -1222,7 +1219,7 @@ def build_synthetic(
     """Write a random, plausible instance of the given size (for tests and benchmarks)."""
     from .input.builders import check_instance_text, instance_to_yaml, synthetic_instance, \
         write_text_atomic
-    from .output.export import check_file_target
+    from .input.folders import check_file_target
     from .input.instance import instance_from_dict
 
     check_synthetic_size(sources, elements, periods, scenarios, flags=True)
@@ -1251,7 +1248,7 @@ def build_from_xlsx(
 ) -> int:
     """Read an instance workbook back into a YAML instance (validated first)."""
     from .input.builders import check_instance_text, instance_to_yaml, write_text_atomic
-    from .output.export import check_file_target
+    from .input.folders import check_file_target
     from .input.workbook import load_instance_workbook
 
     check_file_target(out, force)

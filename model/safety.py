@@ -214,7 +214,7 @@ MAX_BUYERS = 50
 MAX_ENUMERATED_SCENARIOS = 20_000
 MAX_REGIME_STATES = 50
 MAX_EVENTS = 50
-# sampling statistics (`solve --replications R --evaluate M`, model.analysis.sampling):
+# sampling statistics (`solve --replications R --evaluate M`, model.studies.sampling):
 # 2R + 1 solves after the run's own, each of a sample as large as the instance's;
 # the evaluation sample has at most MAX_SAMPLE paths, as any sample
 MAX_REPLICATIONS = 200

@@ -9,12 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import base_instance, hedge_instance, spot
-from model.analysis.analysis import (
-    compare_policies,
-    parse_cap_range,
-    stochastic_metrics,
-    sweep_cap,
-)
+from model.studies.compare import compare_policies
+from model.studies.metrics import stochastic_metrics
+from model.studies.sweep import parse_cap_range, sweep_cap
 from model.input.builders import synthetic_instance
 from model.errors import UsageError
 from model.input.instance import instance_from_dict, load_instance
@@ -130,7 +127,7 @@ def test_compare_and_sweep_commands_write_folders(tmp_path: Path) -> None:
 
 
 def test_solve_stochastic_metrics_in_summary(solve) -> None:
-    from model.analysis.analysis import stochastic_metrics as sm
+    from model.studies.metrics import stochastic_metrics as sm
 
     run = solve(hedge_instance())
     m = sm(run.loaded, rp=run.summary["objective"])

@@ -33,7 +33,7 @@ def test_reference_reports_its_own_peak_memory_not_its_parents() -> None:
     parent's peak. The bench reads VmHWM, the child's own."""
     big = bytearray(300 * 1024 * 1024)
     big[::4096] = b"\x01" * len(big[::4096])         # touch every page
-    code = ("import resource; from model.bench import peak_rss_mib; "
+    code = ("import resource; from model.solve.solve import peak_rss_mib; "
             "print(peak_rss_mib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     own, inherited = map(float, subprocess.run([sys.executable, "-c", code],
                                                capture_output=True, text=True,

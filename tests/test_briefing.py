@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import base_instance, contract, hedge_instance, spot
-from model.analysis.analysis import compare_policies
+from model.studies.compare import compare_policies
 from model.analysis.binding import binding_rows
 from model.input.instance import instance_from_dict
 

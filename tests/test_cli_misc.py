@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from conftest import base_instance, spot, write_instance
-from model.analysis.analysis import sweep_cap
+from model.studies.sweep import sweep_cap
 from model.input.instance import instance_from_dict, load_instance
 from model.input.schema import json_schema
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import base_instance, contract, spot
-from model.analysis.analysis import expected_value_data
+from model.input.data import expected_value_data
 from model.api import solve_instance
 from model.input.builders import synthetic_instance
 from model.input.data import problem_data

@@ -533,7 +533,7 @@ def test_cap_grids_are_bounded_up_front(tmp_path: Path, cap: str, fragment: str)
 
 
 def test_a_fine_cap_grid_is_refused_by_the_api() -> None:
-    from model.analysis.analysis import parse_cap_range
+    from model.studies.sweep import parse_cap_range
     from model.errors import UsageError
 
     with pytest.raises(UsageError, match="1,000"):
@@ -575,7 +575,9 @@ def test_sample_size_is_bounded_up_front(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- 9. the API
 def test_the_api_checks_its_settings() -> None:
-    from model.analysis.analysis import compare_policies, stochastic_metrics, sweep_cap
+    from model.studies.compare import compare_policies
+    from model.studies.metrics import stochastic_metrics
+    from model.studies.sweep import sweep_cap
     from model.api import solve_instance
     from model.errors import UsageError
     from model.input.instance import instance_from_dict

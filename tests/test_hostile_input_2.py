@@ -472,7 +472,7 @@ def test_an_infinite_gap_is_refused(tmp_path: Path) -> None:
     _one_error(_cli("solve", EXAMPLE, "--engine", "mpisppy", "--gap", "inf", "--out",
                     tmp_path / "r"), "--gap", "finite")
     from model.errors import UsageError
-    from model.solve.distributed import DecompositionSettings
+    from model.distributed import DecompositionSettings
 
     with pytest.raises(UsageError):
         DecompositionSettings(gap=float("inf"))
@@ -487,7 +487,7 @@ def test_an_alpha_too_close_to_1_is_refused_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_values_are_not_rounded_and_maps_can_be_listed() -> None:
-    from model.analysis.analysis import parse_values
+    from model.studies.sweep import parse_values
 
     assert parse_values("1e-11:3e-11:1e-11") == [1e-11, 2e-11, 3e-11]
     assert parse_values("1.0:0.3:0.35") == [1.0, 0.65, 0.3]

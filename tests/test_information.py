@@ -299,7 +299,7 @@ def test_verify_catches_anticipation_and_late_information(solve, tmp_path: Path)
 def test_expected_value_plan_fixes_only_root_decisions() -> None:
     """EEV on a lead-time instance: the EV plan's root contracts are fixed, the
     contracts decided at later nodes stay free, so EEV >= RP and VSS >= 0."""
-    from model.analysis.analysis import stochastic_metrics
+    from model.studies.metrics import stochastic_metrics
 
     loaded = instance_from_dict(lead_time_instance(1))
     m = stochastic_metrics(loaded)
@@ -312,7 +312,7 @@ def test_every_file_of_a_run_folder_is_one_sourcing_may_replace(tmp_path: Path) 
     """--force recognises run folders by their files: the list must name every file
     that save_run writes (charts and the stock-floor table included)."""
     from model.output.export import save_run
-    from model.output.folders import RUN_FILES, why_not_replaceable
+    from model.input.folders import RUN_FILES, why_not_replaceable
     from test_contract_terms import stockpile_instance
 
     run = solve_instance(instance_from_dict(stockpile_instance(True)), "stock")

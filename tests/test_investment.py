@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import base_instance, contract, solve_dict, spot
-from model.analysis.analysis import project_values, stochastic_metrics, sweep_param
+from model.studies.metrics import stochastic_metrics
+from model.studies.projects import project_values
+from model.studies.sweep import sweep_param
 from model.api import solve_instance
 from model.input.instance import instance_from_dict
 from model.solve.solve import SolveOptions

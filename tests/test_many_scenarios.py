@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from conftest import base_instance, contract, spot
-from model.analysis.analysis import compare_policies
+from model.studies.compare import compare_policies
 from model.analysis.verify import verify_run
 from model.api import solve_instance
 from model.input.builders import expanded

@@ -1,4 +1,4 @@
-"""The information tree as mpi-sppy's tree (model.solve.multistage; issue 24): node names,
+"""The information tree as mpi-sppy's tree (model.multistage; issue 24): node names,
 the depth-first order of the subproblems, merging of identical scenarios, the default
 cut and the columns of each node. No MPI needed (tests/test_distributed.py runs PH)."""
 
@@ -15,7 +15,7 @@ from model.formulation.formulation import build_model
 from model.formulation.policies import resolve_policy
 from model.input.data import problem_data, restrict_scenarios
 from model.input.instance import load_instance
-from model.solve.multistage import default_depth, node_columns, tree_cut
+from model.multistage import default_depth, node_columns, tree_cut
 
 # A small unbalanced tree: 2026 splits in two (ban-2026 alone), 2027 in three, 2028 in
 # six; au-term has a one-year lead time and au-expansion is a continuous project.

@@ -20,13 +20,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from model.analysis.analysis import compare_policies
+from model.studies.compare import compare_policies
 from model.analysis.verify import verify_run
 from model.api import solve_instance
 from model.errors import UsageError
 from model.input.instance import instance_from_dict
 from model.output.export import record_file, save_comparison, save_run
-from model.output.folders import PARQUET_TABLES, read_table
+from model.input.folders import PARQUET_TABLES, read_table
 from model.output.report import render_report
 from test_many_scenarios import regime_instance
 

@@ -489,7 +489,7 @@ def test_set_reaches_the_regime_model() -> None:
 
 def test_sweep_over_a_transition_probability() -> None:
     """The likelier a ban follows normal times, the dearer the plan."""
-    from model.analysis.analysis import sweep_param
+    from model.studies.sweep import sweep_param
 
     loaded = instance_from_dict(chain_instance())
     table = sweep_param(loaded, "scenarios.regimes.transition.normal.ban", [0.1, 0.2, 0.4])

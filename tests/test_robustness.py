@@ -251,7 +251,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_cli_writes_the_folder_whole_and_its_report(folder: Path, tmp_path: Path) -> None:
-    from model.output.folders import ROBUSTNESS_FILES
+    from model.input.folders import ROBUSTNESS_FILES
 
     assert {p.name for p in folder.iterdir()} == ROBUSTNESS_FILES
     summary = json.loads((folder / "summary.json").read_text())
@@ -307,7 +307,7 @@ def test_sweep_cap_writes_project_sizes() -> None:
     """A cap of 50 % on any country with CN at 10/t and an AU mine (cost 300, 100 t)
     that is worth building only when CN may supply at most half: not built at cap 1,
     built at cap 0.5 (50 t from AU at 20/t instead of 50 t short at 1,000/t)."""
-    from model.analysis.analysis import sweep_cap
+    from model.studies.sweep import sweep_cap
 
     inst = base_instance(
         sources=[spot("cn", "CN", {"Nd": {"capacity": 1000, "price": 10}}),
@@ -352,7 +352,7 @@ def test_the_committed_japan_study_reads_conclusions_first(tmp_path: Path, width
     import re
 
     from model.analysis.verify import file_problems
-    from model.output.folders import read_summary
+    from model.input.folders import read_summary
     from test_report import _dom, _overflow
 
     summary = read_summary(COMMITTED)

@@ -30,7 +30,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import base_instance, contract, spot, write_instance
-from model.analysis.sampling import (
+from model.studies.sampling import (
     evaluation_seed,
     replication_seed,
     sampling_statistics,
@@ -272,7 +272,7 @@ def test_fixed_decisions_through_element_blocks_equal_the_one_model() -> None:
     """On an instance of several element blocks (the example's regimes, sampled), the
     first stage of one sample fixed on another: the blocks route (each block fixed
     on its own, scenarios merged per block) gives the one model's optimum."""
-    from model.analysis.sampling import sample_instance
+    from model.studies.sampling import sample_instance
     from model.formulation.matrix import first_stage_decisions
     from model.input.builders import instance_to_dict
     from model.input.instance import load_instance

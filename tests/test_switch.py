@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import base_instance, contract, spot, write_instance
-from model.analysis.analysis import compare_policies
+from model.studies.compare import compare_policies
 from model.input.builders import synthetic_instance
 from model.input.data import problem_data
 from model.output.export import save_run

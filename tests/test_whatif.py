@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from model.analysis.analysis import compare_policies, sweep_param
+from model.studies.compare import compare_policies
+from model.studies.sweep import sweep_param
 from model.input.builders import instance_to_dict
 from model.errors import InstanceError, UsageError
 from model.input.instance import load_instance
@@ -158,7 +159,7 @@ def test_cost_by_year_adds_up_and_the_comparison_splits_cash_and_penalty() -> No
     row = table.set_index("policy").loc["crma"]
     assert row.delta_cash_per_year != pytest.approx(row.delta_cash_per_year_undiscounted)
     # the comparison's cost by year keeps both bases and both deltas
-    from model.analysis.analysis import cost_by_year_table
+    from model.analysis.results import cost_by_year_table
 
     both = cost_by_year_table(runs)
     mine = both[both.policy == "crma"].set_index("period")

@@ -382,7 +382,7 @@ def test_contracts_sheet_is_the_allocation_pivot(japan_run: Path) -> None:
 
 
 def test_comparison_workbook_has_a_summary(tmp_path: Path) -> None:
-    from model.analysis.analysis import compare_policies
+    from model.studies.compare import compare_policies
     from model.output.export import save_comparison
 
     loaded = load_instance(EXAMPLE)
@@ -433,9 +433,9 @@ def test_comparison_workbook_has_a_summary(tmp_path: Path) -> None:
 
 
 def test_sweep_writes_a_workbook(tmp_path: Path) -> None:
-    from model.analysis.analysis import sweep_cap
+    from model.studies.sweep import sweep_cap
     from model.output.export import save_sweep
-    from model.output.folders import why_not_replaceable
+    from model.input.folders import why_not_replaceable
 
     loaded = load_instance(EXAMPLE)
     frontier = sweep_cap(loaded, [1.0, 0.5])

@@ -9,6 +9,7 @@ in currency, discounted as in the objective).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -699,3 +700,49 @@ def build_summary(d: ProblemData, s: Solution) -> dict[str, Any]:
     return {pid: {"expected_size": float(total[p] @ d.probability),
                   "probability_built": float(d.probability[total[p] > 1e-9].sum())}
             for p, pid in enumerate(pj.ids)}
+
+
+def comparison_scenarios_table(runs: Mapping[str, Any]) -> pd.DataFrame:
+    """The per-scenario figures of a comparison in long form (comparison_scenarios.csv):
+    one row per policy with a plan and scenario, with the scenario's probability, its
+    total shortage (t, all elements summed) and the shortage avoided against the
+    first policy (``avoided_shortage_t``; empty when the first policy has no plan).
+    `runs` maps policy names to model.api.RunResult (typed Any: the API is a higher
+    layer)."""
+    cols = ["policy", "scenario", "probability", "shortage_t", "avoided_shortage_t"]
+    names = list(runs)
+    first = runs[names[0]] if names else None
+    base = first.tables["scenarios"].set_index("scenario")["shortage_t"] \
+        if first is not None and first.has_solution else None
+    parts = []
+    for name, run in runs.items():
+        if not run.has_solution:
+            continue
+        t = run.tables["scenarios"][["scenario", "probability", "shortage_t"]].copy()
+        t.insert(0, "policy", name)
+        t["avoided_shortage_t"] = np.nan if base is None else \
+            base.reindex(t["scenario"]).to_numpy() - t["shortage_t"].to_numpy()
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
+def cost_by_year_table(runs: Mapping[str, Any]) -> pd.DataFrame:
+    """Per policy and period: expected cash spent and shortage penalty (undiscounted
+    and discounted), shortage, and each against the first policy (`runs` as for
+    :func:`comparison_scenarios_table`)."""
+    rows = []
+    for name, run in runs.items():
+        if not run.has_solution:
+            continue
+        t = run.tables["cost_by_year"]
+        rows.append(t[t.scenario == "expected"].drop(columns=["scenario", "probability"])
+                    .assign(policy=name))
+    if not rows:
+        return pd.DataFrame()
+    out = pd.concat(rows, ignore_index=True)
+    base = out[out.policy == next(iter(runs))].set_index("period")
+    for col in ("cash", "cash_discounted", "penalty", "penalty_discounted", "shortage_t"):
+        out["delta_" + col] = out[col].to_numpy() - base[col].reindex(out["period"]).to_numpy()
+    return out[["policy", "period", "cash", "cash_discounted", "penalty", "penalty_discounted",
+                "shortage_t", "delta_cash", "delta_cash_discounted", "delta_penalty",
+                "delta_penalty_discounted", "delta_shortage_t"]]

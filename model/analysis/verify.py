@@ -11,7 +11,7 @@ period, which events happen) and re-derives each scenario's id, probability
 and data from the regime model itself.
 
 The folder is read as untrusted: never through a symbolic link
-(model.output.folders.read_member), and the instance copy must still have the
+(model.input.folders.read_member), and the instance copy must still have the
 SHA-256 that summary.json records (an edited copy would make any check pass).
 """
 
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
-from ..output.folders import has_table, FILES_OF, read_member, read_summary, read_table, sha256_of, \
+from ..input.folders import has_table, FILES_OF, read_member, read_summary, read_table, sha256_of, \
     table_limits
 from ..input.instance import load_instance
 from ..input.regimes import scenario_list, scenario_paths

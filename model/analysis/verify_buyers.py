@@ -31,7 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..output.folders import read_table, table_limits
+from ..input.folders import read_table, table_limits
 from ..input.schema import Instance, Policy, Source
 from ..safety import shown
 from .verify import (
@@ -631,7 +631,7 @@ def coalition_problems(folder: Path, summary: dict[str, Any]) -> list[str]:
     import itertools
 
     from ..input.instance import load_instance
-    from ..output.folders import read_summary
+    from ..input.folders import read_summary
 
     problems: list[str] = []
     inst = load_instance(folder / "instance.yaml", follow=False).instance

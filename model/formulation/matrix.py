@@ -624,7 +624,7 @@ def fix_shared_decisions(built: BuiltModel, contracted_t: np.ndarray,
 @dataclass(frozen=True)
 class FixedDecisions:
     """Decisions to hold fixed in another scenario set of the same instance (a
-    candidate plan's first stage, model.analysis.sampling): contracts by source index
+    candidate plan's first stage, model.studies.sampling): contracts by source index
     and element name, project sizes by project id, each a period vector of values
     with a mask of the periods that are fixed. Keyed by names rather than arc
     positions, so it applies as well to an element block (model.solve.decompose).

@@ -81,7 +81,7 @@ def write_text_atomic(path: Path, text: str | bytes, force: bool = False) -> Pat
     """Write a file (text, or bytes such as a workbook) whole or not at all; an
     existing file needs `force`, and only a regular file is replaced (never a
     folder or a link)."""
-    from ..output.export import check_file_target
+    from .folders import check_file_target
 
     path = Path(path)
     check_file_target(path, force)

@@ -668,3 +668,25 @@ def retree(d: ProblemData) -> ProblemData:
     tree = build_tree(scenario_features(d), d.probability)
     return replace(d, tree=tree, decision_node=tree.node_of,
                    recourse_node=recourse_nodes(tree, d.information))
+
+
+def scenario_data(d: ProblemData, w: int) -> ProblemData:
+    """The data of scenario `w` alone, with probability 1 (its tree is one path)."""
+    return restrict_scenarios(d, [w], probability=np.ones(1))
+
+
+def expected_value_data(d: ProblemData) -> ProblemData:
+    """Every scenario-dependent parameter replaced by its probability-weighted mean
+    (the delivered price too, after clipping); a stock floor's target is scaled by
+    the probability that it binds (DESIGN conventions)."""
+    p = d.probability
+    return retree(replace(
+        d, scenarios=["expected-value"], probability=np.ones(1),
+        availability=np.einsum("ktw,w->kt", d.availability, p)[:, :, None],
+        price_multiplier=np.einsum("ktw,w->kt", d.price_multiplier, p)[:, :, None],
+        delivery_price=np.einsum("ktw,w->kt", d.delivery_price, p)[:, :, None],
+        demand_t=np.einsum("etw,w->et", d.demand_t, p)[:, :, None],
+        # a released stock floor counts with the probability that it binds
+        emergency=np.zeros(d.emergency.shape[:2] + (1,)),
+        emergency_mix=(d.emergency, d.probability),
+        buyers=None if d.buyers is None else d.buyers.expected(p)))

@@ -1,7 +1,7 @@
 """Output layer: what people and programs read, written and read back safely.
 
-* ``export``: writing run, comparison and sweep folders (whole or not at all);
-* ``folders``: reading those folders without trusting them;
+* ``export``: writing run, comparison and sweep folders (whole or not at all;
+  model.input.folders reads them back without trusting them);
 * ``excel``: formatted Excel workbooks of the folders;
 * ``charts``: matplotlib charts of runs, comparisons and sweeps;
 * ``report``: the self-contained HTML report of a folder;

@@ -5,7 +5,7 @@ place and then renamed in one step, so a reader never sees half a folder; if
 anything fails (or the process is interrupted) the temporary folder is
 removed. An existing folder is replaced only with ``force``, and only if it
 is a folder that sourcing wrote and still holds nothing else
-(:func:`model.output.folders.why_not_replaceable`): checked before any work by
+(:func:`model.input.folders.why_not_replaceable`): checked before any work by
 :func:`check_target` and again just before the replacement.
 """
 
@@ -38,7 +38,7 @@ from .excel import (  # noqa: F401 - write_excel and EXCEL_MAX_ROWS are used fro
     sweep_summary_sheet,
     write_excel,
 )
-from .folders import PARQUET_TABLES, why_not_replaceable
+from ..input.folders import PARQUET_TABLES, check_output_parent, why_not_replaceable
 from ..safety import csv_cell, is_id, printable
 
 MAX_SLUG = 80            # of a default folder name, before the time stamp
@@ -75,24 +75,6 @@ def _real_target(out: Path) -> Path:
     return real
 
 
-def check_output_parent(out: Path, shown: Path | None = None) -> None:
-    """Refuse early an output whose folder cannot be created or written into.
-
-    The nearest existing ancestor of `out` must be a folder we may write to
-    (parent folders are created as needed). Messages name `shown` (the path as
-    the user wrote it), by default `out`.
-    """
-    out = Path(out)
-    shown = out if shown is None else shown
-    parent = Path(os.path.abspath(out)).parent
-    while not os.path.lexists(parent) and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {shown}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {shown}: no permission to write in {parent}")
-
-
 def check_target(out: Path, force: bool) -> None:
     """Before any work: `out` can be created, or replaced with `force` (a folder that
     sourcing wrote and that holds nothing else; never a link or another file)."""
@@ -119,21 +101,6 @@ def _check_replaceable(out: Path, real: Path) -> None:
                          "another --out")
 
 
-def check_file_target(out: Path, force: bool) -> None:
-    """Before any work: a single output file (`report --out`, `build --out`) can be
-    written; with `force` only a regular file is replaced, never a folder or a link."""
-    out = Path(out)
-    check_output_parent(out)
-    if not os.path.lexists(out):
-        return
-    if not force:
-        raise UsageError(f"{out} already exists; use --force to replace it")
-    if out.is_symlink():
-        raise UsageError(f"{out} is a symbolic link; --force replaces only a regular file")
-    if not out.is_file():
-        raise UsageError(f"{out} is not a regular file; --force replaces only a regular file")
-
-
 def file_hashes(folder: Path) -> dict[str, str]:
     """SHA-256 of every file directly in `folder` but summary.json (sorted by name)."""
     out = {}
@@ -158,7 +125,7 @@ def record_file(folder: Path, name: str) -> None:
     """Add the SHA-256 of a file written into a folder later (report.html) to its
     summary.json's ``files`` (replaced whole; a summary without ``files``, written by an
     earlier version, is left as it is)."""
-    from .folders import read_summary, sha256_of
+    from ..input.folders import read_summary, sha256_of
 
     summary = read_summary(folder)
     if not isinstance(summary.get("files"), dict):
@@ -228,7 +195,7 @@ def write_csv(path: Path, table: "pd.DataFrame") -> None:
 def write_parquet(path: Path, table: "pd.DataFrame") -> None:
     """A table as Parquet (compressed, typed): text columns as text (period labels of
     either type as their text), numbers as numbers. What ``--format parquet`` writes
-    for the large per-scenario tables; read back by model.output.folders.read_table."""
+    for the large per-scenario tables; read back by model.input.folders.read_table."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -514,7 +481,7 @@ def save_comparison(table: "pd.DataFrame", runs: dict[str, Any], loaded: Any,
 
     def fill(tmp: Path) -> None:
         from . import charts
-        from ..analysis.analysis import comparison_scenarios_table, cost_by_year_table
+        from ..analysis.results import comparison_scenarios_table, cost_by_year_table
         from .formatting import period_word
 
         by_year = cost_by_year_table(runs)

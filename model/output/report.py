@@ -6,7 +6,7 @@ the tables, the charts and the instance's assumptions (sources, scenarios,
 the policy's rules), read from the folder alone.
 
 The folder is not trusted: its files are read only as regular files, never
-through a symbolic link (model.output.folders.read_member), every text goes through
+through a symbolic link (model.input.folders.read_member), every text goes through
 html.escape, and the page names the folder but holds no absolute path. The
 page is written to a fresh temporary file (mkstemp) beside its target and
 renamed over it, so a planted link is replaced, never written through.
@@ -27,7 +27,7 @@ import yaml
 
 from ..analysis.binding import binding_rows
 from ..errors import UsageError
-from .folders import has_table, read_member, read_summary, read_table, table_limits
+from ..input.folders import has_table, read_member, read_summary, read_table, table_limits
 from .describe import policy_in_words
 from .formatting import (MACHINE, cell, format_frame, key_scenarios, numeric_columns,
                          period_word, spec)
@@ -140,7 +140,7 @@ format_number = _num
 
 
 def sampling_lines(sampling: Any, cur: str = "") -> list[tuple[str, str]]:
-    """The ``sampling`` object of a summary (model.analysis.sampling) as (label, text)
+    """The ``sampling`` object of a summary (model.studies.sampling) as (label, text)
     rows, for the report's table and the `solve` printout; none without one."""
     if not isinstance(sampling, dict):
         return []
@@ -573,7 +573,8 @@ def render_report(folder: str | Path, out: str | Path | None = None,
     followed). An `out` elsewhere must not exist, or with `force` be a
     regular file (never a folder or a link).
     """
-    from .export import check_file_target, check_output_parent, record_file
+    from ..input.folders import check_file_target, check_output_parent
+    from .export import record_file
 
     folder = Path(folder)
     if out is not None:

@@ -197,7 +197,7 @@ def _solve_block(args: tuple[Any, ...]) -> tuple[BuiltModel, SolveResult]:
     inst, sub, policy_name, extra, options, fixed = args
     merged, red = reduce_data(sub)
     built = build_matrix(merged, resolve_policy(inst, merged, policy_name, extra))
-    if fixed is not None:          # a candidate's first stage (model.analysis.sampling)
+    if fixed is not None:          # a candidate's first stage (model.studies.sampling)
         from ..formulation.matrix import fix_decisions
 
         fix_decisions(built, fixed)

@@ -1,6 +1,6 @@
 r"""The project's own L-shaped method: element blocks, bundles of scenarios, HiGHS matrices.
 
-``sourcing solve --engine mpisppy --algorithm blocks`` (see :mod:`model.solve.distributed`).
+``sourcing solve --engine mpisppy --algorithm blocks`` (see :mod:`model.distributed`).
 mpi-sppy's L-shaped method builds one Pyomo model per scenario and pays about
 0.03 s of Pyomo bookkeeping per subproblem solve; on the full bench model
 (1,092 contracts in the first stage) it does not finish. This path keeps the
@@ -34,7 +34,7 @@ first-stage-only rows and one :math:`\theta_B` per bundle. A block stops when
 its best upper bound and the master's bound are within the requested gap.
 
 The lower bound reported is the sum of the blocks' master bounds; the plan is
-every block's best contracts. :mod:`model.solve.distributed` then evaluates the plan
+every block's best contracts. :mod:`model.distributed` then evaluates the plan
 exactly (every scenario's second stage), as for the other algorithms.
 """
 

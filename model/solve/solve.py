@@ -112,6 +112,30 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
+def peak_rss_mib(who: int | None = None) -> float:
+    """Peak resident memory in MiB: this process's own (VmHWM; `who` None or
+    ``resource.RUSAGE_SELF``) or its children's (``resource.RUSAGE_CHILDREN``).
+
+    For this process VmHWM is read where Linux has it: ``ru_maxrss`` survives
+    exec, so a process started from a large parent would report the parent's
+    peak instead of its own. Used by `sourcing bench` and by each rank of
+    model.distributed.
+    """
+    import resource       # Unix only: imported where memory is measured
+
+    if who is None:
+        who = resource.RUSAGE_SELF
+    if who == resource.RUSAGE_SELF:
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux reports KiB
+
+
 def highs_version() -> str:
     """The HiGHS version string of the installed highspy."""
     with _quiet_stdout():

@@ -9,7 +9,10 @@ not be ours at all), so:
 * :func:`read_summary` checks that ``summary.json`` is a summary of ours;
 * :func:`why_not_replaceable` says why ``--force`` must not replace a folder:
   it replaces only a folder holding our ``summary.json`` and nothing but the
-  files sourcing writes there (so a user's own files are never deleted).
+  files sourcing writes there (so a user's own files are never deleted);
+* :func:`check_file_target` and :func:`check_output_parent` refuse, before any
+  work, a single output file (an instance, a report, a workbook) that cannot be
+  written or that ``--force`` must not replace.
 """
 
 from __future__ import annotations
@@ -307,3 +310,36 @@ def why_not_replaceable(folder: Path) -> str | None:
         if entry.name not in FILES_OF[kind] or not entry.is_file(follow_symlinks=False):
             return f"it holds {entry.name}, which sourcing does not write there"
     return None
+
+
+def check_output_parent(out: Path, shown: Path | None = None) -> None:
+    """Refuse early an output whose folder cannot be created or written into.
+
+    The nearest existing ancestor of `out` must be a folder we may write to
+    (parent folders are created as needed). Messages name `shown` (the path as
+    the user wrote it), by default `out`.
+    """
+    out = Path(out)
+    shown = out if shown is None else shown
+    parent = Path(os.path.abspath(out)).parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {shown}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {shown}: no permission to write in {parent}")
+
+
+def check_file_target(out: Path, force: bool) -> None:
+    """Before any work: a single output file (`report --out`, `build --out`) can be
+    written; with `force` only a regular file is replaced, never a folder or a link."""
+    out = Path(out)
+    check_output_parent(out)
+    if not os.path.lexists(out):
+        return
+    if not force:
+        raise UsageError(f"{out} already exists; use --force to replace it")
+    if out.is_symlink():
+        raise UsageError(f"{out} is a symbolic link; --force replaces only a regular file")
+    if not out.is_file():
+        raise UsageError(f"{out} is not a regular file; --force replaces only a regular file")

@@ -54,8 +54,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..bench import peak_rss_mib
-from ..errors import UsageError
+from .errors import UsageError
 
 ALGORITHMS = ("ph", "lshaped", "blocks")
 SOLVER = "appsi_highs"
@@ -74,7 +73,7 @@ class DecompositionSettings:
     stages: int | None = None     # multi-stage PH: mpi-sppy's stages (None: every period)
 
     def __post_init__(self) -> None:
-        from ..safety import check_gap
+        from .safety import check_gap
 
         self.gap = check_gap(self.gap, "gap")   # finite: inf would call any bounds optimal
 
@@ -123,9 +122,9 @@ def _no_log_files(log: Any) -> None:
 def _context(instance_path: str, policy: str, risk_lambda: float | None,
              risk_alpha: float | None) -> tuple[Any, Any, Any, dict[str, int]]:
     """Per process: the loaded instance, its data, the resolved policy, scenario positions."""
-    from ..input.data import problem_data
-    from ..input.instance import load_instance
-    from ..formulation.policies import resolve_policy
+    from .input.data import problem_data
+    from .input.instance import load_instance
+    from .formulation.policies import resolve_policy
 
     loaded = load_instance(instance_path)
     data = problem_data(loaded, risk_lambda, risk_alpha)
@@ -144,9 +143,9 @@ def scenario_creator(scenario_name: str, instance_path: str, policy: str = "none
     """
     from mpisppy.utils import sputils
 
-    from ..analysis.analysis import scenario_data
-    from ..formulation.formulation import build_model
-    from ..formulation.policies import resolve_policy
+    from .input.data import scenario_data
+    from .formulation.formulation import build_model
+    from .formulation.policies import resolve_policy
 
     loaded, data, _, position = _context(instance_path, policy, risk_lambda, risk_alpha)
     w = position[scenario_name]
@@ -187,7 +186,7 @@ def needs_tree(data: Any) -> bool:
     """True when the instance is not a two-stage program: scenarios that share early
     periods (information: history), contracts with a lead time, or investment
     projects (decided at the nodes of the information tree)."""
-    from ..input.tree import is_two_stage
+    from .input.tree import is_two_stage
 
     if data.projects is not None and data.projects.n:
         return True
@@ -228,7 +227,7 @@ def check_decomposable(data: Any, resolved: Any, algorithm: str = "ph",
                              "two-stage")
         return
     if algorithm != "ph":
-        from ..input.tree import is_two_stage
+        from .input.tree import is_two_stage
 
         has_x = (data.capacity_t > 0) & data.is_contract[:, None]
         rows = np.where(has_x, data.decision_row, 0)
@@ -291,7 +290,7 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
     names = list(data.scenarios)
     t0 = time.perf_counter()
     if settings.algorithm == "blocks":
-        from .lshaped import NoCompleteRecourse, block_lshaped
+        from .solve.lshaped import NoCompleteRecourse, block_lshaped
 
         try:
             lower, contracted, iterations, extra = block_lshaped(
@@ -311,7 +310,7 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
     t_algo = time.perf_counter() - t0
     # every rank evaluates its share of the scenarios with the contracts fixed
     if settings.algorithm == "blocks":
-        from .lshaped import settle
+        from .solve.lshaped import settle
 
         settle(comm)
     contracted = comm.bcast(contracted, root=0)
@@ -325,11 +324,13 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
         mine = list(range(rank, len(names), size))
         pairs = [(w, _second_stage(loaded, data, policy, w, contracted)) for w in mine]
     if settings.algorithm == "blocks":
-        from .lshaped import settle
+        from .solve.lshaped import settle
 
         settle(comm)
     gathered = comm.gather(pairs, root=0)
     t_eval = time.perf_counter() - t0 - t_algo
+    from .solve.solve import peak_rss_mib
+
     peak = comm.gather(peak_rss_mib(), root=0)
     if rank != 0:
         return None
@@ -341,11 +342,12 @@ def solve_distributed(instance_path: str | Path, policy: str = "none",
 
 def _solve_tree(loaded: Any, data: Any, resolved: Any, policy: str, kwargs: dict[str, Any],
                 settings: DecompositionSettings) -> Any:
-    """Multi-stage PH on the information tree (model.solve.multistage); rank 0 returns the
+    """Multi-stage PH on the information tree (model.multistage); rank 0 returns the
     run, the other ranks None."""
     from mpi4py import MPI
 
     from .multistage import _cut_context, layout, run_wheel
+    from .solve.solve import peak_rss_mib
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -447,9 +449,9 @@ def _run_lshaped(names: list[str], kwargs: dict[str, Any], settings: Decompositi
 def _as_contracted(loaded: Any, data: Any, policy: str, xhat: np.ndarray) -> np.ndarray:
     """mpi-sppy's first-stage vector (a scenario model's x, in its index order) as
     contracted tonnes per (arc, period)."""
-    from ..analysis.analysis import scenario_data
-    from ..formulation.indexing import model_index
-    from ..formulation.policies import resolve_policy
+    from .input.data import scenario_data
+    from .formulation.indexing import model_index
+    from .formulation.policies import resolve_policy
 
     one = scenario_data(data, 0)
     keys = model_index(one, resolve_policy(loaded.instance, one, policy)).x_index
@@ -464,12 +466,12 @@ def _second_stage(loaded: Any, data: Any, policy: str, w: int,
     (expected-cost model)."""
     from dataclasses import replace
 
-    from ..analysis.analysis import scenario_data
-    from .expand import expand
-    from ..formulation.matrix import build_matrix, fix_shared_decisions
-    from ..formulation.policies import resolve_policy
-    from ..analysis.results import solution_arrays
-    from .solve import solve_model
+    from .input.data import scenario_data
+    from .solve.expand import expand
+    from .formulation.matrix import build_matrix, fix_shared_decisions
+    from .formulation.policies import resolve_policy
+    from .analysis.results import solution_arrays
+    from .solve.solve import solve_model
 
     one = replace(scenario_data(data, w), risk_lambda=0.0)   # least C_w: best for any eta
     built = build_matrix(one, resolve_policy(loaded.instance, one, policy))
@@ -491,12 +493,12 @@ def _second_stages(loaded: Any, data: Any, policy: str, ws: np.ndarray,
     are fixed): what :func:`_second_stage` gives for each, at a fraction of the builds."""
     from dataclasses import replace
 
-    from ..input.data import restrict_scenarios
-    from .expand import expand
-    from ..formulation.matrix import build_matrix, fix_shared_decisions
-    from ..formulation.policies import resolve_policy
-    from ..analysis.results import cost_breakdown, solution_arrays
-    from .solve import solve_model
+    from .input.data import restrict_scenarios
+    from .solve.expand import expand
+    from .formulation.matrix import build_matrix, fix_shared_decisions
+    from .formulation.policies import resolve_policy
+    from .analysis.results import cost_breakdown, solution_arrays
+    from .solve.solve import solve_model
 
     ws = np.asarray(ws, dtype=np.int64)
     some = replace(restrict_scenarios(data, ws), risk_lambda=0.0)
@@ -522,11 +524,11 @@ def _assemble(loaded: Any, data: Any, resolved: Any, policy: str,
               parts: dict[int, dict[str, Any]], lower: float,
               settings: DecompositionSettings, info: dict[str, Any]) -> Any:
     """Rank 0: one RunResult in the extensive form's indexing, bounds in the summary."""
-    from ..api import RunResult, base_summary, tabulate
-    from ..formulation.built import BuiltModel
-    from ..formulation.indexing import model_index
-    from ..analysis.results import cvar
-    from .solve import SolveResult, highs_version
+    from .api import RunResult, base_summary, tabulate
+    from .formulation.built import BuiltModel
+    from .formulation.indexing import model_index
+    from .analysis.results import cvar
+    from .solve.solve import SolveResult, highs_version
 
     W = len(data.scenarios)
     bad = [data.scenarios[w] for w in range(W) if parts[w]["status"] != "optimal"]

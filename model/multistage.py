@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
+from .errors import UsageError
 
 
 # --------------------------------------------------------------------------- the cut
@@ -99,7 +99,7 @@ class TreeCut:
 def merge_identical(data: Any) -> tuple[Any, list[np.ndarray]]:
     """Scenarios with the same data in every period (one leaf of the information tree)
     merged into their first, probabilities summed."""
-    from ..input.data import restrict_scenarios
+    from .input.data import restrict_scenarios
 
     leaf = data.decision_node[-1]
     _, first, inverse = np.unique(leaf, return_index=True, return_inverse=True)
@@ -236,9 +236,9 @@ def subproblem_creator(scenario_name: str, instance_path: str, policy: str = "no
     f_w), and one ScenarioNode per node above it."""
     from mpisppy.scenario_tree import ScenarioNode
 
-    from ..formulation.formulation import build_model
-    from ..formulation.policies import resolve_policy
-    from ..input.data import restrict_scenarios
+    from .formulation.formulation import build_model
+    from .formulation.policies import resolve_policy
+    from .input.data import restrict_scenarios
     from .distributed import _context
 
     loaded = _context(instance_path, policy, risk_lambda, risk_alpha)[0]
@@ -557,9 +557,9 @@ def _plan_parts(cut: TreeCut, opt: Any, comm: Any) -> list[dict[str, Any]]:
 
 def _dense(b: int, sub: Any, built: Any, vals: dict[str, np.ndarray]) -> dict[str, Any]:
     """One subproblem's answer per scenario (model.solve.expand), as dense arrays."""
-    from ..analysis.results import solution_arrays
-    from .expand import expand
-    from .solve import SolveResult
+    from .analysis.results import solution_arrays
+    from .solve.expand import expand
+    from .solve.solve import SolveResult
 
     result = SolveResult("optimal", values=vals,
                          reduced_costs={k: np.zeros_like(v) for k, v in vals.items()})
@@ -579,12 +579,12 @@ def assemble(loaded: Any, data: Any, resolved: Any, policy: str, cut: TreeCut,
     (the best xhat), its exact cost as the upper bound, the Lagrangian lower bound."""
     import pandas as pd
 
-    from ..analysis.results import cost_breakdown, cvar, solution_arrays
-    from ..api import RunResult, base_summary, tabulate
-    from ..formulation.built import BuiltModel
-    from ..formulation.indexing import model_index
+    from .analysis.results import cost_breakdown, cvar, solution_arrays
+    from .api import RunResult, base_summary, tabulate
+    from .formulation.built import BuiltModel
+    from .formulation.indexing import model_index
     from .distributed import _version
-    from .solve import SolveResult, highs_version
+    from .solve.solve import SolveResult, highs_version
 
     parts = out.get("parts", [])
     W, E = len(data.scenarios), len(data.elements)

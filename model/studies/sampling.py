@@ -54,7 +54,7 @@ from ..input.schema import Sample, ScenarioModel
 from ..safety import (MAX_CONFIDENCE, MAX_REPLICATIONS, MAX_SAMPLE, MIN_CONFIDENCE,
                       check_count)
 from ..solve.solve import SolveOptions
-from .results import cost_breakdown, solution_arrays
+from ..analysis.results import cost_breakdown, solution_arrays
 
 REPLICATION_STREAM = 1     # SeedSequence([seed, 1, r]): replication r
 EVALUATION_STREAM = 2      # SeedSequence([seed, 2]): the evaluation sample
