@@ -527,8 +527,14 @@ def test_an_interrupt_between_the_renames_of_force_loses_nothing(
         (tmp / "new.txt").write_text("new")
 
     monkeypatch.setattr(os, "rename", rename)
-    with pytest.raises(KeyboardInterrupt):
-        export.write_run_folder(target, fill, force=True)
+    # Python's own SIGINT handler, whatever an earlier test of this worker process left
+    # (a library that initialises MPI, say, may install its own)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            export.write_run_folder(target, fill, force=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert len(renames) == 2
     assert (target / "new.txt").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
