@@ -11,6 +11,8 @@ CPU seconds (ours: this process and its workers; the reference: its process).
     python benchmarks/issue24.py compare [CAP]   # compare of every bundled policy (MIP);
                                                  # each reference stops at CAP s (300)
     python benchmarks/issue24.py compare-lp      # the same with projects continuous
+    python benchmarks/issue24.py policy NAME [LIMIT]  # one policy as written, both
+                                                 # sides stopped at LIMIT s (600)
 """
 
 from __future__ import annotations
@@ -47,16 +49,17 @@ def instance(kind: str) -> Path:
     return path
 
 
-def ours(path: Path, policy: str = "none") -> dict[str, Any]:
-    """`sourcing solve`'s work in this process: load, solve, tables (to the answer),
-    then the run folder."""
+def ours(path: Path, policy: str = "none", limit: float | None = None) -> dict[str, Any]:
+    """`sourcing solve`'s work in this process: load, solve (stopped at `limit`
+    seconds if given, as `--time-limit`), tables (to the answer), then the run folder."""
     from model.api import solve_instance
     from model.input.instance import load_instance
     from model.output.export import save_run
+    from model.solve.solve import SolveOptions
 
     c0, t0 = cpu_seconds(), time.perf_counter()
     loaded = load_instance(path)
-    run = solve_instance(loaded, policy)
+    run = solve_instance(loaded, policy, options=SolveOptions(time_limit_s=limit))
     t1, c1 = time.perf_counter(), cpu_seconds()
     with tempfile.TemporaryDirectory() as tmp:
         save_run(run, Path(tmp) / "run")
@@ -86,6 +89,15 @@ def record(case: str, data: dict[str, Any], load: float) -> None:
 
 def main() -> None:
     case = sys.argv[1] if len(sys.argv) > 1 else ""
+    if case == "policy" and len(sys.argv) > 2:
+        name = sys.argv[2]
+        limit = float(sys.argv[3]) if len(sys.argv) > 3 else 600.0
+        OUT.mkdir(parents=True, exist_ok=True)
+        load = os.getloadavg()[0]
+        path = instance("mip")
+        record(f"policy-{name}", {"ours": ours(path, name, limit),
+                                  "reference": reference(path, name, limit)}, load)
+        return
     arg = float(sys.argv[2]) if len(sys.argv) > 2 else None
     OUT.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0]

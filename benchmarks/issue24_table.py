@@ -91,3 +91,30 @@ if any(r for _, r in rows):
               f"{r['reference_s'] / answer:.1f}x | {r['reference_status']} | "
               f"{r['objective_rel_diff']:.1e} | {r['load_before']:.1f} / "
               f"{r['load_after']:.1f} |")
+
+policies = sorted(HERE.glob("policy-*.json"))
+if policies:
+    print()
+    print("| policy (as written) | limit s | ours status (gap), blocks, rounds | ours to the "
+          "answer s (CPU s) | reference status (gap) | reference s (CPU s) | speed-up "
+          "(CPU) | objective rel. diff | load before / after |")
+    print("|" + "---|" * 9)
+    for path in policies:
+        r = load(path.stem)
+        if r is None:
+            continue
+        o, f = r["ours"], r["reference"]
+        ref_gap = f.get("reference_mip_gap")
+        limit = r["command"].split()[-1] if len(r["command"].split()) > 4 else "600"
+        # a side stopped at the limit: its time is the limit, not a speed
+        speed = (f"{f['reference_s'] / o['answer_s']:.2f}x "
+                 f"({f['reference_cpu_s'] / o['answer_cpu_s']:.2f}x)"
+                 if o["status"] == "optimal" and f["reference_status"] == "Optimal"
+                 else "- (stopped at the limit)")
+        print(f"| {path.stem[len('policy-'):]} | {limit} | {o['status']} ({gap(o['mip'])}), "
+              f"{o['blocks']}, {o['rounds'] or '-'} | {o['answer_s']:.1f} "
+              f"({o['answer_cpu_s']:.1f}) | {f['reference_status']}"
+              f"{f' ({ref_gap:.1e})' if ref_gap is not None else ''} | "
+              f"{f['reference_s']:.1f} ({f['reference_cpu_s']:.1f}) | "
+              f"{speed} | {rel(o['objective'], f['reference_objective'])} | "
+              f"{r['load_before']:.1f} / {r['load_after']:.1f} |")

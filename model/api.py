@@ -180,9 +180,9 @@ def _route(data: ProblemData, resolved: ResolvedPolicy, builder: str, decompose:
 
 # an LP whose projects tie element blocks is solved by Benders (blocks kept apart, a
 # master over the builds) up to this many build columns; the loop's rounds grow with
-# them (about one per five columns measured), and beyond it one LP of the tied blocks
-# is faster (benchmarks/README.md, issue 24: 171 columns 1.4x faster by Benders, 1,146
-# columns 6x slower)
+# them (one per 4 to 6 columns measured), and beyond it one LP of the tied blocks is
+# faster (benchmarks/README.md, issue 24: 171 columns, 42 rounds, 1.3x faster than the
+# monolithic LP; 1,146 columns, 198 rounds, 6.7x slower)
 BENDERS_LP_MAX_BUILDS = 400
 # below this many deliveries (arc, period, scenario with capacity) the tied blocks are
 # solved as one LP or MIP: small enough for HiGHS's own branch and bound, which proves
