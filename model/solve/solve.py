@@ -403,17 +403,8 @@ class HighsModel:
             # HiGHS counts time_limit against this instance's total run time:
             # give every (re-)solve its own limit
             h.setOptionValue("time_limit", h.getRunTime() + float(self.options.time_limit_s))
-        t1 = time.perf_counter()
-        run_status = self._run_interruptibly()
-        t2 = time.perf_counter()
-        model_status = h.getModelStatus()
-        status = _STATUS.get(model_status, "error")
-        if run_status == highspy.HighsStatus.kError and status == "optimal":
-            status = "error"
-        result = SolveResult(status, h.modelStatusToString(model_status),
-                             solver_version=self.version, handoff_seconds=self.handoff_seconds,
-                             solve_seconds=t2 - t1, n_variables=self.n_col,
-                             n_constraints=self.n_row, mip=bool(len(self.integer_cols)))
+        result = self._run_once()
+        status = result.status
         hinfo = h.getInfo()
         if result.mip and status in ("infeasible", "error") \
                 and SCENARIO_COST_ROWS & set(self.row_of):
@@ -444,7 +435,7 @@ class HighsModel:
         try:
             for tolerance in (1e-5, 1e-4):
                 h.setOptionValue("mip_feasibility_tolerance", max(default, tolerance))
-                again = self.solve_once_more()
+                again = self._run_once()
                 again.solve_seconds += result.solve_seconds
                 if again.status not in ("infeasible", "error"):
                     again.mip_feasibility_tolerance = max(default, tolerance)
@@ -453,8 +444,8 @@ class HighsModel:
             h.setOptionValue("mip_feasibility_tolerance", default)
         return result, hinfo
 
-    def solve_once_more(self) -> SolveResult:
-        """Run HiGHS again as it is set, the outcome mapped without reading values."""
+    def _run_once(self) -> SolveResult:
+        """Run HiGHS as it is set and map its status (no values read)."""
         h = self.highs
         t1 = time.perf_counter()
         run_status = self._run_interruptibly()
@@ -465,7 +456,7 @@ class HighsModel:
         return SolveResult(status, h.modelStatusToString(model_status),
                            solver_version=self.version, handoff_seconds=self.handoff_seconds,
                            solve_seconds=time.perf_counter() - t1, n_variables=self.n_col,
-                           n_constraints=self.n_row, mip=True)
+                           n_constraints=self.n_row, mip=bool(len(self.integer_cols)))
 
     def read_solution(self, result: SolveResult) -> None:
         """The last solve's values, reduced costs and duals into `result`."""
