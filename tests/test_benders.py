@@ -267,3 +267,24 @@ def test_a_floor_only_builds_can_meet() -> None:
     assert split.summary["blocks"] == 2 and split.summary["status"] == "optimal"
     assert split.summary["objective"] == pytest.approx(mono.summary["objective"], rel=1e-9)
     assert split.summary["builds"]["jp-plant"]["expected_size"] > 0
+
+
+def test_all_or_nothing_projects_go_to_the_loop_only_without_share_or_stock_rules() -> None:
+    """The bundled regime instance (1,796 scenarios, all-or-nothing projects): `none`
+    and `no-stock` through Benders; `crma65` (share rules, where the loop's bound crept
+    for minutes and one MIP takes a minute) and `stockpile-60d` (stock rules) as one
+    MIP of the tied blocks."""
+    from pathlib import Path
+
+    from model.api import _route
+    from model.formulation.policies import resolve_policy
+    from model.input.data import problem_data
+    from model.input.instance import load_instance
+
+    loaded = load_instance(Path(__file__).resolve().parents[1] / "instances"
+                           / "japan_2026_regimes.yaml")
+    data = problem_data(loaded)
+    routes = {p: _route(data, resolve_policy(loaded.instance, data, p), "matrix", True)[0]
+              for p in ("none", "no-stock", "crma65", "stockpile-60d")}
+    assert routes == {"none": "benders", "no-stock": "benders", "crma65": "one",
+                      "stockpile-60d": "one"}
